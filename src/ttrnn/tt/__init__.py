@@ -1,0 +1,44 @@
+"""The TT-matrix math: small pure functions, `keras.ops` or NumPy only.
+
+A TT-matrix W of shape (prod m_k, prod n_k) is a list of d cores of shape
+(r_k, m_k, n_k, r_{k+1}) with r_0 = r_d = 1 (the layout of t3f, TensorLy
+and TT-Toolbox). Rows and columns of W are flattened in C order.
+"""
+
+from ttrnn.tt.decompositions import from_dense
+from ttrnn.tt.decompositions import from_legacy_kernel
+from ttrnn.tt.initializers import TTInitializer
+from ttrnn.tt.initializers import TTOrthogonal
+from ttrnn.tt.initializers import TTRandom
+from ttrnn.tt.initializers import TTVarianceScaling
+from ttrnn.tt.ops import choose_strategy
+from ttrnn.tt.ops import cores_modes
+from ttrnn.tt.ops import matmul
+from ttrnn.tt.ops import to_dense
+from ttrnn.tt.shapes import core_shapes
+from ttrnn.tt.shapes import flops
+from ttrnn.tt.shapes import max_ranks
+from ttrnn.tt.shapes import num_params
+from ttrnn.tt.shapes import to_dense_flops
+from ttrnn.tt.shapes import validate_modes
+from ttrnn.tt.shapes import validate_ranks
+
+__all__ = [
+    "TTInitializer",
+    "TTOrthogonal",
+    "TTRandom",
+    "TTVarianceScaling",
+    "choose_strategy",
+    "core_shapes",
+    "cores_modes",
+    "flops",
+    "from_dense",
+    "from_legacy_kernel",
+    "matmul",
+    "max_ranks",
+    "num_params",
+    "to_dense",
+    "to_dense_flops",
+    "validate_modes",
+    "validate_ranks",
+]

@@ -1,0 +1,37 @@
+"""Independent NumPy references for the tests (no ttrnn code inside)."""
+
+import string
+
+import keras
+import numpy as np
+
+
+def dense_from_cores(cores):
+    """W from TT cores by one float64 einsum over all cores.
+
+    W[(i_0..i_{d-1}), (j_0..j_{d-1})] = G_0[:, i_0, j_0, :] ... G_{d-1}[...]
+    with row and column indices flattened in C order.
+    """
+    cores = [np.asarray(c, dtype=np.float64) for c in cores]
+    d = len(cores)
+    letters = iter(string.ascii_letters)
+    ranks = [next(letters) for _ in range(d + 1)]
+    rows = [next(letters) for _ in range(d)]
+    cols = [next(letters) for _ in range(d)]
+    terms = [ranks[k] + rows[k] + cols[k] + ranks[k + 1] for k in range(d)]
+    expr = ",".join(terms) + "->" + ranks[0] + "".join(rows) + "".join(cols)
+    full = np.einsum(expr, *cores)  # r_0 = r_d = 1: size-1 axes
+    m = int(np.prod([c.shape[1] for c in cores]))
+    n = int(np.prod([c.shape[2] for c in cores]))
+    return full.reshape(m, n)
+
+
+def random_cores(rng, in_shape, out_shape, ranks, scale=1.0):
+    return [
+        scale * rng.standard_normal((ranks[k], m, n, ranks[k + 1]))
+        for k, (m, n) in enumerate(zip(in_shape, out_shape))
+    ]
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
