@@ -1,0 +1,197 @@
+"""An on-disk cache of decoded clips, so each clip is decoded only once.
+
+Each clip is stored as one uint8 `.npy` file of shape
+`(frames, height, width, 3)`, read back memory-mapped: a batch touches only
+its own clips, so full-length datasets far larger than memory (UCF11 at
+full length is about 137 GB) stream from disk.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+
+import keras
+import numpy as np
+
+from ttrnn.data._checks import check_frame_shape
+from ttrnn.data._checks import check_int
+from ttrnn.data.clips import SkippedClipWarning
+from ttrnn.data.video import VideoReadError
+from ttrnn.data.video import read_video
+
+_VERSION = 1
+
+
+class FrameCache:
+    """Decodes clips once into per-clip uint8 `.npy` files.
+
+    The cache key of a clip is its absolute path, size and modification
+    time together with the decoding settings, so an edited file or other
+    settings decode afresh. A clip that fails to decode leaves a `.failed`
+    note, so it is reported (with a `SkippedClipWarning`) but not decoded
+    again.
+
+    Args:
+        cache_dir: directory of the cache files (created if needed).
+        frame_shape: `(height, width)` frames are resized to. Defaults to
+            `(120, 160)`.
+        every: keep one decoded frame out of `every`. Defaults to 1.
+        max_frames: keep at most this many frames a clip, or `None` for
+            all. Defaults to `None`.
+
+    Example:
+
+    >>> cache = FrameCache("/tmp/ucf11-cache")  # doctest: +SKIP
+    >>> ucf11 = cache.prepare(load_ucf11("data/UCF11"))  # doctest: +SKIP
+    >>> frames = cache.load(ucf11.clips[0])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, cache_dir, frame_shape=(120, 160), every=1, max_frames=None
+    ):
+        self.cache_dir = os.fspath(cache_dir)
+        self.frame_shape = check_frame_shape(frame_shape)
+        self.every = check_int("every", every)
+        self.max_frames = check_int("max_frames", max_frames, allow_none=True)
+        os.makedirs(self.cache_dir, exist_ok=True)
+
+    def path_for(self, clip):
+        """Returns the cache file path of a clip.
+
+        Args:
+            clip: path of the video file.
+
+        Returns:
+            The path of its `.npy` cache file (which may not exist yet).
+        """
+        clip = os.path.abspath(os.fspath(clip))
+        stat = os.stat(clip)
+        settings = [
+            _VERSION,
+            clip,
+            stat.st_size,
+            stat.st_mtime_ns,
+            self.frame_shape,
+            self.every,
+            self.max_frames,
+        ]
+        digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()
+        stem = os.path.splitext(os.path.basename(clip))[0]
+        return os.path.join(self.cache_dir, f"{stem}-{digest[:16]}.npy")
+
+    def contains(self, clip):
+        """Whether a clip is decoded in the cache.
+
+        Args:
+            clip: path of the video file.
+
+        Returns:
+            `True` if its cache file exists.
+        """
+        return os.path.isfile(self.path_for(clip))
+
+    def load(self, clip):
+        """Returns the cached frames of a clip, memory-mapped read-only.
+
+        Args:
+            clip: path of the video file.
+
+        Returns:
+            A read-only uint8 array `(frames, height, width, 3)`.
+
+        Raises:
+            KeyError: if the clip is not in the cache (see `prepare`).
+        """
+        path = self.path_for(clip)
+        if not os.path.isfile(path):
+            raise KeyError(
+                f"Clip {clip!r} is not in the cache {self.cache_dir!r}; "
+                "call `FrameCache.prepare(dataset)` first."
+            )
+        return np.load(path, mmap_mode="r")
+
+    def num_frames(self, clip):
+        """Number of cached frames of a clip (reads only the file header).
+
+        Args:
+            clip: path of the video file.
+
+        Returns:
+            The number of frames.
+        """
+        return self.load(clip).shape[0]
+
+    def prepare(self, dataset, verbose=1):
+        """Decodes the clips missing from the cache and drops broken ones.
+
+        Shows a Keras progress bar while decoding. Clips that are missing,
+        unreadable or corrupt are reported with a `SkippedClipWarning` and
+        left out; they never stop the run.
+
+        Args:
+            dataset: a `VideoDataset`.
+            verbose: 1 shows a progress bar, 0 nothing. Defaults to 1.
+
+        Returns:
+            The `VideoDataset` of the clips now in the cache.
+        """
+        keep, todo, failed = [], [], []
+        for index, clip in enumerate(dataset.clips):
+            try:
+                path = self.path_for(clip)
+            except OSError as error:
+                failed.append((clip, str(error)))
+                continue
+            if os.path.isfile(path):
+                keep.append(index)
+            elif os.path.isfile(path + ".failed"):
+                with open(path + ".failed", encoding="utf-8") as file:
+                    failed.append((clip, file.read().strip()))
+            else:
+                todo.append(index)
+        if todo:
+            progbar = keras.utils.Progbar(
+                len(todo), verbose=verbose, unit_name="clip"
+            )
+            for step, index in enumerate(todo, 1):
+                clip = dataset.clips[index]
+                error = self._decode(clip)
+                if error is None:
+                    keep.append(index)
+                else:
+                    failed.append((clip, error))
+                progbar.update(step)
+        for clip, error in failed:
+            warnings.warn(
+                f"Skipping clip {clip!r}: {error}",
+                SkippedClipWarning,
+                stacklevel=2,
+            )
+        return dataset.subset(sorted(keep))
+
+    def _decode(self, clip):
+        """Decodes one clip into the cache; returns an error text or None."""
+        path = self.path_for(clip)
+        try:
+            frames = read_video(
+                clip, self.frame_shape, self.every, self.max_frames
+            )
+        except (VideoReadError, OSError) as error:
+            with open(path + ".failed", "w", encoding="utf-8") as file:
+                file.write(str(error))
+            return str(error)
+        # Write to a temporary file and rename it, so an interrupted run
+        # never leaves a truncated cache file behind.
+        handle, temporary = tempfile.mkstemp(
+            dir=self.cache_dir, suffix=".npy.tmp"
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.save(file, frames)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return None

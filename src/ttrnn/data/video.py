@@ -1,0 +1,169 @@
+"""Reading and writing video files with PyAV.
+
+PyAV (`pip install ttrnn[video]`) is an optional dependency: it is imported
+lazily, so the rest of `ttrnn.data` works without it.
+"""
+
+import os
+
+import numpy as np
+
+from ttrnn.data._checks import check_frame_shape
+from ttrnn.data._checks import check_int
+
+# Container suffix -> (codec, pixel format, extra codec settings).
+# FFV1 and x264-RGB at qp 0 are lossless for RGB frames; MPEG-1 (the format
+# of UCF11's .mpg clips) is lossy, so we encode it at a high bit rate.
+_ENCODERS = {
+    ".avi": ("ffv1", "bgr0", {}),
+    ".mkv": ("ffv1", "bgr0", {}),
+    ".mp4": ("libx264rgb", "rgb24", {"options": {"qp": "0"}}),
+    ".mpg": ("mpeg1video", "yuv420p", {"bit_rate": 20_000_000}),
+    ".mpeg": ("mpeg1video", "yuv420p", {"bit_rate": 20_000_000}),
+}
+# Frame rates an MPEG-1 stream can carry.
+_MPEG1_RATES = (24, 25, 30, 50, 60)
+
+
+class VideoReadError(OSError):
+    """A video file could not be opened or decoded."""
+
+
+def require_av():
+    """Imports PyAV, or raises an ImportError that says how to install it.
+
+    Returns:
+        The `av` module.
+    """
+    try:
+        import av
+    except ImportError as error:
+        raise ImportError(
+            "Reading and writing video files needs PyAV. Install it with "
+            "`pip install ttrnn[video]` (or `pip install av`)."
+        ) from error
+    return av
+
+
+def read_video(path, frame_shape=(120, 160), every=1, max_frames=None):
+    """Decodes a video file into RGB frames of a fixed size.
+
+    Args:
+        path: path of the video file (any container and codec FFmpeg reads:
+            .mpg, .avi, .mp4, .mkv, ...).
+        frame_shape: `(height, width)` every frame is resized to, or `None`
+            to keep the stored size. Defaults to `(120, 160)`, the frame
+            size of the TT-RNN experiments.
+        every: keep one frame out of `every` (1 keeps all frames), starting
+            with the first. Defaults to 1.
+        max_frames: keep at most this many frames (after `every`), or
+            `None` for all. Defaults to `None`.
+
+    Returns:
+        A uint8 array of shape `(frames, height, width, 3)`.
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        VideoReadError: if the file cannot be opened, has no video stream,
+            is corrupt, or yields no frame.
+        ValueError: for invalid `frame_shape`, `every` or `max_frames`.
+    """
+    frame_shape = check_frame_shape(frame_shape, allow_none=True)
+    every = check_int("every", every)
+    max_frames = check_int("max_frames", max_frames, allow_none=True)
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No video file at path={path!r}.")
+    av = require_av()
+    frames = []
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"No video stream in {path!r}.")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                if index % every:
+                    continue
+                frames.append(_to_rgb(frame, frame_shape))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except (av.FFmpegError, ValueError, OSError) as error:
+        if isinstance(error, VideoReadError):
+            raise
+        raise VideoReadError(
+            f"Cannot decode video {path!r}: {error}"
+        ) from error
+    if not frames:
+        raise VideoReadError(f"No frame could be decoded from {path!r}.")
+    return np.stack(frames)
+
+
+def write_video(path, frames, fps=24):
+    """Writes RGB frames to a video file.
+
+    The codec follows the file suffix: `.avi` and `.mkv` use FFV1 and `.mp4`
+    lossless x264 (both read back bit-exact); `.mpg`/`.mpeg` use MPEG-1 at a
+    high bit rate, which is lossy (errors of a few grey levels).
+
+    Args:
+        path: output path; its suffix picks the codec (see above).
+        frames: uint8 array of shape `(frames, height, width, 3)`.
+        fps: frame rate. Defaults to 24. MPEG-1 only accepts 24, 25, 30, 50
+            or 60.
+
+    Raises:
+        ValueError: for an unknown suffix, frames of the wrong shape or
+            dtype, odd frame sizes in MPEG-1, or an invalid `fps`.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in _ENCODERS:
+        raise ValueError(
+            f"Argument `path` must end in one of {sorted(_ENCODERS)}. "
+            f"Received: path={path!r}"
+        )
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            "Argument `frames` must be a uint8 array of shape "
+            "(frames, height, width, 3). Received: "
+            f"dtype={frames.dtype}, shape={frames.shape}"
+        )
+    if len(frames) == 0:
+        raise ValueError("Argument `frames` must hold at least one frame.")
+    fps = check_int("fps", fps)
+    codec, pix_fmt, settings = _ENCODERS[suffix]
+    height, width = frames.shape[1:3]
+    if codec == "mpeg1video":
+        if fps not in _MPEG1_RATES:
+            raise ValueError(
+                f"MPEG-1 (.mpg) needs fps in {_MPEG1_RATES}. Received: "
+                f"fps={fps}"
+            )
+        if height % 2 or width % 2:
+            raise ValueError(
+                "MPEG-1 (.mpg) needs an even frame height and width. "
+                f"Received: frames of shape {frames.shape}"
+            )
+    av = require_av()
+    with av.open(path, "w") as container:
+        stream = container.add_stream(
+            codec, rate=int(fps), options=settings.get("options", {})
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if "bit_rate" in settings:
+            stream.codec_context.bit_rate = settings["bit_rate"]
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _to_rgb(frame, frame_shape):
+    if frame_shape is None:
+        return frame.to_ndarray(format="rgb24")
+    height, width = frame_shape
+    return frame.reformat(
+        width=width, height=height, format="rgb24"
+    ).to_ndarray()

@@ -1,0 +1,238 @@
+"""Tests of the VideoSequence PyDataset."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from tests.data.data_helpers import ramp_clip
+from ttrnn.data.cache import FrameCache
+from ttrnn.data.clips import VideoDataset
+from ttrnn.data.sequence import VideoSequence
+from ttrnn.data.video import write_video
+
+SHAPE = (4, 6)
+FEATURES = SHAPE[0] * SHAPE[1] * 3
+LENGTHS = (3, 7, 5, 2, 6)
+
+
+@pytest.fixture
+def dataset(av, tmp_path):
+    """Clips whose frame i is grey 10 + 20 i + clip index."""
+    clips = []
+    for i, length in enumerate(LENGTHS):
+        path = os.path.join(tmp_path, f"clip{i}.avi")
+        write_video(path, ramp_clip(length, start=10 + i))
+        clips.append(path)
+    return VideoDataset(
+        name="ramps",
+        clips=tuple(clips),
+        labels=np.array([0, 1, 0, 1, 1], np.int32),
+        class_names=("a", "b"),
+    )
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return FrameCache(tmp_path / "cache", frame_shape=SHAPE)
+
+
+def grey(clip_index, frame_index):
+    """The expected centred value of a frame."""
+    return 10.0 + clip_index + 20.0 * np.asarray(frame_index) - 128.0
+
+
+class TestSampledFrames:
+    def test_shapes_and_values(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=2,
+            num_frames=4,
+            shuffle=False,
+            verbose=0,
+        )
+        assert len(seq) == 3
+        x, y = seq[0]
+        assert x.shape == (2, 4, FEATURES) and x.dtype == np.float32
+        assert y.dtype == np.int32
+        np.testing.assert_array_equal(y, [0, 1])
+        # Clip 1 has 7 frames: 4 evenly spaced ones are 0, 2, 4, 6.
+        np.testing.assert_array_equal(x[1, :, 0], grey(1, [0, 2, 4, 6]))
+        assert (x[1] == x[1, :, :1]).all()
+        # Clip 0 has 3 frames: positions 0, 0.67, 1.33, 2 round to 0 1 1 2.
+        np.testing.assert_array_equal(x[0, :, 0], grey(0, [0, 1, 1, 2]))
+        x, y = seq[2]
+        assert x.shape == (1, 4, FEATURES)
+
+    def test_unflattened_and_scaled(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=5,
+            num_frames=2,
+            flatten=False,
+            center=0.0,
+            scale=1 / 255,
+            shuffle=False,
+            verbose=0,
+        )
+        x, _ = seq[0]
+        assert x.shape == (5, 2, *SHAPE, 3)
+        np.testing.assert_allclose(x[3, :, 0, 0, 0], [13 / 255, 33 / 255])
+
+
+class TestAllFrames:
+    def test_pre_padding_to_batch_maximum(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=3,
+            num_frames=None,
+            shuffle=False,
+            return_mask=True,
+            verbose=0,
+        )
+        (x, mask), y = seq[0]
+        assert x.shape == (3, 7, FEATURES) and mask.dtype == bool
+        np.testing.assert_array_equal(mask.sum(axis=1), [3, 7, 5])
+        for row, length in enumerate((3, 7, 5)):
+            assert (x[row, : 7 - length] == 0).all()
+            assert not mask[row, : 7 - length].any()
+            np.testing.assert_array_equal(
+                x[row, 7 - length :, 0], grey(row, np.arange(length))
+            )
+        (x, mask), _ = seq[1]
+        assert x.shape == (2, 6, FEATURES)
+
+    def test_fixed_length_truncates_and_pads(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=5,
+            num_frames=None,
+            max_length=4,
+            shuffle=False,
+            verbose=0,
+        )
+        x, _ = seq[0]
+        assert x.shape == (5, 4, FEATURES)
+        np.testing.assert_array_equal(x[1, :, 0], grey(1, [0, 1, 2, 3]))
+        np.testing.assert_array_equal(x[3, :, 0], [0, 0, *grey(3, [0, 1])])
+
+    def test_every_and_max_frames(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=5,
+            num_frames=None,
+            every=2,
+            max_frames=3,
+            shuffle=False,
+            verbose=0,
+        )
+        x, _ = seq[0]
+        assert x.shape == (5, 3, FEATURES)
+        np.testing.assert_array_equal(x[1, :, 0], grey(1, [0, 2, 4]))
+        # Clip 3 has 2 frames: every=2 keeps one, pre-padded to 3.
+        np.testing.assert_array_equal(x[3, :, 0], [0, 0, grey(3, 0)])
+
+    def test_keras_masking_sees_padding(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=5,
+            num_frames=None,
+            shuffle=False,
+            verbose=0,
+        )
+        x, _ = seq[0]
+        mask = keras.layers.Masking(0.0).compute_mask(x)
+        expected = np.arange(7)[None, :] >= 7 - np.array(LENGTHS)[:, None]
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(mask), expected
+        )
+
+
+class TestShufflingAndLabels:
+    def test_each_epoch_is_a_new_permutation(self, dataset, cache):
+        seq = VideoSequence(
+            dataset, cache, batch_size=2, num_frames=2, seed=0, verbose=0
+        )
+
+        def epoch():
+            firsts = [seq[i][0][:, 0, 0] for i in range(len(seq))]
+            seq.on_epoch_end()
+            return np.concatenate(firsts)
+
+        epochs = [epoch() for _ in range(4)]
+        expected = np.sort(grey(np.arange(5), 0))
+        for order in epochs:
+            np.testing.assert_array_equal(np.sort(order), expected)
+        assert len({tuple(order) for order in epochs}) > 1
+
+    def test_multi_label_targets(self, dataset, cache):
+        multi = VideoDataset(
+            name="multi",
+            clips=dataset.clips,
+            labels=np.eye(5, 3, dtype=np.uint8),
+            class_names=("a", "b", "c"),
+        )
+        seq = VideoSequence(
+            multi, cache, batch_size=5, num_frames=2, shuffle=False, verbose=0
+        )
+        _, y = seq[0]
+        assert y.dtype == np.float32
+        np.testing.assert_array_equal(y, np.eye(5, 3))
+
+    def test_fit_on_the_sequence(self, dataset, cache):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=5,
+            num_frames=None,
+            max_length=8,  # one input shape: a single compilation
+            scale=1 / 128,
+            seed=0,
+            verbose=0,
+        )
+        model = keras.Sequential(
+            [
+                keras.Input((None, FEATURES)),
+                keras.layers.Masking(0.0),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        history = model.fit(seq, epochs=2, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        keras.backend.clear_session()
+
+
+class TestErrors:
+    def test_frame_options_need_all_frames(self, dataset, cache):
+        with pytest.raises(ValueError, match="only with num_frames=None"):
+            VideoSequence(dataset, cache, num_frames=8, max_length=10)
+
+    def test_invalid_batch_size(self, dataset, cache):
+        with pytest.raises(ValueError, match="batch_size"):
+            VideoSequence(dataset, cache, batch_size=0)
+
+    def test_index_out_of_range(self, dataset, cache):
+        seq = VideoSequence(dataset, cache, batch_size=5, verbose=0)
+        with pytest.raises(IndexError, match="out of range"):
+            seq[1]
+
+    def test_no_readable_clip(self, tmp_path, cache):
+        path = tmp_path / "junk.avi"
+        path.write_bytes(b"junk")
+        junk = VideoDataset("junk", (str(path),), np.zeros(1, np.int32), ("a",))
+        with (
+            pytest.warns(UserWarning),
+            pytest.raises(ValueError, match="No readable"),
+        ):
+            VideoSequence(junk, cache, verbose=0)
