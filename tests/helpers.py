@@ -20,7 +20,7 @@ def dense_from_cores(cores):
     cols = [next(letters) for _ in range(d)]
     terms = [ranks[k] + rows[k] + cols[k] + ranks[k + 1] for k in range(d)]
     expr = ",".join(terms) + "->" + ranks[0] + "".join(rows) + "".join(cols)
-    full = np.einsum(expr, *cores)  # r_0 = r_d = 1: size-1 axes
+    full = np.einsum(expr, *cores, optimize=True)  # r_0 = r_d = 1
     m = int(np.prod([c.shape[1] for c in cores]))
     n = int(np.prod([c.shape[2] for c in cores]))
     return full.reshape(m, n)

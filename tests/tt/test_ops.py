@@ -90,7 +90,8 @@ class TestMatmul:
         g = rng.standard_normal((4, 12))  # upstream gradient
         grads = _grad(
             lambda x_, cs: keras.ops.sum(
-                tt.matmul(x_, cs, strategy) * keras.ops.convert_to_tensor(g)
+                tt.matmul(x_, cs, strategy)
+                * keras.ops.convert_to_tensor(g, "float32")
             ),
             x,
             cores,
