@@ -5,9 +5,27 @@ Runs on the JAX, TensorFlow and PyTorch backends (select with the
 `ttrnn.tt`, the layers in `ttrnn.layers` (re-exported here).
 """
 
+from ttrnn import activations
 from ttrnn import tt
+from ttrnn.layers import TTGRU
+from ttrnn.layers import TTLSTM
 from ttrnn.layers import TTDense
+from ttrnn.layers import TTGRUCell
+from ttrnn.layers import TTLSTMCell
+from ttrnn.layers import TTSimpleRNN
+from ttrnn.layers import TTSimpleRNNCell
 
 __version__ = "0.1.0"
 
-__all__ = ["TTDense", "tt", "__version__"]
+__all__ = [
+    "TTDense",
+    "TTGRU",
+    "TTGRUCell",
+    "TTLSTM",
+    "TTLSTMCell",
+    "TTSimpleRNN",
+    "TTSimpleRNNCell",
+    "activations",
+    "tt",
+    "__version__",
+]

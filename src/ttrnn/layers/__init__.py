@@ -1,5 +1,19 @@
 """Keras 3 layers with Tensor-Train kernels."""
 
 from ttrnn.layers.tt_dense import TTDense
+from ttrnn.layers.tt_gru import TTGRU
+from ttrnn.layers.tt_gru import TTGRUCell
+from ttrnn.layers.tt_lstm import TTLSTM
+from ttrnn.layers.tt_lstm import TTLSTMCell
+from ttrnn.layers.tt_simple_rnn import TTSimpleRNN
+from ttrnn.layers.tt_simple_rnn import TTSimpleRNNCell
 
-__all__ = ["TTDense"]
+__all__ = [
+    "TTGRU",
+    "TTGRUCell",
+    "TTLSTM",
+    "TTLSTMCell",
+    "TTSimpleRNN",
+    "TTSimpleRNNCell",
+    "TTDense",
+]

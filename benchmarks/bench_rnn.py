@@ -1,0 +1,145 @@
+"""Training-step time of TTGRU / TTLSTM against Keras' GRU / LSTM.
+
+UCF11-shaped input (Yang et al. 2017): batch 16, 16 frames of 57,600
+values (160 x 120 x 3 = 8 * 20 * 20 * 18), 256 units (4 * 4 * 4 * 4), TT
+rank 4, "shared" gate layout, each RNN followed by Dense(11). One training
+step = `model.train_on_batch` (forward, backward, Adam update), compiled
+the backend's way (jit on JAX, tf.function on TensorFlow, eager on torch).
+The models run interleaved, after warm-up steps, and the table gives the
+median of the repeats and the ratio dense / TT.
+
+    KERAS_BACKEND=jax python benchmarks/bench_rnn.py
+    KERAS_BACKEND=torch python benchmarks/bench_rnn.py --quick
+
+The default run (1 warm-up and 3 timed steps per model) takes 1 to 2
+minutes per backend on 2 idle CPU cores; Keras' dense LSTM on torch is the
+slowest part. `--repeats 7` gives steadier medians.
+"""
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import ttrnn  # noqa: E402
+from ttrnn import tt  # noqa: E402
+
+FULL = {
+    "batch": 16,
+    "frames": 16,
+    "tt_input_shape": (8, 20, 20, 18),
+    "tt_output_shape": (4, 4, 4, 4),
+    "tt_ranks": 4,
+    "classes": 11,
+}
+QUICK = {
+    "batch": 4,
+    "frames": 4,
+    "tt_input_shape": (4, 8, 6),
+    "tt_output_shape": (2, 4, 2),
+    "tt_ranks": 3,
+    "classes": 11,
+}
+
+
+def build_models(cfg):
+    """The four models, keyed by name, in a fixed order."""
+    features = math.prod(cfg["tt_input_shape"])
+    units = math.prod(cfg["tt_output_shape"])
+    tt_args = (cfg["tt_input_shape"], cfg["tt_output_shape"], cfg["tt_ranks"])
+    rnns = {
+        "TTGRU": ttrnn.TTGRU(*tt_args),
+        "GRU": keras.layers.GRU(units),
+        "TTLSTM": ttrnn.TTLSTM(*tt_args),
+        "LSTM": keras.layers.LSTM(units),
+    }
+    models = {}
+    for name, rnn in rnns.items():
+        model = keras.Sequential(
+            [
+                keras.Input((cfg["frames"], features)),
+                rnn,
+                keras.layers.Dense(cfg["classes"]),
+            ]
+        )
+        model.compile(
+            keras.optimizers.Adam(1e-4),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        models[name] = model
+    return models
+
+
+def input_weights(model):
+    """Weights of the input-to-hidden map (the kernel or the cores)."""
+    rnn = model.layers[0]
+    if hasattr(rnn, "cores"):
+        return sum(math.prod(c.shape) for c in rnn.cores)
+    return math.prod(rnn.cell.kernel.shape)
+
+
+def time_steps(models, x, y, warmup, repeats):
+    """Median seconds of one training step per model, runs interleaved."""
+    for model in models.values():
+        for _ in range(warmup):
+            model.train_on_batch(x, y)  # returns host floats: synchronises
+    times = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny config")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    repeats = args.repeats
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    features = math.prod(cfg["tt_input_shape"])
+    shape = (cfg["batch"], cfg["frames"], features)
+    # Pixels scaled to [-1, 1): raw pixels - 128 (the 2017 protocol)
+    # saturate the gates, and the denormal gradients that follow slow
+    # down CPU matmuls in ways that have nothing to do with the layers.
+    x = ((rng.integers(0, 256, shape) - 128) / 128).astype("float32")
+    y = rng.integers(0, cfg["classes"], cfg["batch"])
+    models = build_models(cfg)
+    medians = time_steps(models, x, y, args.warmup, repeats)
+
+    frames = cfg["batch"] * cfg["frames"]
+    gate_out = (3 * cfg["tt_output_shape"][0],) + cfg["tt_output_shape"][1:]
+    ranks = tt.validate_ranks(cfg["tt_ranks"], cfg["tt_input_shape"], gate_out)
+    strategy = tt.choose_strategy(
+        cfg["tt_input_shape"], gate_out, ranks, frames
+    )
+    print(
+        f"backend {keras.backend.backend()}, keras {keras.__version__}; "
+        f"batch {cfg['batch']} x {cfg['frames']} frames x {features}, "
+        f"{math.prod(cfg['tt_output_shape'])} units, TT rank "
+        f"{cfg['tt_ranks']} (TT-GRU map strategy for {frames} frames: "
+        f"{strategy}); median of {repeats} interleaved steps"
+    )
+    print(f"{'model':<8} {'input weights':>14} {'ms/step':>10} {'dense/TT':>9}")
+    for tt_name, dense_name in (("TTGRU", "GRU"), ("TTLSTM", "LSTM")):
+        ratio = medians[dense_name] / medians[tt_name]
+        for name, shown in ((tt_name, f"{ratio:.2f}x"), (dense_name, "")):
+            print(
+                f"{name:<8} {input_weights(models[name]):>14,} "
+                f"{1e3 * medians[name]:>10.1f} {shown:>9}"
+            )
+
+
+if __name__ == "__main__":
+    main()

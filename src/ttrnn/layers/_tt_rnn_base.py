@@ -1,0 +1,542 @@
+"""Shared machinery of the TT-RNN cells and layers.
+
+A TT-RNN cell differs from Keras' own cell only in its input-to-hidden map:
+the kernel W of shape (M, G * units) (G gates) is a TT-matrix. Two layouts:
+
+- "shared" (the paper's TT-GRU / TT-LSTM): one TT-matrix with output modes
+  (G * n_0, n_1, ..., n_{d-1}). Its columns (j_0, j_1, ...) in C order with
+  j_0 = g * n_0 + u_0 are exactly g * units + u, Keras' [gate][unit] kernel
+  order, so `tt.to_dense(cell.cores)` is a drop-in Keras kernel. Only core 0
+  is gate-specific.
+- "separate" (the paper's "vanilla" variants): G TT-matrices of output
+  modes (n_0, ..., n_{d-1}), cores listed gate-major.
+
+The map does not depend on the hidden state, so the layers (subclasses of
+`keras.layers.RNN`) project the whole sequence at once before the
+recurrence, and the cell then consumes the projected gate inputs. The cell
+also works alone in `keras.layers.RNN`, projecting one step at a time.
+
+Dropout: one input mask per sequence, applied to the raw input before the
+map (shape (batch, M), shared by all gates and time steps), and one
+recurrent mask per gate per sequence (shape (G, batch, units)), as Keras 3
+cells with `recurrent_dropout` do. `keras.layers.RNN` prepares masks
+outside its loop (which keeps the loop stateless on JAX) only for cells
+that subclass its private `DropoutRNNCell`: the cells subclass it when it
+can be imported (Keras 3.0 to at least 3.15), as a marker only; our own
+layers prepare and reset the masks themselves and do not rely on it.
+"""
+
+import contextlib
+import math
+
+import keras
+from keras import ops
+
+from ttrnn import activations
+from ttrnn import tt
+from ttrnn.tt import initializers as tt_initializers
+
+try:  # A marker for keras.layers.RNN; every method is overridden below.
+    from keras.src.layers.rnn.dropout_rnn_cell import (
+        DropoutRNNCell as _KerasDropoutRNNCell,
+    )
+except ImportError:  # pragma: no cover - future Keras without the class
+
+    class _KerasDropoutRNNCell:
+        pass
+
+
+GATE_LAYOUTS = ("shared", "separate")
+
+# The input map runs over time chunks holding at most this many input
+# values (batch * frames * features): 2**26 float32 values are 256 MiB.
+# The map's temporaries are at most a few times its input chunk (less than
+# one chunk for the UCF11 TT-GRU), so its working memory stays bounded for
+# sequences of any length. The projected sequence itself, batch * frames *
+# G * units values, is always held whole. Chunking needs static batch and
+# time sizes; with a symbolic time axis the sequence is projected at once.
+MAX_PROJECTION_VALUES = 2**26
+
+
+def _check_rate(name, value):
+    if isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _gate_initializer(initializer, gate):
+    """The TT initialiser for one gate's TT-matrix ("separate" layout).
+
+    A seeded initialiser would draw the same cores for every gate: each
+    gate gets its own seed, derived from the given one.
+    """
+    config = initializer.get_config()
+    if gate == 0 or config.get("seed") is None:
+        return initializer
+    config["seed"] = int(config["seed"]) + 7919 * gate
+    return initializer.__class__.from_config(config)
+
+
+class TTDropoutMixin(_KerasDropoutRNNCell):
+    """Dropout masks of a TT-RNN cell: one per sequence, none at inference.
+
+    Implements the protocol `keras.layers.RNN` uses (`get_dropout_mask`,
+    `get_recurrent_dropout_mask`, `reset_dropout_mask`,
+    `reset_recurrent_dropout_mask`). Needs `dropout`, `recurrent_dropout`,
+    `seed_generator` and `num_gates`. Masks are created on first request
+    and cached until reset, so every time step of a sequence uses the same
+    masks and every batch gets new ones.
+    """
+
+    def get_dropout_mask(self, step_input):
+        """Input mask of shape (batch, M), or None when `dropout` is 0."""
+        mask = getattr(self, "_dropout_mask", None)
+        if mask is None and self.dropout > 0:
+            mask = keras.random.dropout(
+                ops.ones_like(step_input),
+                rate=self.dropout,
+                seed=self.seed_generator,
+            )
+            self._dropout_mask = mask
+        return mask
+
+    def get_recurrent_dropout_mask(self, step_input):
+        """Recurrent masks (G, batch, units), or None when the rate is 0."""
+        mask = getattr(self, "_recurrent_dropout_mask", None)
+        if mask is None and self.recurrent_dropout > 0:
+            ones = ops.stack([ops.ones_like(step_input)] * self.num_gates)
+            mask = keras.random.dropout(
+                ones, rate=self.recurrent_dropout, seed=self.seed_generator
+            )
+            self._recurrent_dropout_mask = mask
+        return mask
+
+    def reset_dropout_mask(self):
+        self._dropout_mask = None
+
+    def reset_recurrent_dropout_mask(self):
+        self._recurrent_dropout_mask = None
+
+
+class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
+    """Base of the TT-RNN cells: TT input map, weights, dropout, config.
+
+    Subclasses set `num_gates` and `state_size`, and implement
+    `_bias_shape`, `_bias_initializer`, `_input_bias` and `_recurrence`
+    (one step from the projected gate inputs).
+    """
+
+    num_gates = 1
+
+    def __init__(
+        self,
+        tt_input_shape,
+        tt_output_shape,
+        tt_ranks,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        tt_gate_layout="shared",
+        tt_strategy="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.tt_input_shape, self.tt_output_shape = tt.validate_modes(
+            tt_input_shape, tt_output_shape
+        )
+        if tt_gate_layout not in GATE_LAYOUTS:
+            raise ValueError(
+                f"`tt_gate_layout` must be one of {GATE_LAYOUTS}. "
+                f"Received: tt_gate_layout={tt_gate_layout!r}"
+            )
+        self.tt_gate_layout = tt_gate_layout
+        self.tt_ranks = tt.validate_ranks(
+            tt_ranks, self.tt_input_shape, self._tt_map_output_shape
+        )
+        if tt_strategy not in tt.ops.STRATEGIES:
+            raise ValueError(
+                f"`tt_strategy` must be one of {tt.ops.STRATEGIES}. "
+                f"Received: tt_strategy={tt_strategy!r}"
+            )
+        self.tt_strategy = tt_strategy
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tt_initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = self.units
+        self.output_size = self.units
+        self._inputs_projected = False
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is not None and input_dim != self.input_dim:
+            raise ValueError(
+                f"The last dimension of the input of {self.name} must equal "
+                "the product of `tt_input_shape`. Received: "
+                f"tt_input_shape={self.tt_input_shape} (product "
+                f"{self.input_dim}) for an input of {input_dim} features"
+            )
+        if self.tt_gate_layout == "shared":
+            groups = [("", self.kernel_initializer)]
+        else:
+            groups = [
+                (f"{name}_", _gate_initializer(self.kernel_initializer, g))
+                for g, name in enumerate(self.gate_names)
+            ]
+        shapes = iter(self.tt_core_shapes)
+        self.cores = []
+        for prefix, initializer in groups:
+            inits = initializer.core_initializers(
+                self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
+            )
+            for k, init in enumerate(inits):
+                self.cores.append(
+                    self.add_weight(
+                        name=f"core_{prefix}{k}",
+                        shape=next(shapes),
+                        initializer=init,
+                        regularizer=self.kernel_regularizer,
+                        constraint=self.kernel_constraint,
+                    )
+                )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(self.units, self.num_gates * self.units),
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=self._bias_shape(),
+                initializer=self._bias_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+
+    @property
+    def units(self):
+        """prod(tt_output_shape), the size of the hidden state."""
+        return math.prod(self.tt_output_shape)
+
+    @property
+    def input_dim(self):
+        """M = prod(tt_input_shape), the features of one time step."""
+        return math.prod(self.tt_input_shape)
+
+    @property
+    def tt_core_shapes(self):
+        """Shapes of `cores`, known before `build`: d, or G * d gate-major."""
+        shapes = tt.core_shapes(
+            self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
+        )
+        if self.tt_gate_layout == "shared":
+            return shapes
+        return shapes * self.num_gates
+
+    @property
+    def gate_names(self):
+        """Gate names in Keras' kernel order."""
+        return self._gate_names
+
+    @property
+    def _tt_map_output_shape(self):
+        """Output modes of one TT-matrix of the input map."""
+        if self.tt_gate_layout == "shared":
+            first = self.num_gates * self.tt_output_shape[0]
+            return (first,) + self.tt_output_shape[1:]
+        return self.tt_output_shape
+
+    def call(self, inputs, states, training=False):
+        if self._inputs_projected:
+            projected = inputs
+        else:
+            if training and self.dropout > 0:
+                inputs = ops.multiply(inputs, self.get_dropout_mask(inputs))
+            projected = self.input_map(inputs)
+        return self._recurrence(projected, states, training)
+
+    def input_map(self, inputs):
+        """x @ W + input bias: (..., M) -> (..., G * units), no dropout.
+
+        Complexity: see `ttrnn.tt.flops` per gate group; the "shared"
+        layout costs little more than one gate of the "separate" one.
+        """
+        d = len(self.tt_input_shape)
+        if self.tt_gate_layout == "shared":
+            x = tt.matmul(inputs, self.cores, strategy=self.tt_strategy)
+        else:
+            x = ops.concatenate(
+                [
+                    tt.matmul(
+                        inputs,
+                        self.cores[g * d : (g + 1) * d],
+                        strategy=self.tt_strategy,
+                    )
+                    for g in range(self.num_gates)
+                ],
+                axis=-1,
+            )
+        bias = self._input_bias()
+        if bias is not None:
+            x = ops.add(x, bias)
+        return x
+
+    def project_sequence(self, sequences, training=False):
+        """Input map of a whole sequence (batch, time, M) at once.
+
+        Applies the input dropout mask (one per sequence) in training and
+        runs the map over time chunks of at most `MAX_PROJECTION_VALUES`
+        input values.
+
+        Returns:
+            Tensor (batch, time, G * units).
+        """
+        if training and self.dropout > 0:
+            mask = self.get_dropout_mask(sequences[:, 0, :])
+            sequences = ops.multiply(sequences, ops.expand_dims(mask, 1))
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        if batch is None or steps is None:
+            return self.input_map(sequences)
+        chunk = max(1, MAX_PROJECTION_VALUES // (batch * self.input_dim))
+        if chunk >= steps:
+            return self.input_map(sequences)
+        parts = [
+            self.input_map(sequences[:, start : start + chunk])
+            for start in range(0, steps, chunk)
+        ]
+        return ops.concatenate(parts, axis=1)
+
+    def to_dense(self):
+        """The (M, G * units) kernel in Keras' layout, as a tensor."""
+        if self.tt_gate_layout == "shared":
+            return tt.to_dense(self.cores)
+        d = len(self.tt_input_shape)
+        return ops.concatenate(
+            [
+                tt.to_dense(self.cores[g * d : (g + 1) * d])
+                for g in range(self.num_gates)
+            ],
+            axis=1,
+        )
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size
+        if isinstance(sizes, int):
+            return [ops.zeros((batch_size, sizes), dtype=self.compute_dtype)]
+        return [
+            ops.zeros((batch_size, s), dtype=self.compute_dtype) for s in sizes
+        ]
+
+    @contextlib.contextmanager
+    def consuming_projected_inputs(self):
+        """Within this context `call` takes projected gate inputs."""
+        self._inputs_projected = True
+        try:
+            yield
+        finally:
+            self._inputs_projected = False
+
+    def get_config(self):
+        return {**super().get_config(), **self._arg_config()}
+
+    def _arg_config(self):
+        """The constructor arguments (shared by the cell and layer)."""
+        return {
+            "tt_input_shape": list(self.tt_input_shape),
+            "tt_output_shape": list(self.tt_output_shape),
+            "tt_ranks": list(self.tt_ranks),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": tt_initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": keras.initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(
+                self.bias_initializer
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "recurrent_regularizer": keras.regularizers.serialize(
+                self.recurrent_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+            "recurrent_constraint": keras.constraints.serialize(
+                self.recurrent_constraint
+            ),
+            "bias_constraint": keras.constraints.serialize(
+                self.bias_constraint
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "tt_gate_layout": self.tt_gate_layout,
+            "tt_strategy": self.tt_strategy,
+        }
+
+    def _bias_shape(self):
+        return (self.num_gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def _input_bias(self):
+        return self.bias
+
+    def _recurrent_inputs(self, h_tm1, training):
+        """h_tm1 per gate: a list of G tensors, or None without dropout."""
+        mask = self.get_recurrent_dropout_mask(h_tm1)
+        if not training or mask is None:
+            return None
+        return [ops.multiply(h_tm1, mask[g]) for g in range(self.num_gates)]
+
+    def _recurrence(self, projected, states, training):
+        raise NotImplementedError
+
+
+def _cell_property(name):
+    def getter(self):
+        return getattr(self.cell, name)
+
+    getter.__doc__ = f"The cell's `{name}`."
+    return property(getter)
+
+
+class TTRNNBase(keras.layers.RNN):
+    """Base of the TT-RNN layers: projects the sequence, then recurs.
+
+    `inner_loop` runs the TT input map once over all batch * time frames
+    (in time chunks, see `MAX_PROJECTION_VALUES`) and then Keras' own
+    recurrence loop with a cell that takes the projected gate inputs, so
+    masking, `go_backwards`, `unroll`, `stateful` and `Bidirectional`
+    behave exactly as for Keras' layers.
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        activity_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    units = _cell_property("units")
+    input_dim = _cell_property("input_dim")
+    tt_input_shape = _cell_property("tt_input_shape")
+    tt_output_shape = _cell_property("tt_output_shape")
+    tt_ranks = _cell_property("tt_ranks")
+    tt_gate_layout = _cell_property("tt_gate_layout")
+    tt_strategy = _cell_property("tt_strategy")
+    activation = _cell_property("activation")
+    use_bias = _cell_property("use_bias")
+    kernel_initializer = _cell_property("kernel_initializer")
+    recurrent_initializer = _cell_property("recurrent_initializer")
+    bias_initializer = _cell_property("bias_initializer")
+    kernel_regularizer = _cell_property("kernel_regularizer")
+    recurrent_regularizer = _cell_property("recurrent_regularizer")
+    bias_regularizer = _cell_property("bias_regularizer")
+    kernel_constraint = _cell_property("kernel_constraint")
+    recurrent_constraint = _cell_property("recurrent_constraint")
+    bias_constraint = _cell_property("bias_constraint")
+    dropout = _cell_property("dropout")
+    recurrent_dropout = _cell_property("recurrent_dropout")
+    seed = _cell_property("seed")
+    cores = _cell_property("cores")
+    recurrent_kernel = _cell_property("recurrent_kernel")
+    bias = _cell_property("bias")
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        # Masks are drawn here, outside the loop (a no-op when
+        # keras.layers.RNN.call already drew them).
+        cell.get_dropout_mask(sequences[:, 0, :])
+        first_state = initial_state
+        while isinstance(first_state, (list, tuple)):
+            first_state = first_state[0]
+        cell.get_recurrent_dropout_mask(first_state)
+        projected = cell.project_sequence(sequences, training=training)
+        with cell.consuming_projected_inputs():
+            return super().inner_loop(
+                projected, initial_state, mask=mask, training=training
+            )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        try:
+            return super().call(
+                sequences,
+                initial_state=initial_state,
+                mask=mask,
+                training=training,
+            )
+        finally:
+            self.cell.reset_dropout_mask()
+            self.cell.reset_recurrent_dropout_mask()
+
+    def to_dense(self):
+        """The (M, G * units) input kernel in Keras' layout."""
+        return self.cell.to_dense()
+
+    def get_config(self):
+        base = super().get_config()
+        del base["cell"]
+        return {**base, **self.cell._arg_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

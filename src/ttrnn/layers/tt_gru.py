@@ -1,0 +1,327 @@
+"""TTGRU: a gated recurrent unit whose input kernel is a TT-matrix."""
+
+import keras
+from keras import ops
+
+from ttrnn import activations
+from ttrnn.layers._tt_rnn_base import TTRNNBase
+from ttrnn.layers._tt_rnn_base import TTRNNCellBase
+
+
+@keras.saving.register_keras_serializable(package="ttrnn")
+class TTGRUCell(TTRNNCellBase):
+    """Cell of `TTGRU`: Keras' GRU cell with a TT input kernel.
+
+    With gate inputs `[x_z, x_r, x_h] = x_t @ W + b_in`:
+
+    ```
+    z = recurrent_activation(x_z + h_{t-1} @ U_z (+ b_rz))
+    r = recurrent_activation(x_r + h_{t-1} @ U_r (+ b_rr))
+    reset_after=True:  hh = activation(x_h + r * (h_{t-1} @ U_h + b_rh))
+    reset_after=False: hh = activation(x_h + (r * h_{t-1}) @ U_h)
+    h_t = z * h_{t-1} + (1 - z) * hh
+    ```
+
+    W (M, 3 units) is a TT-matrix; U = `recurrent_kernel` (units,
+    3 units) and `bias` ((2, 3 units) with `reset_after`, else
+    (3 units,)) have the shapes of `keras.layers.GRUCell`, gate order
+    [z, r, h]. In the "shared" layout `ttrnn.tt.to_dense(cell.cores)` is a
+    drop-in `keras.layers.GRU` kernel.
+
+    Args:
+        tt_input_shape: d ints m_k with prod m_k = the input features.
+        tt_output_shape: d ints n_k; units = prod n_k.
+        tt_ranks: one int (every inner rank) or d + 1 ints starting and
+            ending with 1, for the TT-matrix of the chosen layout; ranks
+            above the largest useful one are lowered with a warning.
+        activation: Defaults to "tanh".
+        recurrent_activation: Defaults to "sigmoid". "keras2_hard_sigmoid"
+            gives the 2017 paper's clip(0.2 x + 0.5, 0, 1).
+        use_bias: Defaults to True.
+        kernel_initializer: TT initialiser of W, aimed at the variance of
+            the full matrix (of each gate's matrix in the "separate"
+            layout). Defaults to "glorot_uniform".
+        recurrent_initializer: Defaults to "orthogonal".
+        bias_initializer: Defaults to "zeros".
+        kernel_regularizer: applied to every core. Defaults to None.
+        recurrent_regularizer: Defaults to None.
+        bias_regularizer: Defaults to None.
+        kernel_constraint: applied to every core. Defaults to None.
+        recurrent_constraint: Defaults to None.
+        bias_constraint: Defaults to None.
+        dropout: rate in [0, 1) of the input features dropped (one mask per
+            sequence, before the TT map, shared by the gates). Defaults
+            to 0.
+        recurrent_dropout: rate in [0, 1) of the recurrent state dropped
+            (one mask per gate and sequence). Defaults to 0.
+        seed: random seed of the dropout masks. Defaults to None.
+        reset_after: apply the reset gate after the recurrent matmul
+            (Keras 3's default) or before it (False; Keras 2 and the 2017
+            paper). Defaults to True.
+        tt_gate_layout: "shared" (one TT-matrix whose first output mode is
+            multiplied by 3, the paper's TT-GRU) or "separate" (one
+            TT-matrix per gate, the paper's "vanilla" TT-GRU). Defaults to
+            "shared".
+        tt_strategy: contraction order of the TT map, as in `TTDense`.
+            Defaults to "auto".
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: (batch, M) tensor, one time step.
+        states: the previous state (batch, units), alone or in a list.
+        training: whether dropout applies.
+
+    Example:
+    >>> import numpy as np
+    >>> cell = TTGRUCell((4, 8), (4, 4), 3)
+    >>> tuple(keras.layers.RNN(cell)(np.ones((2, 5, 32), "float32")).shape)
+    (2, 16)
+    >>> [tuple(c.shape) for c in cell.cores]  # n_0 = 3 gates * 4
+    [(1, 4, 12, 3), (3, 8, 4, 1)]
+    """
+
+    num_gates = 3
+    _gate_names = ("z", "r", "h")
+
+    def __init__(
+        self,
+        tt_input_shape,
+        tt_output_shape,
+        tt_ranks,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        reset_after=True,
+        tt_gate_layout="shared",
+        tt_strategy="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            tt_gate_layout=tt_gate_layout,
+            tt_strategy=tt_strategy,
+            **kwargs,
+        )
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        if self.reset_after:
+            # Separate input and recurrent biases, as Keras' GRUCell.
+            return (2, 3 * self.units)
+        return (3 * self.units,)
+
+    def _input_bias(self):
+        if self.bias is None:
+            return None
+        return self.bias[0] if self.reset_after else self.bias
+
+    def _recurrence(self, projected, states, training):
+        nested = isinstance(states, (list, tuple))
+        h_tm1 = states[0] if nested else states
+        u = self.units
+        kernel = self.recurrent_kernel
+        per_gate = self._recurrent_inputs(h_tm1, training)
+        h_z, h_r, h_h = per_gate or (h_tm1, h_tm1, h_tm1)
+        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        if self.reset_after:
+            if per_gate is None:
+                inner = ops.matmul(h_tm1, kernel)
+            else:
+                inner = ops.concatenate(
+                    [
+                        ops.matmul(h_z, kernel[:, :u]),
+                        ops.matmul(h_r, kernel[:, u : 2 * u]),
+                        ops.matmul(h_h, kernel[:, 2 * u :]),
+                    ],
+                    axis=-1,
+                )
+            if self.bias is not None:
+                inner = ops.add(inner, self.bias[1])
+            rec_z, rec_r, rec_h = ops.split(inner, 3, axis=-1)
+        else:
+            if per_gate is None:
+                inner = ops.matmul(h_tm1, kernel[:, : 2 * u])
+                rec_z, rec_r = ops.split(inner, 2, axis=-1)
+            else:
+                rec_z = ops.matmul(h_z, kernel[:, :u])
+                rec_r = ops.matmul(h_r, kernel[:, u : 2 * u])
+        z = self.recurrent_activation(ops.add(x_z, rec_z))
+        r = self.recurrent_activation(ops.add(x_r, rec_r))
+        if self.reset_after:
+            rec_h = ops.multiply(r, rec_h)
+        else:
+            rec_h = ops.matmul(ops.multiply(r, h_h), kernel[:, 2 * u :])
+        hh = self.activation(ops.add(x_h, rec_h))
+        h = ops.add(ops.multiply(z, h_tm1), ops.multiply(1 - z, hh))
+        return h, [h] if nested else h
+
+    def _arg_config(self):
+        config = super()._arg_config()
+        config["recurrent_activation"] = activations.serialize(
+            self.recurrent_activation
+        )
+        config["reset_after"] = self.reset_after
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ttrnn")
+class TTGRU(TTRNNBase):
+    """Gated recurrent unit whose input-to-hidden kernel is a TT-matrix.
+
+    `keras.layers.GRU` with W of shape (M, 3 units) stored as TT cores (the
+    TT-GRU of Yang et al. 2017). The TT map runs once over all batch * time
+    frames before the recurrence; the cell equations are in `TTGRUCell`.
+    In the "shared" layout, a `keras.layers.GRU` with the weights
+    `[to_dense(), recurrent_kernel, bias]` gives the same outputs.
+
+    Args:
+        tt_input_shape, tt_output_shape, tt_ranks, activation,
+        recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, kernel_constraint,
+        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+        seed, reset_after, tt_gate_layout, tt_strategy: as in `TTGRUCell`.
+        activity_regularizer: regulariser of the output. Defaults to None.
+        return_sequences: return the whole output sequence. Defaults to
+            False.
+        return_state: also return the last state. Defaults to False.
+        go_backwards: process the sequence backwards (and return it
+            reversed). Defaults to False.
+        stateful: carry the last states over to the next batch. Defaults
+            to False.
+        unroll: unroll the time loop. Defaults to False.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        sequences: (batch, time, M) tensor.
+        initial_state: optional list of initial state tensors.
+        mask: optional (batch, time) boolean tensor.
+        training: whether dropout applies.
+
+    Input shape:
+        3-D tensor `(batch, time, prod(tt_input_shape))`.
+
+    Output shape:
+        `(batch, units)`, or `(batch, time, units)` with
+        `return_sequences`; with `return_state`, also the last state
+        `(batch, units)`.
+
+    Example:
+    >>> import numpy as np
+    >>> gru = TTGRU((8, 20, 20, 18), (4, 4, 4, 4), tt_ranks=4)
+    >>> tuple(gru(np.ones((1, 2, 57600), "float32")).shape)
+    (1, 256)
+    >>> sum(int(np.prod(c.shape)) for c in gru.cores)  # Yang et al. 2017
+    3232
+
+    Reference:
+        Yang, Krompass, Tresp, "Tensor-Train Recurrent Neural Networks for
+        Video Classification", ICML 2017.
+    """
+
+    def __init__(
+        self,
+        tt_input_shape,
+        tt_output_shape,
+        tt_ranks,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        reset_after=True,
+        tt_gate_layout="shared",
+        tt_strategy="auto",
+        **kwargs,
+    ):
+        cell = TTGRUCell(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            reset_after=reset_after,
+            tt_gate_layout=tt_gate_layout,
+            tt_strategy=tt_strategy,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="tt_gru_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+
+    @property
+    def recurrent_activation(self):
+        """The cell's `recurrent_activation`."""
+        return self.cell.recurrent_activation
+
+    @property
+    def reset_after(self):
+        """The cell's `reset_after`."""
+        return self.cell.reset_after
