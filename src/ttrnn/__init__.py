@@ -7,6 +7,7 @@ Runs on the JAX, TensorFlow and PyTorch backends (select with the
 
 from ttrnn import activations
 from ttrnn import tt
+from ttrnn.compress import compress
 from ttrnn.layers import TTGRU
 from ttrnn.layers import TTLSTM
 from ttrnn.layers import TTDense
@@ -14,6 +15,7 @@ from ttrnn.layers import TTGRUCell
 from ttrnn.layers import TTLSTMCell
 from ttrnn.layers import TTSimpleRNN
 from ttrnn.layers import TTSimpleRNNCell
+from ttrnn.summary import summary
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,8 @@ __all__ = [
     "TTSimpleRNN",
     "TTSimpleRNNCell",
     "activations",
+    "compress",
+    "summary",
     "tt",
     "__version__",
 ]

@@ -7,6 +7,11 @@ and TT-Toolbox). Rows and columns of W are flattened in C order.
 
 from ttrnn.tt.decompositions import from_dense
 from ttrnn.tt.decompositions import from_legacy_kernel
+from ttrnn.tt.factorize import auto_shapes
+from ttrnn.tt.factorize import balanced_modes
+from ttrnn.tt.factorize import choose_d
+from ttrnn.tt.factorize import ranks_for_budget
+from ttrnn.tt.factorize import suggest_padding
 from ttrnn.tt.initializers import TTInitializer
 from ttrnn.tt.initializers import TTOrthogonal
 from ttrnn.tt.initializers import TTRandom
@@ -15,6 +20,8 @@ from ttrnn.tt.ops import choose_strategy
 from ttrnn.tt.ops import cores_modes
 from ttrnn.tt.ops import matmul
 from ttrnn.tt.ops import to_dense
+from ttrnn.tt.rounding import relative_error
+from ttrnn.tt.rounding import round_cores
 from ttrnn.tt.shapes import core_shapes
 from ttrnn.tt.shapes import flops
 from ttrnn.tt.shapes import max_ranks
@@ -28,6 +35,9 @@ __all__ = [
     "TTOrthogonal",
     "TTRandom",
     "TTVarianceScaling",
+    "auto_shapes",
+    "balanced_modes",
+    "choose_d",
     "choose_strategy",
     "core_shapes",
     "cores_modes",
@@ -37,6 +47,10 @@ __all__ = [
     "matmul",
     "max_ranks",
     "num_params",
+    "ranks_for_budget",
+    "relative_error",
+    "round_cores",
+    "suggest_padding",
     "to_dense",
     "to_dense_flops",
     "validate_modes",

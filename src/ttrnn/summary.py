@@ -1,0 +1,256 @@
+"""`ttrnn.summary(model)`: weights, dense equivalent and cost per layer.
+
+Like `model.summary()`, with three more columns per layer: the weights a
+dense layer of the same shape would need, the compression (dense
+equivalent / weights) and the multiply-adds of one example through the
+layer's matrix products (bias adds and activations not counted; one
+multiply-add is two FLOPs). The figures come from `layer_costs(model)`.
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from ttrnn import tt
+from ttrnn.layers.tt_dense import TTDense
+
+_KERAS_RNNS = {
+    keras.layers.SimpleRNN: 1,
+    keras.layers.GRU: 3,
+    keras.layers.LSTM: 4,
+}
+
+
+@dataclasses.dataclass
+class LayerCost:
+    """Counts of one layer.
+
+    Attributes:
+        name: the layer's name.
+        class_name: its class, e.g. "TTDense".
+        output_shape: its output shape (None for unknown dims), or None.
+        params: its weights (`count_params()`).
+        dense_params: the weights of the dense layer it stands for (equal
+            to `params` for dense and unknown layers).
+        macs: multiply-adds of one example through its matrix products,
+            with the contraction order `tt.flops` finds cheapest for one
+            example; None when unknown (layers without a cost model, or a
+            recurrent layer with an unknown number of time steps).
+        dense_macs: the same for the dense equivalent.
+    """
+
+    name: str
+    class_name: str
+    output_shape: object
+    params: int
+    dense_params: int
+    macs: int = None
+    dense_macs: int = None
+
+    @property
+    def compression(self):
+        return self.dense_params / max(self.params, 1)
+
+
+def _shape(tensor_or_none):
+    if tensor_or_none is None:
+        return None
+    shape = getattr(tensor_or_none, "shape", None)
+    if shape is None:  # a list of outputs
+        return [tuple(t.shape) for t in tensor_or_none]
+    return tuple(shape)
+
+
+def _io_shapes(layer):
+    """The layer's input and output shapes, or None where unknown."""
+    shapes = []
+    for attr in ("input", "output"):
+        try:
+            shapes.append(_shape(getattr(layer, attr)))
+        except (AttributeError, ValueError):
+            shapes.append(None)
+    return shapes
+
+
+def _positions(input_shape):
+    """Vectors per example a last-axis layer maps (1 for (batch, M))."""
+    if input_shape is None or isinstance(input_shape, list):
+        return 1
+    inner = input_shape[1:-1]
+    if any(s is None for s in inner):
+        return None
+    return math.prod(inner)
+
+
+def _tt_macs(cores):
+    """Per-example multiply-adds of x @ W for one TT-matrix."""
+    ins, outs, ranks = tt.cores_modes(cores)
+    return min(tt.flops(ins, outs, ranks, 1, s) for s in ("ltr", "rtl"))
+
+
+def _times(count, factor):
+    return None if count is None or factor is None else count * factor
+
+
+def _tt_rnn_classes():
+    """The TT-RNN layer classes with their gate counts (if installed)."""
+    from ttrnn import layers
+
+    names = {"TTSimpleRNN": 1, "TTGRU": 3, "TTLSTM": 4}
+    return {
+        getattr(layers, n): g for n, g in names.items() if hasattr(layers, n)
+    }
+
+
+def _cost(layer):
+    params = layer.count_params() if layer.built else 0
+    input_shape, output_shape = _io_shapes(layer)
+    row = LayerCost(
+        layer.name, type(layer).__name__, output_shape, params, params
+    )
+    if not layer.built:
+        return row
+    tt_rnns = _tt_rnn_classes()
+    if isinstance(layer, TTDense):
+        bias = layer.units if layer.use_bias else 0
+        dense = layer.input_dim * layer.units
+        positions = _positions(input_shape)
+        row.dense_params = dense + bias
+        row.macs = _times(_tt_macs(layer.cores), positions)
+        row.dense_macs = _times(dense, positions)
+    elif isinstance(layer, keras.layers.Dense):
+        dense = math.prod(layer.kernel.shape)
+        row.macs = row.dense_macs = _times(dense, _positions(input_shape))
+    elif isinstance(layer, tuple(tt_rnns)):
+        gates = next(g for cls, g in tt_rnns.items() if isinstance(layer, cls))
+        units, d = layer.units, len(layer.tt_input_shape)
+        kernel = layer.input_dim * gates * units
+        recurrent = units * gates * units
+        cores = list(layer.cores)
+        if layer.tt_gate_layout == "shared":
+            groups = [cores]
+        else:
+            groups = [cores[g * d : (g + 1) * d] for g in range(gates)]
+        tt_kernel = sum(math.prod(c.shape) for c in cores)
+        row.dense_params = params - tt_kernel + kernel
+        steps = input_shape[1] if input_shape else None
+        per_step = sum(_tt_macs(g) for g in groups) + recurrent
+        row.macs = _times(per_step, steps)
+        row.dense_macs = _times(kernel + recurrent, steps)
+    elif type(layer) in _KERAS_RNNS:
+        cell = layer.cell
+        per_step = math.prod(cell.kernel.shape) + math.prod(
+            cell.recurrent_kernel.shape
+        )
+        steps = input_shape[1] if input_shape else None
+        row.macs = row.dense_macs = _times(per_step, steps)
+    return row
+
+
+def _flat_layers(model):
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.extend(_flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def layer_costs(model):
+    """Weights, dense equivalent and multiply-adds of every layer.
+
+    Layers of nested models are listed in their place. Costs are known
+    for `TTDense`, `Dense`, the TT-RNNs and Keras' SimpleRNN, GRU and
+    LSTM; other layers get their weights and `macs=None`.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        List of `LayerCost`, in model order.
+    """
+    if not model.built:
+        raise ValueError(
+            "`model` must be built (give it an Input or call it on data) "
+            f"before `summary`. Received: unbuilt model {model.name!r}"
+        )
+    return [
+        _cost(layer)
+        for layer in _flat_layers(model)
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+
+
+def _fmt(value):
+    return "?" if value is None else f"{value:,}"
+
+
+def summary(model, print_fn=None):
+    """Prints a table of weights, dense equivalent, compression and cost.
+
+    One row per layer (layers of nested models in their place, input
+    layers left out): output shape, weights, the weights of the dense
+    equivalent, compression, and multiply-adds per example ("?" where
+    unknown, e.g. a convolution or a recurrent layer over a time axis of
+    unknown length; "-" for layers without weights, not counted). The
+    last row gives the totals.
+
+    Args:
+        model: a built Keras model.
+        print_fn: function taking one line; defaults to `print`.
+
+    Example:
+    >>> import keras
+    >>> from ttrnn import TTDense
+    >>> model = keras.Sequential([keras.Input((1024,)),
+    ...     TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3, name="tt"),
+    ...     keras.layers.Dense(10, name="head")])
+    >>> summary(model)  # doctest: +NORMALIZE_WHITESPACE
+    Layer (type)  Output shape  Weights  Dense equiv.  Compression  Mult-adds
+    tt (TTDense)  (None, 1024)  2,272    1,049,600     462.0x       172,032
+    head (Dense)  (None, 10)    10,250   10,250        1.0x         10,240
+    Total                       12,522   1,059,850     84.6x        182,272
+    """
+    print_fn = print if print_fn is None else print_fn
+    costs = layer_costs(model)
+    head = (
+        "Layer (type)",
+        "Output shape",
+        "Weights",
+        "Dense equiv.",
+        "Compression",
+        "Mult-adds",
+    )
+    rows = [head]
+    for c in costs:
+        shape = "" if c.output_shape is None else str(c.output_shape)
+        rows.append(
+            (
+                f"{c.name} ({c.class_name})",
+                shape,
+                _fmt(c.params),
+                _fmt(c.dense_params),
+                "-" if c.params == 0 else f"{c.compression:.1f}x",
+                "-" if c.macs is None and c.params == 0 else _fmt(c.macs),
+            )
+        )
+    params = sum(c.params for c in costs)
+    dense = sum(c.dense_params for c in costs)
+    macs_text = f"{sum(c.macs for c in costs if c.macs is not None):,}"
+    if any(c.macs is None and c.params > 0 for c in costs):
+        macs_text += " + ?"  # layers with weights but no cost model
+    rows.append(
+        (
+            "Total",
+            "",
+            _fmt(params),
+            _fmt(dense),
+            f"{dense / max(params, 1):.1f}x",
+            macs_text,
+        )
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        print_fn("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
