@@ -113,3 +113,20 @@ def test_config_round_trip():
         again = tt_init.get(tt_init.serialize(init))
         assert type(again) is type(init)
         assert again.get_config() == init.get_config()
+
+
+def test_core_initializer_draws_per_seed_and_dtype():
+    init = tt_init.CoreInitializer("normal", 0.5, seed=7)
+    a = to_numpy(init((2, 3, 4, 5), dtype="float32"))
+    b = to_numpy(tt_init.CoreInitializer("normal", 0.5, seed=8)((2, 3, 4, 5)))
+    assert a.shape == (2, 3, 4, 5) and not np.allclose(a, b)
+    np.testing.assert_array_equal(a, to_numpy(init((2, 3, 4, 5))))
+    half = init((2, 3, 4, 5), dtype="bfloat16")
+    assert keras.backend.standardize_dtype(half.dtype) == "bfloat16"
+    ortho = to_numpy(
+        tt_init.CoreInitializer("orthogonal", 1.0, 0)((2, 3, 4, 1))
+    )
+    unfolding = ortho.reshape(6, 4)
+    np.testing.assert_allclose(unfolding.T @ unfolding, np.eye(4), atol=1e-6)
+    with pytest.raises(ValueError, match="kind"):
+        tt_init.CoreInitializer("cauchy", 1.0, 0)

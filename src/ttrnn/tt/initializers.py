@@ -42,7 +42,8 @@ class TTInitializer:
     Subclasses implement `core_initializers(tt_input_shape,
     tt_output_shape, tt_ranks)` returning d `keras.initializers`
     objects, one per core of shape (r_k, m_k, n_k, r_{k+1}), and
-    `get_config`.
+    `get_config`. `CoreInitializer` draws one core; custom subclasses
+    can return it or any Keras initialiser.
     """
 
     def core_initializers(self, tt_input_shape, tt_output_shape, tt_ranks):
@@ -125,18 +126,11 @@ class TTVarianceScaling(TTInitializer):
         )
         core_var = (target / _inner_rank_product(tt_ranks)) ** (1.0 / d)
         std = math.sqrt(core_var)
-        inits = []
-        for seed in _core_seeds(self.seed, d):
-            if self.distribution == "uniform":
-                limit = math.sqrt(3.0) * std
-                inits.append(
-                    keras.initializers.RandomUniform(-limit, limit, seed=seed)
-                )
-            else:
-                inits.append(
-                    keras.initializers.RandomNormal(0.0, std, seed=seed)
-                )
-        return inits
+        kind = "uniform" if self.distribution == "uniform" else "normal"
+        return [
+            CoreInitializer(kind, std, seed)
+            for seed in _core_seeds(self.seed, d)
+        ]
 
     def get_config(self):
         return {
@@ -185,20 +179,61 @@ class TTRandom(TTInitializer):
         }
 
 
-class _UnfoldedOrthogonal(keras.initializers.Initializer):
-    """Draws a core as a scaled semi-orthogonal (r m, n r') unfolding."""
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class CoreInitializer(keras.initializers.Initializer):
+    """Draws one core in NumPy from its own seed.
 
-    def __init__(self, gain, seed):
-        self.gain = gain
-        self.seed = seed
+    NumPy rather than `keras.random`: the same seed gives the same cores on
+    every backend, and JAX compiles no random kernel per core shape (which
+    cost seconds per layer build).
+
+    Args:
+        kind: "uniform" (std `scale`), "normal" (std `scale`) or
+            "orthogonal" (the (r m, n r') unfolding is `scale` times a
+            random semi-orthogonal matrix).
+        scale: positive float.
+        seed: int.
+    """
+
+    def __init__(self, kind, scale, seed):
+        if kind not in ("uniform", "normal", "orthogonal"):
+            raise ValueError(
+                "`kind` must be 'uniform', 'normal' or 'orthogonal'. "
+                f"Received: kind={kind!r}"
+            )
+        self.kind = kind
+        self.scale = float(scale)
+        self.seed = int(seed)
 
     def __call__(self, shape, dtype=None):
-        r, m, n, r_next = shape
-        inner = keras.initializers.Orthogonal(gain=self.gain, seed=self.seed)
-        return keras.ops.reshape(inner((r * m, n * r_next), dtype=dtype), shape)
+        rng = np.random.default_rng(self.seed)
+        shape = tuple(int(s) for s in shape)
+        if self.kind == "uniform":
+            limit = math.sqrt(3.0) * self.scale
+            values = rng.uniform(-limit, limit, size=shape)
+        elif self.kind == "normal":
+            values = rng.normal(0.0, self.scale, size=shape)
+        else:
+            values = self.scale * _semi_orthogonal(rng, shape)
+        dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+        # Through float32: NumPy has no bfloat16.
+        tensor = keras.ops.convert_to_tensor(values.astype("float32"))
+        return keras.ops.cast(tensor, dtype)
 
     def get_config(self):
-        return {"gain": self.gain, "seed": self.seed}
+        return {"kind": self.kind, "scale": self.scale, "seed": self.seed}
+
+
+def _semi_orthogonal(rng, shape):
+    """A random semi-orthogonal (r m, n r') unfolding, reshaped to `shape`."""
+    r, m, n, r_next = shape
+    rows, cols = r * m, n * r_next
+    a = rng.normal(size=(max(rows, cols), min(rows, cols)))
+    q, upper = np.linalg.qr(a)
+    q *= np.sign(np.diag(upper))  # Haar-uniform, as Keras' Orthogonal
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -238,7 +273,7 @@ class TTOrthogonal(TTInitializer):
             target / (_inner_rank_product(tt_ranks) * unfold_var)
         ) ** (1.0 / d)
         return [
-            _UnfoldedOrthogonal(math.sqrt(core_gain2), seed)
+            CoreInitializer("orthogonal", math.sqrt(core_gain2), seed)
             for seed in _core_seeds(self.seed, d)
         ]
 
