@@ -20,6 +20,9 @@ from ttrnn.tt.ops import choose_strategy
 from ttrnn.tt.ops import cores_modes
 from ttrnn.tt.ops import matmul
 from ttrnn.tt.ops import to_dense
+from ttrnn.tt.planner import Plan
+from ttrnn.tt.planner import calibrate
+from ttrnn.tt.planner import choose_plan
 from ttrnn.tt.rounding import relative_error
 from ttrnn.tt.rounding import round_cores
 from ttrnn.tt.shapes import core_shapes
@@ -31,6 +34,9 @@ from ttrnn.tt.shapes import validate_modes
 from ttrnn.tt.shapes import validate_ranks
 
 __all__ = [
+    "Plan",
+    "calibrate",
+    "choose_plan",
     "TTInitializer",
     "TTOrthogonal",
     "TTRandom",

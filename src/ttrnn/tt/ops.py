@@ -9,13 +9,17 @@ import math
 
 from keras import ops
 
+from ttrnn.tt import planner
 from ttrnn.tt import shapes
 
-STRATEGIES = ("auto", "ltr", "rtl", "dense")
+# "auto": least modelled time (see `ttrnn.tt.planner`); "flops": fewest
+# multiply-adds over every plan; "ltr" / "rtl": core by core from the
+# first / last core; "dense": rebuild W, then one GEMM.
+STRATEGIES = ("auto", "flops", "ltr", "rtl", "dense")
 
 # Batch size assumed when planning a contraction whose batch is not known
 # when the graph is built (e.g. a symbolic `None` batch).
-DEFAULT_PLANNING_BATCH = 32
+DEFAULT_PLANNING_BATCH = planner.DEFAULT_PLANNING_BATCH
 
 
 def _static_shape(core):
@@ -106,63 +110,154 @@ def choose_strategy(tt_input_shape, tt_output_shape, tt_ranks, batch_size):
     return min(costs, key=costs.get)
 
 
-def _matmul_ltr(x2, cores, in_shape, out_shape, ranks):
-    # State axes (r_k, m_k, m_{>k}, B, n_{<k}) as an (r_k m_k, -1) matrix.
-    state = ops.transpose(x2)  # (M, B): r_0 = 1
-    for k, core in enumerate(cores):
-        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
-        core_mat = ops.reshape(core, (r * m, n * r_next))
-        # (n r', r m) @ (r m, M_{>k} B N_{<k}) -> (n, r', m_{>k}, B, n_{<k})
-        state = ops.matmul(
-            ops.transpose(core_mat), ops.reshape(state, (r * m, -1))
+def _merge(cores):
+    """Merges neighbouring cores into one (r_a, prod m, prod n, r_b) core.
+
+    Complexity: like `to_dense` restricted to the group.
+    """
+    res = cores[0]
+    r0, rows, cols, r = _static_shape(res)
+    for core in cores[1:]:
+        _, m, n, r_next = _static_shape(core)
+        # (r0 rows cols, r) @ (r, m n r') -> (r0, rows, cols, m, n r')
+        res = ops.matmul(
+            ops.reshape(res, (r0 * rows * cols, r)),
+            ops.reshape(core, (r, m * n * r_next)),
         )
-        # Move n_k last: (r', m_{>k}, B, n_{<k}, n_k).
-        state = ops.transpose(ops.reshape(state, (n, -1)))
-    return ops.reshape(state, (-1, math.prod(out_shape)))
+        res = ops.reshape(res, (r0, rows, cols, m, n * r_next))
+        # -> (r0, rows, m, cols, n r'): rows (i_<k, i_k), cols (j_<k, j_k)
+        res = ops.transpose(res, (0, 1, 3, 2, 4))
+        rows, cols, r = rows * m, cols * n, r_next
+        res = ops.reshape(res, (r0, rows, cols, r))
+    return res
 
 
-def _matmul_rtl(x2, cores, in_shape, out_shape, ranks):
-    # State axes (n_{>k}, B, m_{<k}, m_k, r_{k+1}) as a (-1, m_k r_{k+1})
-    # matrix; x itself is (B, m_{<d-1}, m_{d-1}) with r_d = 1.
-    d = len(cores)
-    state = x2
-    for k in range(d - 1, -1, -1):
-        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
-        core_mat = ops.reshape(
-            ops.transpose(cores[k], (1, 3, 0, 2)), (m * r_next, r * n)
-        )
-        # (n_{>k} B m_{<k}, m r') @ (m r', r n) -> (n_{>k}, B, m_{<k}, r, n)
-        state = ops.matmul(ops.reshape(state, (-1, m * r_next)), core_mat)
-        if k > 0:
-            # Move n_k first: (n_k, n_{>k}, B, m_{<k}, r_k).
-            state = ops.transpose(ops.reshape(state, (-1, n)))
-    # (n_{>0}, B, n_0) with r_0 = 1 -> (B, n_0, n_{>0}).
-    n_rest = math.prod(out_shape[1:])
-    state = ops.reshape(state, (n_rest, -1, out_shape[0]))
-    state = ops.transpose(state, (1, 2, 0))
-    return ops.reshape(state, (-1, math.prod(out_shape)))
+def _shared_matmul(left, state, batch):
+    """(a, b) @ (P, b, Q) -> (P, a, Q), the left matrix shared by all P.
+
+    The explicit broadcast makes every backend run one strided batched
+    GEMM (no copy of the state); torch would otherwise fold the batch
+    into a transposed copy of the state when `left` needs a gradient.
+    """
+    shape = tuple(left.shape)
+    if batch == 1:
+        return ops.matmul(left, ops.reshape(state, (shape[1], -1)))
+    if batch is None:  # dynamic batch: let the backend broadcast
+        return ops.matmul(left, state)
+    return ops.matmul(ops.broadcast_to(left[None], (batch,) + shape), state)
+
+
+def _sweep(x2, cores, plan):
+    """x2 (B, M) @ W along a sweep over (merged) cores, no transposes.
+
+    Core-by-core from the left ("ltr") the state after step k is
+    (B, N_<=k, r_{k+1}, M_>k) for "batch_first" and
+    (N_<=k, r_{k+1}, M_>k, B) for "batch_last"; from the right ("rtl") it
+    is (B, M_<k, r_k, N_>=k) or (M_<k, r_k, N_>=k, B). Each step is one
+    (batched) GEMM with the core as the shared left operand.
+    """
+    shapes_ = [_static_shape(c) for c in cores]
+    ms = [s[1] for s in shapes_]
+    ns = [s[2] for s in shapes_]
+    g = len(cores)
+    last = plan.layout == "batch_last"
+    state = ops.transpose(x2) if last else x2
+    batch = -1  # the batch size may be dynamic: let reshape infer it
+    if plan.direction == "ltr":
+        for k in range(g):
+            r, m, n, r_next = shapes_[k]
+            outer, inner = math.prod(ns[:k]), math.prod(ms[k + 1 :])
+            # (n r', r m): contracts (r_k, m_k) of the state.
+            core_t = ops.transpose(ops.reshape(cores[k], (r * m, n * r_next)))
+            if last:
+                # (N_<k, r m, M_>k B) -> (N_<k, n r', M_>k B)
+                state = ops.reshape(state, (outer, r * m, -1))
+                state = _shared_matmul(core_t, state, outer)
+            elif inner == 1:
+                # (B N_<k, r m) @ (r m, n r'): a plain GEMM.
+                state = ops.matmul(
+                    ops.reshape(state, (-1, r * m)),
+                    ops.reshape(cores[k], (r * m, n * r_next)),
+                )
+            else:
+                # (B N_<k, r m, M_>k) -> (B N_<k, n r', M_>k)
+                state = ops.reshape(state, (batch, r * m, inner))
+                state = _shared_matmul(core_t, state, state.shape[0])
+    else:
+        for k in range(g - 1, -1, -1):
+            r, m, n, r_next = shapes_[k]
+            outer, inner = math.prod(ms[:k]), math.prod(ns[k + 1 :])
+            # (r n, m r'): contracts (m_k, r_{k+1}) of the state.
+            core_m = ops.reshape(
+                ops.transpose(cores[k], (0, 2, 1, 3)), (r * n, m * r_next)
+            )
+            if last:
+                # (M_<k, m r', N_>k B) -> (M_<k, r n, N_>k B)
+                state = ops.reshape(state, (outer, m * r_next, -1))
+                state = _shared_matmul(core_m, state, outer)
+            elif inner == 1:
+                # (B M_<k, m r') @ (m r', r n): a plain GEMM.
+                state = ops.matmul(
+                    ops.reshape(state, (-1, m * r_next)),
+                    ops.reshape(
+                        ops.transpose(cores[k], (1, 3, 0, 2)),
+                        (m * r_next, r * n),
+                    ),
+                )
+            else:
+                # (B M_<k, m r', N_>k) -> (B M_<k, r n, N_>k)
+                state = ops.reshape(state, (batch, m * r_next, inner))
+                state = _shared_matmul(core_m, state, state.shape[0])
+    num_out = math.prod(ns)
+    if last:
+        return ops.transpose(ops.reshape(state, (num_out, -1)))
+    return ops.reshape(state, (-1, num_out))
+
+
+def _run_plan(x2, cores, plan):
+    if plan.is_dense:
+        return ops.matmul(x2, to_dense(cores))
+    merged, start = [], 0
+    for size in plan.groups:
+        group = cores[start : start + size]
+        merged.append(group[0] if size == 1 else _merge(group))
+        start += size
+    return _sweep(x2, merged, plan)
 
 
 def matmul(x, cores, strategy="auto"):
     """Computes x @ W for the TT-matrix W without building W (unless cheaper).
 
-    Complexity: see `ttrnn.tt.flops`; "auto" takes the strategy with the
-    fewest multiply-adds for the static batch size of x.
+    Complexity: depends on the plan; see `ttrnn.tt.planner`. "auto" takes
+    the plan of least modelled time (multiply-adds, bytes written, ops;
+    forward and backward) for the static batch size of x, cached per
+    shape; with an unknown batch it plans for
+    `planner.DEFAULT_PLANNING_BATCH` rows.
 
     Args:
         x: tensor of shape (..., prod m_k).
         cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
-        strategy: "auto", "ltr" (core by core from core 0), "rtl" (from the
-            last core) or "dense" (rebuild W, one GEMM). All give the same
-            result up to float rounding.
+        strategy: "auto" (cost model), "flops" (fewest multiply-adds over
+            every plan), "ltr" (core by core from core 0), "rtl" (from the
+            last core), "dense" (rebuild W, one GEMM), or a
+            `ttrnn.tt.planner.Plan`. All give the same result up to float
+            rounding.
 
     Returns:
         Tensor of shape (..., prod n_k).
+
+    Example:
+    >>> import numpy as np
+    >>> cores = [np.ones((1, 2, 3, 2), "float32"),
+    ...          np.ones((2, 2, 3, 1), "float32")]
+    >>> y = matmul(np.ones((5, 4), "float32"), cores)
+    >>> tuple(y.shape), float(y[0, 0])
+    ((5, 9), 8.0)
     """
-    if strategy not in STRATEGIES:
+    if not isinstance(strategy, planner.Plan) and strategy not in STRATEGIES:
         raise ValueError(
-            f"`strategy` must be one of {STRATEGIES}. "
-            f"Received: strategy={strategy!r}"
+            f"`strategy` must be one of {STRATEGIES} or a "
+            f"ttrnn.tt.planner.Plan. Received: strategy={strategy!r}"
         )
     in_shape, out_shape, ranks = cores_modes(cores)
     num_in, num_out = math.prod(in_shape), math.prod(out_shape)
@@ -173,22 +268,27 @@ def matmul(x, cores, strategy="auto"):
             f"tt_input_shape. Received: tt_input_shape={in_shape} "
             f"(product {num_in}) for an input of {x_shape[-1]} features"
         )
-    batch_dims = x_shape[:-1]
-    if len(batch_dims) == 1:
+    if isinstance(strategy, planner.Plan):
+        plan = strategy
+        if sum(plan.groups) != len(in_shape):
+            raise ValueError(
+                f"The plan's `groups` must sum to the number of cores "
+                f"d = {len(in_shape)}. Received: groups={plan.groups}"
+            )
+    else:
+        batch_dims = x_shape[:-1]
+        known = all(b is not None for b in batch_dims)
+        batch = math.prod(int(b) for b in batch_dims) if known else None
+        dtype = getattr(x, "dtype", None) or "float32"
+        plan = planner.choose_plan(
+            in_shape, out_shape, ranks, batch, strategy, dtype
+        )
+    if len(x_shape) == 2:
         x2 = x
     else:
         x2 = ops.reshape(x, (-1, num_in))
-    if strategy == "auto":
-        known = all(b is not None for b in batch_dims)
-        batch = math.prod(int(b) for b in batch_dims) if known else None
-        strategy = choose_strategy(in_shape, out_shape, ranks, batch)
-    if strategy == "dense":
-        y = ops.matmul(x2, to_dense(cores))
-    elif strategy == "ltr":
-        y = _matmul_ltr(x2, cores, in_shape, out_shape, ranks)
-    else:
-        y = _matmul_rtl(x2, cores, in_shape, out_shape, ranks)
-    if len(batch_dims) != 1:
+    y = _run_plan(x2, list(cores), plan)
+    if len(x_shape) != 2:
         lead = ops.shape(x)[:-1]
         y = ops.reshape(y, (*lead, num_out))
     return y

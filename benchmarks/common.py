@@ -1,0 +1,99 @@
+"""Shared pieces of the benchmarks: cases, timing, machine description."""
+
+import math
+import os
+import platform
+import time
+
+# Threads per process, set before any backend is imported. Default 1: on
+# a shared, loaded machine two-thread BLAS/OpenMP regions stall on
+# descheduled threads (torch's bmm ran 40x slower at load 8 on 2 cores).
+THREADS = int(os.environ.get("TTRNN_BENCH_THREADS", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
+os.environ.setdefault(
+    "XLA_FLAGS",
+    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    if THREADS == 1
+    else "",
+)
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(THREADS))
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+
+def set_backend_threads():
+    """Applies THREADS to torch and TensorFlow if they are loaded."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(THREADS)
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # already initialised
+
+
+# REFERENCE.md section 5: (tt_input_shape, tt_output_shape, rank, batch).
+CASES = {
+    "A": ((4, 8, 8, 4), (4, 8, 8, 4), 8, 256),
+    "B": ((8, 20, 20, 18), (4, 4, 4, 12), 4, 96),
+    "C": ((2, 7, 8, 8, 7, 4), (4, 4, 4, 4, 4, 4), 4, 64),
+    "D": ((8, 8, 8, 8), (8, 8, 8, 8), 16, 512),
+}
+
+
+def ranks_of(ins, rank):
+    return (1,) + (rank,) * (len(ins) - 1) + (1,)
+
+
+def dense_macs(ins, outs, batch):
+    return batch * math.prod(ins) * math.prod(outs)
+
+
+def interleaved(fns, repeats, warmup=1):
+    """Median seconds of each callable, runs interleaved round-robin."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def matmul_ceiling(threads=None, size=2048, repeats=5):
+    """GFLOP/s of a size^3 float32 matmul (NumPy, the machine's BLAS)."""
+    a = np.random.default_rng(0).standard_normal((size, size), "float32")
+    a @ a
+    best = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        best.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(best)) / 1e9
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {THREADS} thread(s) per run, Python "
+        f"{platform.python_version()}, load average {load:.1f}"
+    )

@@ -1,0 +1,85 @@
+"""The one backend seam of `ttrnn.tt`: timing plans for calibration.
+
+The contraction itself is pure `keras.ops` on every backend (no custom
+gradient has been measured to pay, see docs/speed.md). Only the
+calibration of the cost model needs to run a compiled forward+backward
+pass the way each backend runs it in training: eager on torch,
+`jax.jit` on JAX, `tf.function` on TensorFlow.
+"""
+
+import time
+
+import keras
+import numpy as np
+
+
+def _grad_fn(plan, cores_np, x_np):
+    """A no-argument callable running forward+backward of `plan`."""
+    from ttrnn.tt import ops as tt_ops
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        cores = [jax.numpy.asarray(c) for c in cores_np]
+        x = jax.numpy.asarray(x_np)
+
+        @jax.jit
+        def step(cs, x_):
+            return jax.grad(lambda c: tt_ops.matmul(x_, c, plan).sum())(cs)
+
+        return lambda: jax.block_until_ready(step(cores, x))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        cores = [tf.Variable(c) for c in cores_np]
+        x = tf.constant(x_np)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tt_ops.matmul(x, cores, plan))
+            return tape.gradient(loss, cores)
+
+        return lambda: [g.numpy() for g in step()][:0]
+    import torch
+
+    cores = [torch.tensor(c, requires_grad=True) for c in cores_np]
+    x = torch.tensor(x_np)
+
+    def run():
+        for c in cores:
+            c.grad = None
+        tt_ops.matmul(x, cores, plan).sum().backward()
+
+    return run
+
+
+def time_plans(plans, in_shape, out_shape, ranks, batch, repeats=3):
+    """Median seconds of forward+backward of each plan, runs interleaved.
+
+    Args:
+        plans: list of `ttrnn.tt.planner.Plan`.
+        in_shape, out_shape, ranks: the TT-matrix.
+        batch: rows of x.
+        repeats: timed runs per plan (after one warm-up run).
+
+    Returns:
+        List of floats (seconds), one per plan.
+    """
+    rng = np.random.default_rng(0)
+    cores = [
+        rng.standard_normal((ranks[k], m, n, ranks[k + 1])).astype("float32")
+        for k, (m, n) in enumerate(zip(in_shape, out_shape))
+    ]
+    x = rng.standard_normal((batch, int(np.prod(in_shape)))).astype("float32")
+    fns = [_grad_fn(p, cores, x) for p in plans]
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]

@@ -1,0 +1,229 @@
+import string
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import dense_from_cores
+from tests.helpers import random_cores
+from tests.helpers import to_numpy
+from tests.tt.test_ops import _grad
+from ttrnn import TTDense
+from ttrnn import tt
+from ttrnn.tt import planner
+
+BACKEND = keras.backend.backend()
+SHAPES = [
+    ((2, 3, 2), (3, 2, 2), (1, 2, 3, 1)),
+    ((3, 2, 2, 2), (2, 2, 1, 3), (1, 2, 3, 2, 1)),
+]
+
+
+def _tensors(arrays):
+    return [keras.ops.convert_to_tensor(a, dtype="float32") for a in arrays]
+
+
+def _plan_ids(plans):
+    return [p.name for p in plans]
+
+
+def _core_grads_reference(x, g, cores):
+    """dL/dG_k of L = sum(g * (x @ W)) by float64 einsum (no ttrnn code).
+
+    L = sum_{I,J} C[I, J] W[I, J] with C = x^T g, so dL/dG_k is C
+    contracted with every other core.
+    """
+    cores = [np.asarray(c, np.float64) for c in cores]
+    d = len(cores)
+    letters = iter(string.ascii_letters)
+    rk = [next(letters) for _ in range(d + 1)]
+    rows = [next(letters) for _ in range(d)]
+    cols = [next(letters) for _ in range(d)]
+    terms = [rk[k] + rows[k] + cols[k] + rk[k + 1] for k in range(d)]
+    c = (x.T @ g).reshape(
+        [s.shape[1] for s in cores] + [s.shape[2] for s in cores]
+    )
+    c_term = "".join(rows) + "".join(cols)
+    grads = []
+    for k in range(d):
+        others = [t for j, t in enumerate(terms) if j != k]
+        args = [cores[j] for j in range(d) if j != k]
+        # r_0 = r_d = 1 appear in one core only: drop them, then reshape.
+        out = terms[k].replace(rk[0], "").replace(rk[d], "")
+        expr = ",".join([c_term] + others) + "->" + out
+        grads.append(np.einsum(expr, c, *args).reshape(cores[k].shape))
+    return grads
+
+
+class TestPlans:
+    @pytest.mark.parametrize("ins, outs, ranks", SHAPES)
+    def test_every_plan_matches_dense(self, rng, ins, outs, ranks):
+        cores = random_cores(rng, ins, outs, ranks)
+        x = rng.standard_normal((5, int(np.prod(ins))))
+        expected = x @ dense_from_cores(cores)
+        for plan in planner.candidate_plans(len(ins)):
+            got = to_numpy(tt.matmul(*_tensors([x]), _tensors(cores), plan))
+            np.testing.assert_allclose(
+                got, expected, rtol=1e-4, atol=1e-4, err_msg=plan.name
+            )
+
+    @pytest.mark.parametrize(
+        "plan",
+        planner.candidate_plans(3),
+        ids=_plan_ids(planner.candidate_plans(3)),
+    )
+    def test_every_plan_gradients(self, rng, plan):
+        ins, outs, ranks = SHAPES[0]
+        cores = random_cores(rng, ins, outs, ranks)
+        x = rng.standard_normal((4, 12))
+        g = rng.standard_normal((4, 12))  # upstream gradient
+        grads = _grad(
+            lambda x_, cs: keras.ops.sum(
+                tt.matmul(x_, cs, plan)
+                * keras.ops.convert_to_tensor(g, dtype="float32")
+            ),
+            x,
+            cores,
+        )
+        w = dense_from_cores(cores)
+        np.testing.assert_allclose(grads[0], g @ w.T, rtol=1e-4, atol=1e-4)
+        for got, want in zip(grads[1:], _core_grads_reference(x, g, cores)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+    def test_reference_core_gradient_by_finite_differences(self, rng):
+        # Checks the test's own reference once against finite differences.
+        ins, outs, ranks = SHAPES[0]
+        cores = random_cores(rng, ins, outs, ranks)
+        x, g = rng.standard_normal((3, 12)), rng.standard_normal((3, 12))
+        ref = _core_grads_reference(x, g, cores)
+        idx = (1, 2, 1, 0)
+        plus = [c.copy() for c in cores]
+        minus = [c.copy() for c in cores]
+        plus[1][idx] += 1e-6
+        minus[1][idx] -= 1e-6
+        fd = (
+            np.sum(g * (x @ dense_from_cores(plus)))
+            - np.sum(g * (x @ dense_from_cores(minus)))
+        ) / 2e-6
+        np.testing.assert_allclose(ref[1][idx], fd, rtol=1e-5)
+
+    @pytest.mark.parametrize("strategy", tt.ops.STRATEGIES)
+    def test_named_strategies_and_leading_dims(self, rng, strategy):
+        ins, outs, ranks = SHAPES[1]
+        cores = random_cores(rng, ins, outs, ranks)
+        x = rng.standard_normal((2, 3, 24))
+        got = to_numpy(tt.matmul(*_tensors([x]), _tensors(cores), strategy))
+        np.testing.assert_allclose(
+            got, x @ dense_from_cores(cores), rtol=1e-4, atol=1e-4
+        )
+
+    def test_plan_validation(self, rng):
+        with pytest.raises(
+            ValueError, match=r"`groups`.*Received: groups=\(\)"
+        ):
+            planner.Plan(())
+        with pytest.raises(ValueError, match="`direction`.*Received: dir"):
+            planner.Plan((1, 1), "up")
+        with pytest.raises(ValueError, match="`layout`.*Received: layout="):
+            planner.Plan((1, 1), "ltr", "diagonal")
+        cores = _tensors(random_cores(rng, (2, 2), (2, 2), (1, 2, 1)))
+        with pytest.raises(ValueError, match=r"d = 2\. Received: groups="):
+            tt.matmul(keras.ops.ones((1, 4)), cores, planner.Plan((1, 2)))
+
+    def test_plan_names(self):
+        assert planner.dense_plan(3).name == "dense"
+        assert planner.Plan((1, 2), "rtl", "batch_last").name == (
+            "rtl[1,2]/batch_last"
+        )
+        # 2^(d-1) - 1 group splits x 2 directions x 2 layouts + dense.
+        assert len(planner.candidate_plans(4)) == 7 * 4 + 1
+        assert len(planner.candidate_plans(4, "ltr")) == 2
+
+
+class TestChoosePlan:
+    def test_costs_prefer_fewer_flops_for_big_products(self):
+        # Case D of the benchmarks: merging pairs halves the FLOPs.
+        plan = planner.choose_plan((8,) * 4, (8,) * 4, 16, 512)
+        assert plan.groups == (2, 2)
+        flops = planner.plan_flops(
+            plan, (8,) * 4, (8,) * 4, (1,) + (16,) * 3 + (1,), 512
+        )
+        assert flops < 0.6 * 512 * 4096 * 4096
+
+    def test_flops_strategy_is_flop_minimal(self):
+        ins, outs, ranks = (4, 8, 8, 4), (4, 8, 8, 4), (1, 8, 8, 8, 1)
+        best = planner.choose_plan(ins, outs, ranks, 256, "flops")
+        flops = [
+            planner.plan_flops(p, ins, outs, ranks, 256)
+            for p in planner.candidate_plans(4)
+        ]
+        assert planner.plan_flops(best, ins, outs, ranks, 256) == min(flops)
+
+    def test_cache_and_unknown_batch(self):
+        planner.clear_cache()
+        a = planner.choose_plan((4, 4), (4, 4), 2, None)
+        b = planner.choose_plan(
+            (4, 4), (4, 4), 2, planner.DEFAULT_PLANNING_BATCH
+        )
+        assert a == b
+        assert len(planner._CACHE) == 1
+        planner.set_cost_model(planner.get_cost_model())
+        assert len(planner._CACHE) == 0
+
+    def test_cost_model_counts_backward(self):
+        model = planner.CostModel(
+            op_time=0, mac_time=1, byte_time=0, batch_time=0
+        )
+        ops_ = [("mm", 2, 3, 4, 1)]
+        assert model.cost(ops_, backward=False) == 24
+        assert model.cost(ops_) == 72
+
+    def test_estimate_orders_dense_last_for_small_batch(self):
+        ins, outs, ranks = (8, 20, 20, 18), (4, 4, 4, 12), (1, 4, 4, 4, 1)
+        dense = planner.estimate(planner.dense_plan(4), ins, outs, ranks, 16)
+        best = planner.choose_plan(ins, outs, ranks, 16)
+        assert planner.estimate(best, ins, outs, ranks, 16) < dense / 5
+
+    def test_calibrate_fits_positive_constants(self):
+        old = planner.get_cost_model()
+        try:
+            model = planner.calibrate(
+                cases=(((2, 3), (3, 2), 2, 4), ((2, 2, 2), (2, 2, 2), 2, 8)),
+                repeats=1,
+                max_plans=4,
+            )
+            assert isinstance(model, planner.CostModel)
+            values = [
+                model.op_time,
+                model.mac_time,
+                model.byte_time,
+                model.batch_time,
+            ]
+            assert all(v > 0 for v in values)
+            assert planner.get_cost_model() is model
+        finally:
+            planner.set_cost_model(old)
+
+
+def test_dynamic_batch_inside_compiled_function(rng):
+    ins, outs, ranks = SHAPES[1]
+    cores = random_cores(rng, ins, outs, ranks)
+    x = rng.standard_normal((7, 24)).astype("float32")
+    layer = TTDense(ins, outs, ranks, use_bias=False, tt_strategy="auto")
+    model = keras.Sequential([keras.Input((24,)), layer])
+    layer.set_weights([c.astype("float32") for c in cores])
+    # predict compiles the model with an unknown batch on every backend.
+    got = model.predict(x, batch_size=4, verbose=0)
+    np.testing.assert_allclose(
+        got, x @ dense_from_cores(cores), rtol=1e-4, atol=1e-4
+    )
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(
+            lambda v: tt.matmul(v, layer.cores, "ltr"),
+            input_signature=[tf.TensorSpec((None, 24), "float32")],
+        )
+        np.testing.assert_allclose(
+            to_numpy(fn(x)), x @ dense_from_cores(cores), rtol=1e-4, atol=1e-4
+        )
