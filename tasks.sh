@@ -48,7 +48,7 @@ cmd=${1:-help}
 shift || true
 case "$cmd" in
   setup) setup ;;
-  demo) setup; "$VENV/bin/python" -m ttrnn demo "$@" ;;
+  demo) setup; KERAS_BACKEND=${KERAS_BACKEND:-jax} "$VENV/bin/python" -m ttrnn demo "$@" ;;
   test) setup; run_tests "$@" ;;
   bench) setup; "$VENV/bin/python" benchmarks/run_all.py "$@" ;;
   *) echo "usage: bash tasks.sh {setup|demo|test|bench} [args]"; exit 2 ;;
