@@ -1,110 +1,361 @@
-"""The `ttrnn` command line."""
+"""The `ttrnn` command line (also `python -m ttrnn`).
+
+    ttrnn demo [--out DIR] [--quick]
+    ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
+                          [--model M] [--protocol fast|paper] [--resume]
+    ttrnn info NAME-or-results.json [--model M]
+    ttrnn list
+
+See docs/experiments.md for every experiment and its defaults.
+"""
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
-import time
 
-
-def _digits_32():
-    """scikit-learn's 8x8 digits, upsampled to 32x32 (MNIST's padded size)."""
-    import numpy as np
-
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover - dev extra installs it
-        raise SystemExit(
-            "The demo needs scikit-learn: pip install 'ttrnn[dev]'"
-        ) from e
-    digits = load_digits()
-    images = digits.images.astype("float32") / 16.0
-    images = np.kron(images, np.ones((1, 4, 4), "float32"))
-    x = images.reshape(len(images), 1024)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(x))
-    x, y = x[order], digits.target[order]
-    split = int(0.8 * len(x))
-    return (x[:split], y[:split]), (x[split:], y[split:])
+_DESCRIPTION = (
+    "Tensor-Train layers and TT-RNNs for Keras 3: the demo, the "
+    "experiments of the 2017 papers, and layer statistics."
+)
 
 
 def demo(args):
-    """TTDense vs Dense on digits, printed side by side."""
-    import keras
+    """`ttrnn demo`: TT-GRU vs GRU on generated UCF11-shaped video."""
+    from ttrnn.experiments import demo as demo_module
 
-    from ttrnn import TTDense
-
-    keras.utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _digits_32()
-    models = {
-        "TT [4,8,8,4] r3": TTDense(
-            (4, 8, 8, 4), (4, 8, 8, 4), 3, activation="relu"
-        ),
-        "Dense 1024": keras.layers.Dense(1024, activation="relu"),
-    }
-    rows = []
-    for name, first in models.items():
-        model = keras.Sequential(
-            [keras.Input((1024,)), first, keras.layers.Dense(10)]
-        )
-        model.compile(
-            keras.optimizers.Adam(1e-3),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        start = time.perf_counter()
-        model.fit(
-            x_train, y_train, epochs=args.epochs, batch_size=64, verbose=0
-        )
-        seconds = (time.perf_counter() - start) / args.epochs
-        _, acc = model.evaluate(x_test, y_test, verbose=0)
-        rows.append(
-            {
-                "model": name,
-                "first_layer_weights": int(first.count_params()),
-                "accuracy": float(acc),
-                "seconds_per_epoch": seconds,
-            }
-        )
-    dense_weights = rows[1]["first_layer_weights"]
-    print(
-        f"backend: {keras.backend.backend()}; digits 32x32, "
-        f"{len(x_train)} train / {len(x_test)} test"
+    demo_module.run_demo(
+        out=args.out,
+        quick=args.quick,
+        epochs=args.epochs,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
     )
-    print(
-        f"{'model':<18}{'weights':>10}{'compression':>13}"
-        f"{'accuracy':>10}{'s/epoch':>9}"
-    )
-    for row in rows:
-        row["compression"] = dense_weights / row["first_layer_weights"]
-        print(
-            f"{row['model']:<18}{row['first_layer_weights']:>10,}"
-            f"{row['compression']:>12.1f}x{row['accuracy']:>10.3f}"
-            f"{row['seconds_per_epoch']:>9.2f}"
-        )
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "results.json"), "w") as f:
-            json.dump(rows, f, indent=2)
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="ttrnn", description="Tensor-Train layers and TT-RNNs."
+def experiment(args):
+    """`ttrnn experiment NAME`: train, evaluate, write results.json."""
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import run
+
+    names = registry.expand(args.name)
+    models = None
+    if args.model:
+        models = [m.strip() for m in args.model.split(",") if m.strip()]
+    elif len(names) == 1:
+        models = [registry.get(names[0]).models[0]]
+    run.run_many(
+        names,
+        models,
+        out=args.out or os.path.join("runs", args.name),
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        protocol=args.protocol,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        tt_ranks=args.tt_ranks,
+        tt_input_shape=args.tt_input_shape,
+        frame_shape=args.frame_shape,
+        num_frames=args.frames,
+        folds=args.folds,
+        dropout=args.dropout,
+        recurrent_dropout=args.recurrent_dropout,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        verbose=args.verbose,
+        plot=not args.no_plots,
     )
+    return 0
+
+
+def info(args):
+    """`ttrnn info`: weights, compression and MACs of each layer."""
+    from ttrnn.experiments import info as info_module
+    from ttrnn.experiments import models as models_module
+    from ttrnn.experiments import registry
+    from ttrnn.experiments.registry import ExperimentError
+
+    target = args.target
+    overrides = {}
+    if os.path.isfile(target):
+        with open(target, encoding="utf-8") as file:
+            saved = json.load(file)
+        overrides = saved.get("config", saved)
+        if "experiment" not in overrides:
+            raise ExperimentError(
+                f"{target!r} is not the results.json or configuration of "
+                "one run (a summary of several runs lists them under "
+                "'runs': pass one run's results.json)."
+            )
+        name = overrides["experiment"]
+        chosen = [overrides.get("model")]
+    else:
+        name = target
+        chosen = None
+    experiment = registry.get(name)
+    if args.model:
+        chosen = [m.strip() for m in args.model.split(",")]
+    chosen = chosen or list(experiment.models)
+    ranks = args.tt_ranks or overrides.get("tt_ranks")
+    frame = args.frame_shape or overrides.get("frame_shape")
+    print(f"{experiment.name}: {experiment.description}")
+    for model_name in chosen:
+        if experiment.kind == "feedforward":
+            outputs = _info_outputs(experiment)
+            model, _ = models_module.build_feedforward(
+                experiment, model_name, outputs, ranks
+            )
+        else:
+            if experiment.kind == "video":
+                height, width = frame or experiment.frame_shape
+                input_dim = height * width * 3
+            else:
+                input_dim = experiment.input_dim
+            model, _ = models_module.build_recurrent(
+                experiment,
+                model_name,
+                input_dim,
+                _info_outputs(experiment),
+                tt_input_shape=args.tt_input_shape
+                or overrides.get("tt_input_shape"),
+                tt_ranks=ranks,
+            )
+        print(f"\n{model_name}: {model.count_params():,} weights in all")
+        print(info_module.format_rows(info_module.layer_rows(model)))
+    return 0
+
+
+def list_experiments(args):
+    """`ttrnn list`: the experiments and their defaults."""
+    from ttrnn.experiments import registry
+
+    for name in registry.names():
+        e = registry.get(name)
+        modes = "x".join(map(str, e.tt_input_shape))
+        outs = "x".join(map(str, e.tt_output_shape))
+        print(
+            f"{name:<20}{e.kind:<12}{modes:>14} -> {outs:<10} "
+            f"ranks {list(e.tt_ranks)}; models {', '.join(e.models)}"
+        )
+    groups = ", ".join(
+        f"{g} ({', '.join(m)})" for g, m in registry.GROUPS.items()
+    )
+    print(f"groups: {groups}")
+    return 0
+
+
+def _info_outputs(experiment):
+    counts = {
+        "ucf11": 11,
+        "hollywood2": 12,
+        "youtube-celebrities": 47,
+        "hmdb51": 51,
+        "mnist": 10,
+        "cifar10": 10,
+        "lymphoma": 3,
+        "mice": 83,
+        "yeast": 18,
+    }
+    return counts.get(experiment.name, 1)
+
+
+def _shape(text):
+    """'120x160' or '120,160' -> (120, 160)."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers like 120x160 or 8,20,20,18. "
+            f"Received: {text!r}"
+        )
+    return values
+
+
+def _ranks(text):
+    values = _shape(text)
+    return values[0] if len(values) == 1 else values
+
+
+def _folds_arg(text):
+    if text == "all":
+        return None
+    try:
+        return [int(f) for f in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'all' or fold numbers like 0,1. Received: {text!r}"
+        ) from None
+
+
+def build_parser():
+    """The argument parser of the `ttrnn` command."""
+    parser = argparse.ArgumentParser(prog="ttrnn", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="train a TT model and a dense one")
-    p.add_argument("--out", default=None, help="folder for results.json")
-    p.add_argument("--epochs", type=int, default=15)
+
+    p = sub.add_parser(
+        "demo",
+        help="TT-GRU vs GRU on generated 120x160 video (a few minutes)",
+        description="Writes a generated video-classification set in "
+        "UCF11's layout and frame shape, trains a TT-GRU and a GRU of the "
+        "same hidden size on it, prints weights, compression, accuracy "
+        "and seconds per epoch side by side, and writes results.json, "
+        "curves.png and weights.png.",
+    )
+    p.add_argument(
+        "--out", default=os.path.join("runs", "demo"), help="output dir"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny frames, for smoke tests"
+    )
+    p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=demo)
+
+    p = sub.add_parser(
+        "experiment",
+        help="run an experiment of the 2017 papers",
+        description="Trains and evaluates one experiment (or a group: "
+        "nips2003, spls), checkpointing every epoch; writes "
+        "OUT/results.json, curves.png, weights.png. `ttrnn list` shows "
+        "the experiments.",
+    )
+    p.add_argument("name", help="experiment or group name (ttrnn list)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset directory (default: $TTRNN_DATA_DIR, or "
+        "../shared/data for nips2003/spls; Fashion-MNIST for mnist)",
+    )
+    p.add_argument("--out", default=None, help="default: runs/NAME")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model, or several separated by commas: tt/dense "
+        "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, gru, "
+        "lstm, rnn (video); default: the TT model (both for groups)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("fast", "paper"),
+        default="fast",
+        help="video: 'fast' samples --frames frames a clip; 'paper' "
+        "takes every frame with zero pre-padding and masking",
+    )
+    p.add_argument("--resume", action="store_true", help="continue a run")
+    p.add_argument(
+        "--overwrite", action="store_true", help="discard an earlier run"
+    )
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument(
+        "--tt-ranks", type=_ranks, default=None, help="e.g. 4 or 1,4,4,4,1"
+    )
+    p.add_argument(
+        "--tt-input-shape",
+        type=_shape,
+        default=None,
+        help="video: TT input modes, e.g. 8,20,20,18",
+    )
+    p.add_argument(
+        "--frame-shape",
+        type=_shape,
+        default=None,
+        help="video: HxW frames are resized to (default: the dataset's)",
+    )
+    p.add_argument(
+        "--frames", type=int, default=16, help="fast protocol: frames a clip"
+    )
+    p.add_argument(
+        "--folds",
+        type=_folds_arg,
+        default=None,
+        help="cross-validation folds to run, e.g. 0 or 0,1 (default all)",
+    )
+    p.add_argument(
+        "--dropout", type=float, default=0.25, help="RNN input dropout"
+    )
+    p.add_argument(
+        "--recurrent-dropout",
+        type=float,
+        default=0.25,
+        help="RNN recurrent dropout",
+    )
+    p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras'"
+    )
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=experiment)
+
+    p = sub.add_parser(
+        "info",
+        help="weights, compression and MACs per layer",
+        description="Builds the models of an experiment (or of a saved "
+        "results.json / config JSON) and prints, per layer, its weights, "
+        "the dense weights it replaces, the compression and the "
+        "multiply-adds a sample (a time step for RNNs).",
+    )
+    p.add_argument("target", help="experiment name or a results.json")
+    p.add_argument("--model", default=None)
+    p.add_argument("--tt-ranks", type=_ranks, default=None)
+    p.add_argument("--tt-input-shape", type=_shape, default=None)
+    p.add_argument("--frame-shape", type=_shape, default=None)
+    p.set_defaults(func=info)
+
+    p = sub.add_parser("list", help="list the experiments")
+    p.set_defaults(func=list_experiments)
     return parser
 
 
+def _default_to_jax():
+    """Makes JAX the backend of the command unless KERAS_BACKEND is set.
+
+    `import ttrnn` has imported Keras with its configured backend (from
+    ~/.keras/keras.json, TensorFlow unless changed) before this module
+    runs, so the command re-executes itself once with KERAS_BACKEND=jax.
+    """
+    if "KERAS_BACKEND" in os.environ:
+        return
+    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    keras = sys.modules.get("keras")
+    if keras is None or importlib.util.find_spec("jax") is None:
+        return
+    if keras.backend.backend() != "jax":
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "ttrnn", *sys.argv[1:]])
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Runs the command; returns the exit status (0 ok, 2 usage/data).
+
+    Args:
+        argv: the arguments; `None` reads the command line (and then, if
+            KERAS_BACKEND is not set, runs on JAX).
+    """
+    if argv is None:
+        _default_to_jax()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ttrnn.experiments.datasets import DataDirError
+    from ttrnn.experiments.registry import ExperimentError
+    from ttrnn.experiments.runner import RunExistsError
+
+    try:
+        return args.func(args)
+    except (DataDirError, ExperimentError, RunExistsError) as error:
+        print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

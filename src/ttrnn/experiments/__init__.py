@@ -1,0 +1,21 @@
+"""The experiments of the 2017 TT-RNN system, runnable with one command.
+
+`ttrnn experiment NAME` (see `ttrnn.cli`) calls `run_experiment`; the
+registry (`registry.get`, `registry.names`) holds each experiment's
+defaults from the ICML 2017 paper and the 2017 scripts. Every epoch is
+checkpointed, so `resume=True` continues a killed run.
+"""
+
+from ttrnn.experiments.registry import EXPERIMENTS
+from ttrnn.experiments.registry import GROUPS
+from ttrnn.experiments.registry import Experiment
+from ttrnn.experiments.run import run_experiment
+from ttrnn.experiments.run import run_many
+
+__all__ = [
+    "EXPERIMENTS",
+    "GROUPS",
+    "Experiment",
+    "run_experiment",
+    "run_many",
+]

@@ -1,0 +1,273 @@
+"""The data of each experiment, prepared as the 2017 protocols prescribe.
+
+Feed-forward sets come back as arrays (padded to the TT input size and
+scaled); video sets as a `VideoDataset` with its train/test splits, ready
+for `FrameCache` and `VideoSequence`. Nothing is downloaded: a missing
+directory raises `DataDirError` saying which layout is expected and where
+the data comes from.
+"""
+
+import os
+
+import numpy as np
+
+from ttrnn import data
+from ttrnn.experiments.registry import ExperimentError
+
+DATA_DIR_ENV = "TTRNN_DATA_DIR"
+# src/ttrnn/experiments/datasets.py -> <repo>/../shared/data
+_REPO = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
+SHARED_DATA_DIR = os.path.join(os.path.dirname(_REPO), "shared", "data")
+
+_VIDEO_LOADERS = {
+    "ucf11": data.load_ucf11,
+    "hollywood2": data.load_hollywood2,
+    "hmdb51": data.load_hmdb51,
+    "youtube-celebrities": data.load_youtube_celebrities,
+}
+_WHERE = {
+    "nips2003": "the NIPS 2003 feature-selection challenge files "
+    "(<dir>/nips2003/<name>/<name>_{train,valid}.data[.gz], .labels, "
+    ".param), from https://archive.ics.uci.edu (Arcene, Dexter, Dorothea, "
+    "Gisette, Madelon)",
+    "spls": "the spls gene-expression files (<dir>/spls/<name>/"
+    "<name>_{train,valid}.{data,labels}[.gz])",
+    "cifar10": "CIFAR-10's python batches (<dir>/cifar-10-batches-py/"
+    "data_batch_1..5, test_batch), from "
+    "https://www.cs.toronto.edu/~kriz/cifar.html",
+}
+
+
+class DataDirError(FileNotFoundError):
+    """No usable data directory for an experiment."""
+
+
+def default_data_dir(experiment):
+    """The data directory used when `--data-dir` is not given.
+
+    `$TTRNN_DATA_DIR` if set, else `<repo>/../shared/data` if it exists
+    (for the NIPS 2003 and spls experiments), else `None`.
+    """
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return env
+    if experiment.data_subdir and os.path.isdir(SHARED_DATA_DIR):
+        return SHARED_DATA_DIR
+    return None
+
+
+def load_arrays(experiment, data_dir=None, seed=0):
+    """Train and test arrays of a feed-forward or sequence experiment.
+
+    Args:
+        experiment: the `Experiment`.
+        data_dir: the data directory, or `None` for the default.
+        seed: seed of generated data and of held-out splits.
+
+    Returns:
+        A dict with `x_train`, `y_train`, `x_test`, `y_test` (features
+        padded to `experiment.input_dim`, float32), `outputs` (units of the
+        head), `class_names` (or `None`) and `source` (where from).
+    """
+    name = experiment.name
+    if experiment.kind == "sequence":
+        from ttrnn.experiments.sequences import make_fibonacci_sequences
+
+        x, y = make_fibonacci_sequences(2000, seed=seed)
+        split = int(0.75 * len(x))
+        return _result(x[:split], y[:split], x[split:], y[split:], 1, None)
+    if name == "mnist":
+        return _mnist(experiment, data_dir)
+    if name == "cifar10":
+        return _cifar10(experiment, data_dir)
+    data_dir = data_dir or default_data_dir(experiment)
+    folder = _collection_dir(experiment, data_dir)
+    try:
+        if experiment.data_subdir == "nips2003":
+            result = _nips2003(experiment, folder, seed)
+        else:
+            result = _spls(experiment, folder)
+    except FileNotFoundError as error:
+        raise DataDirError(
+            f"{error} Expected {_WHERE[experiment.data_subdir]}."
+        ) from error
+    result["source"] = os.fspath(folder)
+    return result
+
+
+def load_video(experiment, data_dir):
+    """The `VideoDataset` of a video experiment's directory.
+
+    Raises:
+        DataDirError: if `data_dir` is `None` or not in the dataset's layout
+            (the message says what is expected and where to get it).
+    """
+    loader = _VIDEO_LOADERS[experiment.name]
+    if data_dir is None:
+        try:
+            loader(os.path.join(os.sep, "nonexistent-ttrnn-data"))
+        except data.DatasetNotFoundError as error:
+            raise DataDirError(
+                f"Experiment {experiment.name!r} needs --data-dir (nothing "
+                f"is downloaded). {_help_of(error)}"
+            ) from None
+    try:
+        return loader(data_dir)
+    except data.DatasetNotFoundError as error:
+        raise DataDirError(str(error)) from error
+
+
+def video_splits(experiment, dataset, folds=None, seed=0):
+    """The (train, test) index pairs a video experiment runs.
+
+    Args:
+        experiment: the `Experiment` (`split` "cv5" or "official").
+        dataset: its `VideoDataset`.
+        folds: fold numbers to run (cv5), `None` for all five.
+        seed: seed of the fold assignment.
+
+    Returns:
+        A list of `(label, train_indices, test_indices)`.
+    """
+    if experiment.split == "cv5":
+        every = dataset.folds(5, seed=seed)
+        chosen = range(5) if folds is None else folds
+        for fold in chosen:
+            if not 0 <= fold < 5:
+                raise ExperimentError(
+                    f"Folds are numbered 0 to 4. Received: fold={fold}"
+                )
+        return [(f"fold-{f}", *every[f]) for f in chosen]
+    key = 1 if experiment.name == "hmdb51" else None
+    train, test = dataset.split(key)
+    return [("official", train, test)]
+
+
+def _collection_dir(experiment, data_dir):
+    where = _WHERE[experiment.data_subdir]
+    if data_dir is None:
+        raise DataDirError(
+            f"No data directory for {experiment.name!r}: pass --data-dir, "
+            f"set ${DATA_DIR_ENV}, or place the data in {SHARED_DATA_DIR}. "
+            f"Expected {where}."
+        )
+    if not os.path.isdir(data_dir):
+        raise DataDirError(
+            f"Data directory not found: {data_dir!r}. Expected {where}."
+        )
+    nested = os.path.join(data_dir, experiment.data_subdir)
+    return nested if os.path.isdir(nested) else data_dir
+
+
+def _nips2003(experiment, folder, seed):
+    name = experiment.name
+    if experiment.split == "holdout":
+        # Only the validation set carries features here: split it.
+        x, y = data.read_nips2003_subset(name, "valid", folder)
+        train, test = _stratified_split(y, 1 / 3, seed)
+        (x_train, y_train), (x_test, y_test) = (
+            (x[train], y[train]),
+            (x[test], y[test]),
+        )
+    else:
+        (x_train, y_train), (x_test, y_test) = data.load_nips2003(name, folder)
+    if name != "dorothea":  # dorothea is binary: not scaled (2017 script)
+        x_train, x_test = data.minmax_scale(x_train, x_test)
+    x_train, x_test = _pad(experiment, x_train, x_test)
+    return _result(x_train, y_train, x_test, y_test, 1, None)
+
+
+def _spls(experiment, folder):
+    (x_train, y_train), (x_test, y_test) = data.load_spls(
+        experiment.name, folder
+    )
+    x_train, x_test = data.minmax_scale(x_train, x_test)
+    x_train, x_test = _pad(experiment, x_train, x_test)
+    if experiment.task == "regression":
+        outputs = y_train.shape[1]
+    elif experiment.task == "binary":
+        outputs = 1
+    else:
+        outputs = int(max(y_train.max(), y_test.max())) + 1
+    return _result(x_train, y_train, x_test, y_test, outputs, None)
+
+
+def _mnist(experiment, data_dir):
+    if data_dir is None:
+        try:
+            (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
+        except FileNotFoundError as error:
+            raise DataDirError(
+                f"{error} Or pass --data-dir to a directory of MNIST's four "
+                "IDX files (train-images-idx3-ubyte[.gz], ...)."
+            ) from error
+        names = data.FASHION_MNIST_CLASSES
+        source = "fashion-mnist"
+    else:
+        try:
+            (x_train, y_train), (x_test, y_test) = data.load_idx_dataset(
+                data_dir
+            )
+        except FileNotFoundError as error:
+            raise DataDirError(str(error)) from error
+        names, source = None, os.fspath(data_dir)
+    x_train, x_test = (
+        data.pad_images(x, 32).reshape(len(x), -1).astype("float32") / 255.0
+        for x in (x_train, x_test)
+    )
+    outputs = int(max(y_train.max(), y_test.max())) + 1
+    result = _result(x_train, y_train, x_test, y_test, outputs, names)
+    result["source"] = source
+    return result
+
+
+def _cifar10(experiment, data_dir):
+    if data_dir is None:
+        raise DataDirError(
+            "Experiment 'cifar10' needs --data-dir (nothing is downloaded). "
+            f"Expected {_WHERE['cifar10']}."
+        )
+    try:
+        (x_train, y_train), (x_test, y_test) = data.load_cifar10(data_dir)
+    except FileNotFoundError as error:
+        raise DataDirError(f"{error} Expected {_WHERE['cifar10']}.") from error
+    x_train, x_test = (
+        x.reshape(len(x), -1).astype("float32") / 255.0
+        for x in (x_train, x_test)
+    )
+    return _result(x_train, y_train, x_test, y_test, 10, data.CIFAR10_CLASSES)
+
+
+def _pad(experiment, *arrays):
+    return tuple(data.pad_features(x, experiment.input_dim) for x in arrays)
+
+
+def _stratified_split(labels, test_fraction, seed):
+    rng = np.random.default_rng(seed)
+    test = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.extend(members[: round(test_fraction * len(members))])
+    test = np.sort(np.asarray(test, dtype=np.int64))
+    train = np.setdiff1d(np.arange(len(labels)), test)
+    return train, test
+
+
+def _result(x_train, y_train, x_test, y_test, outputs, class_names):
+    return {
+        "x_train": np.asarray(x_train, dtype=np.float32),
+        "y_train": np.asarray(y_train),
+        "x_test": np.asarray(x_test, dtype=np.float32),
+        "y_test": np.asarray(y_test),
+        "outputs": int(outputs),
+        "class_names": class_names,
+        "source": "generated",
+    }
+
+
+def _help_of(error):
+    text = str(error)
+    index = text.find("Expected")
+    return text[index:] if index >= 0 else text

@@ -1,0 +1,241 @@
+"""The models of the experiments: a TT model and its dense baseline.
+
+Feed-forward (2017 scripts): input -> TT layer or Dense layer of the same
+width (`hidden_activation`) -> head. Video and sequences (ICML 2017):
+frames -> [Masking] -> TT-RNN or RNN -> head on the last hidden state,
+with the 2017 cell semantics (GRU reset gate before the recurrent matmul,
+Keras 2 hard sigmoid as recurrent activation, dropout and recurrent
+dropout 0.25, L2 1e-2 on the head's kernel).
+"""
+
+import math
+
+import keras
+
+from ttrnn.experiments.registry import ExperimentError
+
+_HEADS = {
+    "multiclass": ("softmax", "sparse_categorical_crossentropy"),
+    "binary": ("sigmoid", "binary_crossentropy"),
+    "multilabel": ("sigmoid", "binary_crossentropy"),
+    "regression": (None, "mse"),
+}
+
+
+def factorize(n, d):
+    """Splits `n` into `d` factors as equal as possible (for TT modes).
+
+    Args:
+        n: a positive int.
+        d: the number of factors.
+
+    Returns:
+        A tuple of `d` ints, largest first, whose product is `n`.
+
+    Example:
+    >>> factorize(57600, 4)
+    (20, 20, 12, 12)
+    """
+    primes, rest, p = [], int(n), 2
+    while p * p <= rest:
+        while rest % p == 0:
+            primes.append(p)
+            rest //= p
+        p += 1
+    if rest > 1:
+        primes.append(rest)
+    factors = [1] * d
+    for prime in sorted(primes, reverse=True):
+        factors[factors.index(min(factors))] *= prime
+    return tuple(sorted(factors, reverse=True))
+
+
+def head(experiment, outputs, name="head"):
+    """The output layer and loss of an experiment's task.
+
+    Args:
+        experiment: an `Experiment`.
+        outputs: number of outputs (classes, or 1 for binary tasks).
+        name: layer name.
+
+    Returns:
+        `(layer, loss)`.
+    """
+    activation, loss = _HEADS[experiment.task]
+    layer = keras.layers.Dense(
+        outputs,
+        activation=activation,
+        kernel_regularizer=_l2(experiment.l2),
+        name=name,
+    )
+    return layer, loss
+
+
+def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
+    """A two-layer network: TT (or dense) hidden layer, then the head.
+
+    Args:
+        experiment: a feed-forward `Experiment`.
+        model_name: `"tt"` or `"dense"`.
+        outputs: number of outputs of the head.
+        tt_ranks: ranks overriding the experiment's, or `None`.
+
+    Returns:
+        `(model, loss)`; the hidden layer is named `"hidden"`.
+    """
+    from ttrnn import TTDense
+
+    ranks = tt_ranks or experiment.tt_ranks
+    inputs = keras.Input((experiment.input_dim,), name="features")
+    if model_name == "tt":
+        hidden = TTDense(
+            experiment.tt_input_shape,
+            experiment.tt_output_shape,
+            ranks,
+            activation=experiment.hidden_activation,
+            kernel_regularizer=_l2(experiment.tt_l2),
+            name="hidden",
+        )
+    elif model_name == "dense":
+        hidden = keras.layers.Dense(
+            experiment.units,
+            activation=experiment.hidden_activation,
+            kernel_regularizer=_l2(experiment.l2),
+            name="hidden",
+        )
+    else:
+        raise ExperimentError(
+            f"Argument `model` must be one of {experiment.models} for "
+            f"{experiment.name}. Received: model={model_name!r}"
+        )
+    out_layer, loss = head(experiment, outputs)
+    model = keras.Model(inputs, out_layer(hidden(inputs)), name=model_name)
+    return model, loss
+
+
+def build_recurrent(
+    experiment,
+    model_name,
+    input_dim,
+    outputs,
+    tt_input_shape=None,
+    tt_ranks=None,
+    masking=False,
+    dropout=0.25,
+    recurrent_dropout=0.25,
+):
+    """A recurrent classifier: frames -> (TT-)RNN -> head.
+
+    Args:
+        experiment: a video or sequence `Experiment`.
+        model_name: one of `experiment.models`: "tt-gru", "tt-lstm",
+            "tt-rnn" (one TT-matrix for all gates), "vtt-gru", "vtt-lstm"
+            ("vanilla": one TT-matrix a gate), "gru", "lstm", "rnn".
+        input_dim: features a time step (e.g. 57600 for 120x160x3 frames).
+        outputs: number of outputs of the head.
+        tt_input_shape: input modes; `None` takes the experiment's when
+            their product is `input_dim`, else a balanced factorisation
+            of `input_dim` into as many modes.
+        tt_ranks: ranks overriding the experiment's, or `None`.
+        masking: put a `Masking(0.0)` layer first (zero pre-padding).
+        dropout: input dropout of the RNN. Defaults to 0.25.
+        recurrent_dropout: recurrent dropout. Defaults to 0.25.
+
+    Returns:
+        `(model, loss)`; the recurrent layer is named `"rnn"`.
+    """
+    if model_name not in experiment.models:
+        raise ExperimentError(
+            f"Argument `model` must be one of {experiment.models} for "
+            f"{experiment.name}. Received: model={model_name!r}"
+        )
+    inputs = keras.Input((None, input_dim), name="frames")
+    x = inputs
+    if masking:
+        x = keras.layers.Masking(mask_value=0.0, name="masking")(x)
+    common = dict(
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        name="rnn",
+    )
+    kind = model_name.split("-")[-1]
+    if model_name.startswith(("tt-", "vtt-")):
+        in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
+        layer = _tt_rnn(
+            kind,
+            in_shape,
+            experiment.tt_output_shape,
+            tt_ranks or experiment.tt_ranks,
+            "separate" if model_name.startswith("vtt-") else "shared",
+            common,
+        )
+    else:
+        layer = _dense_rnn(kind, experiment.units, common)
+    out_layer, loss = head(experiment, outputs)
+    model = keras.Model(inputs, out_layer(layer(x)), name=model_name)
+    return model, loss
+
+
+def tt_input_modes(experiment, input_dim, tt_input_shape=None):
+    """The TT input modes for `input_dim` features (see build_recurrent)."""
+    if tt_input_shape is not None:
+        modes = tuple(int(m) for m in tt_input_shape)
+        if math.prod(modes) != input_dim:
+            raise ExperimentError(
+                "The product of `tt_input_shape` must equal the features "
+                f"of a frame ({input_dim}). Received: tt_input_shape="
+                f"{modes} (product {math.prod(modes)})"
+            )
+        return modes
+    if experiment.input_dim == input_dim:
+        return experiment.tt_input_shape
+    return factorize(input_dim, len(experiment.tt_input_shape))
+
+
+def _tt_rnn(kind, in_shape, out_shape, ranks, layout, common):
+    from ttrnn import TTGRU
+    from ttrnn import TTLSTM
+    from ttrnn import TTSimpleRNN
+    from ttrnn.activations import keras2_hard_sigmoid
+
+    if kind == "rnn":
+        return TTSimpleRNN(in_shape, out_shape, ranks, **common)
+    if kind == "gru":
+        return TTGRU(
+            in_shape,
+            out_shape,
+            ranks,
+            recurrent_activation=keras2_hard_sigmoid,
+            reset_after=False,
+            tt_gate_layout=layout,
+            **common,
+        )
+    return TTLSTM(
+        in_shape,
+        out_shape,
+        ranks,
+        recurrent_activation=keras2_hard_sigmoid,
+        tt_gate_layout=layout,
+        **common,
+    )
+
+
+def _dense_rnn(kind, units, common):
+    from ttrnn.activations import keras2_hard_sigmoid
+
+    if kind == "rnn":
+        return keras.layers.SimpleRNN(units, **common)
+    if kind == "gru":
+        return keras.layers.GRU(
+            units,
+            recurrent_activation=keras2_hard_sigmoid,
+            reset_after=False,
+            **common,
+        )
+    return keras.layers.LSTM(
+        units, recurrent_activation=keras2_hard_sigmoid, **common
+    )
+
+
+def _l2(factor):
+    return keras.regularizers.L2(factor) if factor else None

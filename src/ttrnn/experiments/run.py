@@ -1,0 +1,474 @@
+"""Running an experiment end to end: data, model, training, results.
+
+`run_experiment` trains one model of one experiment (checkpointing every
+epoch, resuming on request), evaluates it on the test split and writes
+`results.json`, `curves.png` and `weights.png` to its output directory.
+`run_many` runs several experiments or models and writes a summary.
+"""
+
+import math
+import os
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from ttrnn.experiments import datasets
+from ttrnn.experiments import info
+from ttrnn.experiments import metrics
+from ttrnn.experiments import models
+from ttrnn.experiments import plots
+from ttrnn.experiments import registry
+from ttrnn.experiments import runner
+from ttrnn.experiments.registry import ExperimentError
+
+PROTOCOLS = ("fast", "paper")
+RESULTS = "results.json"
+_CURVE_METRIC = {
+    "multiclass": "accuracy",
+    "binary": "accuracy",
+    "multilabel": "auprc",
+    "regression": "mse",
+}
+
+
+def default_cache_dir():
+    """Where decoded frames are cached: `$TTRNN_CACHE_DIR` or
+    `~/.cache/ttrnn/frames`."""
+    return os.environ.get("TTRNN_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ttrnn", "frames"
+    )
+
+
+def run_experiment(
+    name,
+    model=None,
+    *,
+    data_dir=None,
+    out=None,
+    epochs=None,
+    protocol="fast",
+    resume=False,
+    overwrite=False,
+    batch_size=None,
+    learning_rate=None,
+    tt_ranks=None,
+    tt_input_shape=None,
+    frame_shape=None,
+    num_frames=16,
+    folds=None,
+    dropout=0.25,
+    recurrent_dropout=0.25,
+    cache_dir=None,
+    seed=0,
+    verbose=1,
+    plot=True,
+):
+    """Trains and evaluates one model of one experiment.
+
+    Args:
+        name: experiment name (see `registry.names()`).
+        model: one of the experiment's models; `None` for its default
+            (the TT model).
+        data_dir: the dataset directory; `None` for the default (see
+            `datasets.default_data_dir`).
+        out: output directory; `None` for `runs/<name>-<model>`.
+        epochs: number of epochs; `None` for the experiment's default.
+        protocol: video only: `"fast"` (`num_frames` frames sampled over
+            each clip) or `"paper"` (every frame, zero pre-padding and
+            masking).
+        resume: continue a killed run from its last finished epoch.
+        overwrite: discard an earlier run in `out`.
+        batch_size: `None` for the experiment's default.
+        learning_rate: `None` for the experiment's default.
+        tt_ranks: TT ranks (one int or d + 1 ints); `None` for default.
+        tt_input_shape: TT input modes of video frames; `None` takes the
+            experiment's, or factorises the frame size.
+        frame_shape: `(height, width)` of video frames; `None` for the
+            dataset's (e.g. 120x160).
+        num_frames: frames a clip in the fast protocol. Defaults to 16.
+        folds: cross-validation folds to run (list of ints), `None` for
+            all five.
+        dropout: input dropout of the recurrent models. Defaults to 0.25.
+        recurrent_dropout: their recurrent dropout. Defaults to 0.25.
+        cache_dir: decoded-frame cache; `None` for `default_cache_dir()`.
+        seed: random seed.
+        verbose: 0 silent, 1 progress bars, 2 one line an epoch.
+        plot: write `curves.png` and `weights.png`.
+
+    Returns:
+        The results dict, also written to `<out>/results.json`.
+    """
+    experiment = registry.get(name)
+    model_name = model or experiment.models[0]
+    if model_name not in experiment.models:
+        raise ExperimentError(
+            f"Argument `model` must be one of {experiment.models} for "
+            f"{name}. Received: model={model_name!r}"
+        )
+    if protocol not in PROTOCOLS:
+        raise ExperimentError(
+            f"Argument `protocol` must be one of {PROTOCOLS}. "
+            f"Received: protocol={protocol!r}"
+        )
+    out = out or os.path.join("runs", f"{name}-{model_name}")
+    os.makedirs(out, exist_ok=True)
+    config = {
+        "experiment": name,
+        "model": model_name,
+        "protocol": protocol if experiment.kind == "video" else "paper",
+        "epochs": int(epochs or experiment.epochs),
+        "batch_size": int(batch_size or experiment.batch_size),
+        "learning_rate": float(learning_rate or experiment.learning_rate),
+        "tt_ranks": _ranks_config(tt_ranks, experiment),
+        "dropout": float(dropout),
+        "recurrent_dropout": float(recurrent_dropout),
+        "seed": int(seed),
+        "data_dir": None if data_dir is None else os.fspath(data_dir),
+        "backend": keras.backend.backend(),
+    }
+    opts = dict(
+        resume=resume,
+        overwrite=overwrite,
+        verbose=verbose,
+        plot=plot,
+        cache_dir=cache_dir,
+    )
+    started = time.perf_counter()
+    if experiment.kind == "video":
+        config.update(
+            frame_shape=list(frame_shape or experiment.frame_shape),
+            num_frames=None if protocol == "paper" else int(num_frames),
+            tt_input_shape=None
+            if tt_input_shape is None
+            else [int(m) for m in tt_input_shape],
+            folds=None if folds is None else [int(f) for f in folds],
+            # The paper fed raw pixels - 128; the fast protocol scales
+            # them to [-1, 1), which trains in far fewer epochs.
+            pixel_scale=1.0 if protocol == "paper" else 1.0 / 128,
+        )
+        splits = _run_video(experiment, config, out, opts)
+    else:
+        splits = _run_arrays(experiment, config, out, opts)
+    return _finish(experiment, config, out, splits, started, opts)
+
+
+def run_many(names, model_names, out=None, **kwargs):
+    """Runs every model of every experiment; prints a comparison table.
+
+    Args:
+        names: experiment names.
+        model_names: model names (each must suit every experiment), or
+            `None` for each experiment's TT model and its dense baseline.
+        out: output root; each run goes to `<out>/<experiment>/<model>`
+            (levels with one entry are left out). `None` for `runs`.
+        **kwargs: passed to `run_experiment`.
+
+    Returns:
+        The list of results dicts. With several runs a summary goes to
+        `<out>/results.json`.
+    """
+    out = out or "runs"
+    runs = []
+    for name in names:
+        experiment = registry.get(name)
+        chosen = model_names or _default_models(experiment)
+        for model_name in chosen:
+            parts = [out]
+            if len(names) > 1:
+                parts.append(name)
+            if len(chosen) > 1:
+                parts.append(model_name)
+            runs.append(
+                run_experiment(
+                    name, model_name, out=os.path.join(*parts), **kwargs
+                )
+            )
+    if len(runs) > 1:
+        rows = [summary_row(r) for r in runs]
+        runner.write_json(os.path.join(out, RESULTS), {"runs": rows})
+        if kwargs.get("verbose", 1):
+            print(format_summary(rows))
+    return runs
+
+
+def summary_row(result):
+    """The headline figures of a results dict, for tables."""
+    metric = result["metric"]
+    return {
+        "experiment": result["experiment"],
+        "model": result["model"],
+        "metric": metric,
+        "value": result["metrics"].get(metric),
+        "auroc": result["metrics"].get("auroc"),
+        "input_to_hidden": result["weights"]["input_to_hidden"],
+        "compression": result["weights"]["compression"],
+        "seconds_per_epoch": result["seconds_per_epoch"],
+        "paper": result["paper"].get(metric),
+        "out": result["out"],
+    }
+
+
+def format_summary(rows):
+    """A side-by-side table of `summary_row`s."""
+    header = (
+        f"{'experiment':<20}{'model':<9}{'metric':<9}{'value':>8}"
+        f"{'2017':>8}{'weights':>12}{'compr.':>10}{'s/epoch':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row['experiment']:<20}{row['model']:<9}{row['metric']:<9}"
+            f"{_fmt(row['value']):>8}{_fmt(row['paper']):>8}"
+            f"{row['input_to_hidden']:>12,}"
+            f"{row['compression']:>9,.0f}x"
+            f"{_fmt(row['seconds_per_epoch'], 2):>9}"
+        )
+    return "\n".join(lines)
+
+
+def _default_models(experiment):
+    if experiment.kind == "feedforward":
+        return ("tt", "dense")
+    return (experiment.models[0], experiment.models[0].split("-")[-1])
+
+
+def _compile(model, loss, experiment, learning_rate):
+    curve = _CURVE_METRIC[experiment.task]
+    if curve == "auprc":
+        metric = keras.metrics.AUC(curve="PR", multi_label=True, name=curve)
+    else:
+        metric = curve
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        metrics=[metric],
+    )
+    return model
+
+
+def _run_arrays(experiment, config, out, opts):
+    arrays = datasets.load_arrays(
+        experiment, config["data_dir"], config["seed"]
+    )
+    config["source"] = arrays["source"]
+    config["train_size"] = len(arrays["x_train"])
+    config["test_size"] = len(arrays["x_test"])
+    ranks = config["tt_ranks"]
+
+    def build():
+        if experiment.kind == "sequence":
+            model, loss = models.build_recurrent(
+                experiment,
+                config["model"],
+                experiment.input_dim,
+                arrays["outputs"],
+                tt_ranks=ranks,
+                dropout=config["dropout"],
+                recurrent_dropout=config["recurrent_dropout"],
+            )
+        else:
+            model, loss = models.build_feedforward(
+                experiment, config["model"], arrays["outputs"], ranks
+            )
+        return _compile(model, loss, experiment, config["learning_rate"])
+
+    model, state = runner.fit_with_checkpoints(
+        build,
+        (arrays["x_train"], arrays["y_train"]),
+        (arrays["x_test"], arrays["y_test"]),
+        run_dir=out,
+        epochs=config["epochs"],
+        resume=opts["resume"],
+        overwrite=opts["overwrite"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        verbose=opts["verbose"],
+    )
+    y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
+    scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
+    return [("official", model, state, scores)]
+
+
+def _run_video(experiment, config, out, opts):
+    from ttrnn import data
+
+    frame_shape = tuple(config["frame_shape"])
+    dataset = datasets.load_video(experiment, config["data_dir"])
+    cache = data.FrameCache(
+        opts["cache_dir"] or default_cache_dir(),
+        frame_shape=frame_shape,
+        every=experiment.every,
+        max_frames=experiment.max_frames,
+    )
+    verbose = opts["verbose"]
+    missing = sum(not _cached(cache, clip) for clip in dataset.clips)
+    if verbose and missing:
+        print(f"Decoding {missing} clips into {cache.cache_dir} ...")
+    dataset = cache.prepare(dataset, verbose=1 if verbose else 0)
+    config["clips"] = len(dataset)
+    outputs = 1 if experiment.task == "binary" else dataset.num_classes
+    input_dim = frame_shape[0] * frame_shape[1] * 3
+    splits = datasets.video_splits(
+        experiment, dataset, config["folds"], config["seed"]
+    )
+    paper = config["protocol"] == "paper"
+    results = []
+    for label, train_idx, test_idx in splits:
+        run_dir = os.path.join(out, label) if len(splits) > 1 else out
+        config["train_clips"] = len(train_idx)
+        config["test_clips"] = len(test_idx)
+        sequence_args = dict(
+            batch_size=config["batch_size"],
+            num_frames=config["num_frames"],
+            scale=config["pixel_scale"],
+            verbose=0,
+        )
+        train = data.VideoSequence(
+            dataset.subset(train_idx),
+            cache,
+            shuffle=True,
+            seed=config["seed"],
+            **sequence_args,
+        )
+        test = data.VideoSequence(
+            dataset.subset(test_idx), cache, shuffle=False, **sequence_args
+        )
+
+        def build():
+            model, loss = models.build_recurrent(
+                experiment,
+                config["model"],
+                input_dim,
+                outputs,
+                tt_input_shape=config["tt_input_shape"],
+                tt_ranks=config["tt_ranks"],
+                masking=paper,
+                dropout=config["dropout"],
+                recurrent_dropout=config["recurrent_dropout"],
+            )
+            return _compile(model, loss, experiment, config["learning_rate"])
+
+        if verbose and len(splits) > 1:
+            print(f"--- {experiment.name} {config['model']}: {label} ---")
+        model, state = runner.fit_with_checkpoints(
+            build,
+            train,
+            test,
+            run_dir=run_dir,
+            epochs=config["epochs"],
+            resume=opts["resume"],
+            overwrite=opts["overwrite"],
+            seed=config["seed"],
+            verbose=verbose,
+        )
+        y_pred = model.predict(test, verbose=0)
+        scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
+        results.append((label, model, state, scores))
+    return results
+
+
+def _cached(cache, clip):
+    try:
+        return cache.contains(clip)
+    except OSError:  # a vanished file: prepare() reports and skips it
+        return True
+
+
+def _finish(experiment, config, out, splits, started, opts):
+    label, model, state, _ = splits[-1]
+    rows = info.layer_rows(model)
+    first = next(r for r in rows if r.get("input_to_hidden"))
+    per_split = [scores for _, _, _, scores in splits]
+    keys = per_split[0].keys()
+    mean = {k: _mean([s[k] for s in per_split]) for k in keys}
+    result = {
+        "experiment": experiment.name,
+        "model": config["model"],
+        "metric": experiment.metric,
+        "metrics": mean,
+        "weights": {
+            "total": int(model.count_params()),
+            "input_to_hidden": first["input_to_hidden"],
+            "dense_equivalent": first["dense_equivalent"],
+            "compression": first["dense_equivalent"] / first["input_to_hidden"],
+            "layers": rows,
+        },
+        "seconds_per_epoch": _mean(
+            [runner.seconds_per_epoch(s) for _, _, s, _ in splits]
+        ),
+        "epochs_done": state["epochs_done"],
+        "resumed_from": state.get("resumed_from", []),
+        "paper": experiment.paper.get(config["model"], {}),
+        "config": config,
+        "wall_seconds": time.perf_counter() - started,
+        "out": os.fspath(out),
+    }
+    if len(splits) > 1:
+        result["metrics_std"] = {
+            k: statistics.pstdev([s[k] for s in per_split]) for k in keys
+        }
+        result["splits"] = {label: scores for label, _, _, scores in splits}
+    histories = {
+        (config["model"] if len(splits) == 1 else label): s["history"]
+        for label, _, s, _ in splits
+    }
+    result["history"] = histories
+    if opts["plot"]:
+        frame = config.get("frame_shape")
+        try:
+            result["plots"] = plots.save_all(
+                os.path.join(out, ""),
+                histories,
+                {config["model"]: model},
+                _CURVE_METRIC[experiment.task],
+                tuple(frame) if frame else None,
+                f"{experiment.name}: {config['model']}",
+            )
+        except ImportError:  # matplotlib is an optional extra
+            result["plots"] = []
+    runner.write_json(os.path.join(out, RESULTS), result)
+    if opts["verbose"]:
+        print(_one_line(result))
+    return result
+
+
+def _one_line(result):
+    metric = result["metric"]
+    value = result["metrics"].get(metric)
+    weights = result["weights"]
+    paper = result["paper"].get(metric)
+    line = f"{result['experiment']} {result['model']}: {metric} {_fmt(value)}"
+    if "metrics_std" in result:
+        line += f" +- {_fmt(result['metrics_std'].get(metric))}"
+    if paper is not None:
+        line += f" (2017: {_fmt(paper)})"
+    line += (
+        f"; input-to-hidden {weights['input_to_hidden']:,} weights "
+        f"({weights['compression']:,.0f}x compression); "
+        f"{_fmt(result['seconds_per_epoch'], 2)} s/epoch -> "
+        f"{os.path.join(result['out'], RESULTS)}"
+    )
+    return line
+
+
+def _ranks_config(tt_ranks, experiment):
+    if tt_ranks is None:
+        return list(experiment.tt_ranks)
+    if isinstance(tt_ranks, int):
+        return int(tt_ranks)
+    return [int(r) for r in tt_ranks]
+
+
+def _mean(values):
+    values = [v for v in values if v is not None and not _isnan(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _isnan(value):
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _fmt(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,220 @@
+"""Training with a checkpoint every epoch, so a killed run can resume.
+
+After every epoch the model (weights *and* optimiser state) is saved to
+`<run_dir>/checkpoint.keras` and the history so far to
+`<run_dir>/state.json`, each written to a temporary file and renamed, so
+a run killed at any moment leaves the last finished epoch intact and loses
+at most the epoch in progress. `fit_with_checkpoints(..., resume=True)`
+loads both and continues from the next epoch.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import time
+
+import keras
+
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+# Testing hook: raise `SimulatedInterrupt` right after the checkpoint of
+# this (1-based) epoch, as if the process had been killed then.
+INTERRUPT_ENV = "TTRNN_INTERRUPT_AFTER_EPOCH"
+
+
+class RunExistsError(FileExistsError):
+    """A run directory already holds a checkpoint of an earlier run."""
+
+
+class SimulatedInterrupt(RuntimeError):
+    """Raised after an epoch when `TTRNN_INTERRUPT_AFTER_EPOCH` says so."""
+
+
+def write_json(path, data):
+    """Writes JSON atomically (temporary file, then rename)."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(data, file, indent=2, default=_jsonable)
+        file.write("\n")
+    os.replace(temporary, path)
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def load_state(run_dir):
+    """The saved training state of a run, or `None` if there is none."""
+    path = os.path.join(run_dir, STATE)
+    checkpoint = os.path.join(run_dir, CHECKPOINT)
+    if not (os.path.isfile(path) and os.path.isfile(checkpoint)):
+        return None
+    return read_json(path)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model, optimiser state and history after every epoch.
+
+    Also times each epoch: `train_seconds` runs from the epoch's start to
+    the start of its validation pass (the training alone), `epoch_seconds`
+    to its end.
+
+    Args:
+        run_dir: the run directory.
+        state: the state dict to extend (from `state.json` on resume).
+    """
+
+    def __init__(self, run_dir, state):
+        super().__init__()
+        self.run_dir = run_dir
+        self.state = state
+        self._start = None
+        self._train_seconds = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._train_seconds = None
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None and self._train_seconds is None:
+            self._wait_for_updates()
+            self._train_seconds = time.perf_counter() - self._start
+
+    def _wait_for_updates(self):
+        # JAX (and torch on GPU) dispatch asynchronously: the last step's
+        # update is done once a weight it wrote can be read.
+        weights = self.model.trainable_variables
+        if weights:
+            keras.ops.convert_to_numpy(weights[-1])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._wait_for_updates()
+        elapsed = time.perf_counter() - self._start
+        state = self.state
+        for key, value in (logs or {}).items():
+            state["history"].setdefault(key, []).append(float(value))
+        state["train_seconds"].append(self._train_seconds or elapsed)
+        state["epoch_seconds"].append(elapsed)
+        state["epochs_done"] = epoch + 1
+        checkpoint = os.path.join(self.run_dir, CHECKPOINT)
+        temporary = os.path.join(self.run_dir, "checkpoint-tmp.keras")
+        self.model.save(temporary)
+        os.replace(temporary, checkpoint)
+        write_json(os.path.join(self.run_dir, STATE), state)
+        interrupt = os.environ.get(INTERRUPT_ENV)
+        if interrupt and int(interrupt) == epoch + 1:
+            raise SimulatedInterrupt(
+                f"Interrupted after epoch {epoch + 1} ({INTERRUPT_ENV})."
+            )
+
+
+def fit_with_checkpoints(
+    build,
+    train,
+    validation=None,
+    *,
+    run_dir,
+    epochs,
+    resume=False,
+    overwrite=False,
+    batch_size=None,
+    seed=0,
+    verbose=1,
+    callbacks=(),
+):
+    """Trains a model for `epochs` epochs, checkpointing each one.
+
+    Args:
+        build: function returning a compiled model (not called when a
+            checkpoint is resumed).
+        train: `(x, y)` arrays or a `keras.utils.PyDataset`.
+        validation: `(x, y)` or a `PyDataset` evaluated after every epoch
+            (the learning curves), or `None`.
+        run_dir: directory of the checkpoint and state (created).
+        epochs: total number of epochs (including resumed ones).
+        resume: continue from `run_dir`'s last finished epoch when it has
+            a checkpoint (else start afresh).
+        overwrite: delete an earlier run's checkpoint and start afresh.
+        batch_size: batch size for array inputs.
+        seed: random seed; offset by the first epoch on resume.
+        verbose: Keras progress bars (1), one line an epoch (2), none (0).
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        `(model, state)`: the trained model and the state dict
+        (`epochs_done`, `history`, `train_seconds`, `epoch_seconds`,
+        `resumed_from`).
+
+    Raises:
+        RunExistsError: if `run_dir` holds a checkpoint and neither
+            `resume` nor `overwrite` is set.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    state = load_state(run_dir)
+    if state is not None and overwrite:
+        for name in (CHECKPOINT, STATE):
+            os.remove(os.path.join(run_dir, name))
+        state = None
+    if state is not None and not resume:
+        raise RunExistsError(
+            f"{run_dir!r} holds a checkpoint of an earlier run "
+            f"({state['epochs_done']} epochs done). Pass --resume to "
+            "continue it or --overwrite to start again."
+        )
+    if state is None:
+        start = 0
+        state = {
+            "epochs_done": 0,
+            "history": {},
+            "train_seconds": [],
+            "epoch_seconds": [],
+            "resumed_from": [],
+        }
+        keras.utils.set_random_seed(seed)
+        model = build()
+    else:
+        start = int(state["epochs_done"])
+        state.setdefault("resumed_from", []).append(start)
+        keras.utils.set_random_seed(seed + start)
+        model = keras.saving.load_model(os.path.join(run_dir, CHECKPOINT))
+        if verbose:
+            print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
+    if start < epochs:
+        x, y = (train, None) if _is_dataset(train) else train
+        model.fit(
+            x,
+            y,
+            batch_size=None if y is None else batch_size,
+            epochs=epochs,
+            initial_epoch=start,
+            validation_data=validation,
+            callbacks=[EpochCheckpoint(run_dir, state), *callbacks],
+            verbose=verbose,
+        )
+    return model, state
+
+
+def seconds_per_epoch(state):
+    """Median training seconds of an epoch (robust to the first epoch's
+    compilation), or `None` before the first epoch."""
+    seconds = state.get("train_seconds") or []
+    return statistics.median(seconds) if seconds else None
+
+
+def clear_run(run_dir):
+    """Deletes a run directory entirely."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _is_dataset(data):
+    return isinstance(data, keras.utils.PyDataset)
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"Not JSON serialisable: {value!r}")

@@ -1,0 +1,93 @@
+"""The experiment registry against the 2017 figures (REFERENCE §4)."""
+
+import math
+
+import pytest
+
+from ttrnn import tt
+from ttrnn.experiments import info
+from ttrnn.experiments import models
+from ttrnn.experiments import registry
+
+
+class TestRegistry:
+    @pytest.mark.parametrize(
+        "name", ["mnist", "cifar10", "arcene", "gisette", "dexter", "dorothea"]
+    )
+    def test_first_layer_counts_match_2017(self, name):
+        e = registry.get(name)
+        paper = e.paper
+        tt_count = tt.num_params(
+            e.tt_input_shape, e.tt_output_shape, e.tt_ranks
+        )
+        assert tt_count == paper["tt"]["first_layer"]
+        assert e.input_dim * e.units == paper["dense"]["first_layer"]
+
+    @pytest.mark.parametrize(
+        "model_name, expected",
+        [
+            ("tt-rnn", 2976),
+            ("tt-gru", 3232),
+            ("tt-lstm", 3360),
+            ("vtt-gru", 8928),
+            ("vtt-lstm", 11904),
+        ],
+    )
+    def test_ucf11_input_to_hidden_matches_table_1(self, model_name, expected):
+        e = registry.get("ucf11")
+        kind = model_name.split("-")[1]
+        layout = "separate" if model_name.startswith("vtt") else "shared"
+        layer = models._tt_rnn(
+            kind, e.tt_input_shape, e.tt_output_shape, e.tt_ranks, layout, {}
+        )
+        layer.build((None, None, 57600))
+        stats = info._kernel_stats(layer)
+        assert stats["input_to_hidden"] == expected
+        gates = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
+        assert stats["dense_equivalent"] == 57600 * 256 * gates
+
+    def test_build_recurrent(self):
+        e = registry.get("ucf11")
+        model, loss = models.build_recurrent(
+            e, "tt-gru", 2304, 11, masking=True
+        )
+        assert loss == "sparse_categorical_crossentropy"
+        rows = info.layer_rows(model)
+        assert [r["layer"] for r in rows] == ["rnn", "head"]
+        assert rows[0]["tt_input_shape"] == [8, 8, 6, 6]
+        assert model.layers[1].name == "masking"
+
+    def test_spls_inputs_cover_features(self):
+        features = {
+            "prostate": 6033,
+            "lymphoma": 4026,
+            "mice": 145,
+            "yeast": 106,
+        }
+        for name, count in features.items():
+            e = registry.get(name)
+            assert count <= e.input_dim < 1.2 * count
+
+    def test_groups_and_expand(self):
+        assert registry.expand("spls") == registry.GROUPS["spls"]
+        assert registry.expand("arcene") == ("arcene",)
+        for members in registry.GROUPS.values():
+            for name in members:
+                assert registry.get(name).kind == "feedforward"
+
+    def test_factorize(self):
+        for n, d in [(57600, 4), (2304, 4), (70200, 4), (97, 2)]:
+            factors = models.factorize(n, d)
+            assert len(factors) == d and math.prod(factors) == n
+        assert models.factorize(2304, 4) == (8, 8, 6, 6)
+
+    def test_invalid_arguments(self):
+        with pytest.raises(registry.ExperimentError, match="Unknown exp"):
+            registry.get("ucf101")
+        e = registry.get("ucf11")
+        with pytest.raises(registry.ExperimentError, match="`model` must"):
+            models.build_recurrent(e, "tt", 57600, 11)
+        with pytest.raises(registry.ExperimentError, match="product of"):
+            models.build_recurrent(
+                e, "tt-gru", 2304, 11, tt_input_shape=(8, 8, 6, 7)
+            )

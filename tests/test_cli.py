@@ -1,0 +1,283 @@
+"""The `ttrnn` command end to end: demo, experiments, resume, info.
+
+Runs the real command (`ttrnn.cli.main` in process, and once as
+`python -m ttrnn`) on tiny data: generated clips in the real dataset
+layouts (real video files) and the NIPS 2003 / spls files of
+../shared/data.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ttrnn import cli
+from ttrnn.experiments import runner
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"{SHARED} not found"
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    monkeypatch.delenv("TTRNN_DATA_DIR", raising=False)
+    monkeypatch.delenv(runner.INTERRUPT_ENV, raising=False)
+
+
+@pytest.fixture
+def av():
+    """PyAV, or a skip when the optional `video` extra is not installed."""
+    return pytest.importorskip("av")
+
+
+def _results(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def test_help_as_module():
+    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
+    done = subprocess.run(
+        [sys.executable, "-m", "ttrnn", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0
+    for command in ("demo", "experiment", "info", "list"):
+        assert command in done.stdout
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "ucf11",
+        "hollywood2",
+        "youtube-celebrities",
+        "hmdb51",
+        "mnist",
+        "cifar10",
+        "arcene",
+        "yeast",
+        "fibonacci",
+    ):
+        assert name in out
+
+
+def test_info_counts(capsys):
+    assert cli.main(["info", "mnist"]) == 0
+    out = capsys.readouterr().out
+    # TT [4,8,8,4] rank 3 vs the dense 1024 x 1024 kernel (REFERENCE §4).
+    assert "1,248" in out and "1,048,576" in out and "840.2x" in out
+
+
+class TestErrors:
+    def test_missing_video_dir(self, tmp_path, capsys):
+        status = cli.main(["experiment", "ucf11", "--out", str(tmp_path / "o")])
+        assert status == 2
+        err = capsys.readouterr().err
+        assert "needs --data-dir" in err and "Expected the UCF11" in err
+        assert "crcv.ucf.edu" in err
+
+    def test_wrong_video_dir(self, tmp_path, capsys):
+        status = cli.main(
+            [
+                "experiment",
+                "hmdb51",
+                "--data-dir",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        assert status == 2
+        assert "Expected the HMDB51 layout" in capsys.readouterr().err
+
+    def test_missing_feature_data(self, tmp_path, capsys):
+        status = cli.main(
+            [
+                "experiment",
+                "arcene",
+                "--data-dir",
+                str(tmp_path / "none"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        assert status == 2
+        err = capsys.readouterr().err
+        assert "Data directory not found" in err and "NIPS 2003" in err
+
+    def test_unknown_experiment(self, tmp_path, capsys):
+        assert cli.main(["experiment", "ucf101"]) == 2
+        assert "Unknown experiment" in capsys.readouterr().err
+
+    def test_unknown_model(self, tmp_path, capsys):
+        status = cli.main(
+            [
+                "experiment",
+                "arcene",
+                "--model",
+                "tt-gru",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        assert status == 2
+        assert "`model` must be one of" in capsys.readouterr().err
+
+
+@needs_shared
+def test_nips2003_tt_and_dense(tmp_path, capsys):
+    out = tmp_path / "arcene"
+    status = cli.main(
+        [
+            "experiment",
+            "arcene",
+            "--model",
+            "tt,dense",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+            "--no-plots",
+        ]
+    )
+    assert status == 0
+    tt_run = _results(out / "tt" / "results.json")
+    dense_run = _results(out / "dense" / "results.json")
+    assert tt_run["weights"]["input_to_hidden"] == 11_000
+    assert dense_run["weights"]["input_to_hidden"] == 6_250_000
+    assert tt_run["weights"]["compression"] == pytest.approx(568.18, 1e-3)
+    for run in (tt_run, dense_run):
+        assert run["config"]["test_size"] == 100
+        assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
+        assert 0.0 <= run["metrics"]["auroc"] <= 1.0
+        assert run["epochs_done"] == 1 and run["seconds_per_epoch"] > 0
+    summary = _results(out / "results.json")["runs"]
+    assert [r["model"] for r in summary] == ["tt", "dense"]
+    assert summary[0]["paper"] == 0.82
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "name, model, metric, test_size",
+    [("mice", "tt", "mse", 10), ("lymphoma", "dense", "accuracy", 12)],
+)
+def test_spls(tmp_path, name, model, metric, test_size):
+    out = tmp_path / name
+    status = cli.main(
+        [
+            "experiment",
+            name,
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+            "--no-plots",
+        ]
+    )
+    assert status == 0
+    result = _results(out / "results.json")
+    assert result["metric"] == metric
+    assert result["config"]["test_size"] == test_size
+    value = result["metrics"][metric]
+    if metric == "accuracy":  # 12 test samples
+        assert value in np.arange(13) / 12
+    else:
+        assert value > 0
+
+
+@pytest.mark.filterwarnings("ignore::ttrnn.data.SkippedClipWarning")
+def test_video_experiment_resumes_after_kill(tmp_path, monkeypatch, av):
+    """Hollywood2 layout (multi-label, official split), killed after
+    epoch 1 of 2, then resumed to the end."""
+    from ttrnn import data
+
+    data_dir = tmp_path / "hollywood2"
+    data.write_hollywood2_like(
+        data_dir,
+        num_train=6,
+        num_test=4,
+        num_frames=4,
+        frame_shape=(16, 24),
+        seed=1,
+    )
+    # A corrupt clip is reported and skipped; it never stops the run.
+    (data_dir / "AVIClips" / "actioncliptrain00002.avi").write_bytes(b"junk")
+    out = tmp_path / "run"
+    args = [
+        "experiment",
+        "hollywood2",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--frame-shape",
+        "16x24",
+        "--frames",
+        "3",
+        "--batch-size",
+        "4",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--verbose",
+        "0",
+    ]
+    monkeypatch.setenv(runner.INTERRUPT_ENV, "1")
+    with pytest.warns(data.SkippedClipWarning, match="actioncliptrain00002"):
+        with pytest.raises(runner.SimulatedInterrupt):
+            cli.main(args)
+    state = _results(out / runner.STATE)
+    assert state["epochs_done"] == 1
+    assert not (out / "results.json").exists()
+    monkeypatch.delenv(runner.INTERRUPT_ENV)
+    assert cli.main(args) == 2  # the checkpoint needs --resume
+    assert cli.main([*args, "--resume"]) == 0
+    result = _results(out / "results.json")
+    assert result["epochs_done"] == 2 and result["resumed_from"] == [1]
+    assert len(result["history"]["tt-gru"]["loss"]) == 2
+    assert result["metric"] == "map" and 0 < result["metrics"]["map"] <= 1
+    assert result["config"]["train_clips"] == 5  # 6 minus the corrupt one
+    assert result["config"]["tt_input_shape"] is None
+    assert result["weights"]["dense_equivalent"] == 16 * 24 * 3 * 768
+    assert (out / "curves.png").stat().st_size > 0
+    assert (out / "weights.png").stat().st_size > 0
+    # `ttrnn info` rebuilds the model from the saved configuration.
+    assert cli.main(["info", str(out / "results.json")]) == 0
+
+
+def test_demo_writes_files(tmp_path, capsys, av):
+    out = tmp_path / "demo"
+    status = cli.main(["demo", "--quick", "--epochs", "1", "--out", str(out)])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "tt-gru" in text and "gru" in text and "compression" in text
+    summary = _results(out / "results.json")
+    rows = {row["model"]: row for row in summary["models"]}
+    assert set(rows) == {"tt-gru", "gru"}
+    # 24x32x3 = 2304 inputs, hidden 256: the GRU's kernel is 2304 x 768.
+    assert rows["gru"]["input_to_hidden"] == 2304 * 768
+    assert rows["tt-gru"]["input_to_hidden"] < 2304 * 768 / 100
+    for row in rows.values():
+        assert 0.0 <= row["accuracy"] <= 1.0
+    for name in ("curves.png", "weights.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "data").rglob("*.mpg"))) == summary["data"]["clips"]
