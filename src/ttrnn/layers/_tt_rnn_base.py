@@ -11,6 +11,14 @@ the kernel W of shape (M, G * units) (G gates) is a TT-matrix. Two layouts:
 - "separate" (the paper's "vanilla" variants): G TT-matrices of output
   modes (n_0, ..., n_{d-1}), cores listed gate-major.
 
+Modes and ranks are resolved as in `TTDense` (`units=`, `tt_d=`,
+`tt_ranks="auto"` with a budget of the whole map's weights); given ranks
+and budgets apply to the TT-matrices of the chosen layout. Both layouts
+aim the kernel initialiser at the variance of the whole (M, G * units)
+kernel, as Keras' GRU and LSTM do: in the separate layout each gate is an
+independent draw of the shared layout's TT-matrix, restricted to the
+gate's columns.
+
 The map does not depend on the hidden state, so the layers (subclasses of
 `keras.layers.RNN`) project the whole sequence at once before the
 recurrence, and the cell then consumes the projected gate inputs. The cell
@@ -30,11 +38,16 @@ import contextlib
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from ttrnn import activations
 from ttrnn import tt
+from ttrnn.layers._tt_auto import TTShapeArgumentsMixin
+from ttrnn.layers.tt_dense import build_with_cores
+from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
+from ttrnn.tt import rounding
 
 try:  # A marker for keras.layers.RNN; every method is overridden below.
     from keras.src.layers.rnn.dropout_rnn_cell import (
@@ -66,6 +79,10 @@ def _check_rate(name, value):
     return float(value)
 
 
+def _gate_seed(seed, gate):
+    return (int(seed) + 7919 * gate) % (2**31 - 1)
+
+
 def _gate_initializer(initializer, gate):
     """The TT initialiser for one gate's TT-matrix ("separate" layout).
 
@@ -75,8 +92,80 @@ def _gate_initializer(initializer, gate):
     config = initializer.get_config()
     if gate == 0 or config.get("seed") is None:
         return initializer
-    config["seed"] = int(config["seed"]) + 7919 * gate
+    config["seed"] = _gate_seed(config["seed"], gate)
     return initializer.__class__.from_config(config)
+
+
+def _reseeded(initializer, gate):
+    """A Keras core initialiser with a seed of its own for `gate`.
+
+    For TT initialisers without a seed in their config: one that hands out
+    seeded (or cached) Keras initialisers would otherwise draw the same
+    cores for every gate. A derived seed keeps seeded draws reproducible;
+    an unseeded one gets a fresh seed. Initialisers without a `seed`
+    (fixed values) are kept.
+    """
+    get_config = getattr(initializer, "get_config", None)
+    config = get_config() if get_config is not None else {}
+    if "seed" not in config:
+        return initializer
+    seed = config["seed"]
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        config["seed"] = _gate_seed(seed, gate)
+    else:  # None or a serialised SeedGenerator
+        config["seed"] = None
+    return initializer.__class__.from_config(config)
+
+
+class _GateColumns(keras.initializers.Initializer):
+    """One gate's columns of a core 0 drawn for all gates.
+
+    The "separate" layout draws each gate's core 0 as the shared layout's
+    (r_0, m_0, G n_0, r_1) core and keeps the gate's n_0 columns, so each
+    gate's (M, units) matrix has the entry variance that the TT
+    initialiser aims at for the whole (M, G units) kernel, as Keras' GRU
+    and LSTM initialise theirs (Glorot: 2 / (M + G units), not
+    2 / (M + units)). An initialiser that returns the gate's shape anyway
+    (given values) is taken as is.
+    """
+
+    def __init__(self, initializer, num_gates, gate):
+        self.initializer = initializer
+        self.num_gates = num_gates
+        self.gate = gate
+
+    def __call__(self, shape, dtype=None):
+        r, m, n, r_next = shape
+        full = self.initializer((r, m, self.num_gates * n, r_next), dtype=dtype)
+        if tuple(full.shape) == tuple(shape):
+            return full
+        return full[:, :, self.gate * n : (self.gate + 1) * n, :]
+
+
+def _gate_core_initializers(initializer, gate, num_gates, ins, outs, ranks):
+    """Keras initialisers of gate `gate`'s d cores ("separate" layout).
+
+    Each gate is drawn like the gate-expanded TT-matrix of the shared
+    layout (see `_GateColumns`), from randomness of its own.
+    """
+    expanded = (num_gates * outs[0],) + tuple(outs[1:])
+    gate_init = _gate_initializer(initializer, gate)
+    inits = list(gate_init.core_initializers(ins, expanded, ranks))
+    if gate > 0 and gate_init is initializer:
+        inits = [_reseeded(init, gate) for init in inits]
+    inits[0] = _GateColumns(inits[0], num_gates, gate)
+    return inits
+
+
+def _pad_ranks(cores, ranks):
+    """Zero-pads NumPy cores to the given ranks: the same W."""
+    out = []
+    for k, core in enumerate(cores):
+        r, m, n, r_next = core.shape
+        padded = np.zeros((ranks[k], m, n, ranks[k + 1]), core.dtype)
+        padded[:r, :, :, :r_next] = core
+        out.append(padded)
+    return out
 
 
 class TTDropoutMixin(_KerasDropoutRNNCell):
@@ -120,21 +209,23 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
         self._recurrent_dropout_mask = None
 
 
-class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
+class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
     """Base of the TT-RNN cells: TT input map, weights, dropout, config.
 
     Subclasses set `num_gates` and `state_size`, and implement
     `_bias_shape`, `_bias_initializer`, `_input_bias` and `_recurrence`
-    (one step from the projected gate inputs).
+    (one step from the projected gate inputs). The TT modes and ranks are
+    resolved as in `TTDense` (`units=`, `tt_d=`, `tt_ranks="auto"`), with
+    the ranks of the map's TT-matrices (see `_tt_ranks_for`).
     """
 
     num_gates = 1
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -151,20 +242,28 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
         seed=None,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.tt_input_shape, self.tt_output_shape = tt.validate_modes(
-            tt_input_shape, tt_output_shape
-        )
         if tt_gate_layout not in GATE_LAYOUTS:
             raise ValueError(
                 f"`tt_gate_layout` must be one of {GATE_LAYOUTS}. "
                 f"Received: tt_gate_layout={tt_gate_layout!r}"
             )
         self.tt_gate_layout = tt_gate_layout
-        self.tt_ranks = tt.validate_ranks(
-            tt_ranks, self.tt_input_shape, self._tt_map_output_shape
+        # Validates the shape arguments and resolves the modes they fix.
+        self._init_tt_shapes(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
         )
         if tt_strategy not in tt.ops.STRATEGIES:
             raise ValueError(
@@ -196,9 +295,13 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
         self.state_size = self.units
         self.output_size = self.units
         self._inputs_projected = False
+        # The ranks now if both modes are known; the rest in build().
+        self._resolve_given()
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
+        if self.tt_input_shape is None:
+            self._resolve_from_input_dim(input_dim)
         if input_dim is not None and input_dim != self.input_dim:
             raise ValueError(
                 f"The last dimension of the input of {self.name} must equal "
@@ -206,19 +309,36 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
                 f"tt_input_shape={self.tt_input_shape} (product "
                 f"{self.input_dim}) for an input of {input_dim} features"
             )
+        ins, outs, ranks = (
+            self.tt_input_shape,
+            self._tt_map_output_shape,
+            self.tt_ranks,
+        )
         if self.tt_gate_layout == "shared":
-            groups = [("", self.kernel_initializer)]
+            groups = [
+                (
+                    "",
+                    self.kernel_initializer.core_initializers(ins, outs, ranks),
+                )
+            ]
         else:
             groups = [
-                (f"{name}_", _gate_initializer(self.kernel_initializer, g))
+                (
+                    f"{name}_",
+                    _gate_core_initializers(
+                        self.kernel_initializer,
+                        g,
+                        self.num_gates,
+                        ins,
+                        outs,
+                        ranks,
+                    ),
+                )
                 for g, name in enumerate(self.gate_names)
             ]
         shapes = iter(self.tt_core_shapes)
         self.cores = []
-        for prefix, initializer in groups:
-            inits = initializer.core_initializers(
-                self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
-            )
+        for prefix, inits in groups:
             for k, init in enumerate(inits):
                 self.cores.append(
                     self.add_weight(
@@ -250,16 +370,26 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
     @property
     def units(self):
         """prod(tt_output_shape), the size of the hidden state."""
+        if self.tt_output_shape is None:
+            return self._units
         return math.prod(self.tt_output_shape)
 
     @property
     def input_dim(self):
-        """M = prod(tt_input_shape), the features of one time step."""
+        """M = prod(tt_input_shape), or None until the cell is built."""
+        if self.tt_input_shape is None:
+            return None
         return math.prod(self.tt_input_shape)
 
     @property
     def tt_core_shapes(self):
-        """Shapes of `cores`, known before `build`: d, or G * d gate-major."""
+        """Shapes of `cores`: d, or G * d gate-major.
+
+        Known before `build` when the modes are given; None while they
+        wait for the input dim.
+        """
+        if self.tt_ranks is None:
+            return None
         shapes = tt.core_shapes(
             self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
         )
@@ -275,10 +405,13 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
     @property
     def _tt_map_output_shape(self):
         """Output modes of one TT-matrix of the input map."""
+        return self._map_modes(self.tt_output_shape)
+
+    def _map_modes(self, tt_output_shape):
         if self.tt_gate_layout == "shared":
-            first = self.num_gates * self.tt_output_shape[0]
-            return (first,) + self.tt_output_shape[1:]
-        return self.tt_output_shape
+            first = self.num_gates * tt_output_shape[0]
+            return (first,) + tuple(tt_output_shape[1:])
+        return tuple(tt_output_shape)
 
     def call(self, inputs, states, training=False):
         if self._inputs_projected:
@@ -376,9 +509,7 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
     def _arg_config(self):
         """The constructor arguments (shared by the cell and layer)."""
         return {
-            "tt_input_shape": list(self.tt_input_shape),
-            "tt_output_shape": list(self.tt_output_shape),
-            "tt_ranks": list(self.tt_ranks),
+            **self._tt_shape_config(),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": tt_initializers.serialize(
@@ -414,6 +545,40 @@ class TTRNNCellBase(TTDropoutMixin, keras.layers.Layer):
             "tt_gate_layout": self.tt_gate_layout,
             "tt_strategy": self.tt_strategy,
         }
+
+    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
+        """Ranks of the map's TT-matrices for the cell's modes.
+
+        Given ranks are validated against the gate-expanded modes (shared
+        layout) or one gate's (separate). A budget (`tt_max_params`, or
+        `tt_compression` against the dense (M, G units) kernel) counts
+        the weights of the whole input map: `ranks_for_budget` on the
+        gate-expanded modes, or on one gate's modes with a G-th of the
+        budget.
+        """
+        outs = self._map_modes(tt_output_shape)
+        if self._tt_ranks_arg != "auto":
+            return tt.validate_ranks(self._tt_ranks_arg, tt_input_shape, outs)
+        matrices = 1 if self.tt_gate_layout == "shared" else self.num_gates
+        if self._tt_max_params is not None:
+            budget = self._tt_max_params
+        else:
+            dense = math.prod(tt_input_shape) * math.prod(outs) * matrices
+            budget = int(dense // self._tt_compression)
+        ones = (1,) * (len(tt_input_shape) + 1)
+        smallest = matrices * tt.num_params(tt_input_shape, outs, ones)
+        if smallest > budget:
+            raise ValueError(
+                f"The smallest TT input map (rank 1) of {self.name} for "
+                f"tt_input_shape={tuple(tt_input_shape)}, tt_output_shape="
+                f"{tuple(tt_output_shape)} ({self.tt_gate_layout} layout, "
+                f"{self.num_gates} gates) has {smallest} weights, above the "
+                f"budget of {budget}. Received: tt_max_params="
+                f"{self._tt_max_params}, tt_compression={self._tt_compression}"
+            )
+        return factorize.ranks_for_budget(
+            tt_input_shape, outs, max_params=budget // matrices
+        )
 
     def _bias_shape(self):
         return (self.num_gates * self.units,)
@@ -531,6 +696,74 @@ class TTRNNBase(keras.layers.RNN):
     def to_dense(self):
         """The (M, G * units) input kernel in Keras' layout."""
         return self.cell.to_dense()
+
+    def round(self, max_rank=None, eps=None, name=None):
+        """A new layer of this class with the TT input map rounded.
+
+        TT rounding (`ttrnn.tt.round_cores`) lowers the ranks of the input
+        map without forming W: in the shared layout the gate-expanded
+        TT-matrix is rounded, in the separate layout each gate's on its
+        own, after which all gates take the largest rank at each cut (the
+        smaller ones zero-padded, which keeps W). With `eps`, every
+        rounded TT-matrix W_r has ||W - W_r||_F <= eps ||W||_F, so the
+        whole (M, G units) kernel does too; `max_rank` caps the ranks on
+        top of that (which may break the bound); with neither, only
+        redundant ranks go. Train big, round, fine-tune.
+
+        Args:
+            max_rank: None, one int, or d + 1 ints (ends ignored).
+            eps: None or the relative Frobenius error bound.
+            name: the new layer's name; None picks a fresh one.
+
+        Returns:
+            A built layer of this class with the same configuration (and
+            dtype policy) except `tt_ranks`, holding the rounded cores and
+            copies of the recurrent kernel and bias. A stateful layer's
+            states start at zero. This layer is unchanged.
+
+        Example:
+        >>> from ttrnn import TTGRU
+        >>> big = TTGRU((4, 8), (4, 4), tt_ranks=8)
+        >>> big.build((None, 5, 32))
+        >>> small = big.round(max_rank=3)
+        >>> small.tt_ranks, small.count_params() < big.count_params()
+        ((1, 3, 1), True)
+        """
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name} must be built (called on data or "
+                "`build(input_shape)`) before `round()`: it has no cores yet."
+            )
+        cell = self.cell
+        d = len(cell.tt_input_shape)
+        cores = [ops.convert_to_numpy(c) for c in cell.cores]
+        groups = [
+            rounding.round_cores(cores[g : g + d], max_rank, eps)
+            for g in range(0, len(cores), d)
+        ]
+        ranks = [
+            max(int(group[k].shape[0]) for group in groups) for k in range(d)
+        ] + [1]
+        groups = [_pad_ranks(group, ranks) for group in groups]
+        config = self.get_config()
+        config["tt_ranks"] = ranks
+        config.pop("name")
+        if name is not None:
+            config["name"] = name
+        layer = self.__class__.from_config(config)
+        batch = None
+        if self.stateful:
+            batch = int(ops.shape(self.states[0])[0])
+        build_with_cores(
+            layer,
+            layer.cell,
+            (batch, None, cell.input_dim),
+            groups,
+            ops.convert_to_numpy(cell.recurrent_kernel),
+        )
+        if cell.use_bias:
+            layer.cell.bias.assign(ops.convert_to_numpy(cell.bias))
+        return layer
 
     def get_config(self):
         base = super().get_config()

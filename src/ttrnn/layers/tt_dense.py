@@ -1,19 +1,18 @@
 """TTDense: a densely connected layer whose kernel is a TT-matrix."""
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
 from ttrnn import tt
-from ttrnn.tt import factorize
+from ttrnn.layers._tt_auto import TTShapeArgumentsMixin
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
-class TTDense(keras.layers.Layer):
+class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
     """Densely connected layer with a Tensor-Train kernel.
 
     Computes `output = activation(x @ W + bias)` where the (M, N) kernel W
@@ -111,10 +110,16 @@ class TTDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self._check_shape_arguments(
-            tt_input_shape, tt_output_shape, units, tt_d
+        # Validates the shape arguments and resolves the modes they fix.
+        self._init_tt_shapes(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
         )
-        self._check_rank_arguments(tt_ranks, tt_max_params, tt_compression)
         if tt_strategy not in tt.ops.STRATEGIES:
             raise ValueError(
                 f"`tt_strategy` must be one of {tt.ops.STRATEGIES}. "
@@ -131,22 +136,8 @@ class TTDense(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=1)
         self.supports_masking = True
-        # Resolve now what the arguments determine; the rest in build().
-        self.tt_input_shape = self.tt_output_shape = self.tt_ranks = None
-        if tt_input_shape is not None:
-            self.tt_input_shape = tuple(tt_input_shape)
-        if tt_output_shape is not None:
-            self.tt_output_shape = tuple(tt_output_shape)
-        elif tt_input_shape is not None:
-            d = len(self.tt_input_shape)
-            modes = factorize.balanced_modes(units, d, "units")
-            self.tt_output_shape = factorize.pair_modes(
-                self.tt_input_shape, modes
-            )
-        elif tt_d is not None:
-            factorize.balanced_modes(units, tt_d, "units")  # fail early
-        if self.tt_input_shape is not None and self.tt_output_shape:
-            self._resolve(self.tt_input_shape, self.tt_output_shape)
+        # The ranks now if both modes are known; the rest in build().
+        self._resolve_given()
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -266,20 +257,9 @@ class TTDense(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        resolved = self.tt_ranks is not None
         config.update(
             {
-                "tt_input_shape": _as_list(self.tt_input_shape),
-                "tt_output_shape": _as_list(self.tt_output_shape),
-                "tt_ranks": (
-                    list(self.tt_ranks)
-                    if resolved
-                    else _as_list(self._tt_ranks_arg)
-                ),
-                "units": self.units,
-                "tt_d": None if resolved else self._tt_d,
-                "tt_max_params": None if resolved else self._tt_max_params,
-                "tt_compression": (None if resolved else self._tt_compression),
+                **self._tt_shape_config(),
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": tt_initializers.serialize(
@@ -307,114 +287,6 @@ class TTDense(keras.layers.Layer):
             }
         )
         return config
-
-    def _check_shape_arguments(
-        self, tt_input_shape, tt_output_shape, units, tt_d
-    ):
-        if units is not None:
-            units = factorize._check_int(units, "units", 1)
-        if tt_d is not None:
-            tt_d = factorize._check_int(tt_d, "tt_d", 1)
-        if tt_output_shape is None and units is None:
-            raise ValueError(
-                "Give `units` or `tt_output_shape`. "
-                "Received: units=None, tt_output_shape=None"
-            )
-        given = [s for s in (tt_input_shape, tt_output_shape) if s is not None]
-        for shape in given:
-            if tt_d is not None and len(tuple(shape)) != tt_d:
-                raise ValueError(
-                    f"`tt_d` must equal the number of given modes. "
-                    f"Received: tt_d={tt_d} with tt_input_shape="
-                    f"{tt_input_shape}, tt_output_shape={tt_output_shape}"
-                )
-        if len(given) == 2:
-            tt.validate_modes(tt_input_shape, tt_output_shape)
-        elif len(given) == 1:
-            tt.validate_modes(given[0], given[0])
-        if tt_output_shape is not None and units is not None:
-            product = math.prod(tuple(tt_output_shape))
-            if product != units:
-                raise ValueError(
-                    "`units` must equal the product of `tt_output_shape`. "
-                    f"Received: units={units}, tt_output_shape="
-                    f"{tuple(tt_output_shape)} (product {product})"
-                )
-        self._units, self._tt_d = units, tt_d
-
-    def _check_rank_arguments(self, tt_ranks, tt_max_params, tt_compression):
-        budget = tt_max_params is not None or tt_compression is not None
-        if tt_ranks is None:
-            raise ValueError(
-                "`tt_ranks` is required: an int, a list of d + 1 ints, or "
-                '"auto" with `tt_max_params` or `tt_compression`. '
-                "Received: tt_ranks=None"
-            )
-        if isinstance(tt_ranks, str):
-            if tt_ranks != "auto":
-                raise ValueError(
-                    '`tt_ranks` must be an int, a list of ints or "auto". '
-                    f"Received: tt_ranks={tt_ranks!r}"
-                )
-            if (tt_max_params is None) == (tt_compression is None):
-                raise ValueError(
-                    'tt_ranks="auto" needs exactly one of `tt_max_params` '
-                    "and `tt_compression`. Received: tt_max_params="
-                    f"{tt_max_params}, tt_compression={tt_compression}"
-                )
-        elif budget:
-            raise ValueError(
-                '`tt_max_params` and `tt_compression` need tt_ranks="auto". '
-                f"Received: tt_ranks={tt_ranks!r}, tt_max_params="
-                f"{tt_max_params}, tt_compression={tt_compression}"
-            )
-        if tt_max_params is not None:
-            tt_max_params = factorize._check_int(
-                tt_max_params, "tt_max_params", 1
-            )
-        if tt_compression is not None and not tt_compression > 0:
-            raise ValueError(
-                "`tt_compression` must be > 0. "
-                f"Received: tt_compression={tt_compression}"
-            )
-        if isinstance(tt_ranks, numbers.Integral) and not isinstance(
-            tt_ranks, bool
-        ):
-            tt_ranks = int(tt_ranks)
-        elif not isinstance(tt_ranks, str) and hasattr(tt_ranks, "__iter__"):
-            tt_ranks = tuple(tt_ranks)
-        self._tt_ranks_arg = tt_ranks
-        self._tt_max_params = tt_max_params
-        self._tt_compression = tt_compression
-
-    def _resolve_from_input_dim(self, input_dim):
-        if input_dim is None:
-            raise ValueError(
-                f"Layer {self.name} needs a known last input dimension to "
-                "choose `tt_input_shape`. Received: input_shape with last "
-                "dimension None"
-            )
-        if self.tt_output_shape is not None:
-            d = len(self.tt_output_shape)
-            modes = factorize.balanced_modes(input_dim, d, "input_dim")
-            ins = factorize.pair_modes(self.tt_output_shape, modes)
-            outs = self.tt_output_shape
-        else:
-            ins, outs = factorize.auto_shapes(
-                input_dim, self._units, self._tt_d
-            )
-        self._resolve(ins, outs)
-
-    def _resolve(self, tt_input_shape, tt_output_shape):
-        ins, outs = tt.validate_modes(tt_input_shape, tt_output_shape)
-        if self._tt_ranks_arg == "auto":
-            ranks = factorize.ranks_for_budget(
-                ins, outs, self._tt_max_params, self._tt_compression
-            )
-        else:
-            ranks = tt.validate_ranks(self._tt_ranks_arg, ins, outs)
-        self.tt_input_shape, self.tt_output_shape = ins, outs
-        self.tt_ranks = ranks
 
 
 class _Given(keras.initializers.Initializer):
@@ -461,9 +333,3 @@ def build_with_cores(layer, owner, input_shape, groups, recurrent=None):
     finally:
         for name, value in saved.items():
             setattr(owner, name, value)
-
-
-def _as_list(value):
-    if value is None or isinstance(value, (str, int)):
-        return value
-    return [int(v) for v in value]

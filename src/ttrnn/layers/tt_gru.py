@@ -30,17 +30,22 @@ class TTGRUCell(TTRNNCellBase):
 
     Args:
         tt_input_shape: d ints m_k with prod m_k = the input features.
-        tt_output_shape: d ints n_k; units = prod n_k.
-        tt_ranks: one int (every inner rank) or d + 1 ints starting and
-            ending with 1, for the TT-matrix of the chosen layout; ranks
-            above the largest useful one are lowered with a warning.
+            None (default): derived from the input dim in `build`
+            (`ttrnn.tt.auto_shapes`), as in `TTDense`.
+        tt_output_shape: d ints n_k; units = prod n_k. None (default):
+            derived from `units`.
+        tt_ranks: one int (every inner rank), d + 1 ints starting and
+            ending with 1, or "auto" (needs `tt_max_params` or
+            `tt_compression`), for the TT-matrices of the chosen layout;
+            ranks above the largest useful one are lowered with a warning.
         activation: Defaults to "tanh".
         recurrent_activation: Defaults to "sigmoid". "keras2_hard_sigmoid"
             gives the 2017 paper's clip(0.2 x + 0.5, 0, 1).
         use_bias: Defaults to True.
         kernel_initializer: TT initialiser of W, aimed at the variance of
-            the full matrix (of each gate's matrix in the "separate"
-            layout). Defaults to "glorot_uniform".
+            the full (M, G units) matrix in both layouts, as Keras
+            initialises its kernel (each gate is drawn independently in
+            the "separate" layout). Defaults to "glorot_uniform".
         recurrent_initializer: Defaults to "orthogonal".
         bias_initializer: Defaults to "zeros".
         kernel_regularizer: applied to every core. Defaults to None.
@@ -64,6 +69,14 @@ class TTGRUCell(TTRNNCellBase):
             "shared".
         tt_strategy: contraction order of the TT map, as in `TTDense`.
             Defaults to "auto".
+        units: the size of the hidden state, instead of (or agreeing
+            with) `tt_output_shape`.
+        tt_d: the number of modes d when neither shape is given; None
+            (default) picks it from the dims (`ttrnn.tt.choose_d`).
+        tt_max_params: with `tt_ranks="auto"`, the most weights of the
+            whole input map (all gates; no bias).
+        tt_compression: with `tt_ranks="auto"`, the least ratio of the
+            dense (M, G units) kernel's weights to the input map's.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -85,9 +98,9 @@ class TTGRUCell(TTRNNCellBase):
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -106,6 +119,10 @@ class TTGRUCell(TTRNNCellBase):
         reset_after=True,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         super().__init__(
@@ -128,6 +145,10 @@ class TTGRUCell(TTRNNCellBase):
             seed=seed,
             tt_gate_layout=tt_gate_layout,
             tt_strategy=tt_strategy,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
             **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -203,13 +224,20 @@ class TTGRU(TTRNNBase):
     In the "shared" layout, a `keras.layers.GRU` with the weights
     `[to_dense(), recurrent_kernel, bias]` gives the same outputs.
 
+    Modes and ranks can be chosen as in `TTDense`: with `units=` the
+    input modes are derived from the input dim when the layer is built,
+    and `tt_ranks="auto"` takes the largest ranks whose input map (all
+    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
+    smaller copy with TT-rounded cores, to fine-tune.
+
     Args:
         tt_input_shape, tt_output_shape, tt_ranks, activation,
         recurrent_activation, use_bias, kernel_initializer,
         recurrent_initializer, bias_initializer, kernel_regularizer,
         recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-        seed, reset_after, tt_gate_layout, tt_strategy: as in `TTGRUCell`.
+        seed, reset_after, tt_gate_layout, tt_strategy, units, tt_d,
+        tt_max_params, tt_compression: as in `TTGRUCell`.
         activity_regularizer: regulariser of the output. Defaults to None.
         return_sequences: return the whole output sequence. Defaults to
             False.
@@ -242,6 +270,14 @@ class TTGRU(TTRNNBase):
     (1, 256)
     >>> sum(int(np.prod(c.shape)) for c in gru.cores)  # Yang et al. 2017
     3232
+    >>> auto = TTGRU(units=256, tt_ranks="auto", tt_max_params=4000)
+    >>> auto.build((None, None, 57600))
+    >>> auto.tt_input_shape, auto.tt_output_shape
+    ((5, 8, 6, 6, 8, 5), (4, 2, 2, 2, 2, 4))
+    >>> sum(int(np.prod(c.shape)) for c in auto.cores)
+    4000
+    >>> auto.round(max_rank=2).tt_ranks
+    (1, 2, 2, 2, 2, 2, 1)
 
     Reference:
         Yang, Krompass, Tresp, "Tensor-Train Recurrent Neural Networks for
@@ -250,9 +286,9 @@ class TTGRU(TTRNNBase):
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -277,6 +313,10 @@ class TTGRU(TTRNNBase):
         reset_after=True,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         cell = TTGRUCell(
@@ -301,6 +341,10 @@ class TTGRU(TTRNNBase):
             reset_after=reset_after,
             tt_gate_layout=tt_gate_layout,
             tt_strategy=tt_strategy,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="tt_gru_cell",

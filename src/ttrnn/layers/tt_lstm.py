@@ -27,17 +27,22 @@ class TTLSTMCell(TTRNNCellBase):
 
     Args:
         tt_input_shape: d ints m_k with prod m_k = the input features.
-        tt_output_shape: d ints n_k; units = prod n_k.
-        tt_ranks: one int (every inner rank) or d + 1 ints starting and
-            ending with 1, for the TT-matrix of the chosen layout; ranks
-            above the largest useful one are lowered with a warning.
+            None (default): derived from the input dim in `build`
+            (`ttrnn.tt.auto_shapes`), as in `TTDense`.
+        tt_output_shape: d ints n_k; units = prod n_k. None (default):
+            derived from `units`.
+        tt_ranks: one int (every inner rank), d + 1 ints starting and
+            ending with 1, or "auto" (needs `tt_max_params` or
+            `tt_compression`), for the TT-matrices of the chosen layout;
+            ranks above the largest useful one are lowered with a warning.
         activation: Defaults to "tanh".
         recurrent_activation: Defaults to "sigmoid". "keras2_hard_sigmoid"
             gives the 2017 paper's clip(0.2 x + 0.5, 0, 1).
         use_bias: Defaults to True.
         kernel_initializer: TT initialiser of W, aimed at the variance of
-            the full matrix (of each gate's matrix in the "separate"
-            layout). Defaults to "glorot_uniform".
+            the full (M, G units) matrix in both layouts, as Keras
+            initialises its kernel (each gate is drawn independently in
+            the "separate" layout). Defaults to "glorot_uniform".
         recurrent_initializer: Defaults to "orthogonal".
         bias_initializer: Defaults to "zeros".
         unit_forget_bias: start the forget-gate bias at 1 (the other gates
@@ -60,6 +65,14 @@ class TTLSTMCell(TTRNNCellBase):
             "shared".
         tt_strategy: contraction order of the TT map, as in `TTDense`.
             Defaults to "auto".
+        units: the size of the hidden state, instead of (or agreeing
+            with) `tt_output_shape`.
+        tt_d: the number of modes d when neither shape is given; None
+            (default) picks it from the dims (`ttrnn.tt.choose_d`).
+        tt_max_params: with `tt_ranks="auto"`, the most weights of the
+            whole input map (all gates; no bias).
+        tt_compression: with `tt_ranks="auto"`, the least ratio of the
+            dense (M, G units) kernel's weights to the input map's.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -79,9 +92,9 @@ class TTLSTMCell(TTRNNCellBase):
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -100,6 +113,10 @@ class TTLSTMCell(TTRNNCellBase):
         seed=None,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         super().__init__(
@@ -122,6 +139,10 @@ class TTLSTMCell(TTRNNCellBase):
             seed=seed,
             tt_gate_layout=tt_gate_layout,
             tt_strategy=tt_strategy,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
             **kwargs,
         )
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -189,14 +210,20 @@ class TTLSTM(TTRNNBase):
     In the "shared" layout, a `keras.layers.LSTM` with the weights
     `[to_dense(), recurrent_kernel, bias]` gives the same outputs.
 
+    Modes and ranks can be chosen as in `TTDense`: with `units=` the
+    input modes are derived from the input dim when the layer is built,
+    and `tt_ranks="auto"` takes the largest ranks whose input map (all
+    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
+    smaller copy with TT-rounded cores, to fine-tune.
+
     Args:
         tt_input_shape, tt_output_shape, tt_ranks, activation,
         recurrent_activation, use_bias, kernel_initializer,
         recurrent_initializer, bias_initializer, unit_forget_bias,
         kernel_regularizer, recurrent_regularizer, bias_regularizer,
         kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, tt_gate_layout, tt_strategy: as in
-            `TTLSTMCell`.
+        recurrent_dropout, seed, tt_gate_layout, tt_strategy, units, tt_d,
+        tt_max_params, tt_compression: as in `TTLSTMCell`.
         activity_regularizer: regulariser of the output. Defaults to None.
         return_sequences: return the whole output sequence. Defaults to
             False.
@@ -238,9 +265,9 @@ class TTLSTM(TTRNNBase):
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -265,6 +292,10 @@ class TTLSTM(TTRNNBase):
         unroll=False,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         cell = TTLSTMCell(
@@ -289,6 +320,10 @@ class TTLSTM(TTRNNBase):
             seed=seed,
             tt_gate_layout=tt_gate_layout,
             tt_strategy=tt_strategy,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="tt_lstm_cell",

@@ -20,10 +20,14 @@ class TTSimpleRNNCell(TTRNNCellBase):
 
     Args:
         tt_input_shape: d ints m_k with prod m_k = the input features.
-        tt_output_shape: d ints n_k; units = prod n_k.
-        tt_ranks: one int (every inner rank) or d + 1 ints starting and
-            ending with 1; ranks above the largest useful one are lowered
-            with a warning.
+            None (default): derived from the input dim in `build`
+            (`ttrnn.tt.auto_shapes`), as in `TTDense`.
+        tt_output_shape: d ints n_k; units = prod n_k. None (default):
+            derived from `units`.
+        tt_ranks: one int (every inner rank), d + 1 ints starting and
+            ending with 1, or "auto" (needs `tt_max_params` or
+            `tt_compression`); ranks above the largest useful one are
+            lowered with a warning.
         activation: Defaults to "tanh". Also takes "keras2_hard_sigmoid".
         use_bias: Defaults to True.
         kernel_initializer: TT initialiser of W, aimed at the variance of
@@ -46,6 +50,14 @@ class TTSimpleRNNCell(TTRNNCellBase):
             TT-matrix. Defaults to "shared".
         tt_strategy: contraction order of the TT map, as in `TTDense`.
             Defaults to "auto".
+        units: the size of the hidden state, instead of (or agreeing
+            with) `tt_output_shape`.
+        tt_d: the number of modes d when neither shape is given; None
+            (default) picks it from the dims (`ttrnn.tt.choose_d`).
+        tt_max_params: with `tt_ranks="auto"`, the most weights of the
+            whole input map (all gates; no bias).
+        tt_compression: with `tt_ranks="auto"`, the least ratio of the
+            dense (M, G units) kernel's weights to the input map's.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -83,13 +95,19 @@ class TTSimpleRNN(TTRNNBase):
     `TTSimpleRNNCell`). With the weights `[to_dense(), recurrent_kernel,
     bias]` a `keras.layers.SimpleRNN` gives the same outputs.
 
+    Modes and ranks can be chosen as in `TTDense`: with `units=` the
+    input modes are derived from the input dim when the layer is built,
+    and `tt_ranks="auto"` takes the largest ranks whose input map (all
+    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
+    smaller copy with TT-rounded cores, to fine-tune.
+
     Args:
         tt_input_shape, tt_output_shape, tt_ranks, activation, use_bias,
         kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer,
         kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, tt_gate_layout, tt_strategy: as in
-            `TTSimpleRNNCell`.
+        recurrent_dropout, seed, tt_gate_layout, tt_strategy, units, tt_d,
+        tt_max_params, tt_compression: as in `TTSimpleRNNCell`.
         activity_regularizer: regulariser of the output. Defaults to None.
         return_sequences: return the whole output sequence. Defaults to
             False.
@@ -130,9 +148,9 @@ class TTSimpleRNN(TTRNNBase):
 
     def __init__(
         self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
         activation="tanh",
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -155,6 +173,10 @@ class TTSimpleRNN(TTRNNBase):
         unroll=False,
         tt_gate_layout="shared",
         tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
         **kwargs,
     ):
         cell = TTSimpleRNNCell(
@@ -177,6 +199,10 @@ class TTSimpleRNN(TTRNNBase):
             seed=seed,
             tt_gate_layout=tt_gate_layout,
             tt_strategy=tt_strategy,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="tt_simple_rnn_cell",
