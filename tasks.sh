@@ -32,7 +32,7 @@ run_tests() {
   local failed=()
   for backend in ${TTRNN_BACKENDS:-jax tensorflow torch}; do
     echo "=== KERAS_BACKEND=$backend ==="
-    if ! KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q \
+    if ! KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q --durations=10 \
         -p no:cacheprovider "$@"; then
       failed+=("$backend")
     fi
