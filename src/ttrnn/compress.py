@@ -406,17 +406,6 @@ def _convert_keras_rnn(layer, options):
     return new, weights, row
 
 
-def _pad_ranks(cores, ranks):
-    """Zero-pads cores to the given ranks: the same W."""
-    out = []
-    for k, core in enumerate(cores):
-        r, m, n, r_next = core.shape
-        padded = np.zeros((ranks[k], m, n, ranks[k + 1]))
-        padded[:r, :, :, :r_next] = core
-        out.append(padded)
-    return out
-
-
 def _convert_tt_rnn(layer, options):
     d = len(layer.tt_input_shape)
     old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
@@ -426,42 +415,27 @@ def _convert_tt_rnn(layer, options):
         caps = _rank_caps(ins, map_outs, options)
     except ValueError as error:
         raise _Skip(error) from None
-    rounded = [rounding.round_cores(g, caps, options.eps) for g in groups]
-    # One rank list for all gates ("separate" layout): the largest, with
-    # the smaller gates zero-padded (exact).
-    ranks = [
-        max(tt.cores_modes(g)[2][k] for g in rounded) for k in range(d + 1)
-    ]
-    rounded = [_pad_ranks(g, ranks) for g in rounded]
-    config = layer.get_config()
-    config["tt_ranks"] = ranks
-    new = type(layer).from_config(config)
-    cores = [c for g in rounded for c in g]
-    rest = layer.get_weights()[len(old) :]  # recurrent kernel, bias
-    build_with_cores(
-        new, new.cell, (None, None, layer.input_dim), rounded, rest[0]
-    )
-    weights = cores + rest
-    norms = [rounding.norm(b) for b in groups]
-    num = sum(
-        (rounding.relative_error(a, b) * n) ** 2
-        for a, b, n in zip(rounded, groups, norms)
-    )
-    den = sum(n**2 for n in norms)
+    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
+    new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
+    # The error of the whole (M, G units) kernel from the per-gate errors.
+    num = den = 0.0
+    for g in range(0, len(old), d):
+        norm = rounding.norm(old[g : g + d])
+        err = rounding.relative_error(new_cores[g : g + d], old[g : g + d])
+        num += (err * norm) ** 2
+        den += norm**2
     row = LayerReport(
         name=layer.name,
         before=type(layer).__name__,
         after=type(layer).__name__,
         params_before=layer.count_params(),
-        params_after=layer.count_params()
-        - sum(c.size for c in old)
-        + sum(c.size for c in cores),
+        params_after=new.count_params(),
         rel_error=float(math.sqrt(num / den)) if den > 0 else 0.0,
-        tt_input_shape=tuple(layer.tt_input_shape),
-        tt_output_shape=tuple(layer.tt_output_shape),
-        tt_ranks=tuple(ranks),
+        tt_input_shape=tuple(new.tt_input_shape),
+        tt_output_shape=tuple(new.tt_output_shape),
+        tt_ranks=tuple(new.tt_ranks),
     )
-    return new, weights, row
+    return new, new.get_weights(), row
 
 
 def _converters():
