@@ -49,9 +49,13 @@ def step_fns(layer, x, g):
         def fwd(p, x_):
             return layer.stateless_call(p, [], x_)[0]
 
+        # value_and_grad: with the gradients alone XLA drops Dense's
+        # forward GEMM (its weight gradient is x^T g), while the TT
+        # layer's backward needs its forward states: a training step
+        # needs the loss, so both pay the forward.
         @jax.jit
         def grad(p, x_):
-            return jax.grad(
+            return jax.value_and_grad(
                 lambda q: (layer.stateless_call(q, [], x_)[0] * g).sum()
             )(p)
 
@@ -72,12 +76,14 @@ def step_fns(layer, x, g):
         def grad(x_):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(layer(x_) * g)
-            return tape.gradient(loss, variables)
+            # The loss is returned too (see the JAX branch).
+            return loss, tape.gradient(loss, variables)
 
-        return (
-            lambda: fwd(x).numpy()[:0],
-            lambda: [g.numpy() for g in grad(x)],
-        )
+        def run_grad():
+            loss, grads = grad(x)
+            return loss.numpy(), [v.numpy() for v in grads]
+
+        return lambda: fwd(x).numpy()[:0], run_grad
     import torch
 
     def grad():

@@ -14,15 +14,25 @@ median of the repeats and the ratio dense / TT.
 The default run (1 warm-up and 3 timed steps per model) takes 1 to 2
 minutes per backend on 2 idle CPU cores; Keras' dense LSTM on torch is the
 slowest part. `--repeats 7` gives steadier medians.
+
+The batch is converted to backend tensors once, before timing (as a
+prefetching input pipeline would deliver it): converting a 59 MB NumPy
+batch costs every model the same ~60 ms per step on JAX (fresh memory),
+which is not the layers' work. `--numpy` feeds NumPy arrays instead.
+Threads per process follow `common.THREADS` (TTRNN_BENCH_THREADS,
+default 1), as in the other benchmarks.
 """
 
 import argparse
 import math
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402, I001 - sets thread counts before backends load
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -103,7 +113,11 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny config")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--numpy", action="store_true", help="feed NumPy arrays"
+    )
     args = parser.parse_args(argv)
+    common.set_backend_threads()
     cfg = QUICK if args.quick else FULL
     repeats = args.repeats
     keras.utils.set_random_seed(0)
@@ -115,21 +129,24 @@ def main(argv=None):
     # down CPU matmuls in ways that have nothing to do with the layers.
     x = ((rng.integers(0, 256, shape) - 128) / 128).astype("float32")
     y = rng.integers(0, cfg["classes"], cfg["batch"])
+    if not args.numpy:
+        x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
     models = build_models(cfg)
     medians = time_steps(models, x, y, args.warmup, repeats)
 
     frames = cfg["batch"] * cfg["frames"]
     gate_out = (3 * cfg["tt_output_shape"][0],) + cfg["tt_output_shape"][1:]
     ranks = tt.validate_ranks(cfg["tt_ranks"], cfg["tt_input_shape"], gate_out)
-    strategy = tt.choose_strategy(
+    strategy = tt.planner.choose_plan(
         cfg["tt_input_shape"], gate_out, ranks, frames
-    )
+    ).name
     print(
         f"backend {keras.backend.backend()}, keras {keras.__version__}; "
         f"batch {cfg['batch']} x {cfg['frames']} frames x {features}, "
         f"{math.prod(cfg['tt_output_shape'])} units, TT rank "
-        f"{cfg['tt_ranks']} (TT-GRU map strategy for {frames} frames: "
-        f"{strategy}); median of {repeats} interleaved steps"
+        f"{cfg['tt_ranks']} (TT-GRU map plan for {frames} frames: "
+        f"{strategy}); median of {repeats} interleaved steps; "
+        f"{'NumPy' if args.numpy else 'tensor'} inputs; {common.machine()}"
     )
     print(f"{'model':<8} {'input weights':>14} {'ms/step':>10} {'dense/TT':>9}")
     for tt_name, dense_name in (("TTGRU", "GRU"), ("TTLSTM", "LSTM")):

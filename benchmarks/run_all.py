@@ -48,9 +48,10 @@ def main(argv=None):
     if os.path.exists(os.path.join(HERE, "bench_t3f.py")):
         status["t3f"] = run("bench_t3f.py", "tensorflow", cases, None)
     if os.path.exists(os.path.join(HERE, "bench_rnn.py")):
-        status["rnn"] = subprocess.call(
-            [sys.executable, os.path.join(HERE, "bench_rnn.py")]
-        )
+        for backend in ("torch", "jax", "tensorflow"):
+            status[f"rnn-{backend}"] = run(
+                "bench_rnn.py", backend, ["--repeats", args.repeats], None
+            )
     results = {}
     for name in sorted(os.listdir(tmp)):
         with open(os.path.join(tmp, name)) as f:

@@ -23,6 +23,13 @@ def _tensors(arrays):
     return [keras.ops.convert_to_tensor(a, dtype="float32") for a in arrays]
 
 
+def ops_x_as_it_lies(ins, outs, ranks, groups):
+    """Whether the last merged core of `groups` shrinks x (r n <= m)."""
+    start = len(ins) - groups[-1]
+    m, n = int(np.prod(ins[start:])), int(np.prod(outs[start:]))
+    return ranks[start] * n <= m
+
+
 def _plan_ids(plans):
     return [p.name for p in plans]
 
@@ -89,6 +96,49 @@ class TestPlans:
         np.testing.assert_allclose(grads[0], g @ w.T, rtol=1e-4, atol=1e-4)
         for got, want in zip(grads[1:], _core_grads_reference(x, g, cores)):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+    @pytest.mark.parametrize("groups", [(1, 1, 1), (1, 2), (2, 1)])
+    def test_tall_skinny_rtl_batch_last(self, rng, groups):
+        # The last (merged) core shrinks x (r n <= m): the sweep starts
+        # on x untransposed, with the backend's operand order.
+        ins, outs, ranks = (2, 6, 8), (2, 2, 1), (1, 2, 2, 1)
+        plan = planner.Plan(groups, "rtl", "batch_last")
+        assert ops_x_as_it_lies(ins, outs, ranks, groups)
+        cores = random_cores(rng, ins, outs, ranks)
+        x = rng.standard_normal((5, 96))
+        g = rng.standard_normal((5, 4))
+        grads = _grad(
+            lambda x_, cs: keras.ops.sum(
+                tt.matmul(x_, cs, plan)
+                * keras.ops.convert_to_tensor(g, dtype="float32")
+            ),
+            x,
+            cores,
+        )
+        w = dense_from_cores(cores)
+        got = to_numpy(tt.matmul(*_tensors([x]), _tensors(cores), plan))
+        np.testing.assert_allclose(got, x @ w, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(grads[0], g @ w.T, rtol=1e-4, atol=1e-4)
+        for got, want in zip(grads[1:], _core_grads_reference(x, g, cores)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+    def test_tall_skinny_plan_with_symbolic_batch(self, rng):
+        ins, outs, ranks = (2, 6, 8), (2, 2, 1), (1, 2, 2, 1)
+        plan = planner.Plan((1, 2), "rtl", "batch_last")
+        cores = random_cores(rng, ins, outs, ranks)
+        tensors = _tensors(cores)
+        inputs = keras.Input((96,))
+        outputs = keras.layers.Lambda(
+            lambda t: tt.matmul(t, tensors, plan), output_shape=(4,)
+        )(inputs)
+        model = keras.Model(inputs, outputs)
+        x = rng.standard_normal((3, 96)).astype("float32")
+        np.testing.assert_allclose(
+            to_numpy(model.predict(x, verbose=0)),
+            x @ dense_from_cores(cores),
+            rtol=1e-4,
+            atol=1e-4,
+        )
 
     def test_reference_core_gradient_by_finite_differences(self, rng):
         # Checks the test's own reference once against finite differences.

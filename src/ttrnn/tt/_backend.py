@@ -1,16 +1,30 @@
-"""The one backend seam of `ttrnn.tt`: timing plans for calibration.
+"""The one backend seam of `ttrnn.tt`: layout choices and plan timing.
 
 The contraction itself is pure `keras.ops` on every backend (no custom
-gradient has been measured to pay, see docs/speed.md). Only the
-calibration of the cost model needs to run a compiled forward+backward
-pass the way each backend runs it in training: eager on torch,
-`jax.jit` on JAX, `tf.function` on TensorFlow.
+gradient has been measured to pay, see docs/speed.md). The seam holds
+(1) which of two equivalent `keras.ops` formulations a backend
+differentiates faster, where that was measured to matter, and (2) the
+timing of plans for calibration, which must run a forward+backward pass
+the way each backend runs it in training: eager on torch, `jax.jit` on
+JAX, `tf.function` on TensorFlow.
 """
 
 import time
 
 import keras
 import numpy as np
+
+
+def transposed_first_gemm():
+    """Whether the wide first GEMM of a sweep runs as core @ x^T.
+
+    Measured on the UCF11 input map (x: 40960 x 360, core 64 x 360, one
+    thread, forward+backward): torch differentiates core @ x^T about 2x
+    faster than x @ core^T (its core gradient becomes g @ x, a
+    non-transposed GEMM, instead of x^T @ g); XLA is about 1.7x faster
+    the other way round, TensorFlow shows no clear difference.
+    """
+    return keras.backend.backend() == "torch"
 
 
 def _grad_fn(plan, cores_np, x_np):
@@ -26,7 +40,10 @@ def _grad_fn(plan, cores_np, x_np):
 
         @jax.jit
         def step(cs, x_):
-            return jax.grad(lambda c: tt_ops.matmul(x_, c, plan).sum())(cs)
+            # The loss too: a training step needs the forward's output.
+            return jax.value_and_grad(
+                lambda c: tt_ops.matmul(x_, c, plan).sum()
+            )(cs)
 
         return lambda: jax.block_until_ready(step(cores, x))
     if backend == "tensorflow":
@@ -39,9 +56,9 @@ def _grad_fn(plan, cores_np, x_np):
         def step():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(tt_ops.matmul(x, cores, plan))
-            return tape.gradient(loss, cores)
+            return loss, tape.gradient(loss, cores)
 
-        return lambda: [g.numpy() for g in step()][:0]
+        return lambda: [g.numpy() for g in step()[1]][:0]
     import torch
 
     cores = [torch.tensor(c, requires_grad=True) for c in cores_np]

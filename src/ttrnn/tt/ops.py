@@ -9,6 +9,7 @@ import math
 
 from keras import ops
 
+from ttrnn.tt import _backend
 from ttrnn.tt import planner
 from ttrnn.tt import shapes
 
@@ -147,6 +148,16 @@ def _shared_matmul(left, state, batch):
     return ops.matmul(ops.broadcast_to(left[None], (batch,) + shape), state)
 
 
+def _x_as_it_lies(last_core_shape):
+    """Whether an "rtl"/"batch_last" sweep starts on x untransposed.
+
+    True when the last core's output (r n per m inputs) is no bigger than
+    x: reordering that output is then cheaper than transposing x.
+    """
+    r, m, n, _ = last_core_shape
+    return r * n <= m
+
+
 def _sweep(x2, cores, plan):
     """x2 (B, M) @ W along a sweep over (merged) cores, no transposes.
 
@@ -155,14 +166,40 @@ def _sweep(x2, cores, plan):
     (N_<=k, r_{k+1}, M_>k, B) for "batch_last"; from the right ("rtl") it
     is (B, M_<k, r_k, N_>=k) or (M_<k, r_k, N_>=k, B). Each step is one
     (batched) GEMM with the core as the shared left operand.
+
+    "rtl" with "batch_last" does not transpose x when the last core
+    shrinks it (r n <= m): its first step is then one plain GEMM on x as
+    it lies (transposes are operand flags of the GEMM) and only its
+    output is reordered to the batch-last state (M_<k, r n, B). For tall-skinny inputs (few rows, wide x, as in the
+    input map of a TT-RNN) this step, which touches all of x, sets the
+    speed; which operand order differentiates faster depends on the
+    backend (`_backend.transposed_first_gemm`).
     """
     shapes_ = [_static_shape(c) for c in cores]
     ms = [s[1] for s in shapes_]
     ns = [s[2] for s in shapes_]
     g = len(cores)
     last = plan.layout == "batch_last"
-    state = ops.transpose(x2) if last else x2
     batch = -1  # the batch size may be dynamic: let reshape infer it
+    if last and plan.direction == "rtl" and _x_as_it_lies(shapes_[-1]):
+        r, m, n, _ = shapes_[-1]
+        outer = math.prod(ms[:-1])
+        core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
+        rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
+        if _backend.transposed_first_gemm():
+            # (r n, m) @ (m, B M_<k) -> (r n, B, M_<k) -> (M_<k, r n, B)
+            state = ops.matmul(core_m, ops.transpose(rows))
+            state = ops.reshape(state, (r * n, -1, outer))
+            state = ops.transpose(state, (2, 0, 1))
+        else:
+            # (B M_<k, m) @ (m, r n) -> (B, M_<k, r n) -> (M_<k, r n, B)
+            state = ops.matmul(rows, ops.transpose(core_m))
+            state = ops.reshape(state, (-1, outer, r * n))
+            state = ops.transpose(state, (1, 2, 0))
+        first = g - 2  # the last core is done
+    else:
+        state = ops.transpose(x2) if last else x2
+        first = g - 1
     if plan.direction == "ltr":
         for k in range(g):
             r, m, n, r_next = shapes_[k]
@@ -184,7 +221,7 @@ def _sweep(x2, cores, plan):
                 state = ops.reshape(state, (batch, r * m, inner))
                 state = _shared_matmul(core_t, state, state.shape[0])
     else:
-        for k in range(g - 1, -1, -1):
+        for k in range(first, -1, -1):
             r, m, n, r_next = shapes_[k]
             outer, inner = math.prod(ms[:k]), math.prod(ns[k + 1 :])
             # (r n, m r'): contracts (m_k, r_{k+1}) of the state.
