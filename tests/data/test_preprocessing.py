@@ -38,8 +38,33 @@ def test_minmax_fitted_on_train_only():
     valid = np.array([[2.0, 30.0, 6.0]])
     train_scaled, valid_scaled = minmax_scale(train, valid)
     np.testing.assert_allclose(train_scaled, [[0, 0, 0], [1, 1, 0]])
-    np.testing.assert_allclose(valid_scaled, [[0.5, 2.0, 1.0]])
+    # Feature 2 is constant on train: 0 everywhere, not 6 - 5 = 1.
+    np.testing.assert_allclose(valid_scaled, [[0.5, 2.0, 0.0]])
     assert valid_scaled.dtype == np.float32
+
+
+def test_minmax_zeroes_features_constant_on_train():
+    # Regression: dexter has 12,249 features that are 0 on all 300
+    # training rows; their raw validation counts (up to 943) used to pass
+    # through unscaled, making validation rows ~30x larger than training
+    # rows and leaving the TT model at chance.
+    rng = np.random.default_rng(0)
+    train = rng.poisson(0.3, (40, 12)).astype(np.float64)
+    train[:, [1, 7]] = 0.0
+    train[:, 4] = 3.0
+    valid = rng.poisson(0.3, (9, 12)).astype(np.float64)
+    valid[:, [1, 4, 7]] = [[943.0, 2.0, 5.0]]
+    lo, hi = train.min(0), train.max(0)
+    varying = hi > lo
+    expected = np.zeros_like(valid)
+    expected[:, varying] = (valid[:, varying] - lo[varying]) / (
+        hi[varying] - lo[varying]
+    )
+    train_scaled, valid_scaled = minmax_scale(train, valid)
+    np.testing.assert_allclose(valid_scaled, expected, rtol=1e-6)
+    assert not valid_scaled[:, [1, 4, 7]].any()
+    assert not train_scaled[:, [1, 4, 7]].any()
+    assert train_scaled.min() == 0.0 and train_scaled.max() == 1.0
 
 
 def test_scaler_errors():

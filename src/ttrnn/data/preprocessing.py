@@ -57,19 +57,24 @@ class MinMaxScaler:
     """Scales each feature to `[0, 1]` with the range seen in `fit`.
 
     Fit on the training set only, then apply to every set (values outside
-    the training range fall outside `[0, 1]`). Constant features map to 0.
+    the training range fall outside `[0, 1]`). Features constant on the
+    training set map to 0 in every set: they carry nothing a model could
+    learn, and passing their unscaled values on (sparse counts up to
+    hundreds in dexter) would shift held-out inputs far from anything
+    seen in training.
 
     Example:
 
     >>> scaler = MinMaxScaler().fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
     >>> scaler.transform(np.array([[1.0, 5.0], [4.0, 7.0]]))
     array([[0.5, 0. ],
-           [2. , 2. ]], dtype=float32)
+           [2. , 0. ]], dtype=float32)
     """
 
     def __init__(self):
         self.minimum = None
         self.span = None
+        self.constant = None
 
     def fit(self, x):
         """Learns the per-feature minimum and range.
@@ -88,7 +93,8 @@ class MinMaxScaler:
             )
         self.minimum = x.min(axis=0)
         span = x.max(axis=0) - self.minimum
-        self.span = np.where(span > 0, span, 1.0)
+        self.constant = span == 0
+        self.span = np.where(self.constant, 1.0, span)
         return self
 
     def transform(self, x):
@@ -108,7 +114,9 @@ class MinMaxScaler:
                 "Argument `x` must have shape (n, "
                 f"{len(self.minimum)}). Received: shape={x.shape}"
             )
-        return ((x - self.minimum) / self.span).astype(np.float32)
+        scaled = (x - self.minimum) / self.span
+        scaled[:, self.constant] = 0.0
+        return scaled.astype(np.float32)
 
 
 def minmax_scale(train, *others):
