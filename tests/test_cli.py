@@ -281,3 +281,40 @@ def test_demo_writes_files(tmp_path, capsys, av):
     for name in ("curves.png", "weights.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert len(list((out / "data").rglob("*.mpg"))) == summary["data"]["clips"]
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "name, changed, sizes",
+    [
+        ("madelon-tuned", {"tt_l2": 5e-4}, (2000, 600)),
+        ("mice-tuned", {"learning_rate": 1e-4}, (50, 10)),
+    ],
+)
+def test_tuned_variants(tmp_path, capsys, name, changed, sizes):
+    from ttrnn.experiments import registry
+
+    base = registry.get(name.removesuffix("-tuned"))
+    assert cli.main(["list"]) == 0
+    assert name in capsys.readouterr().out
+    out = tmp_path / name
+    argv = ["experiment", name, "--epochs", "1", "--out", str(out)]
+    status = cli.main(argv + ["--verbose", "0", "--no-plots"])
+    assert status == 0
+    result = _results(out / "results.json")
+    config = result["config"]
+    # The variant reads the base experiment's data and keeps its settings
+    # apart from the tuned ones.
+    assert (config["train_size"], config["test_size"]) == sizes
+    expected = {
+        "learning_rate": base.learning_rate,
+        "batch_size": base.batch_size,
+        "l2": base.l2,
+        "tt_l2": base.tt_l2,
+        **changed,
+    }
+    for key, value in expected.items():
+        assert config[key] == pytest.approx(value), key
+    weights = {"madelon": 885, "mice": 10_500}[base.name]
+    assert result["weights"]["input_to_hidden"] == weights
+    assert result["paper"] == base.paper.get("tt", {})

@@ -1,5 +1,6 @@
 """The experiment registry against the 2017 figures (REFERENCE §4)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -74,6 +75,31 @@ class TestRegistry:
         for members in registry.GROUPS.values():
             for name in members:
                 assert registry.get(name).kind == "feedforward"
+
+    def test_tuned_variants_change_only_their_settings(self):
+        for name, changed in [
+            ("madelon-tuned", {"tt_l2": 5e-4}),
+            ("mice-tuned", {"learning_rate": 1e-4}),
+        ]:
+            tuned = registry.get(name)
+            base = registry.get(name.removesuffix("-tuned"))
+            assert tuned.data_name == base.name == base.data_name
+            assert name not in registry.GROUPS["nips2003"]
+            assert name not in registry.GROUPS["spls"]
+            differ = {
+                f.name
+                for f in dataclasses.fields(base)
+                if getattr(base, f.name) != getattr(tuned, f.name)
+            }
+            assert differ == {
+                "name",
+                "description",
+                "notes",
+                "dataset",
+                *changed,
+            }
+            for key, value in changed.items():
+                assert getattr(tuned, key) == value != getattr(base, key)
 
     def test_factorize(self):
         for n, d in [(57600, 4), (2304, 4), (70200, 4), (97, 2)]:

@@ -253,6 +253,8 @@ def _run_arrays(experiment, config, out, opts):
         experiment, config["data_dir"], config["seed"]
     )
     config["source"] = arrays["source"]
+    if experiment.kind == "feedforward":
+        config.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
     config["train_size"] = len(arrays["x_train"])
     config["test_size"] = len(arrays["x_test"])
     ranks = config["tt_ranks"]
