@@ -185,9 +185,14 @@ class TestPlans:
         assert planner.Plan((1, 2), "rtl", "batch_last").name == (
             "rtl[1,2]/batch_last"
         )
-        # 2^(d-1) - 1 group splits x 2 directions x 2 layouts + dense.
-        assert len(planner.candidate_plans(4)) == 7 * 4 + 1
+        # 2^(d-1) - 1 group splits x 2 directions x 2 layouts, the 3
+        # two-group splits x 2 directions chunked, and dense.
+        assert len(planner.candidate_plans(4)) == 7 * 4 + 3 * 2 + 1
         assert len(planner.candidate_plans(4, "ltr")) == 2
+        assert len(planner.candidate_plans(2, "ltr")) == 3
+        assert planner.Plan((1, 3), "rtl", "chunked").name == (
+            "rtl[1,3]/chunked"
+        )
 
 
 class TestChoosePlan:

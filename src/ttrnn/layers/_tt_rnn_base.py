@@ -265,11 +265,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             tt_max_params,
             tt_compression,
         )
-        if tt_strategy not in tt.ops.STRATEGIES:
-            raise ValueError(
-                f"`tt_strategy` must be one of {tt.ops.STRATEGIES}. "
-                f"Received: tt_strategy={tt_strategy!r}"
-            )
+        tt.ops.validate_strategy(tt_strategy, "tt_strategy")
         self.tt_strategy = tt_strategy
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)

@@ -53,8 +53,10 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
         activity_regularizer: regulariser of the output.
         kernel_constraint: constraint applied to every core.
         bias_constraint: constraint of the bias.
-        tt_strategy: contraction order: "auto" (fewest multiply-adds for
-            the batch size), "ltr", "rtl" or "dense". Defaults to "auto".
+        tt_strategy: contraction order: "auto" (the planner's least
+            modelled time for the batch size), "flops", "ltr", "rtl",
+            "dense", or a plan name such as "ltr[2,2]/chunked" (see
+            docs/speed.md). Defaults to "auto".
         units: the number of outputs, instead of (or agreeing with)
             `tt_output_shape`.
         tt_d: the number of modes d when neither shape is given; None
@@ -120,11 +122,7 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
             tt_max_params,
             tt_compression,
         )
-        if tt_strategy not in tt.ops.STRATEGIES:
-            raise ValueError(
-                f"`tt_strategy` must be one of {tt.ops.STRATEGIES}. "
-                f"Received: tt_strategy={tt_strategy!r}"
-            )
+        tt.ops.validate_strategy(tt_strategy, "tt_strategy")
         self.tt_strategy = tt_strategy
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)

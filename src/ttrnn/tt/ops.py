@@ -10,6 +10,7 @@ import math
 from keras import ops
 
 from ttrnn.tt import _backend
+from ttrnn.tt import chunked
 from ttrnn.tt import planner
 from ttrnn.tt import shapes
 
@@ -111,6 +112,31 @@ def choose_strategy(tt_input_shape, tt_output_shape, tt_ranks, batch_size):
     return min(costs, key=costs.get)
 
 
+def validate_strategy(strategy, name="strategy"):
+    """Checks a contraction strategy; returns it (a name becomes a Plan).
+
+    Args:
+        strategy: one of `STRATEGIES`, a `ttrnn.tt.planner.Plan`, or a
+            plan's name such as "ltr[2,2]/chunked".
+        name: the argument's name for the error message.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if isinstance(strategy, planner.Plan) or strategy in STRATEGIES:
+        return strategy
+    if isinstance(strategy, str) and "[" in strategy:
+        try:
+            return planner.parse_plan(strategy)
+        except ValueError as e:
+            raise ValueError(f"`{name}`: {e}") from None
+    raise ValueError(
+        f"`{name}` must be one of {STRATEGIES}, a ttrnn.tt.planner.Plan "
+        f"or a plan name such as 'ltr[2,2]/chunked'. "
+        f"Received: {name}={strategy!r}"
+    )
+
+
 def _merge(cores):
     """Merges neighbouring cores into one (r_a, prod m, prod n, r_b) core.
 
@@ -170,8 +196,9 @@ def _sweep(x2, cores, plan):
     "rtl" with "batch_last" does not transpose x when the last core
     shrinks it (r n <= m): its first step is then one plain GEMM on x as
     it lies (transposes are operand flags of the GEMM) and only its
-    output is reordered to the batch-last state (M_<k, r n, B). For tall-skinny inputs (few rows, wide x, as in the
-    input map of a TT-RNN) this step, which touches all of x, sets the
+    output is reordered to the batch-last state (M_<k, r n, B). For
+    tall-skinny inputs (few rows, wide x, as in the input map of a
+    TT-RNN) this step, which touches all of x, sets the
     speed; which operand order differentiates faster depends on the
     backend (`_backend.transposed_first_gemm`).
     """
@@ -259,6 +286,8 @@ def _run_plan(x2, cores, plan):
         group = cores[start : start + size]
         merged.append(group[0] if size == 1 else _merge(group))
         start += size
+    if plan.layout == "chunked":
+        return chunked.two_step_matmul(x2, *merged, plan.direction)
     return _sweep(x2, merged, plan)
 
 
@@ -276,9 +305,9 @@ def matmul(x, cores, strategy="auto"):
         cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
         strategy: "auto" (cost model), "flops" (fewest multiply-adds over
             every plan), "ltr" (core by core from core 0), "rtl" (from the
-            last core), "dense" (rebuild W, one GEMM), or a
-            `ttrnn.tt.planner.Plan`. All give the same result up to float
-            rounding.
+            last core), "dense" (rebuild W, one GEMM), a
+            `ttrnn.tt.planner.Plan` or its name (e.g. "ltr[2,2]/chunked").
+            All give the same result up to float rounding.
 
     Returns:
         Tensor of shape (..., prod n_k).
@@ -291,11 +320,7 @@ def matmul(x, cores, strategy="auto"):
     >>> tuple(y.shape), float(y[0, 0])
     ((5, 9), 8.0)
     """
-    if not isinstance(strategy, planner.Plan) and strategy not in STRATEGIES:
-        raise ValueError(
-            f"`strategy` must be one of {STRATEGIES} or a "
-            f"ttrnn.tt.planner.Plan. Received: strategy={strategy!r}"
-        )
+    strategy = validate_strategy(strategy)
     in_shape, out_shape, ranks = cores_modes(cores)
     num_in, num_out = math.prod(in_shape), math.prod(out_shape)
     x_shape = tuple(x.shape)

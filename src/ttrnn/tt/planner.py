@@ -10,7 +10,10 @@ A *plan* says how `ttrnn.tt.matmul` contracts x with the cores:
   from the last one.
 - `layout`: "batch_first" keeps the batch axis outermost, "batch_last"
   transposes x once so the batch axis is innermost (every step then is
-  one wide GEMM per output prefix).
+  one wide GEMM per output prefix), "chunked" (two groups only) runs both
+  steps on a chunk of rows at a time with a hand-written backward pass
+  that recomputes each chunk's state instead of storing it
+  (`ttrnn.tt.chunked`).
 
 Every step is a single (batched) matmul on a contiguous state: no
 transposes between steps. The cost model counts multiply-adds, bytes
@@ -24,11 +27,12 @@ backend, dtype).
 import dataclasses
 import itertools
 import math
+import re
 
 from ttrnn.tt import shapes
 
 DIRECTIONS = ("ltr", "rtl")
-LAYOUTS = ("batch_first", "batch_last")
+LAYOUTS = ("batch_first", "batch_last", "chunked")
 
 # Batch size assumed when the batch is unknown at planning time (e.g. a
 # symbolic `None` batch, or a dynamic shape inside a compiled function).
@@ -44,7 +48,8 @@ class Plan:
             neighbouring cores merged before the sweep. `(d,)` is the
             dense plan (rebuild W, one GEMM).
         direction: "ltr" or "rtl".
-        layout: "batch_first" or "batch_last".
+        layout: "batch_first", "batch_last" or "chunked" (exactly two
+            groups; see `ttrnn.tt.chunked`).
 
     Example:
     >>> Plan((2, 2), "ltr", "batch_last").name
@@ -73,6 +78,11 @@ class Plan:
                 f"`layout` must be one of {LAYOUTS}. "
                 f"Received: layout={self.layout!r}"
             )
+        if self.layout == "chunked" and len(groups) != 2:
+            raise ValueError(
+                "The 'chunked' layout needs exactly two groups of cores. "
+                f"Received: groups={groups}"
+            )
 
     @property
     def is_dense(self):
@@ -85,6 +95,34 @@ class Plan:
             return "dense"
         groups = ",".join(str(g) for g in self.groups)
         return f"{self.direction}[{groups}]/{self.layout}"
+
+
+_NAME = re.compile(r"^(ltr|rtl)\[(\d+(?:,\d+)*)\]/(\w+)$")
+
+
+def parse_plan(name):
+    """The `Plan` of a name such as "ltr[2,2]/chunked" (`Plan.name`).
+
+    Args:
+        name: "<direction>[<groups>]/<layout>", e.g. "rtl[1,1,2]/batch_last".
+
+    Returns:
+        A `Plan`.
+
+    Raises:
+        ValueError: if the name does not follow that pattern, or names an
+            unknown layout.
+    """
+    match = _NAME.match(str(name).replace(" ", ""))
+    if match is None:
+        raise ValueError(
+            "A plan name looks like 'ltr[2,2]/batch_first': a direction "
+            f"{DIRECTIONS}, the group sizes in brackets and a layout "
+            f"{LAYOUTS}. Received: {name!r}"
+        )
+    direction, groups, layout = match.groups()
+    groups = tuple(int(g) for g in groups.split(","))
+    return Plan(groups, direction, layout)
 
 
 def dense_plan(d):
@@ -115,12 +153,17 @@ def candidate_plans(d, strategy="auto"):
     if strategy == "dense":
         return [dense_plan(d)]
     if strategy in DIRECTIONS:
-        return [Plan((1,) * d, strategy, lay) for lay in LAYOUTS]
+        layouts = ("batch_first", "batch_last")
+        if d == 2:
+            layouts += ("chunked",)
+        return [Plan((1,) * d, strategy, lay) for lay in layouts]
     plans = [dense_plan(d)]
     for groups in _compositions(d):
         if len(groups) == 1:
             continue
         for direction, layout in itertools.product(DIRECTIONS, LAYOUTS):
+            if layout == "chunked" and len(groups) != 2:
+                continue
             plans.append(Plan(groups, direction, layout))
     return plans
 
@@ -168,6 +211,8 @@ def plan_ops(plan, in_shape, out_shape, ranks, batch_size):
         num_in, num_out = math.prod(in_shape), math.prod(out_shape)
         return ops_ + [("mm", batch, num_in, num_out, 1)]
     merged, ops_ = _merged_shapes(in_shape, out_shape, ranks, plan.groups)
+    if plan.layout == "chunked":
+        return ops_ + _chunked_ops(plan.direction, merged, batch)
     ms = [s[1] for s in merged]
     ns = [s[2] for s in merged]
     g = len(merged)
@@ -208,6 +253,47 @@ def plan_ops(plan, in_shape, out_shape, ranks, batch_size):
     return ops_
 
 
+def _chunked_ops(direction, merged, batch):
+    """Ops of a "chunked" two-step plan (see `ttrnn.tt.chunked`).
+
+    One ("chunked", ...) entry carries the whole pass: its forward and
+    backward multiply-adds (the backward recomputes the first step), the
+    number of ops (per chunk), the values written to fresh memory (the
+    output, the input gradient, and one chunk's temporaries, whose
+    memory later chunks reuse) and the batch entries of batched GEMMs.
+    """
+    from ttrnn.tt import chunked
+
+    (_, m1, n1, r), (_, m2, n2, _) = merged
+    per_row = chunked.state_per_row(direction, merged)
+    rows = chunked.chunk_rows(per_row, batch)
+    chunks = -(-batch // rows)
+    if direction == "ltr":
+        first = batch * m1 * n1 * r * m2
+        second = batch * n1 * r * m2 * n2
+        shared = n1 * r * m1  # the batched core gradient per row
+    else:
+        first = batch * m1 * m2 * r * n2
+        second = batch * n1 * m1 * r * n2
+        shared = n1 * m1 * r
+    concat = 2 if chunks > 1 else 1
+    temps = rows * (2 * per_row + shared)
+    return [
+        ("copy", m1 * n1 * r),  # the cores' small transposes
+        ("copy", m2 * n2 * r),
+        (
+            "chunked",
+            chunks,
+            first + second,  # forward MACs
+            3 * first + 2 * second,  # backward MACs
+            concat * batch * n1 * n2 + rows * per_row,  # forward writes
+            concat * batch * m1 * m2 + temps,  # backward writes
+            batch,  # forward batch entries
+            3 * batch,  # backward batch entries
+        ),
+    ]
+
+
 # --- Cost model -----------------------------------------------------------
 
 
@@ -235,6 +321,13 @@ class CostModel:
         """(ops, macs, bytes, batch entries) of forward (+ backward)."""
         n_ops = macs = nbytes = entries = 0.0
         for op in ops_:
+            if op[0] == "chunked":
+                _, chunks, mf, mb, wf, wb, ef, eb = op
+                n_ops += 2 * chunks + backward * 8 * chunks
+                macs += mf + backward * mb
+                nbytes += itemsize * (wf + backward * wb)
+                entries += ef + backward * eb
+                continue
             if op[0] == "copy":
                 n_ops += 1 + backward
                 nbytes += op[1] * itemsize * (1 + backward)
@@ -308,7 +401,11 @@ def estimate(plan, in_shape, out_shape, ranks, batch_size, dtype="float32"):
 def plan_flops(plan, in_shape, out_shape, ranks, batch_size):
     """Forward multiply-adds of `plan` (merges included)."""
     ops_ = plan_ops(plan, in_shape, out_shape, ranks, batch_size)
-    return sum(op[1] * op[2] * op[3] * op[4] for op in ops_ if op[0] == "mm")
+    return sum(
+        op[1] * op[2] * op[3] * op[4] if op[0] == "mm" else op[2]
+        for op in ops_
+        if op[0] in ("mm", "chunked")
+    )
 
 
 def choose_plan(

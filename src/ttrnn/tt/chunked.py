@@ -1,0 +1,233 @@
+"""Two-step TT contraction run chunk by chunk, with a hand-written backward.
+
+A plan with two (merged) cores, G1 of shape (1, M1, N1, r) and G2 of
+shape (r, M2, N2, 1), computes y = x @ W in two GEMM steps through an
+intermediate state of B * N1 * r * M2 values ("ltr") or B * M1 * r * N2
+values ("rtl"). For square modes that state is r times bigger than the
+output (case D of the benchmarks: 134 MB for a 2 MB output): autodiff
+writes it to fresh memory in the forward pass, keeps it for the backward
+pass and writes its gradient too. On a CPU the page faults and cache
+misses of those buffers, not the multiply-adds, then set the speed.
+
+Here both steps run on a chunk of rows at a time, so the state of one
+chunk stays in cache, and the backward pass recomputes each chunk's
+state (one extra first-step GEMM) instead of storing it. Training memory
+for the layer drops from O(B N1 r M2) to O(chunk N1 r M2).
+
+One code path for the three backends: `keras.ops.custom_gradient`, with
+the kernel written against `_backend.array_ops()` (`keras.ops` itself on
+JAX and TensorFlow, where the graph is compiled; on torch the same few
+functions called directly, since eager `keras.ops` calls cost more than
+the GEMMs of a small chunk).
+"""
+
+from keras import ops as keras_ops
+
+from ttrnn.tt import _backend
+
+# Bytes of one chunk's intermediate state: small enough to stay in a
+# CPU's L2/L3 cache, big enough that per-chunk op overheads stay small.
+# Measured on the project machine (torch, one thread): cases A and D of
+# the benchmarks are fastest between 0.5 and 2 MiB.
+CHUNK_BYTES = 2**20
+
+
+def chunk_rows(state_per_row, batch_size, itemsize=4):
+    """Rows per chunk for a state of `state_per_row` values per row.
+
+    Args:
+        state_per_row: values of the intermediate state per row of x.
+        batch_size: rows of x (None: unknown, one chunk).
+        itemsize: bytes per value.
+
+    Returns:
+        int rows per chunk, or None for one chunk of unknown size.
+    """
+    if batch_size is None:
+        return None
+    rows = max(1, CHUNK_BYTES // max(1, state_per_row * itemsize))
+    return int(min(rows, batch_size))
+
+
+def state_per_row(direction, merged_shapes):
+    """Values of the intermediate state per row of x."""
+    (_, m1, n1, r), (_, m2, n2, _) = merged_shapes
+    return n1 * r * m2 if direction == "ltr" else m1 * r * n2
+
+
+def _bounds(batch, rows):
+    """(start, stop) of each chunk; one open chunk for an unknown batch."""
+    if batch is None or rows is None:
+        return [(None, None)]
+    return [(s, min(s + rows, batch)) for s in range(0, batch, rows)]
+
+
+def _size(start, stop):
+    return None if start is None else stop - start
+
+
+def _shared_matmul(ops, left, state, batch):
+    """(a, c) @ (P, c, Q) -> (P, a, Q) with `left` broadcast over P.
+
+    The explicit broadcast makes every backend run one strided batched
+    GEMM without copying `left` (see `ttrnn.tt.ops._shared_matmul`).
+    """
+    if batch is None:
+        return ops.matmul(left, state)
+    shape = tuple(left.shape)
+    left = ops.expand_dims(left, 0)
+    return ops.matmul(ops.broadcast_to(left, (batch,) + shape), state)
+
+
+def _batch_sum_matmul(ops, a, b):
+    """sum_p a[p] @ b[p] for (P, i, k) and (P, k, j)."""
+    return ops.sum(ops.matmul(a, b), axis=0)
+
+
+def two_step_matmul(x2, g1, g2, direction):
+    """y = x2 @ W for W given by two (merged) cores, chunked over rows.
+
+    Args:
+        x2: (B, M1 * M2) tensor.
+        g1: (1, M1, N1, r) tensor (the first merged core).
+        g2: (r, M2, N2, 1) tensor (the second merged core).
+        direction: "ltr" (contract G1 first) or "rtl" (G2 first).
+
+    Returns:
+        (B, N1 * N2) tensor; its gradients with respect to x2, g1 and g2
+        come from the hand-written backward pass of the kernel.
+    """
+    _, m1, n1, r = (int(s) for s in g1.shape)
+    _, m2, n2, _ = (int(s) for s in g2.shape)
+    batch = x2.shape[0]
+    batch = None if batch is None else int(batch)
+    rows = chunk_rows(
+        state_per_row(direction, (g1.shape, g2.shape)),
+        batch,
+        _backend.itemsize(x2),
+    )
+    bounds = _bounds(batch, rows)
+    need_dx = _backend.needs_gradient(x2)
+    kernel_cls = _Ltr if direction == "ltr" else _Rtl
+    kernel = kernel_cls(m1, n1, r, m2, n2, _backend.array_ops())
+    xp = kernel.xp
+
+    @keras_ops.custom_gradient
+    def run(x, a1, a2):
+        ys = [kernel.forward(x[s:e], a1, a2, _size(s, e)) for s, e in bounds]
+        y = ys[0] if len(ys) == 1 else xp.concatenate(ys, axis=0)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # JAX and TensorFlow call grad(upstream)
+                (upstream,) = args
+            da1 = da2 = None
+            dxs = []
+            for s, e in bounds:
+                dx, d1, d2 = kernel.backward(
+                    x[s:e], upstream[s:e], a1, a2, _size(s, e), need_dx
+                )
+                da1 = d1 if da1 is None else da1 + d1
+                da2 = d2 if da2 is None else da2 + d2
+                dxs.append(dx)
+            if not need_dx:  # torch only: x needs no gradient
+                return None, da1, da2
+            dx = dxs[0] if len(dxs) == 1 else xp.concatenate(dxs, axis=0)
+            return dx, da1, da2
+
+        return y, grad
+
+    a1, a2 = kernel.operands(g1, g2)
+    return run(x2, a1, a2)
+
+
+class _Ltr:
+    """G1 first: state t (b, N1 r, M2), then one GEMM with G2.
+
+    Operands: a1 = (N1 r, M1), G1 as the left factor shared by all rows;
+    a2 = (r M2, N2), G2 as a plain right factor.
+    """
+
+    def __init__(self, m1, n1, r, m2, n2, xp):
+        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
+        self.xp = xp
+
+    def operands(self, g1, g2):
+        m1, n1, r, m2, n2 = self.m1, self.n1, self.r, self.m2, self.n2
+        # g1 (1, M1, N1, r) -> (N1, r, M1): a copy, so that the shared
+        # left operand is contiguous (torch's strided batched GEMM ran
+        # ~1.7x slower on the transposed view).
+        a1 = keras_ops.transpose(g1, (2, 3, 1, 0))
+        a1 = keras_ops.reshape(a1, (n1 * r, m1))
+        a2 = keras_ops.reshape(g2, (r * m2, n2))
+        return a1, a2
+
+    def _state(self, x, a1, b):
+        x3 = self.xp.reshape(x, (-1, self.m1, self.m2))
+        return x3, _shared_matmul(self.xp, a1, x3, b)  # (b, N1 r, M2)
+
+    def forward(self, x, a1, a2, b):
+        xp = self.xp
+        _, t = self._state(x, a1, b)
+        y = xp.matmul(xp.reshape(t, (-1, self.r * self.m2)), a2)
+        return xp.reshape(y, (-1, self.n1 * self.n2))
+
+    def backward(self, x, g, a1, a2, b, need_dx):
+        xp, n1, r, m2, n2 = self.xp, self.n1, self.r, self.m2, self.n2
+        x3, t = self._state(x, a1, b)  # recomputed, not stored
+        g2 = xp.reshape(g, (-1, n2))  # (b N1, N2)
+        da2 = xp.matmul(xp.transpose(xp.reshape(t, (-1, r * m2))), g2)
+        dt = xp.reshape(xp.matmul(g2, xp.transpose(a2)), (-1, n1 * r, m2))
+        da1 = _batch_sum_matmul(xp, dt, xp.transpose(x3, (0, 2, 1)))
+        dx = None
+        if need_dx:
+            dx = _shared_matmul(xp, xp.transpose(a1), dt, b)  # (b, M1, M2)
+            dx = xp.reshape(dx, (-1, self.m1 * m2))
+        return dx, da1, da2
+
+
+class _Rtl:
+    """G2 first: state u (b, M1 r, N2) from one GEMM on x as it lies.
+
+    Operands: a1 = (N1, M1 r), G1 as the left factor shared by all rows;
+    a2 = (M2, r N2), G2 as a plain right factor.
+    """
+
+    def __init__(self, m1, n1, r, m2, n2, xp):
+        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
+        self.xp = xp
+
+    def operands(self, g1, g2):
+        m1, n1, r, m2, n2 = self.m1, self.n1, self.r, self.m2, self.n2
+        # g1 (1, M1, N1, r) -> (N1, M1, r); g2 (r, M2, N2, 1) -> (M2, r, N2)
+        a1 = keras_ops.transpose(g1, (2, 1, 3, 0))
+        a2 = keras_ops.transpose(g2, (1, 0, 2, 3))
+        return (
+            keras_ops.reshape(a1, (n1, m1 * r)),
+            keras_ops.reshape(a2, (m2, r * n2)),
+        )
+
+    def _state(self, x, a2):
+        rows = self.xp.reshape(x, (-1, self.m2))  # (b M1, M2), no copy
+        return rows, self.xp.matmul(rows, a2)  # (b M1, r N2)
+
+    def forward(self, x, a1, a2, b):
+        xp = self.xp
+        _, u = self._state(x, a2)
+        u = xp.reshape(u, (-1, self.m1 * self.r, self.n2))
+        y = _shared_matmul(xp, a1, u, b)  # (b, N1, N2)
+        return xp.reshape(y, (-1, self.n1 * self.n2))
+
+    def backward(self, x, g, a1, a2, b, need_dx):
+        xp, m1, r, n2 = self.xp, self.m1, self.r, self.n2
+        rows, u = self._state(x, a2)  # recomputed, not stored
+        u = xp.reshape(u, (-1, m1 * r, n2))
+        g3 = xp.reshape(g, (-1, self.n1, n2))
+        da1 = _batch_sum_matmul(xp, g3, xp.transpose(u, (0, 2, 1)))
+        du = _shared_matmul(xp, xp.transpose(a1), g3, b)  # (b, M1 r, N2)
+        du = xp.reshape(du, (-1, r * n2))  # (b M1, r N2)
+        da2 = xp.matmul(xp.transpose(rows), du)
+        dx = None
+        if need_dx:
+            dx = xp.matmul(du, xp.transpose(a2))  # (b M1, M2)
+            dx = xp.reshape(dx, (-1, m1 * self.m2))
+        return dx, da1, da2
