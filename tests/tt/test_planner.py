@@ -282,3 +282,70 @@ def test_dynamic_batch_inside_compiled_function(rng):
         np.testing.assert_allclose(
             to_numpy(fn(x)), x @ dense_from_cores(cores), rtol=1e-4, atol=1e-4
         )
+
+
+class TestMeasuredPlans:
+    """strategy="measure": the fastest of a few plans, timed once."""
+
+    @pytest.fixture(autouse=True)
+    def _few_plans(self, monkeypatch):
+        monkeypatch.setattr(planner, "MEASURED_BY_MODEL", 2)
+        monkeypatch.setattr(planner, "MEASURED_BY_FLOPS", 1)
+        planner.clear_cache()
+        yield
+        planner.clear_cache()
+
+    def test_picks_a_timed_candidate_and_caches_it(self, monkeypatch):
+        ins, outs, ranks = (2, 3, 2), (3, 2, 2), (1, 2, 3, 1)
+        timed = []
+
+        def fake_time(plans, *args, **kwargs):
+            timed.append(list(plans))
+            # The last candidate is "fastest": it must be the choice.
+            return [1.0] * (len(plans) - 1) + [0.5]
+
+        monkeypatch.setattr(planner._backend, "time_plans", fake_time)
+        plan = planner.choose_plan(ins, outs, ranks, 5, "measure")
+        assert len(timed) == 1 and plan == timed[0][-1]
+        assert 2 <= len(timed[0]) <= 3
+        assert planner.choose_plan(ins, outs, ranks, 5, "measure") == plan
+        assert len(timed) == 1  # cached
+
+    def test_real_timing_matches_dense(self, rng):
+        ins, outs, ranks = SHAPES[1]
+        cores = random_cores(rng, ins, outs, ranks)
+        x = rng.standard_normal((6, 24))
+        got = tt.matmul(*_tensors([x]), _tensors(cores), "measure")
+        np.testing.assert_allclose(
+            to_numpy(got), x @ dense_from_cores(cores), rtol=1e-4, atol=1e-4
+        )
+
+    def test_layer_times_outside_traced_training(self, rng, monkeypatch):
+        calls = []
+        measured = planner.measured_plan
+
+        def counting(*args, **kwargs):
+            calls.append(args)
+            return measured(*args, **kwargs)
+
+        monkeypatch.setattr(planner, "measured_plan", counting)
+        ins, outs, ranks = SHAPES[1]
+        layer = TTDense(ins, outs, ranks, tt_strategy="measure")
+        model = keras.Sequential([keras.Input((24,)), layer])
+        assert calls == []  # shape inference times nothing
+        model.compile(optimizer="sgd", loss="mse")
+        x = rng.standard_normal((8, 24)).astype("float32")
+        # Trained under jax.jit / tf.function / torch autograd: the
+        # timing runs eagerly beside the trace.
+        model.fit(x, x[:, :12], batch_size=8, epochs=1, verbose=0)
+        assert calls
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0),
+            x
+            @ dense_from_cores(
+                [np.asarray(w) for w in layer.get_weights()[:-1]]
+            )
+            + layer.get_weights()[-1],
+            rtol=1e-4,
+            atol=1e-4,
+        )

@@ -54,9 +54,10 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
         kernel_constraint: constraint applied to every core.
         bias_constraint: constraint of the bias.
         tt_strategy: contraction order: "auto" (the planner's least
-            modelled time for the batch size), "flops", "ltr", "rtl",
-            "dense", or a plan name such as "ltr[2,2]/chunked" (see
-            docs/speed.md). Defaults to "auto".
+            modelled time for the batch size), "measure" (the fastest of
+            the best few plans, timed once per shape on this machine),
+            "flops", "ltr", "rtl", "dense", or a plan name such as
+            "ltr[2,2]/chunked" (see docs/speed.md). Defaults to "auto".
         units: the number of outputs, instead of (or agreeing with)
             `tt_output_shape`.
         tt_d: the number of modes d when neither shape is given; None

@@ -103,6 +103,40 @@ def itemsize(x):
     return 4
 
 
+def in_symbolic_build():
+    """Whether Keras is inferring shapes (placeholder tensors, no data)."""
+    try:
+        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+    except ImportError:  # pragma: no cover - a future Keras layout
+        return False
+    return bool(in_symbolic_scope())
+
+
+def _eager():
+    """A context that runs ops eagerly even inside a trace being built.
+
+    Plans are timed while the caller's function may be traced (`jax.jit`,
+    `tf.function`, torch under `no_grad`); the timing must run for real.
+    """
+    import contextlib
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.ensure_compile_time_eval()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    import torch
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.enable_grad())
+    stack.enter_context(keras.device("cpu"))
+    return stack
+
+
 def _grad_fn(plan, cores_np, x_np):
     """A no-argument callable running forward+backward of `plan`."""
     from ttrnn.tt import ops as tt_ops
@@ -130,9 +164,10 @@ def _grad_fn(plan, cores_np, x_np):
 
         @tf.function
         def step():
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(tt_ops.matmul(x, cores, plan))
-            return loss, tape.gradient(loss, cores)
+            # tf.gradients, not a GradientTape: `_eager()` may be an
+            # init_scope, which pauses tapes.
+            loss = tf.reduce_sum(tt_ops.matmul(x, cores, plan))
+            return loss, tf.gradients(loss, cores)
 
         return lambda: [g.numpy() for g in step()[1]][:0]
     import torch
@@ -166,13 +201,14 @@ def time_plans(plans, in_shape, out_shape, ranks, batch, repeats=3):
         for k, (m, n) in enumerate(zip(in_shape, out_shape))
     ]
     x = rng.standard_normal((batch, int(np.prod(in_shape)))).astype("float32")
-    fns = [_grad_fn(p, cores, x) for p in plans]
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
+    with _eager():
+        fns = [_grad_fn(p, cores, x) for p in plans]
+        for fn in fns:
             fn()
-            times[i].append(time.perf_counter() - start)
+        times = [[] for _ in fns]
+        for _ in range(repeats):
+            for i, fn in enumerate(fns):
+                start = time.perf_counter()
+                fn()
+                times[i].append(time.perf_counter() - start)
     return [float(np.median(t)) for t in times]

@@ -14,10 +14,11 @@ from ttrnn.tt import chunked
 from ttrnn.tt import planner
 from ttrnn.tt import shapes
 
-# "auto": least modelled time (see `ttrnn.tt.planner`); "flops": fewest
+# "auto": least modelled time (see `ttrnn.tt.planner`); "measure": the
+# fastest of the best few plans, timed once per shape; "flops": fewest
 # multiply-adds over every plan; "ltr" / "rtl": core by core from the
 # first / last core; "dense": rebuild W, then one GEMM.
-STRATEGIES = ("auto", "flops", "ltr", "rtl", "dense")
+STRATEGIES = ("auto", "measure", "flops", "ltr", "rtl", "dense")
 
 # Batch size assumed when planning a contraction whose batch is not known
 # when the graph is built (e.g. a symbolic `None` batch).
@@ -303,7 +304,9 @@ def matmul(x, cores, strategy="auto"):
     Args:
         x: tensor of shape (..., prod m_k).
         cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
-        strategy: "auto" (cost model), "flops" (fewest multiply-adds over
+        strategy: "auto" (cost model), "measure" (the fastest of the
+            best few plans, timed once per shape on this machine and
+            backend), "flops" (fewest multiply-adds over
             every plan), "ltr" (core by core from core 0), "rtl" (from the
             last core), "dense" (rebuild W, one GEMM), a
             `ttrnn.tt.planner.Plan` or its name (e.g. "ltr[2,2]/chunked").

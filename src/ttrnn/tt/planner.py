@@ -29,6 +29,7 @@ import itertools
 import math
 import re
 
+from ttrnn.tt import _backend
 from ttrnn.tt import shapes
 
 DIRECTIONS = ("ltr", "rtl")
@@ -152,6 +153,8 @@ def candidate_plans(d, strategy="auto"):
     """
     if strategy == "dense":
         return [dense_plan(d)]
+    if strategy == "measure":
+        strategy = "auto"
     if strategy in DIRECTIONS:
         layouts = ("batch_first", "batch_last")
         if d == 2:
@@ -451,9 +454,10 @@ def choose_plan(
         tt_input_shape, tt_output_shape, tt_ranks: the TT-matrix.
         batch_size: rows of x; None (unknown) plans for
             `DEFAULT_PLANNING_BATCH`.
-        strategy: "auto" (cost model: FLOPs, bytes, ops), "flops"
-            (fewest multiply-adds), "ltr", "rtl" (core by core, the
-            cheaper layout) or "dense".
+        strategy: "auto" (cost model: FLOPs, bytes, ops), "measure"
+            (time the best few plans once on this machine, see
+            `measured_plan`), "flops" (fewest multiply-adds), "ltr",
+            "rtl" (core by core, the cheaper layout) or "dense".
         dtype: compute dtype (its item size enters the byte count).
         backend: Keras backend name (default: the current one).
 
@@ -471,6 +475,15 @@ def choose_plan(
     backend = backend or _backend_name()
     key = (in_shape, out_shape, ranks, batch, strategy, str(dtype), backend)
     plan = _CACHE.get(key)
+    if plan is None and strategy == "measure":
+        if _backend.in_symbolic_build():
+            # Shape inference (e.g. Keras' placeholder batch of 83 on
+            # torch): plan by the model, do not time or cache anything.
+            return choose_plan(
+                in_shape, out_shape, ranks, batch, "auto", dtype, backend
+            )
+        plan = measured_plan(in_shape, out_shape, ranks, batch)
+        _CACHE[key] = plan
     if plan is None:
         plans = candidate_plans(len(in_shape), strategy)
         if strategy == "flops":
@@ -488,6 +501,50 @@ def choose_plan(
         plan = min(plans, key=score)
         _CACHE[key] = plan
     return plan
+
+
+# Plans timed by `measured_plan`: the best by the cost model, then the
+# fewest multiply-adds.
+MEASURED_BY_MODEL = 4
+MEASURED_BY_FLOPS = 2
+
+
+def measured_plan(
+    tt_input_shape, tt_output_shape, tt_ranks, batch_size, repeats=3
+):
+    """The fastest of a few candidate plans, timed on this machine.
+
+    Times forward+backward (the loss and every core's gradient, as in
+    training) of the `MEASURED_BY_MODEL` plans the cost model ranks best
+    and the `MEASURED_BY_FLOPS` plans with the fewest multiply-adds, on
+    random float32 data of the given shapes, the way the backend trains
+    (eager torch, `jax.jit`, `tf.function`), and returns the fastest.
+    `choose_plan(..., strategy="measure")` calls it once per shape and
+    caches the result. It costs a few dozen forward+backward passes (on
+    the project machine 0.1 s for case A, about 8 s for case D).
+
+    Returns:
+        A `Plan`.
+    """
+    in_shape, out_shape = shapes.validate_modes(tt_input_shape, tt_output_shape)
+    ranks = shapes.validate_ranks(tt_ranks, in_shape, out_shape, clip=False)
+    batch = DEFAULT_PLANNING_BATCH if batch_size is None else int(batch_size)
+    plans = candidate_plans(len(in_shape))
+    model = get_cost_model()
+
+    def modelled(p):
+        return model.cost(plan_ops(p, in_shape, out_shape, ranks, batch))
+
+    def macs(p):
+        return plan_flops(p, in_shape, out_shape, ranks, batch)
+
+    chosen = sorted(plans, key=modelled)[:MEASURED_BY_MODEL]
+    chosen += sorted(plans, key=macs)[:MEASURED_BY_FLOPS]
+    chosen = list(dict.fromkeys(chosen))
+    seconds = _backend.time_plans(
+        chosen, in_shape, out_shape, ranks, batch, repeats
+    )
+    return chosen[min(range(len(chosen)), key=seconds.__getitem__)]
 
 
 def clear_cache():
@@ -526,8 +583,6 @@ def calibrate(cases=CALIBRATION_CASES, repeats=3, max_plans=8, install=True):
         The fitted `CostModel`.
     """
     import numpy as np
-
-    from ttrnn.tt import _backend
 
     rows, times = [], []
     model = get_cost_model()
