@@ -133,11 +133,16 @@ def bench_case(name, ins, outs, rank, batch, repeats, strategies):
         fwd[key], grad[key] = step_fns(layer, x, g)
     t_fwd = interleaved(fwd, repeats)
     t_grad = interleaved(grad, repeats)
-    plan = planner.choose_plan(ins, outs, ranks_of(ins, rank), batch)
-    flops = planner.plan_flops(plan, ins, outs, ranks_of(ins, rank), batch)
+    ranks = ranks_of(ins, rank)
     rows = []
     for key in layers:
-        macs = dense_macs(ins, outs, batch) if key == "Dense" else flops
+        plan = None
+        if key.startswith("TT "):
+            plan = planner.choose_plan(ins, outs, ranks, batch, key[3:])
+        if plan is None:
+            macs = dense_macs(ins, outs, batch)
+        else:
+            macs = planner.plan_flops(plan, ins, outs, ranks, batch)
         rows.append(
             {
                 "case": name,
@@ -148,7 +153,7 @@ def bench_case(name, ins, outs, rank, batch, repeats, strategies):
                 "fwdbwd_ms": 1e3 * t_grad[key],
                 # forward+backward of the weights: 2 GEMMs' worth
                 "gflops": 2 * 2 * macs / t_grad[key] / 1e9,
-                "plan": plan.name if key == "TT auto" else "",
+                "plan": plan.name if plan is not None else "",
             }
         )
     return rows
@@ -161,7 +166,9 @@ def main(argv=None):
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--json", default=None)
     parser.add_argument(
-        "--strategies", default="auto,ltr,dense", help="TT strategies"
+        "--strategies",
+        default="auto,measure,ltr,dense",
+        help="TT strategies",
     )
     args = parser.parse_args(argv)
     strategies = args.strategies.split(",")

@@ -41,6 +41,10 @@ def peers(ins, outs, rank):
     layer = TTDense(ins, outs, ranks_of(ins, rank))
     layer.build((None, m))
     out["ttrnn TTDense"] = layer
+    # The same layer with its plan timed on this machine (autotuned).
+    layer = TTDense(ins, outs, ranks_of(ins, rank), tt_strategy="measure")
+    layer.build((None, m))
+    out["ttrnn TTDense measure"] = layer
     try:
         import tltorch
 
@@ -102,13 +106,18 @@ def bench_case(name, repeats):
     t_fwd = interleaved(fwd, repeats)
     t_grad = interleaved(grad, repeats)
     ranks = ranks_of(ins, rank)
-    plan = planner.choose_plan(ins, outs, ranks, batch)
-    tt_macs = planner.plan_flops(plan, ins, outs, ranks, batch)
+    plans = {
+        "ttrnn TTDense": planner.choose_plan(ins, outs, ranks, batch),
+        "ttrnn TTDense measure": planner.choose_plan(
+            ins, outs, ranks, batch, "measure"
+        ),
+    }
     rows = []
     for key in fwd:
         macs = dense_macs(ins, outs, batch) if "Linear" == key[-6:] else None
-        if key == "ttrnn TTDense":
-            macs = tt_macs
+        plan = plans.get(key)
+        if plan is not None:
+            macs = planner.plan_flops(plan, ins, outs, ranks, batch)
         rows.append(
             {
                 "case": name,
@@ -116,7 +125,7 @@ def bench_case(name, repeats):
                 "fwd_ms": 1e3 * t_fwd[key],
                 "fwdbwd_ms": 1e3 * t_grad[key],
                 "gflops": (4 * macs / t_grad[key] / 1e9) if macs else None,
-                "plan": plan.name if key == "ttrnn TTDense" else "",
+                "plan": plan.name if plan is not None else "",
             }
         )
     for key, why in skipped.items():

@@ -72,6 +72,12 @@ def _merged(groups):
     )
 
 
+def test_empty_batch(rng):
+    cores = [_tensor(c) for c in random_cores(rng, INS, OUTS, RANKS)]
+    y = tt.matmul(keras.ops.zeros((0, 24)), cores, "ltr[2,2]/chunked")
+    assert tuple(y.shape) == (0, 12)
+
+
 def test_one_chunk_when_rows_fit(rng):
     _check(rng, planner.Plan((2, 2), "ltr", "chunked"), 5)
 

@@ -4,7 +4,7 @@ A plan with two (merged) cores, G1 of shape (1, M1, N1, r) and G2 of
 shape (r, M2, N2, 1), computes y = x @ W in two GEMM steps through an
 intermediate state of B * N1 * r * M2 values ("ltr") or B * M1 * r * N2
 values ("rtl"). For square modes that state is r times bigger than the
-output (case D of the benchmarks: 134 MB for a 2 MB output): autodiff
+output (case D of the benchmarks: 134 MB for an 8 MB output): autodiff
 writes it to fresh memory in the forward pass, keeps it for the backward
 pass and writes its gradient too. On a CPU the page faults and cache
 misses of those buffers, not the multiply-adds, then set the speed.
@@ -46,7 +46,7 @@ def chunk_rows(state_per_row, batch_size, itemsize=4):
     if batch_size is None:
         return None
     rows = max(1, CHUNK_BYTES // max(1, state_per_row * itemsize))
-    return int(min(rows, batch_size))
+    return int(max(1, min(rows, batch_size)))
 
 
 def state_per_row(direction, merged_shapes):
@@ -59,6 +59,8 @@ def _bounds(batch, rows):
     """(start, stop) of each chunk; one open chunk for an unknown batch."""
     if batch is None or rows is None:
         return [(None, None)]
+    if batch == 0:
+        return [(0, 0)]
     return [(s, min(s + rows, batch)) for s in range(0, batch, rows)]
 
 
