@@ -177,11 +177,12 @@ class TestTTDense:
             sum(float(to_numpy(v)) for v in layer.losses), expected, rtol=1e-5
         )
 
+    @pytest.mark.parametrize("strategy", ["auto", "ltr[2,1]/chunked"])
     @pytest.mark.parametrize(
         "policy", ["bfloat16", "mixed_bfloat16", "mixed_float16"]
     )
-    def test_dtype_policies(self, policy):
-        layer = TTDense(INS, OUTS, RANKS, dtype=policy)
+    def test_dtype_policies(self, policy, strategy):
+        layer = TTDense(INS, OUTS, RANKS, dtype=policy, tt_strategy=strategy)
         x = np.random.default_rng(5).standard_normal((4, 48)).astype("f4")
         y = layer(x)
         policy_obj = keras.dtype_policies.get(policy)

@@ -57,11 +57,17 @@ class TestTTGRU:
             (None, 6),
         )
 
+    @pytest.mark.parametrize("strategy", ["auto", "rtl[1,1]/chunked"])
     @pytest.mark.parametrize("layout", ["shared", "separate"])
     @pytest.mark.parametrize("reset_after", [True, False])
-    def test_correctness_against_keras_gru(self, reset_after, layout):
+    def test_correctness_against_keras_gru(self, reset_after, layout, strategy):
         kwargs = {"return_sequences": True, "return_state": True}
-        layer = _gru(reset_after=reset_after, tt_gate_layout=layout, **kwargs)
+        layer = _gru(
+            reset_after=reset_after,
+            tt_gate_layout=layout,
+            tt_strategy=strategy,
+            **kwargs,
+        )
         x = h.sequences()
         out = layer(x)
         twin = h.keras_twin(

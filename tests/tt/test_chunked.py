@@ -194,3 +194,34 @@ class TestPlanNames:
     def test_layer_rejects_a_bad_plan_name(self):
         with pytest.raises(ValueError, match="tt_strategy"):
             TTDense((2, 2), (2, 2), 2, tt_strategy="ltr[1,1,1]/chunked")
+
+
+def test_mixed_bfloat16_training_step_matches_float32(rng, tiny_chunks):
+    # The hand-written backward runs in the compute dtype (bfloat16) and
+    # returns gradients the optimizer applies to float32 cores.
+    cores = [c.astype("float32") for c in random_cores(rng, INS, OUTS, RANKS)]
+    x = rng.standard_normal((7, 24)).astype("float32")
+    y = rng.standard_normal((7, 12)).astype("float32")
+    steps = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        layer = TTDense(
+            INS,
+            OUTS,
+            RANKS,
+            use_bias=False,
+            dtype=policy,
+            tt_strategy="rtl[2,2]/chunked",
+        )
+        model = keras.Sequential([keras.Input((24,)), layer])
+        layer.set_weights(cores)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        model.fit(x, y, batch_size=7, epochs=1, verbose=0)
+        steps[policy] = [
+            np.asarray(w, np.float64) - c
+            for w, c in zip(layer.get_weights(), cores)
+        ]
+    for low, full in zip(steps["mixed_bfloat16"], steps["float32"]):
+        assert np.abs(full).max() > 0
+        np.testing.assert_allclose(
+            low, full, rtol=0.1, atol=0.05 * np.abs(full).max()
+        )
