@@ -282,13 +282,14 @@ def _sweep(x2, cores, plan):
 def _run_plan(x2, cores, plan):
     if plan.is_dense:
         return ops.matmul(x2, to_dense(cores))
+    if plan.layout == "chunked":  # merges its groups itself
+        k = plan.groups[0]
+        return chunked.two_step_matmul(x2, cores[:k], cores[k:], plan.direction)
     merged, start = [], 0
     for size in plan.groups:
         group = cores[start : start + size]
         merged.append(group[0] if size == 1 else _merge(group))
         start += size
-    if plan.layout == "chunked":
-        return chunked.two_step_matmul(x2, *merged, plan.direction)
     return _sweep(x2, merged, plan)
 
 
