@@ -15,6 +15,16 @@ The default run (1 warm-up and 3 timed steps per model) takes 1 to 2
 minutes per backend on 2 idle CPU cores; Keras' dense LSTM on torch is the
 slowest part. `--repeats 7` gives steadier medians.
 
+`--long` runs the long-sequence case instead (batch 4 x 256 frames,
+same frame and layer sizes): each model in its own child process, so
+that the table can give its peak memory (the process's peak resident
+set during the timed steps, minus the resident set before the first
+step: the training step's working set, Keras and the batch excluded).
+Its timings are medians of 3 steps per process, not interleaved. On
+torch every run flushes denormals to zero, as XLA and TensorFlow do.
+
+    KERAS_BACKEND=torch python benchmarks/bench_rnn.py --long
+
 The batch is converted to backend tensors once, before timing (as a
 prefetching input pipeline would deliver it): converting a 59 MB NumPy
 batch costs every model the same ~60 ms per step on JAX (fresh memory),
@@ -48,6 +58,7 @@ FULL = {
     "tt_ranks": 4,
     "classes": 11,
 }
+LONG = dict(FULL, batch=4, frames=256)
 QUICK = {
     "batch": 4,
     "frames": 4,
@@ -58,8 +69,8 @@ QUICK = {
 }
 
 
-def build_models(cfg):
-    """The four models, keyed by name, in a fixed order."""
+def build_models(cfg, only=None):
+    """The four models (or just `only`), keyed by name, in a fixed order."""
     features = math.prod(cfg["tt_input_shape"])
     units = math.prod(cfg["tt_output_shape"])
     tt_args = (cfg["tt_input_shape"], cfg["tt_output_shape"], cfg["tt_ranks"])
@@ -71,6 +82,8 @@ def build_models(cfg):
     }
     models = {}
     for name, rnn in rnns.items():
+        if only is not None and name != only:
+            continue
         model = keras.Sequential(
             [
                 keras.Input((cfg["frames"], features)),
@@ -108,19 +121,26 @@ def time_steps(models, x, y, warmup, repeats):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny config")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument(
-        "--numpy", action="store_true", help="feed NumPy arrays"
-    )
-    args = parser.parse_args(argv)
-    common.set_backend_threads()
-    cfg = QUICK if args.quick else FULL
-    repeats = args.repeats
-    keras.utils.set_random_seed(0)
+def _rss_mb(field="VmHWM"):
+    """This process's peak ("VmHWM") or current ("VmRSS") resident set in
+    MB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak_rss():
+    """Resets VmHWM to the current resident set (Linux 4.0+)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _batch(cfg, numpy_inputs=False):
     rng = np.random.default_rng(0)
     features = math.prod(cfg["tt_input_shape"])
     shape = (cfg["batch"], cfg["frames"], features)
@@ -129,8 +149,111 @@ def main(argv=None):
     # down CPU matmuls in ways that have nothing to do with the layers.
     x = ((rng.integers(0, 256, shape) - 128) / 128).astype("float32")
     y = rng.integers(0, cfg["classes"], cfg["batch"])
-    if not args.numpy:
+    if not numpy_inputs:
         x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+    return x, y
+
+
+def long_child(name, warmup, repeats):
+    """One model of the long case: prints a JSON line (ms, memory)."""
+    import json
+
+    keras.utils.set_random_seed(0)
+    x, y = _batch(LONG)
+    model = build_models(LONG, only=name)[name]
+    _reset_peak_rss()
+    before = _rss_mb("VmRSS")
+    seconds = time_steps({name: model}, x, y, warmup, repeats)[name]
+    print(
+        json.dumps(
+            {
+                "model": name,
+                "ms": 1e3 * seconds,
+                "peak_mb": _rss_mb(),
+                "step_mb": _rss_mb() - before,
+                "weights": input_weights(model),
+            }
+        )
+    )
+
+
+def long_case(warmup, repeats):
+    """Runs each model of the long case in a child process; prints a table."""
+    import json
+    import subprocess
+
+    rows = {}
+    for name in ("TTGRU", "GRU", "TTLSTM", "LSTM"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--long-child",
+                name,
+                "--warmup",
+                str(warmup),
+                "--repeats",
+                str(repeats),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rows[name] = json.loads(out.strip().splitlines()[-1])
+    print(
+        f"backend {keras.backend.backend()}; long case: batch "
+        f"{LONG['batch']} x {LONG['frames']} frames x "
+        f"{math.prod(LONG['tt_input_shape'])}, "
+        f"{math.prod(LONG['tt_output_shape'])} units, TT rank "
+        f"{LONG['tt_ranks']}; one process per model, median of {repeats} "
+        f"steps; {common.machine()}"
+    )
+    print(
+        f"{'model':<8} {'ms/step':>10} {'dense/TT':>9} {'step MB':>9} "
+        f"{'peak MB':>9}"
+    )
+    for tt_name, dense_name in (("TTGRU", "GRU"), ("TTLSTM", "LSTM")):
+        ratio = rows[dense_name]["ms"] / rows[tt_name]["ms"]
+        for name, shown in ((tt_name, f"{ratio:.2f}x"), (dense_name, "")):
+            r = rows[name]
+            print(
+                f"{name:<8} {r['ms']:>10.1f} {shown:>9} "
+                f"{r['step_mb']:>9.0f} {r['peak_mb']:>9.0f}"
+            )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny config")
+    parser.add_argument(
+        "--long", action="store_true", help="batch 4 x 256 frames, memory"
+    )
+    parser.add_argument("--long-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--numpy", action="store_true", help="feed NumPy arrays"
+    )
+    args = parser.parse_args(argv)
+    common.set_backend_threads()
+    if keras.backend.backend() == "torch":
+        import torch
+
+        # XLA and TensorFlow flush denormals to zero on CPU; torch does
+        # not, and the recurrent gradients of long sequences underflow:
+        # without it a 256-frame GRU step measured 19 s against 2.5 s for
+        # the bigger LSTM.
+        torch.set_flush_denormal(True)
+    if args.long_child:
+        return long_child(args.long_child, args.warmup, args.repeats)
+    if args.long:
+        return long_case(args.warmup, args.repeats)
+    cfg = QUICK if args.quick else FULL
+    repeats = args.repeats
+    keras.utils.set_random_seed(0)
+    features = math.prod(cfg["tt_input_shape"])
+    x, y = _batch(cfg, args.numpy)
     models = build_models(cfg)
     medians = time_steps(models, x, y, args.warmup, repeats)
 

@@ -52,6 +52,10 @@ def main(argv=None):
             status[f"rnn-{backend}"] = run(
                 "bench_rnn.py", backend, ["--repeats", args.repeats], None
             )
+            if not args.quick:
+                status[f"rnn-long-{backend}"] = run(
+                    "bench_rnn.py", backend, ["--long"], None
+                )
     results = {}
     for name in sorted(os.listdir(tmp)):
         with open(os.path.join(tmp, name)) as f:
