@@ -349,3 +349,22 @@ class TestMeasuredPlans:
             rtol=1e-4,
             atol=1e-4,
         )
+
+
+def test_backend_cost_models_scale_only_chunked_plans():
+    ins, outs, ranks = (8,) * 4, (8,) * 4, (1, 16, 16, 16, 1)
+    base = planner.CostModel()
+    jax_model = planner.default_cost_model("jax")
+    assert planner.default_cost_model("torch") == base
+    chunked_ops = planner.plan_ops(
+        planner.parse_plan("ltr[2,2]/chunked"), ins, outs, ranks, 512
+    )
+    merges = [op for op in chunked_ops if op[0] != "chunked"]
+    kernel = [op for op in chunked_ops if op[0] == "chunked"]
+    expected = base.cost(merges) + jax_model.chunked_scale * base.cost(kernel)
+    assert jax_model.chunked_scale > 1
+    assert jax_model.cost(chunked_ops) == pytest.approx(expected)
+    plain = planner.plan_ops(
+        planner.parse_plan("ltr[2,2]/batch_last"), ins, outs, ranks, 512
+    )
+    assert jax_model.cost(plain) == pytest.approx(base.cost(plain))

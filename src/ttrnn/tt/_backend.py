@@ -62,9 +62,6 @@ class _TorchArrayOps:
     def broadcast_to(self, x, shape):
         return x.expand(shape)
 
-    def expand_dims(self, x, axis):
-        return self._torch.unsqueeze(x, axis)
-
 
 _TORCH_OPS = []
 
@@ -94,13 +91,18 @@ def needs_gradient(x):
     return True
 
 
-def itemsize(x):
-    """Bytes per element of tensor `x` (4 when the dtype is unknown)."""
-    dtype = str(getattr(x, "dtype", "float32"))
+def dtype_itemsize(dtype):
+    """Bytes per element of a dtype (any backend's or a name)."""
+    dtype = str(dtype)
     for size, tag in ((2, "16"), (8, "64")):
         if tag in dtype:
             return size
     return 4
+
+
+def itemsize(x):
+    """Bytes per element of tensor `x` (4 when the dtype is unknown)."""
+    return dtype_itemsize(getattr(x, "dtype", "float32"))
 
 
 def in_symbolic_build():

@@ -21,9 +21,12 @@ functions called directly, since eager `keras.ops` calls cost more than
 the GEMMs of a small chunk).
 """
 
+import math
+
 from keras import ops as keras_ops
 
 from ttrnn.tt import _backend
+from ttrnn.tt import _kernels
 
 # Bytes of one chunk's intermediate state: small enough to stay in a
 # CPU's L2/L3 cache, big enough that per-chunk op overheads stay small.
@@ -68,22 +71,9 @@ def _size(start, stop):
     return None if start is None else stop - start
 
 
-def _shared_matmul(ops, left, state, batch):
-    """(a, c) @ (P, c, Q) -> (P, a, Q) with `left` broadcast over P.
-
-    The explicit broadcast makes every backend run one strided batched
-    GEMM without copying `left` (see `ttrnn.tt.ops._shared_matmul`).
-    """
-    if batch is None:
-        return ops.matmul(left, state)
-    shape = tuple(left.shape)
-    left = ops.expand_dims(left, 0)
-    return ops.matmul(ops.broadcast_to(left, (batch,) + shape), state)
-
-
-def _batch_sum_matmul(ops, a, b):
+def _batch_sum_matmul(xp, a, b):
     """sum_p a[p] @ b[p] for (P, i, k) and (P, k, j)."""
-    return ops.sum(ops.matmul(a, b), axis=0)
+    return xp.sum(xp.matmul(a, b), axis=0)
 
 
 def two_step_matmul(x2, group1, group2, direction):
@@ -106,8 +96,8 @@ def two_step_matmul(x2, group1, group2, direction):
     """
     shapes1 = [tuple(int(s) for s in c.shape) for c in group1]
     shapes2 = [tuple(int(s) for s in c.shape) for c in group2]
-    m1, n1 = _prod(s[1] for s in shapes1), _prod(s[2] for s in shapes1)
-    m2, n2 = _prod(s[1] for s in shapes2), _prod(s[2] for s in shapes2)
+    m1, n1 = math.prod(s[1] for s in shapes1), math.prod(s[2] for s in shapes1)
+    m2, n2 = math.prod(s[1] for s in shapes2), math.prod(s[2] for s in shapes2)
     r = shapes2[0][0]
     merged = ((1, m1, n1, r), (r, m2, n2, 1))
     batch = x2.shape[0]
@@ -124,8 +114,8 @@ def two_step_matmul(x2, group1, group2, direction):
 
     @keras_ops.custom_gradient
     def run(x, *cores):
-        g1, saved1 = _merge_forward(xp, cores[:k])
-        g2, saved2 = _merge_forward(xp, cores[k:])
+        g1, saved1 = _kernels.merge_cores(xp, cores[:k])
+        g2, saved2 = _kernels.merge_cores(xp, cores[k:])
         a1, a2 = kernel.operands(g1, g2)
         ys = [kernel.forward(x[s:e], a1, a2, _size(s, e)) for s, e in bounds]
         y = ys[0] if len(ys) == 1 else xp.concatenate(ys, axis=0)
@@ -143,8 +133,8 @@ def two_step_matmul(x2, group1, group2, direction):
                 da2 = d2 if da2 is None else da2 + d2
                 dxs.append(dx)
             dg1, dg2 = kernel.operand_grads(da1, da2)
-            dcores = _merge_backward(xp, saved1, dg1)
-            dcores += _merge_backward(xp, saved2, dg2)
+            dcores = _kernels.merge_cores_backward(xp, saved1, dg1)
+            dcores += _kernels.merge_cores_backward(xp, saved2, dg2)
             if not need_dx:  # torch only: x needs no gradient
                 return (None, *dcores)
             dx = dxs[0] if len(dxs) == 1 else xp.concatenate(dxs, axis=0)
@@ -159,56 +149,6 @@ def two_step_matmul(x2, group1, group2, direction):
         for c, shape in zip((*group1, *group2), (*shapes1, *shapes2))
     ]
     return run(x2, *cores)
-
-
-def _prod(values):
-    out = 1
-    for v in values:
-        out *= int(v)
-    return out
-
-
-def _merge_forward(xp, cores):
-    """Merges neighbouring cores into one (r_a, prod m, prod n, r_b) core.
-
-    The same contraction as `ttrnn.tt.ops._merge`, in `xp` ops, keeping
-    what `_merge_backward` needs.
-
-    Returns:
-        (merged core, saved factors).
-    """
-    res = cores[0]
-    r0, rows, cols, r = (int(s) for s in res.shape)
-    saved = []
-    for core in cores[1:]:
-        _, m, n, r_next = (int(s) for s in core.shape)
-        left = xp.reshape(res, (r0 * rows * cols, r))
-        right = xp.reshape(core, (r, m * n * r_next))
-        saved.append((left, right, (r0, rows, cols, r, m, n, r_next)))
-        res = xp.reshape(xp.matmul(left, right), (r0, rows, cols, m, -1))
-        # -> (r0, rows, m, cols, n r'): rows (i_<k, i_k), cols (j_<k, j_k)
-        res = xp.transpose(res, (0, 1, 3, 2, 4))
-        rows, cols, r = rows * m, cols * n, r_next
-        res = xp.reshape(res, (r0, rows, cols, r))
-    return res, saved
-
-
-def _merge_backward(xp, saved, d_merged):
-    """Gradients of the merged cores' factors, first core first."""
-    grads = []
-    d_res = d_merged
-    for left, right, shape in reversed(saved):
-        r0, rows, cols, r, m, n, r_next = shape
-        d_prod = xp.reshape(d_res, (r0, rows, m, cols, n * r_next))
-        d_prod = xp.transpose(d_prod, (0, 1, 3, 2, 4))
-        d_prod = xp.reshape(d_prod, (r0 * rows * cols, m * n * r_next))
-        d_right = xp.matmul(xp.transpose(left), d_prod)
-        grads.append(xp.reshape(d_right, (r, m, n, r_next)))
-        d_res = xp.reshape(
-            xp.matmul(d_prod, xp.transpose(right)), (r0, rows, cols, r)
-        )
-    grads.append(d_res)
-    return grads[::-1]
 
 
 class _Ltr:
@@ -250,7 +190,7 @@ class _Ltr:
 
     def _state(self, x, a1, b):
         x3 = self.xp.reshape(x, (-1, self.m1, self.m2))
-        return x3, _shared_matmul(self.xp, a1, x3, b)  # (b, N1 r, M2)
+        return x3, _kernels.shared_matmul(self.xp, a1, x3, b)  # (b, N1 r, M2)
 
     def forward(self, x, a1, a2, b):
         xp = self.xp
@@ -267,7 +207,9 @@ class _Ltr:
         da1 = _batch_sum_matmul(xp, dt, xp.transpose(x3, (0, 2, 1)))
         dx = None
         if need_dx:
-            dx = _shared_matmul(xp, xp.transpose(a1), dt, b)  # (b, M1, M2)
+            dx = _kernels.shared_matmul(
+                xp, xp.transpose(a1), dt, b
+            )  # (b, M1, M2)
             dx = xp.reshape(dx, (-1, self.m1 * m2))
         return dx, da1, da2
 
@@ -318,7 +260,7 @@ class _Rtl:
         xp = self.xp
         _, u = self._state(x, a2)
         u = xp.reshape(u, (-1, self.m1 * self.r, self.n2))
-        y = _shared_matmul(xp, a1, u, b)  # (b, N1, N2)
+        y = _kernels.shared_matmul(xp, a1, u, b)  # (b, N1, N2)
         return xp.reshape(y, (-1, self.n1 * self.n2))
 
     def backward(self, x, g, a1, a2, b, need_dx):
@@ -327,7 +269,9 @@ class _Rtl:
         u = xp.reshape(u, (-1, m1 * r, n2))
         g3 = xp.reshape(g, (-1, self.n1, n2))
         da1 = _batch_sum_matmul(xp, g3, xp.transpose(u, (0, 2, 1)))
-        du = _shared_matmul(xp, xp.transpose(a1), g3, b)  # (b, M1 r, N2)
+        du = _kernels.shared_matmul(
+            xp, xp.transpose(a1), g3, b
+        )  # (b, M1 r, N2)
         du = xp.reshape(du, (-1, r * n2))  # (b M1, r N2)
         da2 = xp.matmul(xp.transpose(rows), du)
         dx = None

@@ -10,6 +10,7 @@ import math
 from keras import ops
 
 from ttrnn.tt import _backend
+from ttrnn.tt import _kernels
 from ttrnn.tt import chunked
 from ttrnn.tt import planner
 from ttrnn.tt import shapes
@@ -139,40 +140,13 @@ def validate_strategy(strategy, name="strategy"):
 
 
 def _merge(cores):
-    """Merges neighbouring cores into one (r_a, prod m, prod n, r_b) core.
-
-    Complexity: like `to_dense` restricted to the group.
-    """
-    res = cores[0]
-    r0, rows, cols, r = _static_shape(res)
-    for core in cores[1:]:
-        _, m, n, r_next = _static_shape(core)
-        # (r0 rows cols, r) @ (r, m n r') -> (r0, rows, cols, m, n r')
-        res = ops.matmul(
-            ops.reshape(res, (r0 * rows * cols, r)),
-            ops.reshape(core, (r, m * n * r_next)),
-        )
-        res = ops.reshape(res, (r0, rows, cols, m, n * r_next))
-        # -> (r0, rows, m, cols, n r'): rows (i_<k, i_k), cols (j_<k, j_k)
-        res = ops.transpose(res, (0, 1, 3, 2, 4))
-        rows, cols, r = rows * m, cols * n, r_next
-        res = ops.reshape(res, (r0, rows, cols, r))
-    return res
+    """Merges neighbouring cores into one (r_a, prod m, prod n, r_b) core."""
+    return _kernels.merge_cores(ops, cores)[0]
 
 
 def _shared_matmul(left, state, batch):
-    """(a, b) @ (P, b, Q) -> (P, a, Q), the left matrix shared by all P.
-
-    The explicit broadcast makes every backend run one strided batched
-    GEMM (no copy of the state); torch would otherwise fold the batch
-    into a transposed copy of the state when `left` needs a gradient.
-    """
-    shape = tuple(left.shape)
-    if batch == 1:
-        return ops.matmul(left, ops.reshape(state, (shape[1], -1)))
-    if batch is None:  # dynamic batch: let the backend broadcast
-        return ops.matmul(left, state)
-    return ops.matmul(ops.broadcast_to(left[None], (batch,) + shape), state)
+    """(a, b) @ (P, b, Q) -> (P, a, Q); see `_kernels.shared_matmul`."""
+    return _kernels.shared_matmul(ops, left, state, batch)
 
 
 def _x_as_it_lies(last_core_shape):

@@ -25,6 +25,7 @@ backend, dtype).
 """
 
 import dataclasses
+import functools
 import itertools
 import math
 import re
@@ -101,6 +102,7 @@ class Plan:
 _NAME = re.compile(r"^(ltr|rtl)\[(\d+(?:,\d+)*)\]/(\w+)$")
 
 
+@functools.lru_cache(maxsize=256)  # layers keep names; parse them once
 def parse_plan(name):
     """The `Plan` of a name such as "ltr[2,2]/chunked" (`Plan.name`).
 
@@ -415,12 +417,7 @@ def _backend_name():
     return keras.backend.backend()
 
 
-def _itemsize(dtype):
-    dtype = str(dtype)
-    for size, names in ((2, ("16",)), (8, ("64",))):
-        if any(s in dtype for s in names):
-            return size
-    return 4
+_itemsize = _backend.dtype_itemsize
 
 
 def estimate(plan, in_shape, out_shape, ranks, batch_size, dtype="float32"):
