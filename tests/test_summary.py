@@ -4,7 +4,10 @@ import keras
 import pytest
 
 from ttrnn import TTGRU
+from ttrnn import TTLSTM
 from ttrnn import TTDense
+from ttrnn import TTSimpleRNN
+from ttrnn import compress
 from ttrnn import summary
 from ttrnn.summary import layer_costs
 
@@ -105,3 +108,162 @@ class TestSummary:
     def test_unbuilt_model(self):
         with pytest.raises(ValueError, match=r"must be built"):
             summary(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def _readme_tt_dense():
+    return keras.Sequential(
+        [
+            keras.Input((1024,)),
+            TTDense(
+                tt_input_shape=(4, 8, 8, 4),
+                tt_output_shape=(4, 8, 8, 4),
+                tt_ranks=3,
+                activation="relu",
+            ),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def _readme_auto_tt_dense():
+    return keras.Sequential(
+        [
+            keras.Input((1024,)),
+            TTDense(units=1024, tt_ranks=3),
+            TTDense(units=1024, tt_ranks="auto", tt_compression=100),
+        ]
+    )
+
+
+def _ucf11_tt_gru(steps=None, **kwargs):
+    # The README's and docs/tt-rnn.md's model: Masking, then a TT-GRU.
+    return keras.Sequential(
+        [
+            keras.Input((steps, 57600)),
+            keras.layers.Masking(0.0),
+            TTGRU(
+                tt_input_shape=(8, 20, 20, 18),
+                tt_output_shape=(4, 4, 4, 4),
+                tt_ranks=4,
+                **kwargs,
+            ),
+            keras.layers.Dense(11),
+        ]
+    )
+
+
+def _paper_tt_gru():
+    return keras.Sequential(
+        [
+            keras.Input((None, 57600)),
+            TTGRU(
+                (8, 20, 20, 18),
+                (4, 4, 4, 4),
+                4,
+                recurrent_activation="keras2_hard_sigmoid",
+                reset_after=False,
+                recurrent_dropout=0.25,
+            ),
+        ]
+    )
+
+
+def _auto_tt_rnns():
+    # docs/tt-rnn.md, "Automatic shapes and ranks".
+    return keras.Sequential(
+        [
+            keras.Input((None, 57600)),
+            TTLSTM(
+                (8, 20, 20, 18), units=256, tt_ranks=4, return_sequences=True
+            ),
+            TTGRU(units=256, tt_ranks=4, return_sequences=True),
+            TTGRU(units=256, tt_ranks="auto", tt_max_params=4000),
+        ]
+    )
+
+
+def _auto_tt_dense_docs():
+    # docs/compress.md, "Automatic shapes" and "Budget ranks".
+    return keras.Sequential(
+        [
+            keras.Input((1024,)),
+            TTDense(units=1024, tt_ranks=4),
+            TTDense((4, 8, 8, 4), units=512, tt_ranks=4),
+            TTDense(units=256, tt_ranks=4, tt_d=3),
+            TTDense(units=1024, tt_ranks="auto", tt_max_params=5000),
+            TTDense(units=1024, tt_ranks="auto", tt_compression=100),
+        ]
+    )
+
+
+def _compressed_mlp():
+    # docs/compress.md: `small, report = compress(model, ...)`, then
+    # `summary(small)`.
+    model = keras.Sequential(
+        [
+            keras.Input((256,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dropout(0.1),
+            keras.layers.Dense(10),
+        ]
+    )
+    small, _ = compress(model, compression=10)
+    return small
+
+
+def _masked_sequence_tt_dense():
+    return keras.Sequential(
+        [
+            keras.Input((5, 24)),
+            keras.layers.Masking(0.0),
+            TTDense((4, 6), (2, 4), 2),
+            TTSimpleRNN((2, 4), (2, 2), 2),
+        ]
+    )
+
+
+DOC_MODELS = {
+    "readme_tt_dense": _readme_tt_dense,
+    "readme_auto_tt_dense": _readme_auto_tt_dense,
+    "readme_tt_gru_masking": lambda: _ucf11_tt_gru(recurrent_dropout=0.25),
+    "tt_rnn_paper_faithful": _paper_tt_gru,
+    "tt_rnn_auto": _auto_tt_rnns,
+    "compress_auto_tt_dense": _auto_tt_dense_docs,
+    "compress_mlp": _compressed_mlp,
+    "masked_sequence": _masked_sequence_tt_dense,
+}
+
+
+class TestSummaryOfDocumentedModels:
+    @pytest.mark.parametrize("name", sorted(DOC_MODELS))
+    def test_summary_runs(self, name):
+        model = DOC_MODELS[name]()
+        lines = _lines(model)
+        costs = layer_costs(model)
+        assert len(lines) == len(costs) + 2  # header, layers, total
+        for cost, line in zip(costs, lines[1:-1]):
+            assert line.startswith(f"{cost.name} ({cost.class_name})")
+            assert cost.macs is None or isinstance(cost.macs, int)
+            if cost.class_name.startswith("TT"):
+                assert cost.compression > 1
+        assert lines[-1].startswith("Total")
+
+    def test_masking_before_tt_gru(self):
+        # The README's TT-GRU: Masking hands [inputs, mask] to the TT-GRU,
+        # which used to turn the time axis into a tuple and crash the
+        # table ("unsupported format string passed to tuple.__format__").
+        lines = _lines(_ucf11_tt_gru())
+        row = next(line for line in lines if line.startswith("ttgru"))
+        assert row.split()[-1] == "?"  # unknown number of frames
+        assert lines[-1].endswith(" + ?")
+        ttgru = layer_costs(_ucf11_tt_gru(steps=6))[1]
+        unmasked = keras.Sequential(
+            [keras.Input((6, 57600)), TTGRU((8, 20, 20, 18), (4,) * 4, 4)]
+        )
+        assert ttgru.macs == layer_costs(unmasked)[0].macs
+        assert isinstance(ttgru.macs, int) and ttgru.macs > 0
+
+    def test_masking_before_tt_dense_counts_positions(self):
+        masking, tt_row, rnn = layer_costs(_masked_sequence_tt_dense())
+        assert tt_row.macs == 5 * 192  # 5 positions of 192 (see above)
+        assert rnn.macs is not None

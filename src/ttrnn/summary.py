@@ -9,6 +9,7 @@ multiply-add is two FLOPs). The figures come from `layer_costs(model)`.
 
 import dataclasses
 import math
+import numbers
 
 import keras
 
@@ -63,19 +64,26 @@ def _shape(tensor_or_none):
 
 
 def _io_shapes(layer):
-    """The layer's input and output shapes, or None where unknown."""
+    """The layer's input and output shapes, or None where unknown.
+
+    The input shape is that of the data tensor: a layer called after
+    `Masking` (or any layer that emits a mask) records `[inputs, mask]`
+    as its input, and only the first one is the data.
+    """
     shapes = []
     for attr in ("input", "output"):
         try:
             shapes.append(_shape(getattr(layer, attr)))
         except (AttributeError, ValueError):
             shapes.append(None)
+    if isinstance(shapes[0], list):
+        shapes[0] = shapes[0][0] if shapes[0] else None
     return shapes
 
 
 def _positions(input_shape):
     """Vectors per example a last-axis layer maps (1 for (batch, M))."""
-    if input_shape is None or isinstance(input_shape, list):
+    if input_shape is None:
         return 1
     inner = input_shape[1:-1]
     if any(s is None for s in inner):
@@ -90,7 +98,10 @@ def _tt_macs(cores):
 
 
 def _times(count, factor):
-    return None if count is None or factor is None else count * factor
+    ints = (count, factor)
+    if not all(isinstance(v, numbers.Integral) for v in ints):
+        return None  # unknown, e.g. a time axis of unknown length
+    return count * factor
 
 
 def _tt_rnn_classes():
