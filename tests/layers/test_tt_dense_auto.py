@@ -109,11 +109,59 @@ class TestTTDenseArguments:
                 {"units": 8, "tt_ranks": "auto", "tt_compression": -1},
                 r"`tt_compression` must be > 0",
             ),
+            # Non-integer ranks fail in __init__, before the modes are
+            # known, as Keras' Dense rejects units=2.5.
+            (
+                {"units": 8, "tt_ranks": 2.5},
+                r"`tt_ranks` must be an int.*Received: tt_ranks=2.5",
+            ),
+            (
+                {"units": 8, "tt_ranks": True},
+                r"`tt_ranks` must be an int.*Received: tt_ranks=True",
+            ),
+            (
+                {"units": 8, "tt_ranks": (1, 2.5, 1)},
+                r"`tt_ranks` must contain only integers",
+            ),
+            ({"units": 8, "tt_ranks": 0}, r"`tt_ranks` must be >= 1"),
         ],
     )
     def test_invalid_arguments(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
             TTDense(**kwargs)
+
+    def test_fractional_ranks_with_given_modes(self):
+        with pytest.raises(ValueError, match=r"Received: tt_ranks=2.5"):
+            TTDense((4, 8), (2, 4), tt_ranks=2.5)
+
+    def test_integral_float_ranks(self):
+        layer = TTDense((4, 8), (2, 4), tt_ranks=2.0)
+        assert layer.tt_ranks == (1, 2, 1)
+        assert layer.get_config()["tt_ranks"] == [1, 2, 1]
+
+
+class TestTTDenseRankClipping:
+    def test_every_cut_clipped_and_reported(self):
+        # The issue's case: tt_ranks=1000 on a 4-core 1024 x 1024 layer.
+        ins = outs = (4, 8, 8, 4)
+        with pytest.warns(UserWarning) as record:
+            layer = TTDense(ins, outs, tt_ranks=1000, use_bias=False)
+        message = " ".join(str(w.message) for w in record)
+        assert layer.tt_ranks == (1, 16, 1000, 16, 1)
+        assert f"using tt_ranks={layer.tt_ranks}" in message
+        assert "compresses nothing" in message
+        layer.build((None, 1024))
+        assert layer.count_params() == tt.num_params(ins, outs, layer.tt_ranks)
+
+    def test_clipped_ranks_below_dense_size(self):
+        ins = outs = (4, 8, 8, 4)
+        with pytest.warns(UserWarning, match=r"16 at cut 1 and 16 at cut 3"):
+            layer = TTDense(ins, outs, (1, 1000, 2, 1000, 1), use_bias=False)
+        assert layer.tt_ranks == (1, 16, 2, 16, 1)
+        layer.build((None, 1024))
+        params = layer.count_params()
+        assert params == tt.num_params(ins, outs, layer.tt_ranks) == 4608
+        assert params <= 1024 * 1024
 
     def test_unknown_input_dim(self):
         layer = TTDense(units=8, tt_ranks=2)

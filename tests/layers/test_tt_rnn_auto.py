@@ -180,6 +180,22 @@ class TestTTRNNAutoArguments:
                 },
                 r"`tt_d` must equal the number of given modes",
             ),
+            (
+                {"units": 6, "tt_ranks": 2.5},
+                r"`tt_ranks` must be an int.*Received: tt_ranks=2.5",
+            ),
+            (
+                {"tt_input_shape": (3, 4), "units": 6, "tt_ranks": 2.5},
+                r"`tt_ranks` must be an int.*Received: tt_ranks=2.5",
+            ),
+            (
+                {"units": 6, "tt_ranks": False},
+                r"`tt_ranks` must be an int.*Received: tt_ranks=False",
+            ),
+            (
+                {"units": 6, "tt_ranks": [1, "2", 1]},
+                r"`tt_ranks` must contain only integers",
+            ),
         ],
     )
     def test_invalid_arguments(self, kwargs, match):
@@ -187,6 +203,38 @@ class TestTTRNNAutoArguments:
             TTGRU(**kwargs)
         with pytest.raises(ValueError, match=match):
             TTLSTMCell(**kwargs)
+
+    @pytest.mark.parametrize("layout", ["shared", "separate"])
+    def test_too_large_ranks_clip_every_cut(self, layout):
+        # Shared: the map (4, 8, 8, 4) -> (12, 4, 4, 4) allows at most
+        # 48, 512 and 16 at cuts 1, 2, 3; separate: each gate's
+        # (4, 8, 8, 4) -> (4, 4, 4, 4) allows 16, 512, 16.
+        ins, outs = (4, 8, 8, 4), (4, 4, 4, 4)
+        map_outs = (12, 4, 4, 4) if layout == "shared" else outs
+        expected = {
+            "shared": (1, 48, 512, 16, 1),
+            "separate": (1, 16, 512, 16, 1),
+        }
+        with pytest.warns(UserWarning, match=r"using tt_ranks=") as record:
+            layer = TTGRU(ins, outs, 1000, tt_gate_layout=layout)
+        assert layer.tt_ranks == expected[layout]
+        assert "compresses nothing" in str(record[0].message)
+        layer.build((None, None, 1024))
+        gates = 1 if layout == "shared" else 3
+        cores = sum(int(np.prod(c.shape)) for c in layer.cell.cores)
+        assert cores == gates * tt.num_params(ins, map_outs, layer.tt_ranks)
+
+    def test_clipped_ranks_below_dense_size(self):
+        ins, outs = (4, 8, 8, 4), (4, 4, 4, 4)
+        with pytest.warns(
+            UserWarning, match=r"largest useful rank 48 at cut 1"
+        ):
+            layer = TTGRU(ins, outs, (1, 1000, 2, 1000, 1))
+        assert layer.tt_ranks == (1, 48, 2, 16, 1)
+        layer.build((None, None, 1024))
+        cores = sum(int(np.prod(c.shape)) for c in layer.cell.cores)
+        assert cores == tt.num_params(ins, (12, 4, 4, 4), layer.tt_ranks)
+        assert cores == 6656 <= 1024 * 3 * 256
 
     def test_config_round_trip_before_build(self):
         layer = TTLSTM(

@@ -1,6 +1,7 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 from ttrnn import tt
@@ -43,23 +44,100 @@ class TestValidateRanks:
             ((1, 0, 2, 1), r">= 1"),
             ((2, 3, 3, 1), r"first and last"),
             (0, r">= 1"),
-            (True, r"int or a list"),
+            (True, r"`tt_ranks` must be an int.*Received: tt_ranks=True"),
+            (2.5, r"`tt_ranks` must be an int.*Received: tt_ranks=2.5"),
+            ("3", r"`tt_ranks` must be an int.*Received: tt_ranks='3'"),
+            ("auto", r"Received: tt_ranks='auto'"),
+            (float("nan"), r"`tt_ranks` must be an int"),
+            ((1, 2.5, 2, 1), r"only integers.*tt_ranks=\(1, 2.5, 2, 1\)"),
+            ((1, "2", 2, 1), r"only integers"),
+            ((1, None, 2, 1), r"only integers"),
         ],
     )
     def test_errors_name_tt_ranks(self, ranks, match):
         with pytest.raises(ValueError, match=match):
             tt.validate_ranks(ranks, (4, 8, 8), (2, 2, 2))
 
+    @pytest.mark.parametrize("ranks", [3.0, (1, 3.0, 3, 1)])
+    def test_integral_floats_are_ints(self, ranks):
+        out = tt.validate_ranks(ranks, (4, 8, 8), (2, 2, 2))
+        assert out == (1, 3, 3, 1)
+        assert all(type(r) is int for r in out)
+
     def test_clips_too_large_ranks_with_warning(self):
         # Cut 1 of [2, 3] -> [2, 3]: min(2*2, 3*3) = 4.
-        with pytest.warns(UserWarning, match=r"tt_ranks\[1\]=10.*rank 4"):
+        with pytest.warns(
+            UserWarning, match=r"tt_ranks=10 exceeds the largest useful rank 4"
+        ):
             ranks = tt.validate_ranks(10, (2, 3), (2, 3))
         assert ranks == (1, 4, 1)
 
-    def test_no_warning_at_bound(self):
+    def test_clips_every_cut_and_says_what_ranks_became(self):
+        # The case: rank 1000 on a 4-core 1024 x 1024 layer. Cuts
+        # 1 and 3 are bounded by 4 * 4 = 16; cut 2 by 1024 (the unfolding
+        # is 1024 x 1024), so 1000 is still a useful rank there, and the
+        # warning says what that costs.
+        ins = outs = (4, 8, 8, 4)
+        with pytest.warns(UserWarning) as record:
+            ranks = tt.validate_ranks(1000, ins, outs)
+        assert ranks == (1, 16, 1000, 16, 1)
+        (message,) = [str(w.message) for w in record]
+        params = tt.num_params(ins, outs, ranks)
+        assert params == 2_048_512
+        assert "16 at cut 1 and 16 at cut 3" in message
+        assert f"using tt_ranks={ranks}: {params:,} core weights" in message
+        assert "2.0x the 1,048,576 weights of the dense" in message
+        assert "compresses nothing" in message
+
+    def test_clips_with_neighbouring_ranks(self):
+        # Given r_1 = r_3 = 2, cut 2 is useful only up to
+        # r_1 m_1 n_1 = 2 * 64 = 128, though max_ranks allows 1024.
+        ins = outs = (4, 8, 8, 4)
+        with pytest.warns(
+            UserWarning,
+            match=r"largest useful rank 128 at cut 2 .*using "
+            r"tt_ranks=\(1, 2, 128, 2, 1\): 32,832 core weights\.$",
+        ):
+            ranks = tt.validate_ranks((1, 2, 1000, 2, 1), ins, outs)
+        assert ranks == (1, 2, 128, 2, 1)
+        params = tt.num_params(ins, outs, ranks)
+        assert params == 32_832 <= math.prod(ins) * math.prod(outs)
+
+    def test_clipped_ranks_are_exact(self):
+        # Lowering to `useful_ranks` loses nothing: the exact TT-SVD of a
+        # random TT-matrix with the requested ranks has just these ranks.
+        rng = np.random.default_rng(0)
+        ins, outs, asked = (2, 3, 2), (3, 2, 2), (1, 9, 9, 1)
+        useful = tt.shapes.useful_ranks(asked, ins, outs)
+        assert useful == (1, 6, 4, 1)
+        cores = [
+            rng.standard_normal(s) for s in tt.core_shapes(ins, outs, asked)
+        ]
+        full = tt.to_dense([c.astype("float64") for c in cores])
+        exact = tt.from_dense(np.asarray(full), ins, outs)
+        assert tuple(c.shape[0] for c in exact) + (1,) == useful
+
+    def test_unclipped_ranks_above_dense_size_warn(self):
+        with pytest.warns(UserWarning, match=r"compresses nothing"):
+            tt.validate_ranks((1, 4, 4, 1), (2, 2, 2), (2, 2, 2))
+
+    def test_no_warning_at_or_below_bound_when_compressing(self):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert tt.validate_ranks(4, (2, 3), (2, 3)) == (1, 4, 1)
+            assert tt.validate_ranks(3, (4, 8, 8, 4), (4, 8, 8, 4)) == (
+                1,
+                3,
+                3,
+                3,
+                1,
+            )
+            assert tt.validate_ranks(16, (4, 8, 8, 4), (4, 8, 8, 4))[1] == 16
+
+    def test_no_warning_without_clip(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ranks = tt.validate_ranks(1000, (2, 2), (2, 2), clip=False)
+        assert ranks == (1, 1000, 1)
 
 
 class TestCounts:

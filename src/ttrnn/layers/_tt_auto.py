@@ -8,10 +8,10 @@ math lives in `ttrnn.tt.factorize`.
 """
 
 import math
-import numbers
 
 from ttrnn import tt
 from ttrnn.tt import factorize
+from ttrnn.tt import shapes
 
 
 class TTShapeArgumentsMixin:
@@ -127,12 +127,13 @@ class TTShapeArgumentsMixin:
                 "`tt_compression` must be > 0. "
                 f"Received: tt_compression={tt_compression}"
             )
-        if isinstance(tt_ranks, numbers.Integral) and not isinstance(
-            tt_ranks, bool
-        ):
-            tt_ranks = int(tt_ranks)
-        elif not isinstance(tt_ranks, str) and hasattr(tt_ranks, "__iter__"):
-            tt_ranks = tuple(tt_ranks)
+        if isinstance(tt_ranks, str):
+            pass  # "auto", checked above
+        elif shapes.is_scalar_rank(tt_ranks):
+            # 2.5, True: rejected here, as Keras rejects units=2.5.
+            tt_ranks = shapes.check_rank(tt_ranks)
+        else:
+            tt_ranks = shapes._as_int_tuple(tt_ranks, "tt_ranks")
         self._tt_ranks_arg = tt_ranks
         self._tt_max_params = tt_max_params
         self._tt_compression = tt_compression

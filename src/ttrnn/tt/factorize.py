@@ -154,7 +154,11 @@ def balanced_modes(n, d, name="n"):
 
 
 def _check_int(value, name, low):
-    if isinstance(value, bool) or int(value) != value or value < low:
+    try:
+        integral = not isinstance(value, bool) and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        integral = False  # "8", None, nan, inf
+    if not integral or value < low:
         raise ValueError(
             f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
         )

@@ -21,7 +21,11 @@ def _as_int_tuple(value, name):
         )
     out = []
     for v in value:
-        if isinstance(v, bool) or int(v) != v:
+        try:
+            integral = not isinstance(v, bool) and int(v) == v
+        except (TypeError, ValueError, OverflowError):
+            integral = False
+        if not integral:
             raise ValueError(
                 f"`{name}` must contain only integers. "
                 f"Received: {name}={tuple(value)!r}"
@@ -86,40 +90,60 @@ def max_ranks(tt_input_shape, tt_output_shape):
     )
 
 
+def useful_ranks(tt_ranks, tt_input_shape, tt_output_shape):
+    """The ranks lowered to the largest useful rank at every cut.
+
+    Cut k of a TT-matrix with sizes s_j = m_j n_j never usefully holds a
+    rank above min(prod_{j<k} s_j, prod_{j>=k} s_j) (`max_ranks`), nor,
+    given its neighbours, above r_{k-1} s_{k-1} or s_k r_{k+1}: a larger
+    rank adds weights, never expressiveness (an exact TT-matrix with the
+    lower ranks exists). One sweep from each end applies all three bounds.
+
+    Args:
+        tt_ranks: d + 1 ints, first and last 1.
+        tt_input_shape, tt_output_shape: the modes (d ints each).
+
+    Returns:
+        Tuple of d + 1 ints, each at most the corresponding entry of
+        `tt_ranks`.
+    """
+    sizes = [m * n for m, n in zip(tt_input_shape, tt_output_shape)]
+    bounds = max_ranks(tt_input_shape, tt_output_shape)
+    ranks = [min(r, b) for r, b in zip(tt_ranks, bounds)]
+    for k in range(1, len(ranks)):  # left to right
+        ranks[k] = min(ranks[k], ranks[k - 1] * sizes[k - 1])
+    for k in range(len(ranks) - 2, -1, -1):  # right to left
+        ranks[k] = min(ranks[k], sizes[k] * ranks[k + 1])
+    return tuple(ranks)
+
+
 def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
     """Checks and normalises TT ranks.
 
     Args:
         tt_ranks: one int (every inner rank) or a sequence of d + 1 ints
-            with first and last equal to 1.
+            with first and last equal to 1. Integral floats such as 3.0
+            are accepted; 2.5, bools and strings are not.
         tt_input_shape: the input modes (d ints).
         tt_output_shape: the output modes (d ints).
-        clip: when True, ranks above the largest useful rank of their cut
-            (see `max_ranks`) are lowered to it with a warning that names
-            the cut and the bound. When False they are kept.
+        clip: when True (what the layers use), ranks above the largest
+            useful rank of their cut (see `useful_ranks`) are lowered to
+            it, with a warning that names the cuts, their bounds and the
+            ranks used; a warning also says when the ranks give more
+            weights than the dense matrix. When False they are kept,
+            silently.
 
     Returns:
         Tuple of d + 1 ints.
 
     Raises:
-        ValueError: naming `tt_ranks` for a wrong length, a rank below 1
-            or end ranks other than 1.
+        ValueError: naming `tt_ranks` for a non-integer, a wrong length,
+            a rank below 1 or end ranks other than 1.
     """
     in_shape, out_shape = validate_modes(tt_input_shape, tt_output_shape)
     d = len(in_shape)
-    if isinstance(tt_ranks, bool):
-        raise ValueError(
-            f"`tt_ranks` must be an int or a list of ints. "
-            f"Received: tt_ranks={tt_ranks!r}"
-        )
-    if isinstance(tt_ranks, int) or (
-        hasattr(tt_ranks, "__int__") and not hasattr(tt_ranks, "__iter__")
-    ):
-        r = int(tt_ranks)
-        if r < 1:
-            raise ValueError(
-                f"`tt_ranks` must be >= 1. Received: tt_ranks={tt_ranks}"
-            )
+    if is_scalar_rank(tt_ranks):
+        r = check_rank(tt_ranks)
         ranks = (1,) + (r,) * (d - 1) + (1,)
     else:
         ranks = _as_int_tuple(tt_ranks, "tt_ranks")
@@ -140,19 +164,70 @@ def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
                 f"Received: tt_ranks={ranks}"
             )
     if clip:
-        bounds = max_ranks(in_shape, out_shape)
-        clipped = list(ranks)
-        for k, (r, b) in enumerate(zip(ranks, bounds)):
-            if r > b:
-                warnings.warn(
-                    f"tt_ranks[{k}]={r} exceeds the largest useful rank "
-                    f"{b} at cut {k} for tt_input_shape={in_shape} and "
-                    f"tt_output_shape={out_shape}; using {b}.",
-                    stacklevel=3,
-                )
-                clipped[k] = b
-        ranks = tuple(clipped)
+        ranks = _clip_with_warning(tt_ranks, ranks, in_shape, out_shape)
     return ranks
+
+
+def is_scalar_rank(tt_ranks):
+    """Whether `tt_ranks` is one value (a string counts as one)."""
+    return isinstance(tt_ranks, (str, bytes)) or not hasattr(
+        tt_ranks, "__iter__"
+    )
+
+
+def check_rank(tt_ranks):
+    """One rank: an int >= 1 (or an integral float); returns a Python int.
+
+    Raises:
+        ValueError: naming `tt_ranks` for bools, strings, non-integral
+            numbers and values below 1, as Keras does for `units`.
+    """
+    try:
+        integral = not isinstance(tt_ranks, bool) and int(tt_ranks) == tt_ranks
+    except (TypeError, ValueError, OverflowError):
+        integral = False
+    if not integral:
+        raise ValueError(
+            "`tt_ranks` must be an int (or a list of ints), expected a "
+            f"positive integer. Received: tt_ranks={tt_ranks!r}"
+        )
+    if tt_ranks < 1:
+        raise ValueError(
+            f"`tt_ranks` must be >= 1. Received: tt_ranks={tt_ranks!r}"
+        )
+    return int(tt_ranks)
+
+
+def _clip_with_warning(given, ranks, in_shape, out_shape):
+    """`useful_ranks`, warning about lowered ranks and weights > dense."""
+    clipped = useful_ranks(ranks, in_shape, out_shape)
+    params = sum(
+        math.prod(s) for s in core_shapes(in_shape, out_shape, clipped)
+    )
+    dense = math.prod(in_shape) * math.prod(out_shape)
+    received = given if is_scalar_rank(given) else ranks
+    messages = []
+    if clipped != ranks:
+        cuts = [k for k, (r, c) in enumerate(zip(ranks, clipped)) if r != c]
+        messages.append(
+            f"tt_ranks={received} exceeds the largest useful rank "
+            + " and ".join(f"{clipped[k]} at cut {k}" for k in cuts)
+            + f" for tt_input_shape={in_shape} and tt_output_shape="
+            f"{out_shape} (a larger rank adds weights, never "
+            f"expressiveness); using tt_ranks={clipped}: {params:,} core "
+            "weights."
+        )
+    if params > dense:
+        messages.append(
+            ("That is" if messages else f"tt_ranks={clipped} give")
+            + f" {params / dense:.1f}x the {dense:,} weights of the dense "
+            f"({math.prod(in_shape)}, {math.prod(out_shape)}) matrix: "
+            "this TT-matrix compresses nothing. Lower `tt_ranks`, or use "
+            'tt_ranks="auto" with `tt_compression`.'
+        )
+    if messages:
+        warnings.warn(" ".join(messages), stacklevel=4)
+    return clipped
 
 
 def core_shapes(tt_input_shape, tt_output_shape, tt_ranks):
