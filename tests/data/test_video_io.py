@@ -1,6 +1,7 @@
 """Tests of read_video and write_video on real files written here."""
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,9 @@ import pytest
 from tests.data.data_helpers import TINY
 from tests.data.data_helpers import ramp_clip
 from ttrnn.data import video
+from ttrnn.data.cache import FrameCache
+from ttrnn.data.clips import SkippedClipWarning
+from ttrnn.data.clips import VideoDataset
 from ttrnn.data.video import VideoReadError
 from ttrnn.data.video import read_video
 from ttrnn.data.video import write_video
@@ -121,3 +125,97 @@ class TestErrors:
         monkeypatch.setitem(sys.modules, "av", None)
         with pytest.raises(ImportError, match=r"ttrnn\[video\]"):
             video.require_av()
+
+
+def _cut(path, fraction=0.5):
+    """Truncates the file at `path` to `fraction` of its bytes."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+class TestTruncatedFiles:
+    """A file cut in half, as a broken download leaves it."""
+
+    @pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+    def test_half_a_file_is_corrupt(self, av, tmp_path, suffix):
+        # AVI states 48 frames in its header, Matroska 2 s at 24 fps.
+        path = tmp_path / f"clip{suffix}"
+        write_video(path, random_clip(48))
+        _cut(path)
+        with pytest.raises(
+            VideoReadError,
+            match=rf"clip\{suffix}' is truncated or corrupt: its container "
+            r"announces 48 frames, (1?\d|2[0-3]) decoded",
+        ):
+            read_video(path, None)
+
+    def test_half_an_mpeg1_file_warns_and_drops_the_cut_frame(
+        self, av, tmp_path
+    ):
+        # An MPEG-1 program stream states no length; the decoder flags the
+        # picture the file ends inside of.
+        frames = smooth_clip(48)
+        path = tmp_path / "v_biking_01_01.mpg"
+        write_video(path, frames)
+        _cut(path)
+        with pytest.warns(
+            video.TruncatedVideoWarning,
+            match=r"v_biking_01_01.mpg' looks truncated: (\d+) frames "
+            r"decoded \(the container states no count\); its last frame is "
+            r"cut short and dropped",
+        ) as record:
+            got = read_video(path, None)
+        decoded = int(str(record[0].message).split(": ")[1].split()[0])
+        assert 1 < len(got) == decoded - 1 < 48
+        error = np.abs(got.astype(int) - frames[: len(got)].astype(int))
+        assert error.mean() < 4  # the kept frames are whole
+
+    def test_short_of_the_announced_count_warns(self, av, tmp_path):
+        path = tmp_path / "clip.avi"
+        write_video(path, random_clip(48))
+        _cut(path, 0.8)
+        with pytest.warns(
+            video.TruncatedVideoWarning,
+            match=r"clip.avi' looks truncated: its container announces 48 "
+            r"frames, 3\d decoded",
+        ):
+            assert 30 <= len(read_video(path, None)) < 40
+
+    def test_max_frames_reads_only_the_start(self, av, tmp_path):
+        path = tmp_path / "clip.avi"
+        write_video(path, random_clip(48))
+        _cut(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert len(read_video(path, None, max_frames=5)) == 5
+
+    @pytest.mark.parametrize("suffix", [".avi", ".mkv", ".mp4", ".mpg"])
+    def test_whole_files_read_silently(self, av, tmp_path, suffix):
+        path = tmp_path / f"clip{suffix}"
+        write_video(path, smooth_clip(30))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert len(read_video(path, None, every=2)) == 15
+
+    def test_cache_skips_a_half_file_and_names_it(self, av, tmp_path):
+        clips = []
+        for i in range(2):
+            path = tmp_path / f"clip{i}.avi"
+            write_video(path, random_clip(48, seed=i))
+            clips.append(str(path))
+        _cut(tmp_path / "clip1.avi")
+        data = VideoDataset(
+            name="test",
+            clips=tuple(clips),
+            labels=np.arange(2, dtype=np.int32),
+            class_names=("a", "b"),
+        )
+        cache = FrameCache(tmp_path / "cache", (8, 10))
+        with pytest.warns(
+            SkippedClipWarning,
+            match=r"clip1.avi.*truncated or corrupt: its container "
+            r"announces 48 frames",
+        ):
+            ready = cache.prepare(data, verbose=0)
+        assert ready.clips == (clips[0],)
+        assert cache.num_frames(clips[0]) == 48

@@ -8,6 +8,7 @@ import pytest
 from tests.data.data_helpers import TINY
 from tests.data.data_helpers import ramp_clip
 from ttrnn.data import layouts
+from ttrnn.data.cache import FrameCache
 from ttrnn.data.clips import DatasetNotFoundError
 from ttrnn.data.clips import SkippedClipWarning
 from ttrnn.data.layouts import load_hmdb51
@@ -19,6 +20,7 @@ from ttrnn.data.synthetic_layouts import write_hmdb51_like
 from ttrnn.data.synthetic_layouts import write_hollywood2_like
 from ttrnn.data.synthetic_layouts import write_ucf11_like
 from ttrnn.data.synthetic_layouts import write_youtube_celebrities_like
+from ttrnn.data.video import TruncatedVideoWarning
 from ttrnn.data.video import write_video
 
 TINY_CLIPS = {"num_frames": 3, "frame_shape": TINY}
@@ -51,6 +53,31 @@ class TestUCF11:
             assert group == f"{cls}/{folder}"
         assert len(set(data.groups)) == 6
         assert data.labels.dtype == np.int32 and not data.multi_label
+
+    def test_truncated_clip_is_reported_when_decoded(self, av, tmp_path):
+        # A UCF11 .mpg cut in half (a broken download): MPEG-1 states no
+        # length, so the clip is kept, but never silently.
+        write_ucf11_like(
+            tmp_path,
+            num_classes=2,
+            groups_per_class=1,
+            clips_per_group=1,
+            num_frames=24,
+            frame_shape=(32, 40),
+        )
+        cut = tmp_path / "biking" / "v_biking_01" / "v_biking_01_01.mpg"
+        data = cut.read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
+        dataset = load_ucf11(tmp_path)
+        cache = FrameCache(tmp_path / "cache", (32, 40))
+        with pytest.warns(
+            TruncatedVideoWarning,
+            match=r"v_biking_01_01.mpg' looks truncated: \d+ frames decoded",
+        ) as record:
+            ready = cache.prepare(dataset, verbose=0)
+        assert len(record) == 1
+        assert ready.clips == dataset.clips
+        assert 1 <= cache.num_frames(str(cut)) < 24
 
     def test_real_names_annotations_and_wrapper(self, av, tmp_path):
         root = tmp_path / "UCF11_updated_mpg"

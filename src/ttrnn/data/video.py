@@ -5,6 +5,7 @@ lazily, so the rest of `ttrnn.data` works without it.
 """
 
 import os
+import warnings
 
 import numpy as np
 
@@ -23,10 +24,19 @@ _ENCODERS = {
 }
 # Frame rates an MPEG-1 stream can carry.
 _MPEG1_RATES = (24, 25, 30, 50, 60)
+# A clip that decodes to fewer than this share of the frames its container
+# announces is corrupt (VideoReadError); below _SHORT_RATIO it is kept with
+# a TruncatedVideoWarning.
+_CORRUPT_RATIO = 0.5
+_SHORT_RATIO = 0.9
 
 
 class VideoReadError(OSError):
     """A video file could not be opened or decoded."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video file decoded to fewer frames than it should: cut short."""
 
 
 def require_av():
@@ -59,14 +69,25 @@ def read_video(path, frame_shape=(120, 160), every=1, max_frames=None):
         max_frames: keep at most this many frames (after `every`), or
             `None` for all. Defaults to `None`.
 
+    A file cut short (a broken download, a full disk) is caught where the
+    container says how long it should be (AVI, MP4, Matroska): fewer than
+    half the announced frames raise `VideoReadError`, fewer than 90 % warn.
+    A last frame the file ends inside of (MPEG-1 .mpg included, whose
+    container states no length) is dropped with a `TruncatedVideoWarning`.
+
     Returns:
         A uint8 array of shape `(frames, height, width, 3)`.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
         VideoReadError: if the file cannot be opened, has no video stream,
-            is corrupt, or yields no frame.
+            is corrupt, yields no frame, or decodes to fewer than half the
+            frames its container announces (the message names the file
+            and both counts).
         ValueError: for invalid `frame_shape`, `every` or `max_frames`.
+
+    Warns:
+        TruncatedVideoWarning: a shorter cut (see above), kept.
     """
     frame_shape = check_frame_shape(frame_shape, allow_none=True)
     every = check_int("every", every)
@@ -76,17 +97,22 @@ def read_video(path, frame_shape=(120, 160), every=1, max_frames=None):
         raise FileNotFoundError(f"No video file at path={path!r}.")
     av = require_av()
     frames = []
+    decoded, last_corrupt, complete = 0, False, True
     try:
         with av.open(path) as container:
             if not container.streams.video:
                 raise VideoReadError(f"No video stream in {path!r}.")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            announced = _announced_frames(container, stream)
             for index, frame in enumerate(container.decode(stream)):
+                decoded = index + 1
+                last_corrupt = bool(getattr(frame, "is_corrupt", False))
                 if index % every:
                     continue
                 frames.append(_to_rgb(frame, frame_shape))
                 if max_frames is not None and len(frames) >= max_frames:
+                    complete = False  # stopped early: nothing to check
                     break
     except (av.FFmpegError, ValueError, OSError) as error:
         if isinstance(error, VideoReadError):
@@ -96,6 +122,10 @@ def read_video(path, frame_shape=(120, 160), every=1, max_frames=None):
         ) from error
     if not frames:
         raise VideoReadError(f"No frame could be decoded from {path!r}.")
+    if complete:
+        frames = _check_complete(
+            path, frames, decoded, announced, last_corrupt, every
+        )
     return np.stack(frames)
 
 
@@ -158,6 +188,65 @@ def write_video(path, frames, fps=24):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def _announced_frames(container, stream):
+    """Frames the container announces, or None where it states none.
+
+    AVI and MP4 store a frame count; Matroska a duration. MPEG program,
+    elementary and transport streams (.mpg, .ts) state neither: FFmpeg
+    estimates their duration from the time stamps at the end of the file,
+    which a truncated file shortens too, so it announces nothing.
+    """
+    if stream.frames:
+        return int(stream.frames)
+    if "mpeg" in container.format.name:  # mpeg, mpegvideo, mpegts
+        return None  # a duration estimated from the file's own end
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        return None
+    if stream.duration and stream.time_base:
+        seconds = stream.duration * stream.time_base
+    elif container.duration:
+        seconds = container.duration / 1_000_000  # in AV_TIME_BASE units
+    else:
+        return None
+    return int(round(seconds * rate)) or None
+
+
+def _check_complete(path, frames, decoded, announced, last_corrupt, every):
+    """Raises for a clip cut far short; warns and trims a shorter cut.
+
+    `decoded` counts every decoded frame (before `every`); `frames` holds
+    the kept ones. A last frame the decoder flags as corrupt is a picture
+    the file ends inside of (the signature of a truncated file): dropped.
+    """
+    counts = (
+        f"its container announces {announced} frames, {decoded} decoded"
+        if announced
+        else f"{decoded} frames decoded (the container states no count)"
+    )
+    if announced and decoded < _CORRUPT_RATIO * announced:
+        raise VideoReadError(
+            f"Video {path!r} is truncated or corrupt: {counts}."
+        )
+    short = announced and decoded < _SHORT_RATIO * announced
+    if not (short or last_corrupt):
+        return frames
+    note = ""
+    if last_corrupt and (decoded - 1) % every == 0 and len(frames) > 1:
+        frames = frames[:-1]
+        note = "; its last frame is cut short and dropped"
+    elif last_corrupt:
+        note = "; its last frame is cut short"
+    warnings.warn(
+        f"Video {path!r} looks truncated: {counts}{note}. Keeping the "
+        f"{len(frames)} frames read; re-download or re-encode the file if "
+        "it should be longer.",
+        TruncatedVideoWarning,
+        stacklevel=3,
+    )
+    return frames
 
 
 def _to_rgb(frame, frame_shape):
