@@ -34,3 +34,33 @@ def rng():
 
 def backend():
     return keras.backend.backend()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Lists every skipped test with its reason, so no skip is silent.
+
+    A skip hides coverage (data not found, an optional package missing,
+    a backend-only path); the one-line "N skipped" count does not say
+    which, so the end of every run names them.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    terminalreporter.section(
+        f"SKIPPED (coverage not run here): {len(skipped)} test(s)",
+        sep="=",
+        yellow=True,
+    )
+    for report in skipped:
+        reason = _skip_reason(report)
+        terminalreporter.line(f"{report.nodeid}: {reason}")
+
+
+def _skip_reason(report):
+    """The reason of a skip report ("Skipped: " prefix removed)."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr)
+    return reason.removeprefix("Skipped: ")
