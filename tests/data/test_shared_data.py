@@ -42,15 +42,19 @@ def param_table(folder, name):
     return features, rows
 
 
-@pytest.mark.parametrize("name, subset", NIPS_SUBSETS)
-def test_nips2003_matches_param_file(shared_data_dir, name, subset):
-    folder = shared_data_dir / "nips2003" / name
-    features, table = param_table(folder, name)
+def check_subset_against_param(nips_dir, name, subset):
+    """Shape, check-sum and class counts of one subset, as .param says."""
+    features, table = param_table(nips_dir / name, name)
     positives, negatives, total, checksum = table[subset]
-    x, y = read_nips2003_subset(name, subset, shared_data_dir / "nips2003")
+    x, y = read_nips2003_subset(name, subset, nips_dir)
     assert x.shape == (total, features) and x.dtype == np.float32
     assert x.sum(dtype=np.float64) == checksum
     assert y.sum() == positives and (y == 0).sum() == negatives
+
+
+@pytest.mark.parametrize("name, subset", NIPS_SUBSETS)
+def test_nips2003_matches_param_file(shared_data_dir, name, subset):
+    check_subset_against_param(shared_data_dir / "nips2003", name, subset)
 
 
 def test_madelon_without_param_file(shared_data_dir):
@@ -92,3 +96,147 @@ def test_spls_class_counts(shared_data_dir):
         (_, y), (_, yv) = load_spls(name, shared_data_dir / "spls")
         counts[name] = np.bincount(np.concatenate([y, yv])).tolist()
     assert counts == {"prostate": [50, 52], "lymphoma": [42, 9, 11]}
+
+
+# The same checks on small files generated here in the real formats (the
+# layout, .param table, gzip, separators and trailing spaces copied from
+# the shared files), so that they run in every clone, with or without
+# ../shared.
+
+PARAM = """Data type: {kind}
+Number of features: {features}
+Number of examples and check-sums:
+     \tPos_ex\tNeg_ex\tTot_ex\tCheck_sum
+{rows}"""
+
+
+def _gzip(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as file:
+        file.write(text)
+
+
+def _nips_rows(kind, x):
+    if kind == "non-sparse":  # "0 71 5 " with a trailing space
+        return "".join(" ".join(map(str, row)) + " \n" for row in x)
+    if kind == "sparse-integer":  # "10:105 39:85 " (1-based)
+        return "".join(
+            "".join(f"{j + 1}:{v} " for j, v in enumerate(row) if v) + "\n"
+            for row in x
+        )
+    return "".join(  # sparse-binary: "354 386 517 " (1-based)
+        "".join(f"{j + 1} " for j, v in enumerate(row) if v) + "\n" for row in x
+    )
+
+
+def write_nips2003_like(nips_dir, name, kind, features, sizes, seed=0):
+    """A NIPS 2003 set: data, +1/-1 labels and a .param with check-sums.
+
+    Returns:
+        {subset: (x, y)} as written (y in {0, 1}; None for "test").
+    """
+    rng = np.random.default_rng(seed)
+    high = 2 if kind == "sparse-binary" else 1000
+    written, rows = {}, []
+    for subset, count in sizes.items():
+        x = rng.integers(0, high, (count, features))
+        x[rng.random(x.shape) < 0.6] = 0
+        folder = nips_dir / name
+        _gzip(folder / f"{name}_{subset}.data.gz", _nips_rows(kind, x))
+        y = None
+        if subset != "test":
+            y = np.arange(count) % 2
+            rng.shuffle(y)
+            labels = "".join("1\n" if v else "-1\n" for v in y)
+            _gzip(folder / f"{name}_{subset}.labels.gz", labels)
+            rows.append(
+                f"{subset.title()}\t{y.sum():5d}\t{(y == 0).sum():5d}\t"
+                f"{count:5d}\t{x.sum():.2f}\n"
+            )
+        written[subset] = (x, y)
+    if name != "madelon":  # the shared madelon has no .param file
+        param = PARAM.format(kind=kind, features=features, rows="".join(rows))
+        _gzip(nips_dir / name / f"{name}.param.gz", param)
+    return written
+
+
+def write_spls_like(spls_dir, name, sizes, features, outputs=None, seed=0):
+    """An spls set: `<name>/<name>_{train,valid}.{data,labels}.gz`."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for subset, count in sizes.items():
+        x = rng.standard_normal((count, features))
+        if outputs is None:  # class indices, one a line
+            y = (
+                np.arange(count) % 3
+                if name == "lymphoma"
+                else rng.integers(0, 2, count)
+            )
+            labels = "".join(f"{v}\n" for v in y)
+        else:  # several real outputs a line
+            y = np.round(rng.uniform(5, 12, (count, outputs)), 2)
+            labels = "".join(
+                " ".join(f"{v:g}" for v in row) + "\n" for row in y
+            )
+        data = "".join(
+            " ".join(repr(float(v)) for v in row) + "\n" for row in x
+        )
+        _gzip(spls_dir / name / f"{name}_{subset}.data.gz", data)
+        _gzip(spls_dir / name / f"{name}_{subset}.labels.gz", labels)
+        written[subset] = (x, y)
+    return written
+
+
+NIPS_LIKE = {
+    "arcene": ("non-sparse", 12),
+    "dexter": ("sparse-integer", 20),
+    "dorothea": ("sparse-binary", 30),
+}
+
+
+class TestGeneratedInTheRealFormats:
+    @pytest.mark.parametrize("name", sorted(NIPS_LIKE))
+    @pytest.mark.parametrize("subset", ["train", "valid"])
+    def test_nips2003_matches_param_file(self, tmp_path, name, subset):
+        kind, features = NIPS_LIKE[name]
+        sizes = {"train": 6, "valid": 4, "test": 3}
+        written = write_nips2003_like(tmp_path, name, kind, features, sizes)
+        check_subset_against_param(tmp_path, name, subset)
+        x, y = read_nips2003_subset(name, subset, tmp_path)
+        np.testing.assert_array_equal(x, written[subset][0])
+        np.testing.assert_array_equal(y, written[subset][1])
+        x, y = read_nips2003_subset(name, "test", tmp_path, with_labels=False)
+        np.testing.assert_array_equal(x, written["test"][0])
+
+    def test_madelon_without_param_file(self, tmp_path):
+        sizes = {"train": 4, "valid": 2}
+        written = write_nips2003_like(
+            tmp_path, "madelon", "non-sparse", 500, sizes
+        )
+        (x, y), (xv, yv) = load_nips2003("madelon", tmp_path)
+        assert x.shape == (4, 500) and xv.shape == (2, 500)
+        np.testing.assert_array_equal(xv, written["valid"][0])
+        assert y.sum() == 2 and yv.sum() == 1
+
+    def test_gisette_without_training_data(self, tmp_path):
+        write_nips2003_like(tmp_path, "gisette", "non-sparse", 8, {"valid": 2})
+        os.remove(tmp_path / "gisette" / "gisette_valid.labels.gz")
+        with pytest.raises(FileNotFoundError, match="gisette_train.data"):
+            load_nips2003("gisette", tmp_path)
+
+    @pytest.mark.parametrize(
+        "name, features, outputs",
+        [("prostate", 9, None), ("lymphoma", 7, None), ("mice", 5, 4)],
+    )
+    def test_spls(self, tmp_path, name, features, outputs):
+        sizes = {"train": 8, "valid": 3}
+        written = write_spls_like(tmp_path, name, sizes, features, outputs)
+        (x, y), (xv, yv) = load_spls(name, tmp_path)
+        assert x.shape == (8, features) and xv.shape == (3, features)
+        assert x.dtype == np.float32
+        np.testing.assert_allclose(x, written["train"][0], rtol=1e-6)
+        np.testing.assert_allclose(yv, written["valid"][1], rtol=1e-6)
+        if outputs is None:
+            assert y.shape == (8,) and y.dtype == np.int32
+        else:
+            assert y.shape == (8, outputs) and y.dtype == np.float32
