@@ -2,13 +2,19 @@
 
 - `learning_curves`: loss and the headline metric per epoch, train and
   test, one colour per model.
-- `weights`: per model, the histogram of the input-to-hidden weights and
-  either the TT cores as heat maps or, for video models, how strongly
-  each pixel feeds the hidden layer (row norms of W shown as a frame).
+- `weights`: per model, the histogram of the entries of the
+  input-to-hidden matrix W and either, for video models, how strongly
+  each input pixel feeds the hidden units (the norm of its rows of W,
+  shown as a frame on one colour scale for all models), or the TT cores
+  (or W itself) as heat maps. A caption under the figure says what the
+  panels show.
+
+Epoch axes carry integer ticks only.
 """
 
 import math
 import os
+import textwrap
 
 import numpy as np
 
@@ -61,6 +67,7 @@ def learning_curves(histories, path, metric, title=""):
                         label=f"{name} ({label})",
                     )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_integer_ticks())
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -75,13 +82,20 @@ def learning_curves(histories, path, metric, title=""):
 def weights(models, path, frame_shape=None, max_dense_values=64_000_000):
     """Plots the input-to-hidden weights of each model.
 
+    Left, per model: the histogram of the entries of W, the (inputs,
+    gates * units) input-to-hidden matrix; for a TT layer those are the
+    entries of W rebuilt from the cores (the title gives both counts).
+    Right: with `frame_shape`, the norm of each input pixel's rows of W
+    (how strongly that pixel feeds the hidden units), divided by its mean
+    over the frame and drawn on one colour scale for all models; without,
+    the TT cores side by side, or W itself (subsampled).
+
     Args:
         models: dict from model name to a built Keras model whose first
             TT / Dense / RNN layer holds the input-to-hidden weights.
         path: output PNG path.
         frame_shape: `(height, width)` when the inputs are flattened RGB
-            frames: then the second panel shows the row norms of W as an
-            image. Otherwise it shows the TT cores (or the dense kernel).
+            frames (height * width * channels, channels last).
         max_dense_values: TT kernels larger than this are not rebuilt
             (the histogram then shows the core entries).
 
@@ -89,46 +103,129 @@ def weights(models, path, frame_shape=None, max_dense_values=64_000_000):
         `path`.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(
-        len(models), 2, figsize=(11, 3.4 * len(models)), squeeze=False
-    )
-    for row, (name, model) in zip(axes, models.items()):
+    panels = []
+    for name, model in models.items():
         layer = input_layer(model)
         kernel, cores = _kernel_and_cores(layer, max_dense_values)
-        values = (
-            kernel
-            if kernel is not None
-            else np.concatenate([c.ravel() for c in cores])
-        )
-        row[0].hist(values.ravel(), bins=80, color="tab:blue")
-        what = "W" if kernel is not None else "core entries"
-        row[0].set_title(
-            f"{name}: {what} ({_count(layer):,} weights)", fontsize=9
-        )
+        panels.append((name, layer, kernel, cores))
+    images = {}
+    if frame_shape is not None:
+        for name, _, kernel, _ in panels:
+            if kernel is not None:
+                images[name] = _pixel_norms(kernel, frame_shape)
+    top = max((float(im.max()) for im in images.values()), default=1.0)
+    fig, axes = plt.subplots(
+        len(panels), 2, figsize=(11, 3.6 * len(panels)), squeeze=False
+    )
+    for row, (name, layer, kernel, cores) in zip(axes, panels):
+        _histogram(row[0], name, layer, kernel, cores)
         ax = row[1]
-        if frame_shape is not None and kernel is not None:
-            norms = np.linalg.norm(kernel, axis=1)
-            image = norms.reshape(*frame_shape, -1).mean(axis=-1)
-            im = ax.imshow(image, cmap="viridis")
-            fig.colorbar(im, ax=ax, fraction=0.03)
-            ax.set_title(f"{name}: |W| row norm per pixel", fontsize=9)
-            ax.axis("off")
-        elif cores:
-            ax.imshow(_tile_cores(cores), cmap="coolwarm", aspect="auto")
+        if name in images:
+            im = ax.imshow(images[name], cmap="viridis", vmin=0, vmax=top)
+            bar = fig.colorbar(im, ax=ax, fraction=0.035)
+            bar.set_label("row norm / mean", fontsize=8)
             ax.set_title(
-                f"{name}: {len(cores)} TT cores (r*m x n*r each)", fontsize=9
+                f"{name}: how strongly each pixel feeds the hidden units",
+                fontsize=9,
             )
-            ax.axis("off")
+            ax.set_xlabel("pixel x")
+            ax.set_ylabel("pixel y")
+        elif cores:
+            im = ax.imshow(
+                _tile_cores(cores),
+                cmap="coolwarm",
+                aspect="auto",
+                vmin=-1,
+                vmax=1,
+            )
+            fig.colorbar(im, ax=ax, fraction=0.035)
+            ax.set_title(
+                f"{name}: the {len(cores)} TT cores, each scaled to +-1",
+                fontsize=9,
+            )
+            ax.set_xlabel("core k: n_k * r_(k+1) columns, left to right")
+            ax.set_ylabel("r_k * m_k rows")
         else:
             small = kernel[:: max(1, len(kernel) // 256)]
             small = small[:, :: max(1, small.shape[1] // 256)]
-            ax.imshow(small, cmap="coolwarm", aspect="auto")
-            ax.set_title(f"{name}: W (subsampled)", fontsize=9)
-            ax.axis("off")
-    fig.tight_layout()
+            sub = " (subsampled)" if small.shape != kernel.shape else ""
+            limit = float(np.abs(small).max()) or 1.0
+            im = ax.imshow(
+                small, cmap="coolwarm", aspect="auto", vmin=-limit, vmax=limit
+            )
+            fig.colorbar(im, ax=ax, fraction=0.035)
+            ax.set_title(f"{name}: W{sub}", fontsize=9)
+            ax.set_xlabel("column of W: unit (RNN gates side by side)")
+            ax.set_ylabel("input feature")
+    caption = _caption(images, panels)
+    fig.tight_layout(rect=(0, 0.09 if caption else 0, 1, 1))
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize=8, va="bottom", wrap=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def _histogram(ax, name, layer, kernel, cores):
+    """Histogram of W's entries (or of the core entries), titled honestly."""
+    count = _count(layer)
+    if kernel is not None:
+        values = kernel.ravel()
+        if cores:
+            what = (
+                f"entries of W rebuilt from the cores\n"
+                f"({_amount(values.size)} entries from {count:,} TT weights)"
+            )
+        else:
+            what = f"entries of W ({count:,} weights)"
+    else:
+        values = np.concatenate([c.ravel() for c in cores])
+        what = f"entries of the TT cores ({count:,} weights)"
+    ax.hist(values, bins=80, color="tab:blue")
+    ax.set_title(f"{name}: {what}", fontsize=9)
+    ax.set_xlabel("value")
+    ax.set_ylabel("count")
+
+
+def _pixel_norms(kernel, frame_shape):
+    """Per pixel, the norm of its rows of W (channels averaged), / mean."""
+    norms = np.linalg.norm(kernel, axis=1)
+    image = norms.reshape(*frame_shape, -1).mean(axis=-1)
+    return image / (image.mean() or 1.0)
+
+
+def _caption(images, panels):
+    parts = []
+    if any(cores for _, _, kernel, cores in panels if kernel is not None):
+        parts.append(
+            "Left: the entries of W. A TT layer's W holds far more entries "
+            "than the layer has weights: each entry is a product of TT "
+            "weights."
+        )
+    if images:
+        parts.append(
+            "Right: for each input pixel, the norm of its rows of W (its "
+            "weights to all hidden units and gates, averaged over R, G, B), "
+            "divided by the mean over the frame: bright pixels feed the "
+            "hidden units strongly, dark ones barely. One colour scale for "
+            "all models."
+        )
+    return "\n".join(textwrap.fill(part, 170) for part in parts)
+
+
+def _amount(n):
+    """44.2 M, 12.3 k, 512."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    if n >= 10_000:
+        return f"{n / 1e3:.1f} k"
+    return f"{n:,}"
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def input_layer(model):
