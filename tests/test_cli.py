@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+import ttrnn
 from ttrnn import cli
 from ttrnn.experiments import runner
 
@@ -78,6 +79,96 @@ def test_info_counts(capsys):
     out = capsys.readouterr().out
     # TT [4,8,8,4] rank 3 vs the dense 1024 x 1024 kernel (REFERENCE §4).
     assert "1,248" in out and "1,048,576" in out and "840.2x" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"ttrnn {ttrnn.__version__}\n"
+
+
+class TestBadArguments:
+    """Rejected by the parser: exit 2, a message naming the option."""
+
+    @pytest.mark.parametrize(
+        "argv, option, words",
+        [
+            (["experiment", "mice", "--epochs", "-1"], "--epochs", "epochs"),
+            (["experiment", "mice", "--epochs", "0"], "--epochs", "epochs"),
+            (["demo", "--epochs", "0"], "--epochs", "epochs"),
+            (["experiment", "ucf11", "--frames", "0"], "--frames", "frames"),
+            (
+                ["experiment", "mice", "--batch-size", "0"],
+                "--batch-size",
+                "positive number",
+            ),
+            (
+                ["experiment", "ucf11", "--folds", "5"],
+                "--folds",
+                "0 to 4",
+            ),
+            (
+                ["experiment", "ucf11", "--folds", "-1"],
+                "--folds",
+                "0 to 4",
+            ),
+            (
+                ["experiment", "mice", "--learning-rate", "0"],
+                "--learning-rate",
+                "positive number",
+            ),
+            (
+                ["experiment", "ucf11", "--dropout", "1.5"],
+                "--dropout",
+                "fraction",
+            ),
+            (
+                ["experiment", "mice", "--tt-ranks", "0"],
+                "--tt-ranks",
+                "TT ranks: positive integers",
+            ),
+            (
+                ["info", "mice", "--tt-ranks", "2.5"],
+                "--tt-ranks",
+                "TT ranks: positive integers",
+            ),
+            (
+                ["experiment", "ucf11", "--frame-shape", "0x160"],
+                "--frame-shape",
+                "like 120x160",
+            ),
+        ],
+    )
+    def test_rejected(self, capsys, argv, option, words):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option}: " in err and words in err
+
+    def test_ranks_message_speaks_of_ranks(self, capsys):
+        with pytest.raises(SystemExit):
+            cli.main(["experiment", "mice", "--tt-ranks", "0"])
+        err = capsys.readouterr().err
+        assert "e.g. 4" in err and "1,4,4,4,1" in err
+        assert "120x160" not in err
+
+    def test_good_values_parse(self):
+        args = cli.build_parser().parse_args(
+            ["experiment", "ucf11", "--epochs", "3", "--tt-ranks", "1,4,4,1"]
+            + ["--folds", "0,4", "--frames", "8", "--dropout", "0"]
+        )
+        assert (args.epochs, args.tt_ranks, args.folds) == (
+            3,
+            (1, 4, 4, 1),
+            [0, 4],
+        )
+        assert (args.frames, args.dropout) == (8, 0.0)
+        args = cli.build_parser().parse_args(
+            ["info", "mnist", "--tt-ranks", "3"]
+        )
+        assert args.tt_ranks == 3
 
 
 class TestErrors:
@@ -201,6 +292,22 @@ def test_spls(tmp_path, name, model, metric, test_size):
         assert value in np.arange(13) / 12
     else:
         assert value > 0
+
+
+@needs_shared
+def test_verbose_0_still_prints_the_results(tmp_path, capsys):
+    """--verbose controls the training logs, not the results."""
+    argv = ["experiment", "mice", "--epochs", "1", "--verbose", "0"]
+    argv += ["--no-plots", "--out"]
+    assert cli.main([*argv, str(tmp_path / "one"), "--model", "tt"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("mice tt: mse ")
+    assert cli.main([*argv, str(tmp_path / "two"), "--model", "tt,dense"]) == 0
+    out = capsys.readouterr().out
+    assert "experiment" in out and "s/epoch" in out
+    rows = [line.split()[:2] for line in out.splitlines()]
+    assert ["mice", "tt"] in rows and ["mice", "dense"] in rows
+    assert "Epoch" not in out  # no training log
 
 
 @pytest.mark.filterwarnings("ignore::ttrnn.data.SkippedClipWarning")

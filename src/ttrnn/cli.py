@@ -5,15 +5,21 @@
                           [--model M] [--protocol fast|paper] [--resume]
     ttrnn info NAME-or-results.json [--model M]
     ttrnn list
+    ttrnn --version
 
 See docs/experiments.md for every experiment and its defaults.
+
+Start-up stays light: this module imports neither Keras nor a backend.
+`--help`, `--version` and `list` never do; `demo`, `experiment` and
+`info` (which builds the models) choose the backend first
+(`ttrnn._select_backend`) and then import Keras.
 """
 
 import argparse
-import importlib.util
-import json
 import os
 import sys
+
+from ttrnn import _select_backend
 
 _DESCRIPTION = (
     "Tensor-Train layers and TT-RNNs for Keras 3: the demo, the "
@@ -23,6 +29,7 @@ _DESCRIPTION = (
 
 def demo(args):
     """`ttrnn demo`: TT-GRU vs GRU on generated UCF11-shaped video."""
+    _load_keras()
     from ttrnn.experiments import demo as demo_module
 
     demo_module.run_demo(
@@ -38,9 +45,11 @@ def demo(args):
 def experiment(args):
     """`ttrnn experiment NAME`: train, evaluate, write results.json."""
     from ttrnn.experiments import registry
-    from ttrnn.experiments import run
 
     names = registry.expand(args.name)
+    _load_keras()
+    from ttrnn.experiments import run
+
     models = None
     if args.model:
         models = [m.strip() for m in args.model.split(",") if m.strip()]
@@ -74,8 +83,8 @@ def experiment(args):
 
 def info(args):
     """`ttrnn info`: weights, compression and MACs of each layer."""
-    from ttrnn.experiments import info as info_module
-    from ttrnn.experiments import models as models_module
+    import json
+
     from ttrnn.experiments import registry
     from ttrnn.experiments.registry import ExperimentError
 
@@ -100,6 +109,10 @@ def info(args):
     if args.model:
         chosen = [m.strip() for m in args.model.split(",")]
     chosen = chosen or list(experiment.models)
+    _load_keras()  # the models are built to be counted
+    from ttrnn.experiments import info as info_module
+    from ttrnn.experiments import models as models_module
+
     ranks = args.tt_ranks or overrides.get("tt_ranks")
     frame = args.frame_shape or overrides.get("frame_shape")
     print(f"{experiment.name}: {experiment.description}")
@@ -165,11 +178,7 @@ def _info_outputs(experiment):
 
 def _shape(text):
     """'120x160' or '120,160' -> (120, 160)."""
-    parts = text.replace("x", ",").split(",")
-    try:
-        values = tuple(int(p) for p in parts if p.strip())
-    except ValueError:
-        values = ()
+    values = _integers(text)
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(
             f"expected positive integers like 120x160 or 8,20,20,18. "
@@ -179,24 +188,113 @@ def _shape(text):
 
 
 def _ranks(text):
-    values = _shape(text)
+    """'4' -> 4; '1,4,4,4,1' -> (1, 4, 4, 4, 1)."""
+    values = _integers(text)
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            "expected TT ranks: positive integers, one for every inner "
+            "cut (e.g. 4) or one a cut (e.g. 1,4,4,4,1). "
+            f"Received: {text!r}"
+        )
     return values[0] if len(values) == 1 else values
+
+
+def _integers(text):
+    """'8,20x3' -> (8, 20, 3); () when a part is not an integer."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        return tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        return ()
+
+
+def _count(what):
+    """An argparse type: a positive integer, the message naming `what`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive number of {what} (1 or more). "
+                f"Received: {text!r}"
+            )
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number like 0.001. Received: {text!r}"
+        )
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction from 0 to below 1, like 0.25. "
+            f"Received: {text!r}"
+        )
+    return value
 
 
 def _folds_arg(text):
     if text == "all":
         return None
     try:
-        return [int(f) for f in text.split(",")]
+        folds = [int(f) for f in text.split(",")]
     except ValueError:
+        folds = []
+    if not folds or any(not 0 <= f < 5 for f in folds):
         raise argparse.ArgumentTypeError(
-            f"expected 'all' or fold numbers like 0,1. Received: {text!r}"
-        ) from None
+            "expected 'all' or fold numbers from 0 to 4 (5-fold "
+            f"cross-validation) like 0 or 0,1. Received: {text!r}"
+        )
+    return folds
+
+
+class _Version(argparse.Action):
+    """`--version`: prints the installed version; imports no Keras."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        kwargs.setdefault("help", "show the version and exit")
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"ttrnn {version()}")
+        parser.exit()
+
+
+def version():
+    """ttrnn's version: the installed distribution's, else `__version__`."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ttrnn")
+    except metadata.PackageNotFoundError:
+        import ttrnn
+
+        return ttrnn.__version__
 
 
 def build_parser():
     """The argument parser of the `ttrnn` command."""
     parser = argparse.ArgumentParser(prog="ttrnn", description=_DESCRIPTION)
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -214,7 +312,7 @@ def build_parser():
     p.add_argument(
         "--quick", action="store_true", help="tiny frames, for smoke tests"
     )
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=_count("epochs"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=demo)
@@ -235,7 +333,7 @@ def build_parser():
         "../shared/data for nips2003/spls; Fashion-MNIST for mnist)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=_count("epochs"), default=None)
     p.add_argument(
         "--model",
         default=None,
@@ -254,8 +352,8 @@ def build_parser():
     p.add_argument(
         "--overwrite", action="store_true", help="discard an earlier run"
     )
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--batch-size", type=_count("samples"), default=None)
+    p.add_argument("--learning-rate", type=_positive_float, default=None)
     p.add_argument(
         "--tt-ranks", type=_ranks, default=None, help="e.g. 4 or 1,4,4,4,1"
     )
@@ -272,7 +370,10 @@ def build_parser():
         help="video: HxW frames are resized to (default: the dataset's)",
     )
     p.add_argument(
-        "--frames", type=int, default=16, help="fast protocol: frames a clip"
+        "--frames",
+        type=_count("frames"),
+        default=16,
+        help="fast protocol: frames a clip",
     )
     p.add_argument(
         "--folds",
@@ -281,18 +382,23 @@ def build_parser():
         help="cross-validation folds to run, e.g. 0 or 0,1 (default all)",
     )
     p.add_argument(
-        "--dropout", type=float, default=0.25, help="RNN input dropout"
+        "--dropout", type=_fraction, default=0.25, help="RNN input dropout"
     )
     p.add_argument(
         "--recurrent-dropout",
-        type=float,
+        type=_fraction,
         default=0.25,
         help="RNN recurrent dropout",
     )
     p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras'"
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="training logs: 0 none, 1 progress bars, 2 a line an epoch "
+        "(the results are printed at every level)",
     )
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=experiment)
@@ -317,43 +423,51 @@ def build_parser():
     return parser
 
 
-def _default_to_jax():
-    """Makes JAX the backend of the command unless KERAS_BACKEND is set.
+# Errors a command reports as `ttrnn CMD: error: ...` with status 2:
+# (module, class), looked up only in modules already imported.
+_USAGE_ERRORS = (
+    ("ttrnn.experiments.datasets", "DataDirError"),
+    ("ttrnn.experiments.registry", "ExperimentError"),
+    ("ttrnn.experiments.runner", "RunExistsError"),
+)
 
-    `import ttrnn` has imported Keras with its configured backend (from
-    ~/.keras/keras.json, TensorFlow unless changed) before this module
-    runs, so the command re-executes itself once with KERAS_BACKEND=jax.
-    """
-    if "KERAS_BACKEND" in os.environ:
-        return
-    os.environ["KERAS_BACKEND"] = "jax"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras = sys.modules.get("keras")
-    if keras is None or importlib.util.find_spec("jax") is None:
-        return
-    if keras.backend.backend() != "jax":
-        sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "ttrnn", *sys.argv[1:]])
+
+def _load_keras():
+    """Chooses the backend, then imports Keras and ttrnn's layers."""
+    import ttrnn
+
+    _select_backend.select()
+    ttrnn._import_all()
+
+
+def _usage_error(error):
+    for module_name, class_name in _USAGE_ERRORS:
+        module = sys.modules.get(module_name)
+        if module and isinstance(error, getattr(module, class_name)):
+            return True
+    return False
 
 
 def main(argv=None):
-    """Runs the command; returns the exit status (0 ok, 2 usage/data).
+    """Runs the command; returns the exit status.
+
+    0: done; 1: no usable Keras backend (the message says which is
+    installed and how to choose); 2: bad arguments or data.
 
     Args:
-        argv: the arguments; `None` reads the command line (and then, if
-            KERAS_BACKEND is not set, runs on JAX).
+        argv: the arguments; `None` reads the command line.
     """
-    if argv is None:
-        _default_to_jax()
+    _select_backend.quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ttrnn.experiments.datasets import DataDirError
-    from ttrnn.experiments.registry import ExperimentError
-    from ttrnn.experiments.runner import RunExistsError
-
     try:
         return args.func(args)
-    except (DataDirError, ExperimentError, RunExistsError) as error:
+    except _select_backend.BackendError as error:
+        print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not _usage_error(error):
+            raise
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -9,8 +9,18 @@ checkpointed, so `resume=True` continues a killed run.
 from ttrnn.experiments.registry import EXPERIMENTS
 from ttrnn.experiments.registry import GROUPS
 from ttrnn.experiments.registry import Experiment
-from ttrnn.experiments.run import run_experiment
-from ttrnn.experiments.run import run_many
+
+
+def __getattr__(name):
+    # The runner imports Keras; the registry (`ttrnn list`) does not.
+    if name in ("run_experiment", "run_many"):
+        from ttrnn.experiments import run
+
+        return getattr(run, name)
+    raise AttributeError(
+        f"module 'ttrnn.experiments' has no attribute {name!r}"
+    )
+
 
 __all__ = [
     "EXPERIMENTS",

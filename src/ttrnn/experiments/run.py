@@ -188,8 +188,10 @@ def run_many(names, model_names, out=None, **kwargs):
     if len(runs) > 1:
         rows = [summary_row(r) for r in runs]
         runner.write_json(os.path.join(out, RESULTS), {"runs": rows})
-        if kwargs.get("verbose", 1):
-            print(format_summary(rows))
+        # The results, whatever `verbose` (it controls training logs).
+        print(format_summary(rows))
+    elif runs and not kwargs.get("verbose", 1):
+        print(_one_line(runs[0]))  # verbose runs print it themselves
     return runs
 
 

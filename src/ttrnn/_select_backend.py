@@ -1,0 +1,206 @@
+"""Chooses the Keras backend before Keras is first imported.
+
+Keras reads its backend once, at import: the `KERAS_BACKEND` environment
+variable, else `"backend"` of `$KERAS_HOME/keras.json` (`~/.keras`
+by default), else TensorFlow. With only JAX or PyTorch installed, that
+default makes `import keras` fail. `select()` keeps every explicit choice
+and fills in the rest:
+
+1. Keras already imported: its backend stays; an error if that backend's
+   package is not installed.
+2. `KERAS_BACKEND` set: kept; an error if its package is not installed.
+3. `keras.json` names a backend: kept; an error if its package is not
+   installed. A file exactly as Keras writes it on its first import, when
+   none exists (`"backend": "tensorflow"` and the default `floatx`,
+   `epsilon`, `image_data_format`), is Keras' default, not a choice:
+   otherwise the first run (no file) and every later one would differ.
+4. Otherwise the first installed of JAX, TensorFlow, PyTorch becomes
+   `KERAS_BACKEND` (checked with `importlib.util.find_spec`, which imports
+   nothing).
+
+This module imports neither Keras nor a backend.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+
+# Backends in the order ttrnn prefers them, and the package each needs.
+PREFERRED = ("jax", "tensorflow", "torch")
+PACKAGES = {
+    "jax": "jax",
+    "tensorflow": "tensorflow",
+    "torch": "torch",
+    "openvino": "openvino",
+    "numpy": "numpy",
+}
+# What Keras writes into keras.json when there is none (Keras 3).
+KERAS_DEFAULT_CONFIG = {
+    "floatx": "float32",
+    "epsilon": 1e-07,
+    "backend": "tensorflow",
+    "image_data_format": "channels_last",
+}
+_EXTRAS = ("jax", "tensorflow", "torch")  # ttrnn[jax] etc.
+
+
+class BackendError(ImportError):
+    """The Keras backend in use, or chosen, is not installed."""
+
+
+def quiet_tensorflow():
+    """Keeps TensorFlow's C++ INFO/WARNING lines off stderr by default.
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` unless the user has set it. Only
+    logging; numerics are untouched. TensorFlow reads it when it is
+    loaded, which Keras' serialisation does whenever TensorFlow is
+    installed, on every backend.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def is_command_line():
+    """Whether this process is the `ttrnn` command, importing ttrnn.
+
+    True for the `ttrnn` script (`sys.argv[0]` names it) and for
+    `python -m ttrnn`: while Python locates the module of `-m`, which
+    imports the package, `sys.argv[0]` is `"-m"`.
+    """
+    argv = getattr(sys, "argv", None) or [""]
+    if argv[0] == "-m":
+        return True
+    name = os.path.basename(argv[0]).lower()
+    return name in ("ttrnn", "ttrnn.exe", "ttrnn-script.py")
+
+
+def is_installed(backend):
+    """Whether the package `backend` needs can be imported (no import)."""
+    package = PACKAGES.get(backend)
+    if package is None:
+        return True  # a backend Keras may know and we do not: let it decide
+    module = sys.modules.get(package)
+    if module is not None:
+        return True
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed():
+    """The installed backends among `PREFERRED`, in that order."""
+    return [b for b in PREFERRED if is_installed(b)]
+
+
+def keras_config_path():
+    """The keras.json Keras reads: `$KERAS_HOME`, else `~/.keras`."""
+    if "KERAS_HOME" in os.environ:
+        folder = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        if not os.access(base, os.W_OK):
+            base = "/tmp"
+        folder = os.path.join(base, ".keras")
+    return os.path.expanduser(os.path.join(folder, "keras.json"))
+
+
+def config_backend():
+    """The backend keras.json chooses, or None.
+
+    None when there is no file, it is unreadable, names no backend, or is
+    Keras' own default file (see the module's docstring).
+    """
+    try:
+        with open(keras_config_path(), encoding="utf-8") as file:
+            config = json.load(file)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    backend = config.get("backend")
+    if not isinstance(backend, str) or not backend:
+        return None
+    plain = {k: v for k, v in config.items() if k != "nnx_enabled" or v}
+    if plain == KERAS_DEFAULT_CONFIG:
+        return None
+    return backend
+
+
+def _keras_backend_in_use():
+    """The backend of an already imported Keras, or None."""
+    config = sys.modules.get("keras.src.backend.config")
+    if config is None or not hasattr(config, "backend"):
+        return None
+    try:
+        return config.backend()
+    except Exception:  # a half-imported Keras: no answer
+        return None
+
+
+def _fix(backend):
+    """How to choose an installed backend, or install `backend`."""
+    have = installed()
+    if not have:
+        return (
+            "No Keras backend is installed: pip install 'ttrnn[jax]' "
+            "(or ttrnn[tensorflow], ttrnn[torch])."
+        )
+    choice = have[0]
+    text = (
+        f"Installed backends: {', '.join(have)}. Set KERAS_BACKEND={choice} "
+        f"(e.g. `export KERAS_BACKEND={choice}`, or os.environ"
+        f"['KERAS_BACKEND'] = '{choice}' before Keras is first imported)"
+    )
+    if backend in _EXTRAS:
+        text += f", or install {backend}: pip install 'ttrnn[{backend}]'"
+    return text + "."
+
+
+def select():
+    """Chooses the backend Keras will use, before Keras is imported.
+
+    Sets `os.environ["KERAS_BACKEND"]` only when nothing chose a backend
+    (see the module's docstring). Never imports Keras or a backend; safe
+    to call again.
+
+    Returns:
+        The backend's name.
+
+    Raises:
+        BackendError: the backend in use or chosen is not installed, or
+            no backend is installed.
+    """
+    in_use = _keras_backend_in_use()
+    if in_use is not None:
+        if not is_installed(in_use):
+            raise BackendError(
+                f"Keras is already imported on the {in_use!r} backend, but "
+                f"{PACKAGES[in_use]} is not installed. Keras reads "
+                "KERAS_BACKEND once, at its first import: restart Python "
+                "with the backend set. " + _fix(in_use)
+            )
+        return in_use
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        if not is_installed(chosen):
+            raise BackendError(
+                f"KERAS_BACKEND={chosen!r}, but {PACKAGES[chosen]} is not "
+                "installed. " + _fix(chosen)
+            )
+        return chosen
+    configured = config_backend()
+    if configured is not None:
+        if not is_installed(configured):
+            raise BackendError(
+                f"{keras_config_path()} selects the {configured!r} Keras "
+                f"backend, but {PACKAGES[configured]} is not installed. "
+                + _fix(configured)
+                + " Or edit 'backend' in that file."
+            )
+        return configured
+    have = installed()
+    if not have:
+        raise BackendError(_fix(None))
+    os.environ["KERAS_BACKEND"] = have[0]
+    return have[0]
