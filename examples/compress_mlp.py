@@ -12,18 +12,23 @@ zero-padded to 32x32 = 1024 features, scaled to [0, 1]:
    many epochs as steps 1 and 3 together.
 
 Run:  KERAS_BACKEND=jax python examples/compress_mlp.py
+      python examples/compress_mlp.py --data-dir DIR  # your IDX files
+      python examples/compress_mlp.py --epochs 1 --finetune-epochs 1 \
+          --limit 256  # a quick check on a few images
 """
 
 import argparse
+import os
 import time
 
 import keras
 import numpy as np
 
 import ttrnn
+from ttrnn.data.idx import FASHION_MNIST_DIR
 
 
-def load(digits):
+def load(digits, data_dir):
     if digits:
         from sklearn.datasets import load_digits
 
@@ -34,11 +39,29 @@ def load(digits):
         return (x[:cut], y[:cut]), (x[cut:], y[cut:])
     from ttrnn.data.idx import load_fashion_mnist
 
-    (x, y), (xt, yt) = load_fashion_mnist()
+    (x, y), (xt, yt) = load_fashion_mnist(data_dir)
     pad = ((0, 0), (2, 2), (2, 2))
     return (
         (np.pad(x, pad) / 255.0, y),
         (np.pad(xt, pad) / 255.0, yt),
+    )
+
+
+def data_missing(data_dir, error):
+    """The command-line error for missing Fashion-MNIST files."""
+    if os.path.isdir(data_dir):  # the error names the missing file
+        head, files = f"{str(error).rstrip('.')}.", "with all four files"
+    else:
+        head = f"Fashion-MNIST not found: no directory {data_dir!r}."
+        files = (
+            "holding train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each "
+            "optionally .gz)"
+        )
+    return (
+        f"{head} Give --data-dir DIR, a directory {files}; or install the "
+        f"Debian package dataset-fashion-mnist (into {FASHION_MNIST_DIR}); "
+        "or use scikit-learn's digits with --digits."
     )
 
 
@@ -76,12 +99,45 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--compression", type=float, default=300.0)
-    parser.add_argument("--digits", action="store_true")
+    parser.add_argument(
+        "--digits",
+        action="store_true",
+        help="scikit-learn's 8x8 digits instead of Fashion-MNIST",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=FASHION_MNIST_DIR,
+        help="directory of the four Fashion-MNIST IDX files "
+        f"(default: {FASHION_MNIST_DIR}, the Debian package "
+        "dataset-fashion-mnist)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use only the first N training and N test images (quick runs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    for name in ("epochs", "finetune_epochs", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if not args.compression > 0:
+        parser.error("--compression must be > 0")
     keras.utils.set_random_seed(args.seed)
 
-    (x, y), (xt, yt) = load(args.digits)
+    try:
+        (x, y), (xt, yt) = load(args.digits, args.data_dir)
+    except FileNotFoundError as error:
+        parser.error(data_missing(os.path.abspath(args.data_dir), error))
+    if args.limit:
+        x, y, xt, yt = (
+            x[: args.limit],
+            y[: args.limit],
+            xt[: args.limit],
+            yt[: args.limit],
+        )
     x, xt = flat(x), flat(xt)
     fit = dict(batch_size=128, verbose=0)
 
@@ -129,7 +185,8 @@ def main():
     print()
     print(
         f"backend {keras.backend.backend()}, data "
-        f"{'digits' if args.digits else 'Fashion-MNIST'}"
+        f"{'digits' if args.digits else 'Fashion-MNIST'}, "
+        f"{len(x):,} training and {len(xt):,} test images"
     )
     print(
         f"dense MLP            {dense.count_params():>9,} weights  "

@@ -1,0 +1,133 @@
+"""Every script in examples/ runs, in a quick mode, on small data.
+
+Each example runs in a subprocess on the suite's backend, as a user runs
+it (`python examples/NAME.py ...`), and must exit 0 with its usual output.
+"""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from ttrnn.data.idx import write_idx
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
+
+
+def write_tiny_fashion_mnist(folder, train=96, test=48, seed=0):
+    """The four Fashion-MNIST IDX files (gzipped), with a few images."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
+        for label in range(10):  # a bright square per class: learnable
+            row, col = divmod(label, 5)
+            images[labels == label, 4 + 10 * row :, 2 + 5 * col :][
+                :, :8, :4
+            ] = 250
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def run_example(name, *args, timeout=600):
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / name), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# Quick arguments of each example ({data} is a tiny data folder).
+QUICK = {
+    "compress_mlp.py": [
+        "--data-dir",
+        "{data}",
+        "--epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--compression",
+        "100",
+    ],
+}
+
+
+def test_every_example_has_a_quick_run():
+    assert sorted(QUICK) == [path.name for path in EXAMPLES]
+
+
+@pytest.mark.parametrize("name", sorted(QUICK))
+def test_example_runs(tmp_path, name):
+    data = write_tiny_fashion_mnist(tmp_path / "fashion-mnist")
+    args = [a.format(data=data) for a in QUICK[name]]
+    result = run_example(name, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for line in ("dense MLP", "compressed", "+ fine-tuned", "TT from scratch"):
+        assert line in out
+    assert "96 training and 48 test images" in out
+    assert "fc1 (TTDense)" in out and "Total" in out  # ttrnn.summary
+
+
+def _load_example(name):
+    """Imports examples/NAME.py as a module (its main() not run)."""
+    spec = importlib.util.spec_from_file_location(
+        name.removesuffix(".py"), REPO / "examples" / name
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestCompressMlpData:
+    """Command-line errors, in-process (no model is built)."""
+
+    def _error(self, monkeypatch, capsys, *args):
+        example = _load_example("compress_mlp.py")
+        monkeypatch.setattr(sys, "argv", ["compress_mlp.py", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            example.main()
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    def test_missing_directory_names_data_dir_and_package(
+        self, tmp_path, monkeypatch, capsys
+    ):
+        err = self._error(
+            monkeypatch, capsys, "--data-dir", str(tmp_path / "absent")
+        )
+        assert "no directory" in err and "absent" in err
+        assert "--data-dir DIR" in err
+        assert "dataset-fashion-mnist" in err
+        assert "pass `path`" not in err
+
+    def test_missing_file_is_named(self, tmp_path, monkeypatch, capsys):
+        data = write_tiny_fashion_mnist(tmp_path / "fm")
+        os.remove(data / "t10k-labels-idx1-ubyte.gz")
+        err = self._error(monkeypatch, capsys, "--data-dir", str(data))
+        assert "t10k-labels-idx1-ubyte" in err
+        assert "--data-dir DIR" in err
+
+    @pytest.mark.parametrize(
+        "args, match",
+        [
+            (["--limit", "0"], "--limit must be >= 1"),
+            (["--epochs", "-1"], "--epochs must be >= 1"),
+            (["--compression", "0"], "--compression must be > 0"),
+        ],
+    )
+    def test_invalid_numbers(self, monkeypatch, capsys, args, match):
+        assert match in self._error(monkeypatch, capsys, *args)
