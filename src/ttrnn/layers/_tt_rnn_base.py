@@ -45,6 +45,7 @@ from ttrnn import activations
 from ttrnn import tt
 from ttrnn.layers._tt_auto import TTShapeArgumentsMixin
 from ttrnn.layers.tt_dense import build_with_cores
+from ttrnn.tt import _backend as tt_backend
 from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
@@ -69,6 +70,23 @@ GATE_LAYOUTS = ("shared", "separate")
 # G * units values, is always held whole. Chunking needs static batch and
 # time sizes; with a symbolic time axis the sequence is projected at once.
 MAX_PROJECTION_VALUES = 2**26
+# Integer (uint8) frames run in smaller, rematerialised chunks (see
+# `project_sequence`): on the UCF11 TT-GRU (batch 16 x 256 frames, JAX)
+# chunks of 2**22 values (4 frames of the batch) trained 1,890 frames/s
+# and peaked at 1.27 GB, chunks of 2**26 values 1,520 and 1.67 GB.
+MAX_INTEGER_CHUNK_VALUES = 2**22
+
+
+def _check_finite(name, value):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"`{name}` must be a number. Received: {name}={value!r}"
+        )
+    if not math.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
+    return float(value)
 
 
 def _check_rate(name, value):
@@ -183,8 +201,9 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
         """Input mask of shape (batch, M), or None when `dropout` is 0."""
         mask = getattr(self, "_dropout_mask", None)
         if mask is None and self.dropout > 0:
+            # In the compute dtype: the input may be uint8 pixels.
             mask = keras.random.dropout(
-                ops.ones_like(step_input),
+                ops.ones(ops.shape(step_input), dtype=self.compute_dtype),
                 rate=self.dropout,
                 seed=self.seed_generator,
             )
@@ -246,9 +265,13 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
         tt_d=None,
         tt_max_params=None,
         tt_compression=None,
+        input_scale=1.0,
+        input_offset=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.input_scale = _check_finite("input_scale", input_scale)
+        self.input_offset = _check_finite("input_offset", input_offset)
         if tt_gate_layout not in GATE_LAYOUTS:
             raise ValueError(
                 f"`tt_gate_layout` must be one of {GATE_LAYOUTS}. "
@@ -413,33 +436,54 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
         if self._inputs_projected:
             projected = inputs
         else:
+            mask = None
             if training and self.dropout > 0:
-                inputs = ops.multiply(inputs, self.get_dropout_mask(inputs))
-            projected = self.input_map(inputs)
+                mask = self.get_dropout_mask(inputs)
+            projected = self.input_map(self._prepare_inputs(inputs, mask))
         return self._recurrence(projected, states, training)
 
-    def input_map(self, inputs):
+    def _prepare_inputs(self, inputs, dropout_mask=None):
+        """Cast to the compute dtype, `x * input_scale + input_offset`,
+        then the input dropout mask (broadcast over any time axis)."""
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.input_scale != 1.0:
+            x = ops.multiply(x, self.input_scale)
+        if self.input_offset != 0.0:
+            x = ops.add(x, self.input_offset)
+        if dropout_mask is not None:
+            if len(x.shape) == 3:
+                dropout_mask = ops.expand_dims(dropout_mask, 1)
+            x = ops.multiply(x, dropout_mask)
+        return x
+
+    def input_map(self, inputs, cores=None, bias=None):
         """x @ W + input bias: (..., M) -> (..., G * units), no dropout.
+
+        `inputs` must already be in the compute dtype (see
+        `_prepare_inputs`). `cores` and `bias` default to the layer's
+        weights; `project_sequence` passes them in explicitly so that the
+        rematerialised chunks take them as arguments.
 
         Complexity: see `ttrnn.tt.flops` per gate group; the "shared"
         layout costs little more than one gate of the "separate" one.
         """
+        if cores is None:
+            cores, bias = self.cores, self._input_bias()
         d = len(self.tt_input_shape)
         if self.tt_gate_layout == "shared":
-            x = tt.matmul(inputs, self.cores, strategy=self.tt_strategy)
+            x = tt.matmul(inputs, cores, strategy=self.tt_strategy)
         else:
             x = ops.concatenate(
                 [
                     tt.matmul(
                         inputs,
-                        self.cores[g * d : (g + 1) * d],
+                        cores[g * d : (g + 1) * d],
                         strategy=self.tt_strategy,
                     )
                     for g in range(self.num_gates)
                 ],
                 axis=-1,
             )
-        bias = self._input_bias()
         if bias is not None:
             x = ops.add(x, bias)
         return x
@@ -447,27 +491,66 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
     def project_sequence(self, sequences, training=False):
         """Input map of a whole sequence (batch, time, M) at once.
 
-        Applies the input dropout mask (one per sequence) in training and
-        runs the map over time chunks of at most `MAX_PROJECTION_VALUES`
-        input values.
+        Casts the input to the compute dtype, applies `input_scale`,
+        `input_offset` and (in training) the input dropout mask (one per
+        sequence), and runs the map over time chunks of at most
+        `MAX_PROJECTION_VALUES` input values.
+
+        Integer inputs (uint8 video frames) are cast inside each chunk,
+        and each chunk's map is rematerialised (`keras.remat`): the
+        backward pass recomputes it from the integer chunk, so no float
+        copy of the whole sequence ever exists, in the forward pass or
+        the backward. The map's working memory is then O(chunk) for any
+        sequence length, at the price of one more forward pass of the
+        map.
 
         Returns:
             Tensor (batch, time, G * units).
         """
+        mask = None
         if training and self.dropout > 0:
             mask = self.get_dropout_mask(sequences[:, 0, :])
-            sequences = ops.multiply(sequences, ops.expand_dims(mask, 1))
+        integer = "int" in str(keras.backend.standardize_dtype(sequences.dtype))
         batch, steps = sequences.shape[0], sequences.shape[1]
         if batch is None or steps is None:
-            return self.input_map(sequences)
-        chunk = max(1, MAX_PROJECTION_VALUES // (batch * self.input_dim))
-        if chunk >= steps:
-            return self.input_map(sequences)
-        parts = [
-            self.input_map(sequences[:, start : start + chunk])
-            for start in range(0, steps, chunk)
-        ]
-        return ops.concatenate(parts, axis=1)
+            chunk = None
+        else:
+            limit = (
+                MAX_INTEGER_CHUNK_VALUES if integer else MAX_PROJECTION_VALUES
+            )
+            chunk = max(1, limit // (batch * self.input_dim))
+        if not integer:
+            x = self._prepare_inputs(sequences, mask)
+            if chunk is None or chunk >= steps:
+                return self.input_map(x)
+            return ops.concatenate(
+                [
+                    self.input_map(x[:, start : start + chunk])
+                    for start in range(0, steps, chunk)
+                ],
+                axis=1,
+            )
+        # Weights enter the rematerialised chunks as arguments (not
+        # closed-over variables), which every backend's remat supports;
+        # the integer frames are closed over (they need no gradient, and
+        # TensorFlow's remat warns about watching an integer argument).
+        cores = [ops.convert_to_tensor(c) for c in self.cores]
+        bias = self._input_bias()
+        head = [] if mask is None else [mask]
+        tail = [] if bias is None else [ops.convert_to_tensor(bias)]
+        num_cores = len(cores)
+
+        def project(x, *args):
+            drop = args[0] if head else None
+            weights = list(args[len(head) : len(head) + num_cores])
+            b = args[-1] if tail else None
+            return self.input_map(self._prepare_inputs(x, drop), weights, b)
+
+        if chunk is None:  # unknown sizes (shape inference): no chunks
+            return project(sequences, *head, *cores, *tail)
+        return tt_backend.remat_time_chunks(
+            project, sequences, chunk, [*head, *cores, *tail]
+        )
 
     def to_dense(self):
         """The (M, G * units) kernel in Keras' layout, as a tensor."""
@@ -540,6 +623,8 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             "seed": self.seed,
             "tt_gate_layout": self.tt_gate_layout,
             "tt_strategy": self.tt_strategy,
+            "input_scale": self.input_scale,
+            "input_offset": self.input_offset,
         }
 
     def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
@@ -625,6 +710,11 @@ class TTRNNBase(keras.layers.RNN):
         activity_regularizer=None,
         **kwargs,
     ):
+        # The cell's input transform, passed by the layers' configs
+        # (the subclasses build the cell before calling this).
+        for name in ("input_scale", "input_offset"):
+            if name in kwargs:
+                setattr(cell, name, _check_finite(name, kwargs.pop(name)))
         super().__init__(
             cell,
             return_sequences=return_sequences,

@@ -1,0 +1,279 @@
+"""TT-RNN inputs: raw uint8 frames, the input transform, time chunks.
+
+A TT-RNN given uint8 pixels and `input_scale` / `input_offset` must equal
+the same layer given the float frames `x * scale + offset` (outputs and
+gradients), whether or not the input map runs in time chunks; a clip in
+a padded, masked batch must give what it gives alone; and the chunked
+uint8 path must never hold a float copy of the whole sequence.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from tests.conftest import backend
+from tests.helpers import to_numpy
+from ttrnn import TTGRU
+from ttrnn import TTLSTM
+from ttrnn import TTSimpleRNN
+from ttrnn.layers import _tt_rnn_base
+
+INS, OUTS, RANKS = (4, 6), (2, 3), 2
+FEATURES = 24
+SCALE, OFFSET = 1 / 128, -1.0
+LAYERS = [TTSimpleRNN, TTGRU, TTLSTM]
+
+
+def pixels(batch=3, steps=7, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (batch, steps, FEATURES), dtype=np.uint8)
+
+
+def as_floats(x):
+    return x.astype("float32") * SCALE + OFFSET
+
+
+def pair(layer_cls, **kwargs):
+    """The same weights in a uint8 layer and a float layer."""
+    raw = layer_cls(
+        INS, OUTS, RANKS, input_scale=SCALE, input_offset=OFFSET, **kwargs
+    )
+    ref = layer_cls(INS, OUTS, RANKS, **kwargs)
+    raw.build((None, None, FEATURES))
+    ref.build((None, None, FEATURES))
+    ref.set_weights(raw.get_weights())
+    return raw, ref
+
+
+@pytest.fixture(params=[None, 2], ids=["whole", "chunks-of-2"])
+def chunk_steps(request, monkeypatch):
+    """Runs the input map whole, or in chunks of 2 time steps (so 7
+    steps make 3 full chunks and a short last one)."""
+    if request.param is not None:
+        for name in ("MAX_PROJECTION_VALUES", "MAX_INTEGER_CHUNK_VALUES"):
+            monkeypatch.setattr(
+                _tt_rnn_base, name, 3 * request.param * FEATURES
+            )
+    return request.param
+
+
+def _grads(layer, x, mask=None):
+    """Gradients of sum(output * w) with respect to the layer's weights."""
+    weights = np.linspace(-1, 1, layer.units).astype("float32")
+    if backend() == "jax":
+        import jax
+
+        def loss(values):
+            out, _ = layer.stateless_call(values, frozen, x, mask=mask)
+            return (out * weights).sum()
+
+        values = [v.value for v in layer.trainable_weights]
+        frozen = [v.value for v in layer.non_trainable_variables]
+        return [np.asarray(g) for g in jax.grad(loss)(values)]
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, mask=mask) * weights)
+        return [g.numpy() for g in tape.gradient(loss, layer.trainable_weights)]
+    import torch
+
+    loss = (layer(x, mask=mask) * torch.as_tensor(weights)).sum()
+    loss.backward()
+    return [to_numpy(v.value.grad) for v in layer.trainable_weights]
+
+
+class TestUint8Inputs:
+    @pytest.mark.parametrize("layer_cls", LAYERS)
+    def test_outputs_and_gradients_equal_float_inputs(
+        self, layer_cls, chunk_steps
+    ):
+        raw, ref = pair(layer_cls)
+        x = pixels()
+        mask = np.ones((3, 7), bool)
+        mask[0, :3] = False
+        np.testing.assert_allclose(
+            to_numpy(raw(x, mask=mask)),
+            to_numpy(ref(as_floats(x), mask=mask)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        for g_raw, g_ref in zip(
+            _grads(raw, x, mask), _grads(ref, as_floats(x), mask)
+        ):
+            np.testing.assert_allclose(g_raw, g_ref, rtol=1e-4, atol=1e-5)
+
+    def test_training_step_equals_float_model(self, chunk_steps):
+        def model(dtype, **kwargs):
+            inputs = keras.Input((7, FEATURES), dtype=dtype)
+            rnn = TTGRU(INS, OUTS, RANKS, recurrent_dropout=0.0, **kwargs)
+            return keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
+
+        raw = model("uint8", input_scale=SCALE, input_offset=OFFSET)
+        ref = model("float32")
+        ref.set_weights(raw.get_weights())
+        x, y = pixels(), np.ones((3, 1), "float32")
+        for m, data in ((raw, x), (ref, as_floats(x))):
+            m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+            m.fit(data, y, batch_size=3, epochs=2, verbose=0)
+        for a, b in zip(raw.get_weights(), ref.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+    def test_input_dropout_on_uint8_frames(self, chunk_steps):
+        layer = TTGRU(INS, OUTS, RANKS, dropout=0.5, input_scale=SCALE, seed=3)
+        x = pixels()
+        out = to_numpy(layer(x, training=True))
+        assert out.shape == (3, 6) and np.isfinite(out).all()
+        # Inference applies no mask: equal to the float layer.
+        ref = TTGRU(INS, OUTS, RANKS, input_scale=SCALE)
+        ref.build((None, None, FEATURES))
+        ref.set_weights(layer.get_weights())
+        np.testing.assert_allclose(
+            to_numpy(layer(x)),
+            to_numpy(ref(x.astype("float32"))),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+class TestPaddingInvariance:
+    @pytest.mark.parametrize("layer_cls", LAYERS)
+    def test_clip_in_a_padded_batch_equals_clip_alone(
+        self, layer_cls, chunk_steps
+    ):
+        layer, _ = pair(layer_cls)
+        clips = [pixels(1, n, seed=n)[0] for n in (2, 5, 7)]
+        alone = [to_numpy(layer(clip[None]))[0] for clip in clips]
+        for steps in (7, 9, 12):  # the same clips in longer buckets
+            x = np.zeros((3, steps, FEATURES), np.uint8)
+            mask = np.zeros((3, steps), bool)
+            for row, clip in enumerate(clips):
+                x[row, steps - len(clip) :] = clip
+                mask[row, steps - len(clip) :] = True
+            out = to_numpy(layer(x, mask=mask))
+            for row in range(3):
+                np.testing.assert_allclose(
+                    out[row], alone[row], rtol=1e-5, atol=1e-6
+                )
+
+
+class TestInputTransformArguments:
+    def test_config_round_trip(self):
+        layer = TTGRU(INS, OUTS, RANKS, input_scale=0.5, input_offset=-64)
+        config = layer.get_config()
+        assert config["input_scale"] == 0.5 and config["input_offset"] == -64
+        clone = TTGRU.from_config(config)
+        assert clone.cell.input_scale == 0.5
+        assert clone.cell.input_offset == -64.0
+
+    def test_saved_model_keeps_the_transform(self, tmp_path):
+        inputs = keras.Input((None, FEATURES), dtype="uint8")
+        rnn = TTLSTM(INS, OUTS, RANKS, input_scale=SCALE, input_offset=OFFSET)
+        model = keras.Model(inputs, rnn(inputs))
+        path = str(tmp_path / "m.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        x = pixels()
+        np.testing.assert_allclose(
+            to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6
+        )
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"input_scale": "x"}, "`input_scale` must be a number"),
+            ({"input_offset": float("nan")}, "`input_offset` must be finite"),
+            ({"input_scale": True}, "`input_scale` must be a number"),
+        ],
+    )
+    def test_invalid(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            TTGRU(INS, OUTS, RANKS, **kwargs)
+
+
+class TestBoundedMemory:
+    """The uint8 path never holds float frames beyond one time chunk."""
+
+    # Wide frames, few units (as for video): the projected sequence
+    # (batch * steps * 3 gates * 2 units) is far smaller than the frames.
+    BATCH, STEPS, CHUNK, WIDE = 2, 40, 4, 96
+
+    def _layer(self, monkeypatch):
+        monkeypatch.setattr(
+            _tt_rnn_base,
+            "MAX_INTEGER_CHUNK_VALUES",
+            self.BATCH * self.CHUNK * self.WIDE,
+        )
+        layer = TTGRU((8, 12), (1, 2), 2, input_scale=SCALE, dropout=0.5)
+        layer.build((None, None, self.WIDE))
+        return layer
+
+    def _pixels(self):
+        rng = np.random.default_rng(0)
+        shape = (self.BATCH, self.STEPS, self.WIDE)
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+
+    def _limit(self):
+        # Float values of one chunk's frames; the whole sequence holds
+        # STEPS / CHUNK = 10 times as many.
+        return self.BATCH * self.CHUNK * self.WIDE
+
+    @pytest.mark.skipif(backend() != "jax", reason="inspects a jaxpr")
+    def test_jax_graph_has_no_full_float_copy(self, monkeypatch):
+        import jax
+
+        layer = self._layer(monkeypatch)
+        x = self._pixels()
+
+        def loss(values):
+            out, _ = layer.stateless_call(values, frozen, x, training=True)
+            return out.sum()
+
+        values = [v.value for v in layer.trainable_weights]
+        frozen = [v.value for v in layer.non_trainable_variables]
+        jaxpr = jax.make_jaxpr(jax.grad(loss))(values)
+        sizes = [
+            int(np.prod(v.aval.shape))
+            for v in _all_vars(jaxpr.jaxpr)
+            if "float" in str(v.aval.dtype) and v.aval.shape
+        ]
+        full = self.BATCH * self.STEPS * self.WIDE
+        assert max(sizes) <= self._limit() < full
+
+    @pytest.mark.skipif(backend() != "torch", reason="torch dispatch mode")
+    def test_torch_creates_no_full_float_copy(self, monkeypatch):
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        layer = self._layer(monkeypatch)
+        x = torch.as_tensor(self._pixels())
+        sizes = []
+
+        class Watch(TorchDispatchMode):
+            """Sees the output of every aten op, forward and backward."""
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in out if isinstance(out, (list, tuple)) else [out]:
+                    if isinstance(t, torch.Tensor) and t.is_floating_point():
+                        sizes.append(t.numel())
+                return out
+
+        with Watch():
+            out = layer(x, training=True)
+            out.sum().backward()
+        full = self.BATCH * self.STEPS * self.WIDE
+        assert sizes and max(sizes) <= self._limit() < full
+
+
+def _all_vars(jaxpr):
+    """Every variable of a jaxpr and of the jaxprs inside it."""
+    for eqn in jaxpr.eqns:
+        yield from eqn.outvars
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None and hasattr(inner, "eqns"):
+                    yield from _all_vars(inner)
+                elif hasattr(sub, "eqns"):
+                    yield from _all_vars(sub)
