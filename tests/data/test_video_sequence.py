@@ -155,6 +155,110 @@ class TestAllFrames:
         )
 
 
+class TestUint8AndBuckets:
+    def test_uint8_frames_are_the_raw_pixels(self, dataset, cache):
+        args = dict(batch_size=5, num_frames=None, shuffle=False, verbose=0)
+        raw = VideoSequence(dataset, cache, dtype="uint8", **args)
+        ref = VideoSequence(dataset, cache, **args)
+        x8, _ = raw[0]
+        xf, _ = ref[0]
+        assert x8.dtype == np.uint8
+        real = xf != 0
+        np.testing.assert_array_equal(
+            x8[real].astype("float32") - 128, xf[real]
+        )
+        assert (x8[~real] == 0).all()
+
+    def test_bucketed_batches(self, dataset, cache):
+        # Lengths 3, 7, 5, 2, 6; buckets (3, 7): two batches of 3 rows.
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=3,
+            num_frames=None,
+            buckets=[3, 7],
+            dtype="uint8",
+            return_mask=True,
+            shuffle=False,
+            verbose=0,
+        )
+        assert seq.buckets == (3, 7) and len(seq) == 2
+        seen = []
+        for index in range(len(seq)):
+            (x, mask), y, weights = seq[index]
+            members = seq.members(index)
+            assert x.shape[:2] == mask.shape and x.shape[0] == 3
+            assert x.shape[1] in (3, 7)
+            for row, member in enumerate(members):
+                if member < 0:
+                    assert weights[row] == 0 and not mask[row].any()
+                    assert y[row] == 0 and (x[row] == 0).all()
+                    continue
+                seen.append(member)
+                assert weights[row] == 1
+                length = LENGTHS[member]
+                assert mask[row].sum() == length
+                assert mask[row, -length:].all()  # pre-padding
+                np.testing.assert_array_equal(
+                    x[row, -length:, 0].astype(float) - 128,
+                    grey(member, np.arange(length)),
+                )
+                assert y[row] == dataset.labels[member]
+        assert sorted(seen) == list(range(5))
+        # (7 + 7 + 7) + (3 + 3 + 3) frames for 23 real ones.
+        assert seq.padding_overhead == pytest.approx(30 / 23)
+
+    def test_number_of_buckets_and_reshuffling(self, dataset, cache):
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=2,
+            num_frames=None,
+            buckets=2,
+            seed=3,
+            verbose=0,
+        )
+        assert len(seq.buckets) == 2 and seq.buckets[-1] == 7
+        orders = []
+        for _ in range(6):
+            orders.append(
+                tuple(np.concatenate([seq.members(i) for i in range(3)]))
+            )
+            seq.on_epoch_end()
+        assert len(set(orders)) > 1
+        for order in orders:
+            assert sorted(m for m in order if m >= 0) == list(range(5))
+
+    @pytest.mark.parametrize("buckets", [None, 2])
+    def test_prefetch_gives_the_same_batches(self, dataset, cache, buckets):
+        args = dict(
+            batch_size=2,
+            num_frames=None,
+            buckets=buckets,
+            seed=1,
+            verbose=0,
+        )
+        ahead = VideoSequence(dataset, cache, prefetch=True, **args)
+        plain = VideoSequence(dataset, cache, prefetch=False, **args)
+        for _ in range(2):
+            # In order (the look-ahead is used), then out of order.
+            for index in [0, 1, 2, 1, 0]:
+                for a, b in zip(ahead[index], plain[index]):
+                    np.testing.assert_array_equal(a, b)
+            ahead.on_epoch_end()
+            plain.on_epoch_end()
+
+    def test_invalid_arguments(self, dataset, cache):
+        with pytest.raises(ValueError, match="dtype"):
+            VideoSequence(dataset, cache, dtype="float16", verbose=0)
+        with pytest.raises(ValueError, match="only with num_frames=None"):
+            VideoSequence(dataset, cache, num_frames=4, buckets=2, verbose=0)
+        with pytest.raises(ValueError, match="longest clip"):
+            VideoSequence(
+                dataset, cache, num_frames=None, buckets=[3, 6], verbose=0
+            )
+
+
 class TestShufflingAndLabels:
     def test_each_epoch_is_a_new_permutation(self, dataset, cache):
         seq = VideoSequence(

@@ -16,6 +16,8 @@ challenge files), and the helpers `pad_features`, `pad_images`,
 `minmax_scale` and `MinMaxScaler`. Nothing is ever downloaded.
 """
 
+from ttrnn.data.buckets import bucket_lengths
+from ttrnn.data.buckets import plan_batches
 from ttrnn.data.cache import FrameCache
 from ttrnn.data.cifar import CIFAR10_CLASSES
 from ttrnn.data.cifar import load_cifar10
@@ -59,6 +61,8 @@ from ttrnn.data.video import read_video
 from ttrnn.data.video import write_video
 
 __all__ = [
+    "bucket_lengths",
+    "plan_batches",
     "CIFAR10_CLASSES",
     "FASHION_MNIST_CLASSES",
     "HMDB51_CLASSES",

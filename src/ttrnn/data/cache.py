@@ -182,6 +182,41 @@ class FrameCache:
             with open(path + ".failed", "w", encoding="utf-8") as file:
                 file.write(str(error))
             return str(error)
+        self._write(path, frames)
+        return None
+
+    def store(self, clip, frames):
+        """Puts already decoded frames of a clip into the cache.
+
+        For frames that come from elsewhere (another decoder, generated
+        data): `prepare` then finds the clip cached and never decodes it.
+
+        Args:
+            clip: path of the (existing) video file the frames stand for.
+            frames: uint8 array `(frames, height, width, 3)` of this
+                cache's `frame_shape`.
+
+        Returns:
+            The path of the cache file.
+        """
+        frames = np.asarray(frames)
+        expected = (*self.frame_shape, 3)
+        if (
+            frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[1:] != expected
+            or len(frames) == 0
+        ):
+            raise ValueError(
+                "Argument `frames` must be a non-empty uint8 array of shape "
+                f"(frames, {expected[0]}, {expected[1]}, 3). Received: "
+                f"{frames.dtype} array of shape {frames.shape}"
+            )
+        path = self.path_for(clip)
+        self._write(path, frames)
+        return path
+
+    def _write(self, path, frames):
         # Write to a temporary file and rename it, so an interrupted run
         # never leaves a truncated cache file behind.
         handle, temporary = tempfile.mkstemp(
@@ -194,4 +229,3 @@ class FrameCache:
         except BaseException:
             os.unlink(temporary)
             raise
-        return None

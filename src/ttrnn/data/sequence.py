@@ -1,11 +1,15 @@
 """A Keras `PyDataset` streaming batches of cached video clips."""
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
 
 from ttrnn.data._checks import check_int
+from ttrnn.data.buckets import bucket_lengths
+from ttrnn.data.buckets import check_buckets
+from ttrnn.data.buckets import plan_batches
 
 
 class VideoSequence(keras.utils.PyDataset):
@@ -16,8 +20,11 @@ class VideoSequence(keras.utils.PyDataset):
     batch reads only its own clips from memory-mapped files, so memory stays
     bounded at full clip length.
 
-    Frames are returned as `(pixel - center) * scale` in float32. Two
-    modes:
+    Frames are returned as `(pixel - center) * scale` in float32, or as
+    the raw uint8 pixels with `dtype="uint8"` (4x less memory and
+    bandwidth; the model casts and centres them itself, e.g. a TT-RNN
+    with `input_scale` and `input_offset`, or `keras.layers.Rescaling`).
+    Two modes:
 
     - `num_frames=16` (the default, fast): each clip gives `num_frames`
       frames at evenly spaced positions over its whole length (frames
@@ -29,7 +36,22 @@ class VideoSequence(keras.utils.PyDataset):
       frames last, next to the last hidden state the classifier reads.
       Padded steps are exactly 0 after centring, so `keras.layers.Masking
       (mask_value=0.0)` masks them (a real frame is masked only if all its
-      pixels equal `center`); or pass `return_mask=True` to get the mask.
+      pixels equal `center`); or pass `return_mask=True` to get the mask
+      (needed with uint8 frames, where a black frame is all zeros too).
+
+    Length buckets (`buckets=`, all-frames mode only): each batch is
+    padded to one of a few fixed lengths instead of its own longest clip,
+    so JAX and TensorFlow compile at most one graph per bucket, and clips
+    of similar length share batches (see `ttrnn.data.buckets`). Clips are
+    shuffled within their buckets and batches across buckets every epoch,
+    from `seed`. Every batch then holds exactly `batch_size` rows: the one
+    batch an epoch that lacks clips is filled with dummy rows (all
+    padding, label 0), and batches come with sample weights, 1 for clips
+    and 0 for dummy rows, as `(x, y, sample_weight)`.
+    `padding_overhead` gives padded frames / real frames of the epoch.
+
+    The next batch is read in a background thread while the model trains
+    on the current one (`prefetch=True`, with the default `workers=1`).
 
     Args:
         dataset: a `VideoDataset`.
@@ -45,7 +67,16 @@ class VideoSequence(keras.utils.PyDataset):
         max_frames: with `num_frames=None`, keep at most the first
             `max_frames` frames of a clip. Defaults to `None`.
         center: value subtracted from the pixels. Defaults to 128.0.
-        scale: factor applied after centring. Defaults to 1.0.
+            Not applied to uint8 frames.
+        scale: factor applied after centring. Defaults to 1.0. Not
+            applied to uint8 frames.
+        dtype: `"float32"` (centred and scaled) or `"uint8"` (raw
+            pixels). Defaults to `"float32"`.
+        buckets: with `num_frames=None`, `None` (pad each batch to its
+            longest clip), an int (the most buckets, lengths chosen to
+            minimise padding, `bucket_lengths`) or a list of padded
+            lengths (the last at least the longest clip). Defaults to
+            `None`.
         flatten: return frames flattened to `height * width * 3` features
             (what TT layers consume) instead of `(height, width, 3)`.
             Defaults to `True`.
@@ -54,17 +85,21 @@ class VideoSequence(keras.utils.PyDataset):
         shuffle: reshuffle the clips at the start and after every epoch.
             Defaults to `True`.
         seed: seed of the shuffling. Defaults to `None`.
+        prefetch: read the next batch in a background thread. Defaults
+            to `True`.
         verbose: progress bar while caching (1) or not (0). Defaults to 1.
         **kwargs: `workers`, `use_multiprocessing` and `max_queue_size` of
             `keras.utils.PyDataset`.
 
-    Returns batches `(x, y)`: `x` float32 of shape `(batch, steps,
-    height * width * 3)` (or `(batch, steps, height, width, 3)`), `y` int32
-    class indices `(batch,)`, or float32 multi-hot `(batch, classes)` for
-    multi-label data. The last batch may be smaller. A batch takes
+    Returns batches `(x, y)`: `x` float32 (or uint8) of shape `(batch,
+    steps, height * width * 3)` (or `(batch, steps, height, width, 3)`),
+    `y` int32 class indices `(batch,)`, or float32 multi-hot `(batch,
+    classes)` for multi-label data; `((x, mask), y)` with `return_mask`;
+    and a third element, the sample weights, with `buckets`. Without
+    buckets the last batch may be smaller. A float32 batch takes
     `batch * steps * height * width * 3 * 4` bytes (a batch of 16 UCF11
-    clips padded to 1,492 frames is 5.5 GB): cap `max_length` or sample
-    `num_frames` when memory is short.
+    clips padded to 1,492 frames is 5.5 GB), a uint8 batch a quarter of
+    that (1.4 GB).
 
     Example:
 
@@ -91,6 +126,9 @@ class VideoSequence(keras.utils.PyDataset):
         shuffle=True,
         seed=None,
         verbose=1,
+        dtype="float32",
+        buckets=None,
+        prefetch=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -108,6 +146,18 @@ class VideoSequence(keras.utils.PyDataset):
                 f"num_frames={num_frames}, max_length={max_length}, "
                 f"every={every}, max_frames={max_frames}"
             )
+        if dtype not in ("float32", "uint8"):
+            raise ValueError(
+                "Argument `dtype` must be 'float32' or 'uint8'. "
+                f"Received: dtype={dtype!r}"
+            )
+        if buckets is not None and self.num_frames is not None:
+            raise ValueError(
+                "Argument `buckets` applies only with num_frames=None (all "
+                f"frames). Received: num_frames={num_frames}, "
+                f"buckets={buckets!r}"
+            )
+        self.dtype = dtype
         self.center = float(center)
         self.scale = float(scale)
         self.flatten = bool(flatten)
@@ -123,10 +173,23 @@ class VideoSequence(keras.utils.PyDataset):
         self.lengths = np.array(
             [self._length(clip) for clip in self.dataset.clips]
         )
+        self.buckets = None
+        if buckets is not None:
+            if isinstance(buckets, (int, np.integer)) and not isinstance(
+                buckets, bool
+            ):
+                self.buckets = bucket_lengths(
+                    self.lengths, buckets, self.batch_size
+                )
+            else:
+                self.buckets = check_buckets(buckets, self.lengths)
+        self.prefetch = bool(prefetch)
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(self.dataset))
-        if self.shuffle:
-            self._rng.shuffle(self._order)
+        self._plan = None
+        self._lookahead = None  # (index, future) of the prefetched batch
+        self._executor = None
+        self._new_epoch()
 
     def __len__(self):
         return math.ceil(len(self.dataset) / self.batch_size)
@@ -136,21 +199,94 @@ class VideoSequence(keras.utils.PyDataset):
             raise IndexError(
                 f"Batch index {index} out of range for {len(self)} batches."
             )
+        batch = None
+        if self._lookahead is not None:
+            ahead, future = self._lookahead
+            self._lookahead = None
+            batch = future.result()
+            if ahead != index:
+                batch = None
+        if batch is None:
+            batch = self._batch(index)
+        if self.prefetch and self.workers <= 1 and index + 1 < len(self):
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    1, thread_name_prefix="ttrnn-prefetch"
+                )
+            future = self._executor.submit(self._batch, index + 1)
+            self._lookahead = (index + 1, future)
+        return batch
+
+    def on_epoch_end(self):
+        self._drop_lookahead()
+        self._new_epoch()
+
+    def members(self, index):
+        """Clip indices (into `dataset`) of batch `index` this epoch;
+        -1 marks a dummy row."""
+        if self._plan is not None:
+            return self._plan[index][1]
         start = index * self.batch_size
-        members = self._order[start : start + self.batch_size]
-        x, mask = self._frames(members)
-        labels = self.dataset.labels[members]
+        return self._order[start : start + self.batch_size]
+
+    @property
+    def padding_overhead(self):
+        """Frames computed / real frames in this epoch's batches (dummy
+        rows included); 1.0 without padding."""
+        real = int(self.lengths.sum())
+        if self._plan is not None:
+            padded = sum(t * len(i) for t, i in self._plan)
+        elif self.num_frames is not None:
+            return 1.0
+        else:
+            padded = 0
+            for index in range(len(self)):
+                members = self.members(index)
+                steps = self.max_length or int(self.lengths[members].max())
+                padded += steps * len(members)
+        return padded / real if real else 1.0
+
+    def _new_epoch(self):
+        if self.buckets is not None:
+            rng = self._rng if self.shuffle else None
+            self._plan = plan_batches(
+                self.lengths, self.buckets, self.batch_size, rng
+            )
+        elif self.shuffle:
+            self._rng.shuffle(self._order)
+
+    def _drop_lookahead(self):
+        if self._lookahead is not None:
+            self._lookahead[1].result()
+            self._lookahead = None
+
+    def _batch(self, index):
+        members = self.members(index)
+        real = members >= 0
+        steps = None if self._plan is None else self._plan[index][0]
+        x, mask = self._frames(members, steps)
+        labels = self.dataset.labels[np.where(real, members, 0)]
         if self.dataset.multi_label:
             y = labels.astype("float32")
         else:
             y = labels.astype("int32")
-        if self.return_mask:
-            return (x, mask), y
-        return x, y
+        y[~real] = 0
+        inputs = (x, mask) if self.return_mask else x
+        if self._plan is not None:
+            return inputs, y, real.astype("float32")
+        return inputs, y
 
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._rng.shuffle(self._order)
+    def __getstate__(self):
+        # Threads do not pickle (multiprocessing workers): start afresh.
+        state = self.__dict__.copy()
+        state["_executor"] = None
+        state["_lookahead"] = None
+        return state
+
+    def __del__(self):
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     def _length(self, clip):
         if self.num_frames is not None:
@@ -161,19 +297,23 @@ class VideoSequence(keras.utils.PyDataset):
                 length = min(length, limit)
         return length
 
-    def _frames(self, members):
+    def _frames(self, members, steps=None):
         height, width = self.cache.frame_shape
-        steps = self.max_length or int(self.lengths[members].max())
         if self.num_frames is not None:
             steps = self.num_frames
-        x = np.zeros((len(members), steps, height, width, 3), "float32")
+        elif steps is None:
+            steps = self.max_length or int(self.lengths[members].max())
+        x = np.zeros((len(members), steps, height, width, 3), self.dtype)
         mask = np.zeros((len(members), steps), bool)
         for row, member in enumerate(members):
+            if member < 0:  # a dummy row: all padding
+                continue
             frames = self._clip(self.dataset.clips[member])
             offset = steps - len(frames)
             x[row, offset:] = frames
-            x[row, offset:] -= self.center
-            x[row, offset:] *= self.scale
+            if self.dtype == "float32":
+                x[row, offset:] -= self.center
+                x[row, offset:] *= self.scale
             mask[row, offset:] = True
         if self.flatten:
             x = x.reshape(len(members), steps, height * width * 3)

@@ -1,0 +1,190 @@
+"""Length buckets for batches of variable-length clips.
+
+Padding every batch to its own longest clip costs twice: a new graph for
+every new length (JAX and TensorFlow compile per input shape) and, with
+random batches of log-normal lengths, two to three times the real frames
+computed. Bucketing pads each batch to one of a few fixed lengths instead,
+chosen to minimise the padded frames, and fills batches with clips of
+similar length.
+
+Pure NumPy functions: `bucket_lengths` chooses the padded lengths,
+`plan_batches` deals one epoch's clips into full batches.
+"""
+
+import math
+
+import numpy as np
+
+from ttrnn.data._checks import check_int
+
+
+def bucket_lengths(lengths, num_buckets, batch_size=None):
+    """The padded lengths that minimise the padding of `lengths`.
+
+    Every clip is padded to the smallest bucket length at least its own.
+    Without `batch_size`, the buckets minimise the total padded frames of
+    the clips. With it, they minimise the frames computed by the batches
+    of `plan_batches`: with full batches, each batch costs `batch_size`
+    times the bucket of its longest clip, and the batches' longest clips
+    are every `batch_size`-th length in decreasing order, whatever the
+    shuffle. Dynamic programming over the distinct lengths,
+    O(num_buckets * distinct^2). The longest clip always sets the last
+    bucket.
+
+    Args:
+        lengths: int array-like of clip lengths (frames), all >= 1.
+        num_buckets: the most buckets to use (fewer when there are fewer
+            distinct lengths).
+        batch_size: rows per batch, or `None` to pad clip by clip.
+
+    Returns:
+        A tuple of increasing ints.
+
+    Example:
+    >>> bucket_lengths([3, 4, 4, 10, 11, 30], 3)
+    (4, 11, 30)
+    >>> bucket_lengths([3, 4, 4, 10, 11, 30], 3, batch_size=2)
+    (4, 10, 30)
+    """
+    num_buckets = check_int("num_buckets", num_buckets)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size)
+        _distinct(lengths)  # validates
+        tops = np.sort(np.asarray(lengths))[::-1][::batch_size]
+        lengths = tops
+    num_buckets = check_int("num_buckets", num_buckets)
+    values, counts = _distinct(lengths)
+    k = min(num_buckets, len(values))
+    # cost(i, j): clips with lengths values[i..j] padded to values[j].
+    count_prefix = np.concatenate([[0], np.cumsum(counts)])
+    frame_prefix = np.concatenate([[0], np.cumsum(values * counts)])
+    n = len(values)
+    best = np.full((k + 1, n + 1), np.inf)
+    choice = np.zeros((k + 1, n + 1), dtype=np.int64)
+    best[0, 0] = 0.0
+    starts = np.arange(n)
+    for b in range(1, k + 1):
+        for j in range(1, n + 1):
+            # The last bucket holds values[i..j-1], for i in [0, j).
+            i = starts[:j]
+            cost = values[j - 1] * (count_prefix[j] - count_prefix[i]) - (
+                frame_prefix[j] - frame_prefix[i]
+            )
+            total = best[b - 1, i] + cost
+            at = int(np.argmin(total))
+            best[b, j] = total[at]
+            choice[b, j] = at
+    buckets, j = [], n
+    for b in range(k, 0, -1):
+        buckets.append(int(values[j - 1]))
+        j = choice[b, j]
+    return tuple(sorted(set(buckets)))
+
+
+def check_buckets(buckets, lengths):
+    """Validates explicit bucket lengths against clip lengths.
+
+    Returns:
+        The bucket lengths as a sorted tuple of ints.
+
+    Raises:
+        ValueError: for non-positive or non-integer lengths, or when the
+            longest clip exceeds the last bucket.
+    """
+    try:
+        values = tuple(sorted({check_int("buckets", b) for b in buckets}))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            "Argument `buckets` must be an int (how many) or a list of "
+            f"positive int lengths. Received: buckets={buckets!r}"
+        ) from error
+    longest = int(np.max(lengths)) if len(lengths) else 0
+    if not values or values[-1] < longest:
+        raise ValueError(
+            "The last bucket must hold the longest clip "
+            f"({longest} frames). Received: buckets={list(values)}"
+        )
+    return values
+
+
+def bucket_of(lengths, buckets):
+    """Index of the bucket of each clip (smallest bucket >= its length)."""
+    return np.searchsorted(np.asarray(buckets), np.asarray(lengths))
+
+
+def plan_batches(lengths, buckets, batch_size, rng=None):
+    """Deals one epoch's clips into full batches of one bucket each.
+
+    Clips are shuffled within their buckets (when `rng` is given). Going
+    from the longest bucket down, each bucket's clips fill whole batches;
+    an incomplete batch is topped up with clips borrowed from the next
+    shorter buckets (padded to its length), so only one batch of the
+    epoch, of the shortest length involved, can lack clips: it is filled
+    with dummy rows (index -1). Every clip appears exactly once, every
+    batch holds exactly `batch_size` rows, and the number of batches is
+    `ceil(len(lengths) / batch_size)` whatever the shuffle.
+
+    Args:
+        lengths: int array `(clips,)` of clip lengths.
+        buckets: increasing bucket lengths; the last holds every clip.
+        batch_size: rows per batch.
+        rng: a `numpy.random.Generator` shuffling clips within buckets and
+            the order of the batches, or `None` for a fixed order
+            (longest batches first).
+
+    Returns:
+        A list of `(bucket_length, indices)` pairs, `indices` an int
+        array of `batch_size` clip indices, -1 for dummy rows.
+    """
+    lengths = np.asarray(lengths)
+    which = bucket_of(lengths, buckets)
+    members = []
+    for b in range(len(buckets)):
+        clips = np.flatnonzero(which == b)
+        if rng is not None:
+            clips = rng.permutation(clips)
+        members.append(list(clips))
+    batches, pending, pending_length = [], [], None
+    for b in range(len(buckets) - 1, -1, -1):
+        clips = members[b]
+        if pending:  # top up the longer bucket's incomplete batch
+            take = min(batch_size - len(pending), len(clips))
+            pending += clips[:take]
+            clips = clips[take:]
+            if len(pending) == batch_size:
+                batches.append((pending_length, pending))
+                pending, pending_length = [], None
+        for start in range(0, len(clips), batch_size):
+            part = clips[start : start + batch_size]
+            if len(part) == batch_size:
+                batches.append((buckets[b], part))
+            else:
+                pending, pending_length = list(part), buckets[b]
+    if pending:
+        pending += [-1] * (batch_size - len(pending))
+        batches.append((pending_length, pending))
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    assert len(batches) == math.ceil(len(lengths) / batch_size)
+    return [(int(t), np.asarray(i, dtype=np.int64)) for t, i in batches]
+
+
+def padding_overhead(lengths, batches):
+    """Computed frames over real frames for a plan of `plan_batches`
+    (dummy rows included): 1.0 means no padding."""
+    real = int(np.sum(lengths))
+    padded = sum(t * len(i) for t, i in batches)
+    return padded / real if real else 1.0
+
+
+def _distinct(lengths):
+    lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        raise ValueError("Argument `lengths` must not be empty.")
+    if lengths.ndim != 1 or np.any(lengths < 1):
+        raise ValueError(
+            "Argument `lengths` must be a 1-D array of lengths >= 1. "
+            f"Received: shape {lengths.shape}, min {lengths.min()}"
+        )
+    values, counts = np.unique(lengths.astype(np.int64), return_counts=True)
+    return values, counts

@@ -1,0 +1,154 @@
+"""Tests of the length buckets (`ttrnn.data.buckets`)."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from ttrnn.data.buckets import bucket_lengths
+from ttrnn.data.buckets import check_buckets
+from ttrnn.data.buckets import padding_overhead
+from ttrnn.data.buckets import plan_batches
+
+lengths_st = st.lists(st.integers(1, 60), min_size=1, max_size=40)
+
+
+def _padded_frames(lengths, buckets):
+    """Brute force: every clip padded to its smallest bucket."""
+    return sum(min(b for b in buckets if b >= n) for n in lengths)
+
+
+def _batched_frames(lengths, buckets, batch_size):
+    plan = plan_batches(lengths, buckets, batch_size)
+    return sum(t * len(i) for t, i in plan)
+
+
+class TestBucketLengths:
+    @settings(max_examples=60, deadline=None)
+    @given(lengths_st, st.integers(1, 4))
+    def test_optimal_against_brute_force(self, lengths, k):
+        values = sorted(set(lengths))
+        buckets = bucket_lengths(lengths, k)
+        assert buckets[-1] == max(lengths)
+        assert len(buckets) <= k
+        best = min(
+            _padded_frames(lengths, (*rest, values[-1]))
+            for r in range(min(k, len(values)))
+            for rest in itertools.combinations(values[:-1], r)
+        )
+        assert _padded_frames(lengths, buckets) == best
+
+    @settings(max_examples=40, deadline=None)
+    @given(lengths_st, st.integers(1, 4), st.integers(1, 6))
+    def test_batch_aware_optimal_for_plans(self, lengths, k, batch_size):
+        values = sorted(set(lengths))
+        buckets = bucket_lengths(lengths, k, batch_size=batch_size)
+        assert buckets[-1] == max(lengths)
+        best = min(
+            _batched_frames(lengths, (*rest, values[-1]), batch_size)
+            for r in range(min(k, len(values)))
+            for rest in itertools.combinations(values[:-1], r)
+        )
+        assert _batched_frames(lengths, buckets, batch_size) == best
+
+    def test_one_bucket_is_the_longest_clip(self):
+        assert bucket_lengths([5, 9, 2], 1) == (9,)
+
+    @pytest.mark.parametrize(
+        "lengths, k, match",
+        [
+            ([], 2, "must not be empty"),
+            ([3, 0], 2, "lengths >= 1"),
+            ([3, 4], 0, "num_buckets"),
+            ([3, 4], 2.5, "num_buckets"),
+        ],
+    )
+    def test_invalid(self, lengths, k, match):
+        with pytest.raises(ValueError, match=match):
+            bucket_lengths(lengths, k)
+
+
+class TestCheckBuckets:
+    def test_sorted_unique(self):
+        assert check_buckets([10, 4, 10], [3, 9]) == (4, 10)
+
+    @pytest.mark.parametrize(
+        "buckets, match",
+        [
+            ([4, 8], r"longest clip \(9 frames\)"),
+            ([4, 2.5, 9], "positive int"),
+            ([0, 9], "positive int"),
+            ("abc", "positive int"),
+        ],
+    )
+    def test_invalid(self, buckets, match):
+        with pytest.raises(ValueError, match=match):
+            check_buckets(buckets, [3, 9])
+
+
+class TestPlanBatches:
+    @settings(max_examples=80, deadline=None)
+    @given(
+        lengths_st,
+        st.integers(1, 4),
+        st.integers(1, 7),
+        st.integers(0, 2**31 - 1),
+    )
+    def test_every_clip_once_full_batches(self, lengths, k, batch_size, seed):
+        buckets = bucket_lengths(lengths, k, batch_size=batch_size)
+        plan = plan_batches(
+            lengths, buckets, batch_size, np.random.default_rng(seed)
+        )
+        assert len(plan) == math.ceil(len(lengths) / batch_size)
+        members = np.concatenate([i for _, i in plan])
+        real = members[members >= 0]
+        # Every clip exactly once; dummy rows only to fill one batch.
+        np.testing.assert_array_equal(np.sort(real), np.arange(len(lengths)))
+        assert (members < 0).sum() == len(plan) * batch_size - len(lengths)
+        assert sum((i < 0).any() for _, i in plan) <= 1
+        for length, indices in plan:
+            assert len(indices) == batch_size
+            assert length in buckets
+            for i in indices[indices >= 0]:
+                assert lengths[i] <= length
+
+    def test_shuffles_reproducibly_and_between_epochs(self):
+        lengths = np.random.default_rng(1).integers(1, 100, 64)
+        buckets = bucket_lengths(lengths, 4, batch_size=4)
+
+        def epochs(seed):
+            rng = np.random.default_rng(seed)
+            return [
+                np.concatenate(
+                    [i for _, i in plan_batches(lengths, buckets, 4, rng)]
+                )
+                for _ in range(2)
+            ]
+
+        first, second = epochs(7)
+        again, _ = epochs(7)
+        np.testing.assert_array_equal(first, again)
+        assert not np.array_equal(first, second)
+        # Batches of different buckets interleave: not sorted by length.
+        plan = plan_batches(lengths, buckets, 4, np.random.default_rng(7))
+        order = [t for t, _ in plan]
+        assert order != sorted(order) and order != sorted(order)[::-1]
+
+    def test_fixed_order_without_rng(self):
+        lengths = [5, 1, 9, 3, 9, 2]
+        plan = plan_batches(lengths, (3, 9), 2)
+        assert [t for t, _ in plan] == [9, 9, 3]
+        np.testing.assert_array_equal(plan[0][1], [0, 2])
+        # The incomplete batch of bucket 9 borrows clip 1 from bucket 3.
+        np.testing.assert_array_equal(plan[1][1], [4, 1])
+        np.testing.assert_array_equal(plan[2][1], [3, 5])
+
+    def test_padding_overhead(self):
+        lengths = [5, 1, 9, 3, 9, 2]
+        plan = plan_batches(lengths, (3, 9), 2)
+        # 9+9, 9+9 (clip 1 borrowed up), 3+3 over 29 real frames.
+        assert padding_overhead(lengths, plan) == pytest.approx(42 / 29)
