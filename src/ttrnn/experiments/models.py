@@ -123,6 +123,7 @@ def build_recurrent(
     masking=False,
     dropout=0.25,
     recurrent_dropout=0.25,
+    pixels=None,
 ):
     """A recurrent classifier: frames -> (TT-)RNN -> head.
 
@@ -137,9 +138,17 @@ def build_recurrent(
             their product is `input_dim`, else a balanced factorisation
             of `input_dim` into as many modes.
         tt_ranks: ranks overriding the experiment's, or `None`.
-        masking: put a `Masking(0.0)` layer first (zero pre-padding).
+        masking: mask padded steps (zero pre-padding): with float
+            inputs a `Masking(0.0)` layer first; with `pixels`, a second
+            input `"mask"` (batch, time) of booleans, since a black uint8
+            frame is all zeros too.
         dropout: input dropout of the RNN. Defaults to 0.25.
         recurrent_dropout: recurrent dropout. Defaults to 0.25.
+        pixels: `None` for float32 inputs, or `(center, scale)` for raw
+            uint8 pixels that the model maps to `(x - center) * scale`
+            itself: inside the TT input map's time chunks for TT-RNNs
+            (`input_scale`, `input_offset`), so the float frames never
+            exist whole; with a `Rescaling` layer for dense RNNs.
 
     Returns:
         `(model, loss)`; the recurrent layer is named `"rnn"`.
@@ -149,9 +158,13 @@ def build_recurrent(
             f"Argument `model` must be one of {experiment.models} for "
             f"{experiment.name}. Received: model={model_name!r}"
         )
-    inputs = keras.Input((None, input_dim), name="frames")
-    x = inputs
-    if masking:
+    dtype = "float32" if pixels is None else "uint8"
+    frames = keras.Input((None, input_dim), dtype=dtype, name="frames")
+    inputs, x, mask = frames, frames, None
+    if masking and pixels is not None:
+        mask = keras.Input((None,), dtype="bool", name="mask")
+        inputs = [frames, mask]
+    elif masking:
         x = keras.layers.Masking(mask_value=0.0, name="masking")(x)
     common = dict(
         dropout=dropout,
@@ -160,6 +173,9 @@ def build_recurrent(
     )
     kind = model_name.split("-")[-1]
     if model_name.startswith(("tt-", "vtt-")):
+        if pixels is not None:
+            center, scale = pixels
+            common.update(input_scale=scale, input_offset=-center * scale)
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
         layer = _tt_rnn(
             kind,
@@ -170,9 +186,15 @@ def build_recurrent(
             common,
         )
     else:
+        if pixels is not None:
+            center, scale = pixels
+            x = keras.layers.Rescaling(
+                scale, offset=-center * scale, name="pixels"
+            )(x)
         layer = _dense_rnn(kind, experiment.units, common)
+    hidden = layer(x) if mask is None else layer(x, mask=mask)
     out_layer, loss = head(experiment, outputs)
-    model = keras.Model(inputs, out_layer(layer(x)), name=model_name)
+    model = keras.Model(inputs, out_layer(hidden), name=model_name)
     return model, loss
 
 

@@ -64,6 +64,7 @@ def run_experiment(
     seed=0,
     verbose=1,
     plot=True,
+    buckets=8,
 ):
     """Trains and evaluates one model of one experiment.
 
@@ -96,6 +97,9 @@ def run_experiment(
         seed: random seed.
         verbose: 0 silent, 1 progress bars, 2 one line an epoch.
         plot: write `curves.png` and `weights.png`.
+        buckets: video, paper protocol: the most length buckets a split's
+            clips are padded to (see `ttrnn.data.bucket_lengths`): at
+            most one compiled graph per bucket. Defaults to 8.
 
     Returns:
         The results dict, also written to `<out>/results.json`.
@@ -148,6 +152,8 @@ def run_experiment(
             # them to [-1, 1), which trains in far fewer epochs.
             pixel_scale=1.0 if protocol == "paper" else 1.0 / 128,
         )
+        if protocol == "paper":
+            config["buckets"] = int(buckets)
         splits = _run_video(experiment, config, out, opts)
     else:
         splits = _run_arrays(experiment, config, out, opts)
@@ -323,12 +329,18 @@ def _run_video(experiment, config, out, opts):
         run_dir = os.path.join(out, label) if len(splits) > 1 else out
         config["train_clips"] = len(train_idx)
         config["test_clips"] = len(test_idx)
+        # Raw uint8 frames all the way to the model, which centres and
+        # scales them itself (in the TT map's time chunks); the paper
+        # protocol pads to length buckets and passes the padding mask.
         sequence_args = dict(
             batch_size=config["batch_size"],
             num_frames=config["num_frames"],
-            scale=config["pixel_scale"],
+            dtype="uint8",
+            return_mask=paper,
             verbose=0,
         )
+        if paper:
+            sequence_args["buckets"] = config["buckets"]
         train = data.VideoSequence(
             dataset.subset(train_idx),
             cache,
@@ -339,6 +351,21 @@ def _run_video(experiment, config, out, opts):
         test = data.VideoSequence(
             dataset.subset(test_idx), cache, shuffle=False, **sequence_args
         )
+        if paper:
+            padding = config.setdefault("padding_overhead", {})
+            padding[label] = {
+                "train": round(train.padding_overhead, 4),
+                "test": round(test.padding_overhead, 4),
+                "train_buckets": list(train.buckets),
+                "test_buckets": list(test.buckets),
+            }
+            if verbose:
+                print(
+                    f"{label}: {len(train.buckets)} length buckets "
+                    f"{list(train.buckets)}; padded / real frames "
+                    f"{train.padding_overhead:.2f} (train), "
+                    f"{test.padding_overhead:.2f} (test)"
+                )
 
         def build():
             model, loss = models.build_recurrent(
@@ -351,6 +378,7 @@ def _run_video(experiment, config, out, opts):
                 masking=paper,
                 dropout=config["dropout"],
                 recurrent_dropout=config["recurrent_dropout"],
+                pixels=(128.0, config["pixel_scale"]),
             )
             return _compile(model, loss, experiment, config["learning_rate"])
 
@@ -367,10 +395,26 @@ def _run_video(experiment, config, out, opts):
             seed=config["seed"],
             verbose=verbose,
         )
-        y_pred = model.predict(test, verbose=0)
+        y_pred = predict_clips(model, test)
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
+
+
+def predict_clips(model, sequence):
+    """Predictions for the clips of a `VideoSequence`, in dataset order.
+
+    Bucketed batches come in bucket order with dummy rows; this puts each
+    clip's prediction back at its index and drops the dummies.
+    """
+    y_pred = model.predict(sequence, verbose=0)
+    members = np.concatenate(
+        [sequence.members(i) for i in range(len(sequence))]
+    )
+    real = members >= 0
+    ordered = np.empty((len(sequence.dataset),) + y_pred.shape[1:])
+    ordered[members[real]] = y_pred[real]
+    return ordered
 
 
 def _cached(cache, clip):

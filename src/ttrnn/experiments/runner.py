@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import time
 
 import keras
@@ -191,9 +192,28 @@ def fit_with_checkpoints(
             initial_epoch=start,
             validation_data=validation,
             callbacks=[EpochCheckpoint(run_dir, state), *callbacks],
-            verbose=verbose,
+            verbose=fit_verbosity(verbose),
+            # A PyDataset shuffles itself, reproducibly from its seed (and
+            # prefetches its batches in order).
+            shuffle=y is not None,
         )
     return model, state
+
+
+def fit_verbosity(verbose):
+    """Keras' `verbose` for `fit`: progress bars (1) only on a terminal;
+    one line an epoch (2) when stdout is a file or pipe, where a bar's
+    escape codes would fill the log."""
+    if verbose == 1 and not _is_terminal(sys.stdout):
+        return 2
+    return verbose
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def seconds_per_epoch(state):

@@ -1,0 +1,315 @@
+"""One training epoch of the 2017 video protocol, at its real scale.
+
+`ttrnn experiment ucf11 --protocol paper` (every frame of every clip,
+zero pre-padding and masking, batch 16, TT-GRU 57,600 -> 256 at rank 4)
+on a generated set in UCF11's layout: by default 200 clips of 120x160x3
+frames whose lengths are drawn log-normally (median 180 frames, sigma
+0.6, clipped to 30..1,492, the protocol's range), with 4 clips of the
+maximum 1,492 frames. The frames are written straight into the decoded
+frame cache (`FrameCache.store`), so encoding does not dominate the set-up
+(about 2.5 GB of cache files, written once and reused).
+
+Each backend runs in its own process (`KERAS_BACKEND`), which trains
+fold 0 of the 5-fold protocol for `--epochs` epochs and reports:
+
+- training frames/s: real (unpadded) training frames over the epoch's
+  training seconds (validation excluded), for the last epoch (the first
+  one includes the compiles), and the seconds a 1,280-clip UCF11 epoch
+  (1,280 x 190 frames, the mean of this distribution) would take;
+- peak RSS of the whole process (resource.getrusage);
+- compiled training graphs: traces of the train step under jax.jit or
+  tf.function (each trace is one graph); torch runs eagerly (0);
+- padding overhead: frames computed / real frames of the epoch's
+  batches.
+
+    python benchmarks/bench_epoch.py                 # all three backends
+    python benchmarks/bench_epoch.py --backends jax --epochs 2
+    python benchmarks/bench_epoch.py --src /tmp/old/src   # another tree
+
+`--src` runs the same benchmark against another checkout of ttrnn (e.g. a
+`git worktree` of an older commit), for before/after tables. Threads per
+process: TTRNN_BENCH_THREADS, default 2 here (the whole machine, as a
+real run uses it).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "_out", "epoch")
+UCF11_EPOCH_CLIPS = 1280
+
+
+def make_lengths(clips, seed, long_clips=4):
+    """The clip lengths of the generated set (see the module docstring)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.normal(np.log(180), 0.6, clips))
+    lengths = np.clip(np.round(lengths), 30, 1492).astype(np.int64)
+    lengths[rng.choice(clips, long_clips, replace=False)] = 1492
+    return lengths
+
+
+def write_dataset(root, cache_dir, clips, seed):
+    """Writes placeholder clips in the UCF11 layout and their frames into
+    the frame cache; returns the data directory. Reused when present."""
+    import numpy as np
+
+    from ttrnn.data import FrameCache
+    from ttrnn.data.layouts import UCF11_CLASSES
+
+    data_dir = os.path.join(root, f"ucf11-{clips}-{seed}")
+    marker = os.path.join(data_dir, "done.json")
+    if os.path.isfile(marker):
+        return data_dir
+    cache = FrameCache(cache_dir, frame_shape=(120, 160))
+    lengths = make_lengths(clips, seed)
+    rng = np.random.default_rng(seed + 1)
+    started = time.perf_counter()
+    for index, length in enumerate(lengths):
+        label = UCF11_CLASSES[index % len(UCF11_CLASSES)]
+        group = (index // len(UCF11_CLASSES)) % 25 + 1
+        folder = os.path.join(data_dir, label, f"v_{label}_{group:02d}")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"v_{label}_{group:02d}_{index:04d}.mpg")
+        with open(path, "wb") as file:  # stands for the video file
+            file.write(b"generated; frames are in the cache\n")
+        # A textured background with a bright square moving across it.
+        base = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
+        frames = np.repeat(base[None], int(length), axis=0)
+        step = 1 + index % 4
+        for t in range(int(length)):
+            x = (t * step) % 140
+            frames[t, 40:60, x : x + 20] = 255
+        cache.store(path, frames)
+    with open(marker, "w", encoding="utf-8") as file:
+        json.dump({"lengths": lengths.tolist()}, file)
+    print(
+        f"wrote {clips} clips ({int(lengths.sum()):,} frames) into the "
+        f"cache in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    return data_dir
+
+
+def _count_train_traces(keras):
+    """Counts Python calls of `Model.train_step`: under jax.jit and
+    tf.function each is one trace (one compiled graph), eagerly (torch)
+    one a step."""
+    counter = {"traces": 0}
+    original = keras.Model.train_step
+
+    def train_step(self, *args, **kwargs):
+        counter["traces"] += 1
+        return original(self, *args, **kwargs)
+
+    keras.Model.train_step = train_step
+    return counter
+
+
+def child(args):
+    """Runs the experiment in this process and prints one JSON line."""
+    if args.src:
+        sys.path.insert(0, args.src)
+    import inspect
+
+    import keras
+    import numpy as np
+
+    import ttrnn
+    from ttrnn.experiments import datasets
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import run
+
+    backend = keras.backend.backend()
+    counter = _count_train_traces(keras)
+    if backend == "torch":  # as XLA and TensorFlow do by default
+        import torch
+
+        torch.set_flush_denormal(True)
+    out = os.path.join(OUT, f"run-{backend}")
+    kwargs = dict(
+        data_dir=args.data_dir,
+        out=out,
+        epochs=args.epochs,
+        protocol="paper",
+        folds=[0],
+        cache_dir=args.cache_dir,
+        overwrite=True,
+        seed=0,
+        verbose=0,
+        plot=False,
+    )
+    if "buckets" in inspect.signature(run.run_experiment).parameters:
+        kwargs["buckets"] = args.buckets
+    started = time.perf_counter()
+    result = run.run_experiment("ucf11", args.model, **kwargs)
+    wall = time.perf_counter() - started
+    with open(os.path.join(out, "state.json"), encoding="utf-8") as file:
+        state = json.load(file)
+    # Real training frames of fold 0.
+    experiment = registry.get("ucf11")
+    dataset = datasets.load_video(experiment, args.data_dir)
+    lengths_of = json.load(
+        open(os.path.join(args.data_dir, "done.json"), encoding="utf-8")
+    )["lengths"]
+    train_idx, _ = dataset.folds(5, seed=0)[0]
+    frames = int(
+        sum(
+            lengths_of[int(os.path.basename(dataset.clips[i])[-8:-4])]
+            for i in train_idx
+        )
+    )
+    compiles = 0 if backend == "torch" else counter["traces"]
+    padding = result["config"].get("padding_overhead", {}).get("fold-0", {})
+    if not padding:
+        padding = {"train": _random_batch_padding(dataset, train_idx, args)}
+    seconds = state["train_seconds"]
+    record = {
+        "backend": backend,
+        "ttrnn": os.path.dirname(os.path.dirname(ttrnn.__file__)),
+        "model": args.model,
+        "train_clips": len(train_idx),
+        "train_frames": frames,
+        "epoch_train_seconds": seconds,
+        "frames_per_second": frames / seconds[-1],
+        "ucf11_epoch_seconds": UCF11_EPOCH_CLIPS * 190 / (frames / seconds[-1]),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        / 2**20,
+        "train_compiles": compiles,
+        "padding_overhead": padding.get("train"),
+        "buckets": padding.get("train_buckets"),
+        "accuracy": result["metrics"].get("accuracy"),
+        "wall_seconds": wall,
+        "threads": os.environ.get("TTRNN_BENCH_THREADS"),
+    }
+    print("RESULT " + json.dumps(record), flush=True)
+    del np
+
+
+def _random_batch_padding(dataset, train_idx, args):
+    """Padding of random batches padded to their own longest clip (the
+    behaviour before length buckets)."""
+    import numpy as np
+
+    lengths_of = json.load(
+        open(os.path.join(args.data_dir, "done.json"), encoding="utf-8")
+    )["lengths"]
+    lengths = np.array(
+        [
+            lengths_of[int(os.path.basename(dataset.clips[i])[-8:-4])]
+            for i in train_idx
+        ]
+    )
+    order = np.random.default_rng(0).permutation(len(lengths))
+    padded = sum(
+        lengths[order[s : s + 16]].max() * len(order[s : s + 16])
+        for s in range(0, len(order), 16)
+    )
+    return float(padded / lengths.sum())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="jax,tensorflow,torch")
+    parser.add_argument("--model", default="tt-gru")
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--buckets", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--src", default=None, help="another ttrnn src/")
+    parser.add_argument("--label", default=None, help="name of this run")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("TTRNN_BENCH_THREADS", "2")
+    sys.path.insert(0, HERE)
+    import common  # noqa: F401 - sets thread counts before backends load
+
+    if args.child:
+        child(args)
+        return 0
+    os.makedirs(OUT, exist_ok=True)
+    cache_dir = os.path.join(OUT, "cache")
+    data_dir = write_dataset(OUT, cache_dir, args.clips, args.seed)
+    records = []
+    for backend in args.backends.split(","):
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            f"--model={args.model}",
+            f"--epochs={args.epochs}",
+            f"--buckets={args.buckets}",
+            f"--data-dir={data_dir}",
+            f"--cache-dir={cache_dir}",
+        ]
+        if args.src:
+            command.append(f"--src={os.path.abspath(args.src)}")
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        started = time.perf_counter()
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        lines = [
+            line[len("RESULT ") :]
+            for line in proc.stdout.splitlines()
+            if line.startswith("RESULT ")
+        ]
+        if proc.returncode != 0 or not lines:
+            print(
+                f"{backend}: failed (exit {proc.returncode}) after "
+                f"{time.perf_counter() - started:.0f} s\n"
+                + proc.stderr[-3000:],
+                flush=True,
+            )
+            records.append({"backend": backend, "failed": proc.returncode})
+            continue
+        record = json.loads(lines[-1])
+        record["label"] = args.label
+        records.append(record)
+        print(format_row(record), flush=True)
+    print()
+    print(format_table(records))
+    with open(os.path.join(OUT, "results.jsonl"), "a", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+    return 0
+
+
+def format_row(r):
+    return (
+        f"{r['backend']}: {r['frames_per_second']:,.0f} frames/s, "
+        f"epochs {[round(s, 1) for s in r['epoch_train_seconds']]} s, "
+        f"peak {r['peak_rss_gb']:.2f} GB, compiles {r['train_compiles']}, "
+        f"padding {r['padding_overhead']:.2f}"
+    )
+
+
+def format_table(records):
+    lines = [
+        "| backend | frames/s | UCF11 epoch s | epochs (train s) | peak RSS GB "
+        "| train graphs | padded / real |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if "failed" in r:
+            lines.append(f"| {r['backend']} | failed ({r['failed']}) |||||")
+            continue
+        lines.append(
+            f"| {r['backend']} | {r['frames_per_second']:,.0f} "
+            f"| {r['ucf11_epoch_seconds']:,.0f} "
+            f"| {', '.join(f'{s:.1f}' for s in r['epoch_train_seconds'])} "
+            f"| {r['peak_rss_gb']:.2f} | {r['train_compiles']} "
+            f"| {r['padding_overhead']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
