@@ -119,6 +119,16 @@ class TestBadArguments:
                 "positive number",
             ),
             (
+                ["experiment", "mice", "--learning-rate", "fast"],
+                "--learning-rate",
+                "'sweep'",
+            ),
+            (
+                ["experiment", "mice", "--learning-rate", "1e-3,-1"],
+                "--learning-rate",
+                "candidates like",
+            ),
+            (
                 ["experiment", "ucf11", "--dropout", "1.5"],
                 "--dropout",
                 "fraction",
@@ -388,6 +398,25 @@ def test_demo_writes_files(tmp_path, capsys, av):
     for name in ("curves.png", "weights.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert len(list((out / "data").rglob("*.mpg"))) == summary["data"]["clips"]
+    # Each model's own learning rate, chosen by a sweep of its candidates.
+    for row in rows.values():
+        sweep = row["learning_rate_sweep"]
+        assert set(sweep["training_loss"]) == {"0.01", "0.0001"}
+        losses = {float(k): v for k, v in sweep["training_loss"].items()}
+        assert row["learning_rates"] == [min(losses, key=losses.get)]
+        assert f"{row['learning_rates'][0]:g}" in text
+    # Generated data: no 2017 UCF11 figures beside it; no checkpoints kept.
+    assert "2017" not in text
+    assert not list(out.rglob("*.keras"))
+    assert _results(out / "tt-gru" / "results.json")["paper"] == {}
+
+
+def test_demo_keeps_checkpoints_when_asked(tmp_path, av):
+    out = tmp_path / "demo"
+    argv = ["demo", "--quick", "--epochs", "1", "--out", str(out)]
+    assert cli.main(argv + ["--quiet", "--keep-checkpoints"]) == 0
+    kept = sorted(p.parent.name for p in out.rglob("checkpoint.keras"))
+    assert kept == ["gru", "tt-gru"]
 
 
 @needs_shared

@@ -38,6 +38,7 @@ def demo(args):
         epochs=args.epochs,
         seed=args.seed,
         verbose=0 if args.quiet else 1,
+        keep_checkpoints=args.keep_checkpoints,
     )
     return 0
 
@@ -77,6 +78,7 @@ def experiment(args):
         seed=args.seed,
         verbose=args.verbose,
         plot=not args.no_plots,
+        buckets=args.buckets,
     )
     return 0
 
@@ -227,16 +229,20 @@ def _count(what):
     return parse
 
 
-def _positive_float(text):
+def _learning_rate(text):
+    """A positive number, `sweep`, or comma-separated candidates."""
+    if text == "sweep":
+        return text
     try:
-        value = float(text)
+        rates = [float(part) for part in text.split(",")]
     except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
+        rates = [0.0]
+    if not all(0 < rate < float("inf") for rate in rates):
         raise argparse.ArgumentTypeError(
-            f"expected a positive number like 0.001. Received: {text!r}"
+            "expected a positive number like 0.001, 'sweep', or "
+            f"candidates like 1e-3,1e-4. Received: {text!r}"
         )
-    return value
+    return rates[0] if len(rates) == 1 else rates
 
 
 def _fraction(text):
@@ -315,6 +321,11 @@ def build_parser():
     p.add_argument("--epochs", type=_count("epochs"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep each model's checkpoint.keras (the GRU's is ~0.5 GB)",
+    )
     p.set_defaults(func=demo)
 
     p = sub.add_parser(
@@ -353,7 +364,13 @@ def build_parser():
         "--overwrite", action="store_true", help="discard an earlier run"
     )
     p.add_argument("--batch-size", type=_count("samples"), default=None)
-    p.add_argument("--learning-rate", type=_positive_float, default=None)
+    p.add_argument(
+        "--learning-rate",
+        type=_learning_rate,
+        default=None,
+        help="Adam's rate; 'sweep' (or candidates like 1e-3,1e-4) picks "
+        "the one with the lowest training loss after short trial runs",
+    )
     p.add_argument(
         "--tt-ranks", type=_ranks, default=None, help="e.g. 4 or 1,4,4,4,1"
     )
@@ -389,6 +406,13 @@ def build_parser():
         type=_fraction,
         default=0.25,
         help="RNN recurrent dropout",
+    )
+    p.add_argument(
+        "--buckets",
+        type=_count("buckets"),
+        default=8,
+        help="video, paper protocol: most length buckets (one compiled "
+        "graph each)",
     )
     p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
     p.add_argument("--seed", type=int, default=0)

@@ -276,6 +276,34 @@ class TestShufflingAndLabels:
             np.testing.assert_array_equal(np.sort(order), expected)
         assert len({tuple(order) for order in epochs}) > 1
 
+    @pytest.mark.parametrize("buckets", [None, 2])
+    def test_set_epoch_replays_an_epoch(self, dataset, cache, buckets):
+        # What a resumed run (or a second fit) relies on: epoch e's order
+        # depends on (seed, e) alone, not on the epochs run before.
+        args = dict(
+            batch_size=2, num_frames=None, buckets=buckets, verbose=0
+        )
+        ran = VideoSequence(dataset, cache, seed=5, **args)
+        orders = []
+        for _ in range(4):
+            orders.append([tuple(ran.members(i)) for i in range(len(ran))])
+            ran.on_epoch_end()
+        assert len({tuple(o) for o in orders}) > 1
+        fresh = VideoSequence(dataset, cache, seed=5, **args)
+        for epoch in (3, 1, 0, 2):
+            fresh.set_epoch(epoch)
+            assert [
+                tuple(fresh.members(i)) for i in range(len(fresh))
+            ] == orders[epoch]
+        other = VideoSequence(dataset, cache, seed=6, **args)
+        others = []
+        for epoch in range(4):
+            other.set_epoch(epoch)
+            others.append([tuple(other.members(i)) for i in range(3)])
+        assert others != orders
+        with pytest.raises(ValueError, match="epoch"):
+            fresh.set_epoch(-1)
+
     def test_multi_label_targets(self, dataset, cache):
         multi = VideoDataset(
             name="multi",

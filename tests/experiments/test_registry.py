@@ -117,3 +117,15 @@ class TestRegistry:
             models.build_recurrent(
                 e, "tt-gru", 2304, 11, tt_input_shape=(8, 8, 6, 7)
             )
+
+
+@pytest.mark.parametrize(
+    "rate", ["fast", 0.0, -1e-3, float("inf"), True, [1e-3, 0], "1e-3"]
+)
+def test_run_experiment_rejects_a_bad_learning_rate(tmp_path, rate):
+    from ttrnn.experiments import run
+
+    with pytest.raises(registry.ExperimentError, match="`learning_rate`"):
+        run.run_experiment(
+            "mice", learning_rate=rate, out=str(tmp_path), verbose=0
+        )

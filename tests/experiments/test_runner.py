@@ -110,3 +110,48 @@ class TestRunner:
         state = {"train_seconds": [9.0, 1.0, 2.0, 1.5]}
         assert runner.seconds_per_epoch(state) == 1.75
         assert runner.seconds_per_epoch({}) is None
+
+
+def _regression(rate, loss="mse"):
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(1, use_bias=False)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+    return model
+
+
+def _regression_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    return x, y
+
+
+def test_sweep_picks_the_lowest_training_loss():
+    x, y = _regression_data()
+    best, losses = runner.sweep_learning_rate(
+        _regression, (x, y), [1e-6, 1e-1, 3.0], epochs=20, seed=1
+    )
+    assert set(losses) == {1e-6, 1e-1, 3.0}
+    assert best == min(losses, key=losses.get)
+    # Far too small a rate barely moves the weights from their start.
+    assert losses[1e-6] > 2 * losses[1e-1]
+    # Each trial is the run a fresh model with that rate and seed gives.
+    keras.utils.set_random_seed(1)
+    alone = _regression(1e-1).fit(x, y, epochs=20, verbose=0)
+    assert losses[1e-1] == pytest.approx(alone.history["loss"][-1], rel=1e-5)
+
+
+def test_sweep_counts_a_diverged_run_as_worst():
+    x, y = _regression_data()
+
+    def build(rate):
+        if rate == 1.0:  # stands in for a run whose loss blew up
+            return _regression(rate, loss=lambda t, p: keras.ops.log(-t * t - 1))
+        return _regression(rate)
+
+    best, losses = runner.sweep_learning_rate(
+        build, (x, y), [1.0, 1e-6], epochs=1
+    )
+    assert losses[1.0] == float("inf")
+    assert best == 1e-6

@@ -132,7 +132,8 @@ class FrameCache:
 
         Args:
             dataset: a `VideoDataset`.
-            verbose: 1 shows a progress bar, 0 nothing. Defaults to 1.
+            verbose: 1 shows a progress bar, 2 one line when done, 0
+                nothing. Defaults to 1.
 
         Returns:
             The `VideoDataset` of the clips now in the cache.

@@ -84,7 +84,9 @@ class VideoSequence(keras.utils.PyDataset):
             real frames, as `((x, mask), y)`. Defaults to `False`.
         shuffle: reshuffle the clips at the start and after every epoch.
             Defaults to `True`.
-        seed: seed of the shuffling. Defaults to `None`.
+        seed: seed of the shuffling: epoch `e`'s order depends on
+            `(seed, e)` only (see `set_epoch`). Defaults to `None` (a
+            fresh seed).
         prefetch: read the next batch in a background thread. Defaults
             to `True`.
         verbose: progress bar while caching (1) or not (0). Defaults to 1.
@@ -184,7 +186,12 @@ class VideoSequence(keras.utils.PyDataset):
             else:
                 self.buckets = check_buckets(buckets, self.lengths)
         self.prefetch = bool(prefetch)
-        self._rng = np.random.default_rng(seed)
+        # Each epoch's order is a function of (seed, epoch) alone, so a
+        # resumed run or a second `fit` can replay it (`set_epoch`).
+        self._seed = (
+            np.random.SeedSequence().entropy if seed is None else int(seed)
+        )
+        self.epoch = 0
         self._order = np.arange(len(self.dataset))
         self._plan = None
         self._lookahead = None  # (index, future) of the prefetched batch
@@ -219,6 +226,14 @@ class VideoSequence(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._drop_lookahead()
+        self.epoch += 1
+        self._new_epoch()
+
+    def set_epoch(self, epoch):
+        """Makes the next batches those of epoch `epoch` (0-based): the
+        order a run resumed after `epoch` epochs would have seen."""
+        self._drop_lookahead()
+        self.epoch = check_int("epoch", epoch, low=0)
         self._new_epoch()
 
     def members(self, index):
@@ -247,13 +262,16 @@ class VideoSequence(keras.utils.PyDataset):
         return padded / real if real else 1.0
 
     def _new_epoch(self):
+        rng = np.random.default_rng([self._seed, self.epoch])
         if self.buckets is not None:
-            rng = self._rng if self.shuffle else None
             self._plan = plan_batches(
-                self.lengths, self.buckets, self.batch_size, rng
+                self.lengths,
+                self.buckets,
+                self.batch_size,
+                rng if self.shuffle else None,
             )
         elif self.shuffle:
-            self._rng.shuffle(self._order)
+            self._order = rng.permutation(len(self.dataset))
 
     def _drop_lookahead(self):
         if self._lookahead is not None:

@@ -25,6 +25,9 @@ from ttrnn.experiments.registry import ExperimentError
 
 PROTOCOLS = ("fast", "paper")
 RESULTS = "results.json"
+# `learning_rate="sweep"`: the candidates, and epochs of each trial run.
+SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
+SWEEP_EPOCHS = 2
 _CURVE_METRIC = {
     "multiclass": "accuracy",
     "binary": "accuracy",
@@ -65,6 +68,7 @@ def run_experiment(
     verbose=1,
     plot=True,
     buckets=8,
+    compare_paper=True,
 ):
     """Trains and evaluates one model of one experiment.
 
@@ -82,7 +86,13 @@ def run_experiment(
         resume: continue a killed run from its last finished epoch.
         overwrite: discard an earlier run in `out`.
         batch_size: `None` for the experiment's default.
-        learning_rate: `None` for the experiment's default.
+        learning_rate: a float; `None` for the experiment's default;
+            `"sweep"` (or a list of candidate rates) to pick the candidate
+            (default `SWEEP_RATES`) whose `SWEEP_EPOCHS`-epoch trial run
+            on the first split's training data ends with the lowest
+            training loss (`runner.sweep_learning_rate`), for all splits.
+            The rates used are in the results' `config.learning_rates`,
+            the trials in `config.learning_rate_sweep`.
         tt_ranks: TT ranks (one int or d + 1 ints); `None` for default.
         tt_input_shape: TT input modes of video frames; `None` takes the
             experiment's, or factorises the frame size.
@@ -100,6 +110,8 @@ def run_experiment(
         buckets: video, paper protocol: the most length buckets a split's
             clips are padded to (see `ttrnn.data.bucket_lengths`): at
             most one compiled graph per bucket. Defaults to 8.
+        compare_paper: print the 2017 paper's figure beside the result
+            (turn off on data other than the real dataset).
 
     Returns:
         The results dict, also written to `<out>/results.json`.
@@ -124,7 +136,7 @@ def run_experiment(
         "protocol": protocol if experiment.kind == "video" else "paper",
         "epochs": int(epochs or experiment.epochs),
         "batch_size": int(batch_size or experiment.batch_size),
-        "learning_rate": float(learning_rate or experiment.learning_rate),
+        "learning_rate": _learning_rate_config(learning_rate, experiment),
         "tt_ranks": _ranks_config(tt_ranks, experiment),
         "dropout": float(dropout),
         "recurrent_dropout": float(recurrent_dropout),
@@ -138,6 +150,7 @@ def run_experiment(
         verbose=verbose,
         plot=plot,
         cache_dir=cache_dir,
+        compare_paper=compare_paper,
     )
     started = time.perf_counter()
     if experiment.kind == "video":
@@ -267,7 +280,7 @@ def _run_arrays(experiment, config, out, opts):
     config["test_size"] = len(arrays["x_test"])
     ranks = config["tt_ranks"]
 
-    def build():
+    def build(rate):
         if experiment.kind == "sequence":
             model, loss = models.build_recurrent(
                 experiment,
@@ -282,11 +295,12 @@ def _run_arrays(experiment, config, out, opts):
             model, loss = models.build_feedforward(
                 experiment, config["model"], arrays["outputs"], ranks
             )
-        return _compile(model, loss, experiment, config["learning_rate"])
+        return _compile(model, loss, experiment, rate)
 
+    train = (arrays["x_train"], arrays["y_train"])
     model, state = runner.fit_with_checkpoints(
-        build,
-        (arrays["x_train"], arrays["y_train"]),
+        _rate_chosen(build, train, config, "official", out, opts),
+        train,
         (arrays["x_test"], arrays["y_test"]),
         run_dir=out,
         epochs=config["epochs"],
@@ -296,6 +310,7 @@ def _run_arrays(experiment, config, out, opts):
         seed=config["seed"],
         verbose=opts["verbose"],
     )
+    _record_rate(config, "official", model)
     y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
     scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
     return [("official", model, state, scores)]
@@ -316,7 +331,10 @@ def _run_video(experiment, config, out, opts):
     missing = sum(not _cached(cache, clip) for clip in dataset.clips)
     if verbose and missing:
         print(f"Decoding {missing} clips into {cache.cache_dir} ...")
-    dataset = cache.prepare(dataset, verbose=1 if verbose else 0)
+    # A progress bar on a terminal, one line at the end in a log file.
+    dataset = cache.prepare(
+        dataset, verbose=runner.fit_verbosity(1) if verbose else 0
+    )
     config["clips"] = len(dataset)
     outputs = 1 if experiment.task == "binary" else dataset.num_classes
     input_dim = frame_shape[0] * frame_shape[1] * 3
@@ -329,6 +347,10 @@ def _run_video(experiment, config, out, opts):
         run_dir = os.path.join(out, label) if len(splits) > 1 else out
         config["train_clips"] = len(train_idx)
         config["test_clips"] = len(test_idx)
+        config.setdefault("split_clips", {})[label] = {
+            "train": len(train_idx),
+            "test": len(test_idx),
+        }
         # Raw uint8 frames all the way to the model, which centres and
         # scales them itself (in the TT map's time chunks); the paper
         # protocol pads to length buckets and passes the padding mask.
@@ -367,7 +389,7 @@ def _run_video(experiment, config, out, opts):
                     f"{test.padding_overhead:.2f} (test)"
                 )
 
-        def build():
+        def build(rate):
             model, loss = models.build_recurrent(
                 experiment,
                 config["model"],
@@ -380,12 +402,12 @@ def _run_video(experiment, config, out, opts):
                 recurrent_dropout=config["recurrent_dropout"],
                 pixels=(128.0, config["pixel_scale"]),
             )
-            return _compile(model, loss, experiment, config["learning_rate"])
+            return _compile(model, loss, experiment, rate)
 
         if verbose and len(splits) > 1:
             print(f"--- {experiment.name} {config['model']}: {label} ---")
         model, state = runner.fit_with_checkpoints(
-            build,
+            _rate_chosen(build, train, config, label, run_dir, opts),
             train,
             test,
             run_dir=run_dir,
@@ -395,6 +417,7 @@ def _run_video(experiment, config, out, opts):
             seed=config["seed"],
             verbose=verbose,
         )
+        _record_rate(config, label, model)
         y_pred = predict_clips(model, test)
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
@@ -415,6 +438,88 @@ def predict_clips(model, sequence):
     ordered = np.empty((len(sequence.dataset),) + y_pred.shape[1:])
     ordered[members[real]] = y_pred[real]
     return ordered
+
+
+def _rate_chosen(build, train, config, label, run_dir, opts):
+    """`build` with the configured learning rate bound. A sweep, if asked,
+    runs once, on the first split's training data, when its model is
+    built afresh (not on resume); later splits reuse its choice."""
+    rate = config["learning_rate"]
+
+    def build_model():
+        if not isinstance(rate, list):
+            return build(rate)
+        sweep = config.get("learning_rate_sweep")
+        if sweep is None:
+            chosen, losses = runner.sweep_learning_rate(
+                build,
+                train,
+                rate,
+                epochs=SWEEP_EPOCHS,
+                seed=config["seed"],
+            )
+            sweep = config["learning_rate_sweep"] = {
+                "split": label,
+                "epochs": SWEEP_EPOCHS,
+                "training_loss": {f"{r:g}": v for r, v in losses.items()},
+                "chosen": chosen,
+            }
+            if opts["verbose"]:
+                tried = ", ".join(
+                    f"{r:g}: {v:.3g}" for r, v in losses.items()
+                )
+                print(
+                    f"learning rate {chosen:g}, the lowest training loss "
+                    f"after {SWEEP_EPOCHS} epochs on {label}'s training "
+                    f"clips ({tried})"
+                )
+        return build(sweep["chosen"])
+
+    return build_model
+
+
+def _record_rate(config, label, model):
+    rate = config["learning_rate"]
+    if isinstance(rate, list):
+        sweep = config.get("learning_rate_sweep")
+        if sweep is not None:
+            rate = sweep["chosen"]
+        else:  # resumed: the rate is in the restored optimiser (float32)
+            stored = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+            rate = float(f"{float(stored):.6g}")
+    config.setdefault("learning_rates", {})[label] = rate
+
+
+def _learning_rate_config(learning_rate, experiment):
+    if learning_rate is None:
+        return float(experiment.learning_rate)
+    if isinstance(learning_rate, str):
+        if learning_rate != "sweep":
+            raise ExperimentError(
+                "Argument `learning_rate` must be a positive number, "
+                "'sweep' or a list of positive numbers. Received: "
+                f"learning_rate={learning_rate!r}"
+            )
+        learning_rate = SWEEP_RATES
+    rates = (
+        list(learning_rate)
+        if isinstance(learning_rate, (list, tuple))
+        else [learning_rate]
+    )
+    for rate in rates:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float, np.floating, np.integer))
+            or not 0 < rate < math.inf
+        ):
+            raise ExperimentError(
+                "Argument `learning_rate` must be a positive number, "
+                "'sweep' or a list of positive numbers. Received: "
+                f"learning_rate={learning_rate!r}"
+            )
+    if isinstance(learning_rate, (list, tuple)):
+        return [float(r) for r in rates]
+    return float(rates[0])
 
 
 def _cached(cache, clip):
@@ -448,7 +553,10 @@ def _finish(experiment, config, out, splits, started, opts):
         ),
         "epochs_done": state["epochs_done"],
         "resumed_from": state.get("resumed_from", []),
-        "paper": experiment.paper.get(config["model"], {}),
+        # The 2017 figures on the real dataset; none for other data.
+        "paper": experiment.paper.get(config["model"], {})
+        if opts["compare_paper"]
+        else {},
         "config": config,
         "wall_seconds": time.perf_counter() - started,
         "out": os.fspath(out),

@@ -8,7 +8,9 @@ at most the epoch in progress. `fit_with_checkpoints(..., resume=True)`
 loads both and continues from the next epoch.
 """
 
+import gc
 import json
+import math
 import os
 import shutil
 import statistics
@@ -184,6 +186,9 @@ def fit_with_checkpoints(
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
     if start < epochs:
         x, y = (train, None) if _is_dataset(train) else train
+        if hasattr(x, "set_epoch"):
+            # A resumed run sees the batch order it would have seen.
+            x.set_epoch(start)
         model.fit(
             x,
             y,
@@ -198,6 +203,45 @@ def fit_with_checkpoints(
             shuffle=y is not None,
         )
     return model, state
+
+
+def sweep_learning_rate(build, train, rates, *, epochs=2, seed=0):
+    """Picks a learning rate by a short training run per candidate.
+
+    Each rate trains a fresh model (same seed, same batch order) for
+    `epochs` epochs on `train`, and the rate whose last epoch has the
+    lowest mean training loss wins; a diverged run (NaN or inf) loses.
+    Only the training data is used, never a test split.
+
+    Args:
+        build: function `rate -> compiled model`.
+        train: `(x, y)` arrays or a `keras.utils.PyDataset`.
+        rates: the candidate learning rates.
+        epochs: epochs per candidate. Defaults to 2.
+        seed: random seed of every candidate's run.
+
+    Returns:
+        `(best_rate, losses)`, `losses` mapping each rate to its last
+        epoch's training loss (`inf` if it diverged).
+    """
+    losses = {}
+    x, y = (train, None) if _is_dataset(train) else train
+    for rate in rates:
+        keras.utils.set_random_seed(seed)
+        if hasattr(x, "set_epoch"):
+            x.set_epoch(0)
+        model = build(rate)
+        history = model.fit(
+            x, y, epochs=epochs, verbose=0, shuffle=y is not None
+        )
+        loss = float(history.history["loss"][-1])
+        losses[float(rate)] = loss if math.isfinite(loss) else math.inf
+        del model, history
+        gc.collect()  # a dense GRU and its Adam state: 0.5 GB a candidate
+    if hasattr(x, "set_epoch"):
+        x.set_epoch(0)
+    best = min(losses, key=lambda rate: (losses[rate], -rate))
+    return best, losses
 
 
 def fit_verbosity(verbose):

@@ -60,6 +60,13 @@ class TTGRUCell(TTRNNCellBase):
         recurrent_dropout: rate in [0, 1) of the recurrent state dropped
             (one mask per gate and sequence). Defaults to 0.
         seed: random seed of the dropout masks. Defaults to None.
+        input_scale: factor applied to the inputs before the TT map,
+            after casting them to the compute dtype. Defaults to 1.0.
+        input_offset: added after `input_scale`: the map reads
+            `inputs * input_scale + input_offset`. Integer inputs (raw
+            uint8 frames) are cast, scaled and offset inside time chunks
+            of the map, so no float copy of the sequence is made.
+            Defaults to 0.0.
         reset_after: apply the reset gate after the recurrent matmul
             (Keras 3's default) or before it (False; Keras 2 and the 2017
             paper). Defaults to True.
@@ -236,8 +243,9 @@ class TTGRU(TTRNNBase):
         recurrent_initializer, bias_initializer, kernel_regularizer,
         recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-        seed, reset_after, tt_gate_layout, tt_strategy, units, tt_d,
-        tt_max_params, tt_compression: as in `TTGRUCell`.
+        seed, input_scale, input_offset, reset_after, tt_gate_layout,
+        tt_strategy, units, tt_d, tt_max_params, tt_compression: as in
+        `TTGRUCell`.
         activity_regularizer: regulariser of the output. Defaults to None.
         return_sequences: return the whole output sequence. Defaults to
             False.

@@ -59,6 +59,13 @@ class TTLSTMCell(TTRNNCellBase):
         recurrent_dropout: rate in [0, 1) of the recurrent state dropped
             (one mask per gate and sequence). Defaults to 0.
         seed: random seed of the dropout masks. Defaults to None.
+        input_scale: factor applied to the inputs before the TT map,
+            after casting them to the compute dtype. Defaults to 1.0.
+        input_offset: added after `input_scale`: the map reads
+            `inputs * input_scale + input_offset`. Integer inputs (raw
+            uint8 frames) are cast, scaled and offset inside time chunks
+            of the map, so no float copy of the sequence is made.
+            Defaults to 0.0.
         tt_gate_layout: "shared" (one TT-matrix whose first output mode is
             multiplied by 4, the paper's TT-LSTM) or "separate" (one
             TT-matrix per gate, the paper's "vanilla" TT-LSTM). Defaults to
@@ -222,7 +229,8 @@ class TTLSTM(TTRNNBase):
         recurrent_initializer, bias_initializer, unit_forget_bias,
         kernel_regularizer, recurrent_regularizer, bias_regularizer,
         kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, tt_gate_layout, tt_strategy, units, tt_d,
+        recurrent_dropout, seed, input_scale, input_offset, tt_gate_layout,
+        tt_strategy, units, tt_d,
         tt_max_params, tt_compression: as in `TTLSTMCell`.
         activity_regularizer: regulariser of the output. Defaults to None.
         return_sequences: return the whole output sequence. Defaults to
