@@ -462,6 +462,15 @@ def _load_keras():
 
     _select_backend.select()
     ttrnn._import_all()
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        # XLA and TensorFlow flush denormals to zero on the CPU; torch
+        # does not, and tiny gradients of saturated gates then make its
+        # steps several times slower (benchmarks/RESULTS.md).
+        torch.set_flush_denormal(True)
 
 
 def _usage_error(error):

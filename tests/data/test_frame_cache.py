@@ -55,6 +55,35 @@ class TestFrameCache:
         leftovers = [n for n in os.listdir(tmp_path / "cache") if "tmp" in n]
         assert leftovers == []
 
+    def test_read_into_reads_what_load_maps(self, tmp_path):
+        clip = tmp_path / "clip.mpg"
+        clip.write_bytes(b"stands for a video")
+        cache = FrameCache(tmp_path / "cache", frame_shape=(6, 7))
+        frames = np.random.default_rng(0).integers(
+            0, 256, (9, 6, 7, 3), dtype=np.uint8
+        )
+        cache.store(str(clip), frames)
+        batch = np.zeros((2, 12, 6, 7, 3), np.uint8)
+        cache.read_into(str(clip), batch[1, 3:])  # all 9 frames
+        cache.read_into(str(clip), batch[0, 8:])  # the first 4
+        np.testing.assert_array_equal(batch[1, 3:], cache.load(str(clip)))
+        np.testing.assert_array_equal(batch[0, 8:], frames[:4])
+        assert not batch[1, :3].any() and not batch[0, :8].any()
+        with pytest.raises(ValueError, match="at most 9 frames"):
+            cache.read_into(str(clip), np.zeros((10, 6, 7, 3), np.uint8))
+        with pytest.raises(ValueError, match="`out`"):
+            cache.read_into(str(clip), np.zeros((3, 6, 7, 3), np.float32))
+        other = tmp_path / "other.mpg"
+        other.write_bytes(b"never cached")
+        with pytest.raises(KeyError, match="not in the cache"):
+            cache.read_into(str(other), batch[0])
+        # A cache file cut short is an error, not a half-filled batch.
+        path = cache.path_for(str(clip))
+        with open(path, "r+b") as file:
+            file.truncate(os.path.getsize(path) - 10)
+        with pytest.raises(OSError, match="ended early"):
+            cache.read_into(str(clip), batch[1, 3:])
+
     def test_second_pass_does_not_decode(self, av, tmp_path, monkeypatch):
         data = make_dataset(tmp_path)
         FrameCache(tmp_path / "cache", (8, 10)).prepare(data, verbose=0)

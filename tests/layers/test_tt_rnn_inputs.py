@@ -277,3 +277,46 @@ def _all_vars(jaxpr):
                     yield from _all_vars(inner)
                 elif hasattr(sub, "eqns"):
                     yield from _all_vars(sub)
+
+
+@pytest.mark.skipif(
+    backend() != "tensorflow", reason="unknown time axis: TensorFlow graphs"
+)
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_tf_graph_with_unknown_length_chunks_and_matches(
+    layer_cls, monkeypatch
+):
+    # Keras feeds `fit` through tf.data: bucketed batches of several
+    # lengths reach the layer with time (and batch) unknown. The uint8
+    # map then runs in chunks sized when the graph runs (here 2 steps of
+    # 3 clips), and must still equal the float layer, gradients included.
+    import tensorflow as tf
+
+    monkeypatch.setattr(
+        _tt_rnn_base, "MAX_INTEGER_CHUNK_VALUES", 3 * 2 * FEATURES
+    )
+    raw, ref = pair(layer_cls, dropout=0.0)
+    spec = tf.TensorSpec([None, None, FEATURES], tf.uint8)
+    traced = []
+    weights = np.linspace(-1, 1, raw.units).astype("float32")  # as _grads
+
+    @tf.function(input_signature=[spec])
+    def run(x):
+        traced.append(x.shape)
+        with tf.GradientTape() as tape:
+            out = raw(x)
+            loss = tf.reduce_sum(out * weights)
+        return out, tape.gradient(loss, raw.trainable_weights)
+
+    for steps in (7, 4, 1):
+        x = pixels(steps=steps, seed=steps)
+        out, grads = run(tf.constant(x))
+        expected = _grads(ref, as_floats(x))
+        np.testing.assert_allclose(
+            out.numpy(), to_numpy(ref(as_floats(x))), rtol=1e-5, atol=1e-5
+        )
+        for got, want in zip(grads, expected):
+            np.testing.assert_allclose(
+                to_numpy(got), want, rtol=1e-4, atol=1e-5
+            )
+    assert len(traced) == 1  # one graph for every length

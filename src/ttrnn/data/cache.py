@@ -112,6 +112,59 @@ class FrameCache:
             )
         return np.load(path, mmap_mode="r")
 
+    def read_into(self, clip, out):
+        """Reads a clip's first `len(out)` frames into `out`.
+
+        Plain file reads, not a memory map: the pages land in the OS's
+        page cache, not in the process's resident memory, so streaming
+        long clips does not add their size to the RSS.
+
+        Args:
+            clip: path of the video file.
+            out: a C-contiguous uint8 array `(n, height, width, 3)` with
+                `n` at most the clip's frame count.
+
+        Raises:
+            KeyError: if the clip is not in the cache.
+            ValueError: if `out` does not fit the cached frames.
+        """
+        path = self.path_for(clip)
+        if not os.path.isfile(path):
+            raise KeyError(
+                f"Clip {clip!r} is not in the cache {self.cache_dir!r}; "
+                "call `FrameCache.prepare(dataset)` first."
+            )
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+                    file
+                )
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+                    file
+                )
+            if (
+                fortran
+                or dtype != np.uint8
+                or out.dtype != np.uint8
+                or not out.flags.c_contiguous
+                or out.shape[1:] != tuple(shape[1:])
+                or len(out) > shape[0]
+            ):
+                raise ValueError(
+                    f"Argument `out` must be a C-contiguous uint8 array of "
+                    f"at most {shape[0]} frames of {tuple(shape[1:])}. "
+                    f"Received: out of shape {out.shape}, dtype {out.dtype}"
+                )
+            view = memoryview(out.reshape(-1))
+            done = 0
+            while done < len(view):
+                read = file.readinto(view[done:])
+                if not read:
+                    raise OSError(f"{path!r} ended early (truncated file).")
+                done += read
+
     def num_frames(self, clip):
         """Number of cached frames of a clip (reads only the file header).
 

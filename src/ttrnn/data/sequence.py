@@ -10,6 +10,7 @@ from ttrnn.data._checks import check_int
 from ttrnn.data.buckets import bucket_lengths
 from ttrnn.data.buckets import check_buckets
 from ttrnn.data.buckets import plan_batches
+from ttrnn.tt._backend import zero_copy_batch
 
 
 class VideoSequence(keras.utils.PyDataset):
@@ -289,6 +290,8 @@ class VideoSequence(keras.utils.PyDataset):
         else:
             y = labels.astype("int32")
         y[~real] = 0
+        if self.dtype == "uint8" and not self.use_multiprocessing:
+            x = zero_copy_batch(x)
         inputs = (x, mask) if self.return_mask else x
         if self._plan is not None:
             return inputs, y, real.astype("float32")
@@ -323,10 +326,21 @@ class VideoSequence(keras.utils.PyDataset):
             steps = self.max_length or int(self.lengths[members].max())
         x = np.zeros((len(members), steps, height, width, 3), self.dtype)
         mask = np.zeros((len(members), steps), bool)
+        direct = (
+            self.num_frames is None
+            and self.every == 1
+            and self.dtype == "uint8"
+        )
         for row, member in enumerate(members):
             if member < 0:  # a dummy row: all padding
                 continue
-            frames = self._clip(self.dataset.clips[member])
+            clip = self.dataset.clips[member]
+            if direct:  # file reads straight into the batch (no mmap RSS)
+                offset = steps - int(self.lengths[member])
+                self.cache.read_into(clip, x[row, offset:])
+                mask[row, offset:] = True
+                continue
+            frames = self._clip(clip)
             offset = steps - len(frames)
             x[row, offset:] = frames
             if self.dtype == "float32":

@@ -546,6 +546,17 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             b = args[-1] if tail else None
             return self.input_map(self._prepare_inputs(x, drop), weights, b)
 
+        if chunk is None and keras.backend.backend() == "tensorflow":
+            # Keras' tf.data input leaves the time axis of bucketed
+            # batches unknown: chunks of a size found when it runs.
+            return tt_backend.remat_dynamic_time_chunks(
+                project,
+                sequences,
+                MAX_INTEGER_CHUNK_VALUES,
+                self.input_dim,
+                self.compute_dtype,
+                [*head, *cores, *tail],
+            )
         if chunk is None:  # unknown sizes (shape inference): no chunks
             return project(sequences, *head, *cores, *tail)
         return tt_backend.remat_time_chunks(

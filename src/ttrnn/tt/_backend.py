@@ -276,8 +276,69 @@ def remat_time_chunks(fn, x, chunk, args):
     return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, 1)
 
 
+def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
+    """`remat_time_chunks` for a time axis (or batch) unknown when the
+    graph is built: TensorFlow only, where Keras feeds `fit` from a
+    `tf.data` pipeline whose batches of several lengths (length buckets)
+    leave the time axis `None`. The chunks (of at most `values` input
+    values) run in a `tf.map_fn` whose body is rematerialised, so the
+    graph holds one chunk body and the map's memory stays one chunk.
+
+    Args:
+        fn, args: as in `remat_time_chunks`.
+        x: (batch, steps, features) integer tensor.
+        values: the most input values a chunk.
+        features: x's last size.
+        dtype: the dtype of `fn`'s result.
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(x)[0]
+    steps = tf.shape(x)[1]
+    chunk = tf.maximum(1, values // (batch * features))
+    full = steps // chunk
+
+    # Tensors, not variables, and made outside the loop: read inside the
+    # map_fn body (as `_tf_remat` does), their gradients were lost.
+    args = [tf.identity(a) for a in args]
+
+    def one(start, size):
+        return _tf_recompute(lambda *a: fn(x[:, start : start + size], *a))(
+            *args
+        )
+
+    rest = one(full * chunk, steps - full * chunk)
+    width = rest.shape[-1]
+
+    def chunks():
+        ys = tf.map_fn(
+            lambda start: one(start, chunk),
+            tf.range(full) * chunk,
+            fn_output_signature=tf.TensorSpec(None, dtype),
+        )
+        ys = tf.transpose(ys, [1, 0, 2, 3])
+        return tf.reshape(ys, [batch, full * chunk, width])
+
+    # map_fn cannot stack zero chunks of an unknown shape.
+    head = tf.cond(
+        full > 0, chunks, lambda: tf.zeros([batch, 0, width], dtype)
+    )
+    out = tf.concat([head, tf.cast(rest, dtype)], axis=1)
+    return tf.ensure_shape(out, [x.shape[0], x.shape[1], width])
+
+
 def _tf_remat(f):
     """`f` with its forward recomputed in the backward pass (TensorFlow)."""
+    import tensorflow as tf
+
+    # Read variables into tensors first: a tf.custom_gradient function
+    # that reads variables itself must also differentiate them.
+    wrapped = _tf_recompute(f)
+    return lambda *args: wrapped(*[tf.identity(a) for a in args])
+
+
+def _tf_recompute(f):
+    """`_tf_remat` for arguments that are tensors already."""
     import tensorflow as tf
 
     @tf.custom_gradient
@@ -290,6 +351,24 @@ def _tf_remat(f):
 
         return f(*args), grad
 
-    # Read variables into tensors first: a tf.custom_gradient function
-    # that reads variables itself must also differentiate them.
-    return lambda *args: wrapped(*[tf.identity(a) for a in args])
+    return wrapped
+
+
+def zero_copy_batch(array):
+    """A NumPy batch as the backend can take it without a copy.
+
+    Under JAX, Keras hands each batch to `jax.device_put`, which copies a
+    NumPy array (1.4 GB for a uint8 batch of 16 UCF11 clips of 1,492
+    frames, and Keras holds the next batch too); a DLPack import aliases
+    the array instead, which `device_put` then passes through on the CPU
+    (and copies to an accelerator as before). Other backends take the
+    array itself.
+    """
+    if keras.backend.backend() != "jax":
+        return array
+    import jax
+
+    try:
+        return jax.dlpack.from_dlpack(array)
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        return array  # e.g. a layout DLPack cannot express
