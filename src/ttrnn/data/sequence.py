@@ -53,6 +53,9 @@ class VideoSequence(keras.utils.PyDataset):
 
     The next batch is read in a background thread while the model trains
     on the current one (`prefetch=True`, with the default `workers=1`).
+    All-frames uint8 batches are filled by plain file reads from the cache
+    (not a memory map, whose pages would count in the process's memory)
+    and, under JAX, handed over without a copy (DLPack).
 
     Args:
         dataset: a `VideoDataset`.
