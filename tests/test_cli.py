@@ -411,7 +411,13 @@ def test_demo_writes_files(tmp_path, capsys, av):
     assert _results(out / "tt-gru" / "results.json")["paper"] == {}
 
 
-def test_demo_keeps_checkpoints_when_asked(tmp_path, av):
+def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
+    from ttrnn.experiments import demo
+
+    # Fewer clips and one learning rate: only the checkpoints matter here.
+    monkeypatch.setattr(
+        demo, "QUICK", dict(demo.QUICK, num_classes=2, learning_rate=1e-2)
+    )
     out = tmp_path / "demo"
     argv = ["demo", "--quick", "--epochs", "1", "--out", str(out)]
     assert cli.main(argv + ["--quiet", "--keep-checkpoints"]) == 0
