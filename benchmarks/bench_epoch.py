@@ -122,8 +122,7 @@ def ucf11_padding(buckets, seed=0, batch_size=16):
     if buckets is None:  # random batches padded to their longest clip
         order = np.random.default_rng(seed).permutation(len(lengths))
         batches = [
-            order[s : s + batch_size]
-            for s in range(0, len(order), batch_size)
+            order[s : s + batch_size] for s in range(0, len(order), batch_size)
         ]
         padded = sum(lengths[b].max() * len(b) for b in batches)
         return padded / lengths.sum()

@@ -283,9 +283,7 @@ class TestShufflingAndLabels:
     def test_set_epoch_replays_an_epoch(self, dataset, cache, buckets):
         # What a resumed run (or a second fit) relies on: epoch e's order
         # depends on (seed, e) alone, not on the epochs run before.
-        args = dict(
-            batch_size=2, num_frames=None, buckets=buckets, verbose=0
-        )
+        args = dict(batch_size=2, num_frames=None, buckets=buckets, verbose=0)
         ran = VideoSequence(dataset, cache, seed=5, **args)
         orders = []
         for _ in range(4):

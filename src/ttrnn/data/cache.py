@@ -104,12 +104,7 @@ class FrameCache:
         Raises:
             KeyError: if the clip is not in the cache (see `prepare`).
         """
-        path = self.path_for(clip)
-        if not os.path.isfile(path):
-            raise KeyError(
-                f"Clip {clip!r} is not in the cache {self.cache_dir!r}; "
-                "call `FrameCache.prepare(dataset)` first."
-            )
+        path = self._cached_path(clip)
         return np.load(path, mmap_mode="r")
 
     def read_into(self, clip, out):
@@ -128,12 +123,7 @@ class FrameCache:
             KeyError: if the clip is not in the cache.
             ValueError: if `out` does not fit the cached frames.
         """
-        path = self.path_for(clip)
-        if not os.path.isfile(path):
-            raise KeyError(
-                f"Clip {clip!r} is not in the cache {self.cache_dir!r}; "
-                "call `FrameCache.prepare(dataset)` first."
-            )
+        path = self._cached_path(clip)
         with open(path, "rb") as file:
             version = np.lib.format.read_magic(file)
             if version == (1, 0):
@@ -164,6 +154,15 @@ class FrameCache:
                 if not read:
                     raise OSError(f"{path!r} ended early (truncated file).")
                 done += read
+
+    def _cached_path(self, clip):
+        path = self.path_for(clip)
+        if not os.path.isfile(path):
+            raise KeyError(
+                f"Clip {clip!r} is not in the cache {self.cache_dir!r}; "
+                "call `FrameCache.prepare(dataset)` first."
+            )
+        return path
 
     def num_frames(self, clip):
         """Number of cached frames of a clip (reads only the file header).

@@ -11,10 +11,11 @@ side by side.
 
 Each model gets its own Adam learning rate, from a short sweep on the
 first fold's training clips (`run.SWEEP_RATES`, two epochs each, lowest
-training loss wins). One rate cannot serve both: Adam moves every weight by about the
-rate per step, and the dense GRU's 57,600 inputs per unit add those moves
-up coherently, so at 1e-2 (the TT-GRU's rate) its gates saturate in the
-first steps and it never fits its training clips; it needs about 1e-5.
+training loss wins). One rate cannot serve both: Adam moves every weight
+by about the rate per step, and the dense GRU's 57,600 inputs per unit
+add those moves up coherently, so at 1e-2 (the TT-GRU's rate) its gates
+saturate in the first steps and it never fits its training clips; it
+needs about 1e-5.
 """
 
 import json
@@ -124,6 +125,7 @@ def run_demo(
     for row in rows:
         row["compression_vs_gru"] = dense / row["input_to_hidden"]
     height, width = sizes["frame_shape"]
+    first_config = results[MODELS[0]]["config"]
     summary = {
         "backend": keras.backend.backend(),
         "data": {
@@ -132,10 +134,9 @@ def run_demo(
             "classes": sizes["num_classes"],
             "frames_per_clip": sizes["num_frames"],
             "frame_shape": [height, width, 3],
-            "train_clips": results[MODELS[0]]["config"].get("train_clips"),
+            "train_clips": first_config.get("train_clips"),
             "test_clips": sum(
-                split["test"]
-                for split in results[MODELS[0]]["config"]["split_clips"].values()
+                split["test"] for split in first_config["split_clips"].values()
             ),
         },
         "folds": list(sizes["folds"]),

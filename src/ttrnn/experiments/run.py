@@ -299,7 +299,7 @@ def _run_arrays(experiment, config, out, opts):
 
     train = (arrays["x_train"], arrays["y_train"])
     model, state = runner.fit_with_checkpoints(
-        _rate_chosen(build, train, config, "official", out, opts),
+        _rate_chosen(build, train, config, "official", opts),
         train,
         (arrays["x_test"], arrays["y_test"]),
         run_dir=out,
@@ -407,7 +407,7 @@ def _run_video(experiment, config, out, opts):
         if verbose and len(splits) > 1:
             print(f"--- {experiment.name} {config['model']}: {label} ---")
         model, state = runner.fit_with_checkpoints(
-            _rate_chosen(build, train, config, label, run_dir, opts),
+            _rate_chosen(build, train, config, label, opts),
             train,
             test,
             run_dir=run_dir,
@@ -440,7 +440,7 @@ def predict_clips(model, sequence):
     return ordered
 
 
-def _rate_chosen(build, train, config, label, run_dir, opts):
+def _rate_chosen(build, train, config, label, opts):
     """`build` with the configured learning rate bound. A sweep, if asked,
     runs once, on the first split's training data, when its model is
     built afresh (not on resume); later splits reuse its choice."""
@@ -465,9 +465,7 @@ def _rate_chosen(build, train, config, label, run_dir, opts):
                 "chosen": chosen,
             }
             if opts["verbose"]:
-                tried = ", ".join(
-                    f"{r:g}: {v:.3g}" for r, v in losses.items()
-                )
+                tried = ", ".join(f"{r:g}: {v:.3g}" for r, v in losses.items())
                 print(
                     f"learning rate {chosen:g}, the lowest training loss "
                     f"after {SWEEP_EPOCHS} epochs on {label}'s training "
@@ -493,22 +491,12 @@ def _record_rate(config, label, model):
 def _learning_rate_config(learning_rate, experiment):
     if learning_rate is None:
         return float(experiment.learning_rate)
-    if isinstance(learning_rate, str):
-        if learning_rate != "sweep":
-            raise ExperimentError(
-                "Argument `learning_rate` must be a positive number, "
-                "'sweep' or a list of positive numbers. Received: "
-                f"learning_rate={learning_rate!r}"
-            )
-        learning_rate = SWEEP_RATES
-    rates = (
-        list(learning_rate)
-        if isinstance(learning_rate, (list, tuple))
-        else [learning_rate]
-    )
+    candidates = SWEEP_RATES if learning_rate == "sweep" else learning_rate
+    several = isinstance(candidates, (list, tuple))
+    rates = list(candidates) if several else [candidates]
     for rate in rates:
         if (
-            isinstance(rate, bool)
+            isinstance(rate, (bool, str))
             or not isinstance(rate, (int, float, np.floating, np.integer))
             or not 0 < rate < math.inf
         ):
@@ -517,9 +505,7 @@ def _learning_rate_config(learning_rate, experiment):
                 "'sweep' or a list of positive numbers. Received: "
                 f"learning_rate={learning_rate!r}"
             )
-    if isinstance(learning_rate, (list, tuple)):
-        return [float(r) for r in rates]
-    return float(rates[0])
+    return [float(r) for r in rates] if several else float(rates[0])
 
 
 def _cached(cache, clip):

@@ -320,9 +320,7 @@ def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
         return tf.reshape(ys, [batch, full * chunk, width])
 
     # map_fn cannot stack zero chunks of an unknown shape.
-    head = tf.cond(
-        full > 0, chunks, lambda: tf.zeros([batch, 0, width], dtype)
-    )
+    head = tf.cond(full > 0, chunks, lambda: tf.zeros([batch, 0, width], dtype))
     out = tf.concat([head, tf.cast(rest, dtype)], axis=1)
     return tf.ensure_shape(out, [x.shape[0], x.shape[1], width])
 
