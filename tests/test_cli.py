@@ -460,3 +460,39 @@ def test_tuned_variants(tmp_path, capsys, name, changed, sizes):
     weights = {"madelon": 885, "mice": 10_500}[base.name]
     assert result["weights"]["input_to_hidden"] == weights
     assert result["paper"] == base.paper.get("tt", {})
+
+
+def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
+    """Every frame, padded to length buckets: the run records its buckets
+    and padding, and the learning curves ignore the dummy rows that fill
+    the last batch (the validation accuracy after the last epoch is the
+    accuracy of the per-clip predictions)."""
+    from ttrnn import data
+
+    data_dir = tmp_path / "ucf11"
+    data.write_ucf11_like(
+        data_dir,
+        num_classes=3,
+        groups_per_class=5,
+        clips_per_group=1,
+        num_frames=4,
+        frame_shape=(16, 24),
+        seed=2,
+    )
+    out = tmp_path / "run"
+    argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+    argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]
+    argv += ["--frame-shape", "16x24", "--folds", "0", "--batch-size", "4"]
+    argv += ["--buckets", "2", "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(argv + ["--verbose", "0", "--no-plots"]) == 0
+    result = _results(out / "results.json")
+    config = result["config"]
+    assert config["protocol"] == "paper" and config["buckets"] == 2
+    padding = config["padding_overhead"]["fold-0"]
+    # 3 test clips in one batch of 4 rows: a dummy row pads the batch.
+    assert config["test_clips"] == 3
+    assert padding["test"] == pytest.approx(4 / 3, abs=1e-4)
+    history = result["history"]["tt-gru"]
+    assert history["val_accuracy"][-1] == pytest.approx(
+        result["metrics"]["accuracy"], abs=1e-6
+    )

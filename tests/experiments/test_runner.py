@@ -160,3 +160,26 @@ def test_sweep_counts_a_diverged_run_as_worst():
     )
     assert losses[1.0] == float("inf")
     assert best == 1e-6
+
+
+def test_compiled_accuracy_ignores_zero_weight_rows():
+    # Bucketed batches end in dummy rows of weight 0: the curves' accuracy
+    # must count only the real clips.
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import run
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.set_weights([np.eye(2, 3, dtype="float32"), np.zeros(3, "float32")])
+    run._compile(
+        model, "sparse_categorical_crossentropy", registry.get("ucf11"), 1e-3
+    )
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], "float32")
+    y = np.array([0, 1, 2])  # the last row (a dummy) is predicted wrong
+    logs = model.evaluate(
+        x,
+        y,
+        sample_weight=np.array([1.0, 1.0, 0.0]),
+        verbose=0,
+        return_dict=True,
+    )
+    assert logs["accuracy"] == pytest.approx(1.0)
