@@ -108,7 +108,7 @@ def write_dataset(root, cache_dir, clips, seed, long_clips=4):
     return data_dir
 
 
-def ucf11_padding(buckets, seed=0, batch_size=16):
+def ucf11_padding(buckets, seed=0, batch_size=16, max_batch_frames=None):
     """Padded / real frames of the length buckets of a 1,280-clip set of
     the same length distribution (a UCF11-sized epoch): more clips fill
     the buckets better than the benchmark's few (the longest bucket's
@@ -128,7 +128,11 @@ def ucf11_padding(buckets, seed=0, batch_size=16):
         return padded / lengths.sum()
     chosen = bucket_lengths(lengths, buckets, batch_size)
     plan = plan_batches(
-        lengths, chosen, batch_size, np.random.default_rng(seed)
+        lengths,
+        chosen,
+        batch_size,
+        np.random.default_rng(seed),
+        max_batch_frames=max_batch_frames,
     )
     return sum(steps * len(rows) for steps, rows in plan) / lengths.sum()
 
@@ -188,8 +192,11 @@ def child(args):
         verbose=0,
         plot=False,
     )
-    if "buckets" in inspect.signature(run.run_experiment).parameters:
+    parameters = inspect.signature(run.run_experiment).parameters
+    if "buckets" in parameters:
         kwargs["buckets"] = args.buckets
+    if "max_batch_frames" in parameters and args.max_batch_frames is not None:
+        kwargs["max_batch_frames"] = args.max_batch_frames or None
     started = time.perf_counter()
     result = run.run_experiment("ucf11", args.model, **kwargs)
     wall = time.perf_counter() - started
@@ -230,6 +237,7 @@ def child(args):
         "train_compiles": compiles,
         "padding_overhead": padding.get("train"),
         "buckets": padding.get("train_buckets"),
+        "max_batch_frames": result["config"].get("max_batch_frames"),
         "accuracy": result["metrics"].get("accuracy"),
         "wall_seconds": wall,
         "threads": os.environ.get("TTRNN_BENCH_THREADS"),
@@ -267,6 +275,12 @@ def main():
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--buckets", type=int, default=8)
+    parser.add_argument(
+        "--max-batch-frames",
+        type=int,
+        default=None,
+        help="most padded frames a batch (default: the library's; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--long-clips",
@@ -301,6 +315,11 @@ def main():
             f"--model={args.model}",
             f"--epochs={args.epochs}",
             f"--buckets={args.buckets}",
+            *(
+                []
+                if args.max_batch_frames is None
+                else [f"--max-batch-frames={args.max_batch_frames}"]
+            ),
             f"--data-dir={data_dir}",
             f"--cache-dir={cache_dir}",
         ]
@@ -328,7 +347,8 @@ def main():
         # A 1,280-clip epoch (mean 190 frames) at the rate padded frames
         # are computed, with the padding that many clips get.
         record["ucf11_padding"] = ucf11_padding(
-            args.buckets if record.get("buckets") else None
+            args.buckets if record.get("buckets") else None,
+            max_batch_frames=record.get("max_batch_frames"),
         )
         record["ucf11_epoch_seconds"] = (
             UCF11_EPOCH_CLIPS
@@ -353,7 +373,8 @@ def format_row(r):
         f"peak {r['peak_rss_gb']:.2f} GB (libraries "
         f"{r.get('import_rss_gb', float('nan')):.2f}), "
         f"compiles {r['train_compiles']}, "
-        f"padding {r['padding_overhead']:.2f}"
+        f"padding {r['padding_overhead']:.2f}, "
+        f"max batch frames {r.get('max_batch_frames')}"
     )
 
 

@@ -104,6 +104,11 @@ class TestBadArguments:
                 "positive number",
             ),
             (
+                ["experiment", "ucf11", "--max-batch-frames", "-1"],
+                "--max-batch-frames",
+                "0 or more",
+            ),
+            (
                 ["experiment", "ucf11", "--folds", "5"],
                 "--folds",
                 "0 to 4",
@@ -484,12 +489,15 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
     argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]
     argv += ["--frame-shape", "16x24", "--folds", "0", "--batch-size", "4"]
     argv += ["--buckets", "2", "--cache-dir", str(tmp_path / "cache")]
+    # At most 8 frames a batch: 2 clips of 4 frames.
+    argv += ["--max-batch-frames", "8"]
     assert cli.main(argv + ["--verbose", "0", "--no-plots"]) == 0
     result = _results(out / "results.json")
     config = result["config"]
     assert config["protocol"] == "paper" and config["buckets"] == 2
+    assert config["max_batch_frames"] == 8
     padding = config["padding_overhead"]["fold-0"]
-    # 3 test clips in one batch of 4 rows: a dummy row pads the batch.
+    # 3 test clips in two batches of 2 rows: a dummy row pads the last.
     assert config["test_clips"] == 3
     assert padding["test"] == pytest.approx(4 / 3, abs=1e-4)
     history = result["history"]["tt-gru"]

@@ -79,6 +79,7 @@ def experiment(args):
         verbose=args.verbose,
         plot=not args.no_plots,
         buckets=args.buckets,
+        **_batch_frames_arg(args.max_batch_frames),
     )
     return 0
 
@@ -210,23 +211,32 @@ def _integers(text):
         return ()
 
 
-def _count(what):
-    """An argparse type: a positive integer, the message naming `what`."""
+def _count(what, allow_zero=False):
+    """An argparse type: a positive integer (or zero, with `allow_zero`),
+    the message naming `what`."""
+    low = 0 if allow_zero else 1
 
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            value = 0
-        if value < 1:
+            value = -1
+        if value < low:
+            kind = "a number" if allow_zero else "a positive number"
             raise argparse.ArgumentTypeError(
-                f"expected a positive number of {what} (1 or more). "
-                f"Received: {text!r}"
+                f"expected {kind} of {what} ({low} or more). Received: {text!r}"
             )
         return value
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
+
+
+def _batch_frames_arg(value):
+    """`--max-batch-frames`: unset keeps the default, 0 means no limit."""
+    if value is None:
+        return {}
+    return {"max_batch_frames": value or None}
 
 
 def _learning_rate(text):
@@ -413,6 +423,13 @@ def build_parser():
         default=8,
         help="video, paper protocol: most length buckets (one compiled "
         "graph each)",
+    )
+    p.add_argument(
+        "--max-batch-frames",
+        type=_count("max-batch-frames", allow_zero=True),
+        default=None,
+        help="video, paper protocol: most padded frames a batch; batches "
+        "of longer clips hold fewer clips (default 8192, 0 for no limit)",
     )
     p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
     p.add_argument("--seed", type=int, default=0)

@@ -10,6 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from ttrnn.data.buckets import bucket_lengths
+from ttrnn.data.buckets import bucket_rows
 from ttrnn.data.buckets import check_buckets
 from ttrnn.data.buckets import padding_overhead
 from ttrnn.data.buckets import plan_batches
@@ -116,6 +117,60 @@ class TestPlanBatches:
             for i in indices[indices >= 0]:
                 assert lengths[i] <= length
 
+    @settings(max_examples=80, deadline=None)
+    @given(
+        lengths_st,
+        st.integers(1, 4),
+        st.integers(1, 7),
+        st.integers(1, 200),
+        st.integers(0, 2**31 - 1),
+    )
+    def test_frame_budget(self, lengths, k, batch_size, budget, seed):
+        buckets = bucket_lengths(lengths, k, batch_size=batch_size)
+        plan = plan_batches(
+            lengths,
+            buckets,
+            batch_size,
+            np.random.default_rng(seed),
+            max_batch_frames=budget,
+        )
+        members = np.concatenate([i for _, i in plan])
+        real = members[members >= 0]
+        np.testing.assert_array_equal(np.sort(real), np.arange(len(lengths)))
+        assert sum((i < 0).any() for _, i in plan) <= 1
+        for length, indices in plan:
+            rows = len(indices)
+            # One row count per bucket: the most under the budget.
+            assert rows == max(1, min(batch_size, budget // length))
+            assert rows * length <= budget or rows == 1
+            for i in indices[indices >= 0]:
+                assert lengths[i] <= length
+        # The count does not depend on the shuffle (Keras asks for it
+        # once); a fixed order gives the same count.
+        assert len(plan) == len(
+            plan_batches(lengths, buckets, batch_size, max_batch_frames=budget)
+        )
+
+    def test_bucket_rows(self):
+        assert bucket_rows((10, 20), 4) == (4, 4)
+        assert bucket_rows((10, 20, 90), 4, max_batch_frames=40) == (4, 2, 1)
+        with pytest.raises(ValueError, match="max_batch_frames"):
+            bucket_rows((10,), 4, max_batch_frames=0)
+
+    @settings(max_examples=40, deadline=None)
+    @given(lengths_st, st.integers(1, 4), st.integers(0, 2**31 - 1))
+    def test_longest_first_then_shortest(self, lengths, k, seed):
+        buckets = bucket_lengths(lengths, k, batch_size=2)
+        plan = plan_batches(
+            lengths, buckets, 2, np.random.default_rng(seed), 4 * max(lengths)
+        )
+        sizes = [t for t, _ in plan]
+        assert sizes[0] == max(sizes)
+        if len(plan) > 1:
+            assert sizes[1] == min(sizes[1:])
+            if min(sizes) < max(sizes):
+                assert sizes[1] == min(sizes)
+
     def test_shuffles_reproducibly_and_between_epochs(self):
         lengths = np.random.default_rng(1).integers(1, 100, 64)
         buckets = bucket_lengths(lengths, 4, batch_size=4)
@@ -141,11 +196,12 @@ class TestPlanBatches:
     def test_fixed_order_without_rng(self):
         lengths = [5, 1, 9, 3, 9, 2]
         plan = plan_batches(lengths, (3, 9), 2)
-        assert [t for t, _ in plan] == [9, 9, 3]
+        # Longest first, then the shortest, then the rest by length.
+        assert [t for t, _ in plan] == [9, 3, 9]
         np.testing.assert_array_equal(plan[0][1], [0, 2])
+        np.testing.assert_array_equal(plan[1][1], [3, 5])
         # The incomplete batch of bucket 9 borrows clip 1 from bucket 3.
-        np.testing.assert_array_equal(plan[1][1], [4, 1])
-        np.testing.assert_array_equal(plan[2][1], [3, 5])
+        np.testing.assert_array_equal(plan[2][1], [4, 1])
 
     def test_padding_overhead(self):
         lengths = [5, 1, 9, 3, 9, 2]

@@ -251,7 +251,81 @@ class TestUint8AndBuckets:
             ahead.on_epoch_end()
             plain.on_epoch_end()
 
+    def test_frame_budget_shrinks_long_batches(self, dataset, cache):
+        # Lengths 3, 7, 5, 2, 6; buckets (3, 7), at most 8 frames a batch:
+        # bucket 3 keeps 2 rows, bucket 7 gets 1.
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=2,
+            num_frames=None,
+            buckets=[3, 7],
+            max_batch_frames=8,
+            seed=0,
+            verbose=0,
+        )
+        shapes = set()
+        for index in range(len(seq)):
+            x, y, weights = seq[index]
+            shapes.add(x.shape[:2])
+            assert x.shape[0] == len(y) == len(weights)
+        assert shapes == {(2, 3), (1, 7)}
+        members = np.concatenate([seq.members(i) for i in range(len(seq))])
+        assert sorted(members[members >= 0]) == list(range(5))
+        # 7 + 7 + 7 + (3 + 3): 3 batches of one long clip, one of two.
+        assert len(seq) == 4 and seq.padding_overhead == pytest.approx(27 / 23)
+
+    @pytest.mark.parametrize("shuffle", [False, True])
+    @pytest.mark.parametrize("seed", range(3))
+    def test_fit_on_batches_of_varying_shapes(
+        self, dataset, cache, seed, shuffle
+    ):
+        """Keras infers a tf.data spec from the first two batches only:
+        the plan leads with a longest and a shortest batch, so sizes that
+        vary are left unknown (a fixed size would fail later batches)."""
+        seq = VideoSequence(
+            dataset,
+            cache,
+            batch_size=2,
+            num_frames=None,
+            buckets=[2, 3, 5, 7],
+            max_batch_frames=7,
+            seed=seed,
+            shuffle=shuffle,
+            verbose=0,
+        )
+        model = keras.Sequential(
+            [
+                keras.Input((None, FEATURES)),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(2),
+            ]
+        )
+        model.compile(
+            "sgd",
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        history = model.fit(seq, epochs=2, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        assert model.predict(seq, verbose=0).shape == (
+            sum(len(seq.members(i)) for i in range(len(seq))),
+            2,
+        )
+
     def test_invalid_arguments(self, dataset, cache):
+        with pytest.raises(ValueError, match="max_batch_frames"):
+            VideoSequence(
+                dataset, cache, num_frames=None, max_batch_frames=8, verbose=0
+            )
+        with pytest.raises(ValueError, match="max_batch_frames"):
+            VideoSequence(
+                dataset,
+                cache,
+                num_frames=None,
+                buckets=2,
+                max_batch_frames=0,
+                verbose=0,
+            )
         with pytest.raises(ValueError, match="dtype"):
             VideoSequence(dataset, cache, dtype="float16", verbose=0)
         with pytest.raises(ValueError, match="only with num_frames=None"):

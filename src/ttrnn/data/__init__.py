@@ -17,6 +17,7 @@ challenge files), and the helpers `pad_features`, `pad_images`,
 """
 
 from ttrnn.data.buckets import bucket_lengths
+from ttrnn.data.buckets import bucket_rows
 from ttrnn.data.buckets import plan_batches
 from ttrnn.data.cache import FrameCache
 from ttrnn.data.cifar import CIFAR10_CLASSES
@@ -62,6 +63,7 @@ from ttrnn.data.video import write_video
 
 __all__ = [
     "bucket_lengths",
+    "bucket_rows",
     "plan_batches",
     "CIFAR10_CLASSES",
     "FASHION_MNIST_CLASSES",

@@ -8,10 +8,9 @@ chosen to minimise the padded frames, and fills batches with clips of
 similar length.
 
 Pure NumPy functions: `bucket_lengths` chooses the padded lengths,
+`bucket_rows` the rows of each bucket's batches under a frame budget,
 `plan_batches` deals one epoch's clips into full batches.
 """
-
-import math
 
 import numpy as np
 
@@ -112,7 +111,25 @@ def bucket_of(lengths, buckets):
     return np.searchsorted(np.asarray(buckets), np.asarray(lengths))
 
 
-def plan_batches(lengths, buckets, batch_size, rng=None):
+def bucket_rows(buckets, batch_size, max_batch_frames=None):
+    """Rows per batch of each bucket: `batch_size`, or fewer where a
+    batch of `batch_size` rows of that length would exceed
+    `max_batch_frames` padded frames (never fewer than one row).
+
+    Example:
+    >>> bucket_rows((100, 400, 1500), 16, max_batch_frames=4000)
+    (16, 10, 2)
+    """
+    batch_size = check_int("batch_size", batch_size)
+    if max_batch_frames is None:
+        return tuple(batch_size for _ in buckets)
+    max_batch_frames = check_int("max_batch_frames", max_batch_frames)
+    return tuple(
+        max(1, min(batch_size, max_batch_frames // int(b))) for b in buckets
+    )
+
+
+def plan_batches(lengths, buckets, batch_size, rng=None, max_batch_frames=None):
     """Deals one epoch's clips into full batches of one bucket each.
 
     Clips are shuffled within their buckets (when `rng` is given). Going
@@ -121,22 +138,34 @@ def plan_batches(lengths, buckets, batch_size, rng=None):
     shorter buckets (padded to its length), so only one batch of the
     epoch, of the shortest length involved, can lack clips: it is filled
     with dummy rows (index -1). Every clip appears exactly once, every
-    batch holds exactly `batch_size` rows, and the number of batches is
-    `ceil(len(lengths) / batch_size)` whatever the shuffle.
+    batch of a bucket holds that bucket's rows (`bucket_rows`: all
+    `batch_size` without `max_batch_frames`), and the number of batches
+    does not depend on the shuffle.
+
+    With `rng`, batches come in random order (without, longest first),
+    except that the first is always one of the longest and, where lengths
+    differ, the second one of the shortest: the largest batch shows its
+    memory at once, and a consumer that infers shapes from the first two
+    batches (Keras' `tf.data` input does) sees the sizes that vary as
+    varying.
 
     Args:
         lengths: int array `(clips,)` of clip lengths.
         buckets: increasing bucket lengths; the last holds every clip.
         batch_size: rows per batch.
         rng: a `numpy.random.Generator` shuffling clips within buckets and
-            the order of the batches, or `None` for a fixed order
-            (longest batches first).
+            the order of the batches, or `None` for a fixed order.
+        max_batch_frames: the most padded frames (rows x length) a batch
+            may hold, or `None` for `batch_size` rows in every bucket.
+            Bounds the memory of the longest batches: their rows shrink,
+            the other batches keep `batch_size`.
 
     Returns:
         A list of `(bucket_length, indices)` pairs, `indices` an int
-        array of `batch_size` clip indices, -1 for dummy rows.
+        array of clip indices, -1 for dummy rows.
     """
     lengths = np.asarray(lengths)
+    rows = bucket_rows(buckets, batch_size, max_batch_frames)
     which = bucket_of(lengths, buckets)
     members = []
     for b in range(len(buckets)):
@@ -144,29 +173,40 @@ def plan_batches(lengths, buckets, batch_size, rng=None):
         if rng is not None:
             clips = rng.permutation(clips)
         members.append(list(clips))
-    batches, pending, pending_length = [], [], None
+    batches, pending, pending_bucket = [], [], None
     for b in range(len(buckets) - 1, -1, -1):
         clips = members[b]
         if pending:  # top up the longer bucket's incomplete batch
-            take = min(batch_size - len(pending), len(clips))
+            take = min(rows[pending_bucket] - len(pending), len(clips))
             pending += clips[:take]
             clips = clips[take:]
-            if len(pending) == batch_size:
-                batches.append((pending_length, pending))
-                pending, pending_length = [], None
-        for start in range(0, len(clips), batch_size):
-            part = clips[start : start + batch_size]
-            if len(part) == batch_size:
+            if len(pending) == rows[pending_bucket]:
+                batches.append((buckets[pending_bucket], pending))
+                pending, pending_bucket = [], None
+        for start in range(0, len(clips), rows[b]):
+            part = clips[start : start + rows[b]]
+            if len(part) == rows[b]:
                 batches.append((buckets[b], part))
             else:
-                pending, pending_length = list(part), buckets[b]
+                pending, pending_bucket = list(part), b
     if pending:
-        pending += [-1] * (batch_size - len(pending))
-        batches.append((pending_length, pending))
+        pending += [-1] * (rows[pending_bucket] - len(pending))
+        batches.append((buckets[pending_bucket], pending))
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
-    assert len(batches) == math.ceil(len(lengths) / batch_size)
+    _lead_with_extremes(batches)
     return [(int(t), np.asarray(i, dtype=np.int64)) for t, i in batches]
+
+
+def _lead_with_extremes(batches):
+    """Moves a longest batch first and a shortest second, in place."""
+    sizes = [t for t, _ in batches]
+    longest = int(np.argmax(sizes))
+    batches[0], batches[longest] = batches[longest], batches[0]
+    if len(batches) > 1 and min(sizes) < max(sizes):
+        sizes = [t for t, _ in batches]
+        shortest = 1 + int(np.argmin(sizes[1:]))
+        batches[1], batches[shortest] = batches[shortest], batches[1]
 
 
 def padding_overhead(lengths, batches):

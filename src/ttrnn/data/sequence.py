@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
+from ttrnn.tt._backend import zero_copy_batch
 from ttrnn.data._checks import check_int
 from ttrnn.data.buckets import bucket_lengths
 from ttrnn.data.buckets import check_buckets
 from ttrnn.data.buckets import plan_batches
-from ttrnn.tt._backend import zero_copy_batch
 
 
 class VideoSequence(keras.utils.PyDataset):
@@ -45,10 +45,11 @@ class VideoSequence(keras.utils.PyDataset):
     so JAX and TensorFlow compile at most one graph per bucket, and clips
     of similar length share batches (see `ttrnn.data.buckets`). Clips are
     shuffled within their buckets and batches across buckets every epoch,
-    from `seed`. Every batch then holds exactly `batch_size` rows: the one
-    batch an epoch that lacks clips is filled with dummy rows (all
-    padding, label 0), and batches come with sample weights, 1 for clips
-    and 0 for dummy rows, as `(x, y, sample_weight)`.
+    from `seed`. Every batch of a bucket then holds the same number of
+    rows (`batch_size`, or fewer under `max_batch_frames`): the one batch
+    an epoch that lacks clips is filled with dummy rows (all padding,
+    label 0), and batches come with sample weights, 1 for clips and 0 for
+    dummy rows, as `(x, y, sample_weight)`.
     `padding_overhead` gives padded frames / real frames of the epoch.
 
     The next batch is read in a background thread while the model trains
@@ -81,6 +82,12 @@ class VideoSequence(keras.utils.PyDataset):
             minimise padding, `bucket_lengths`) or a list of padded
             lengths (the last at least the longest clip). Defaults to
             `None`.
+        max_batch_frames: with `buckets`, the most padded frames (rows x
+            length) in a batch: the batches of the longest buckets get
+            fewer than `batch_size` rows (`bucket_rows`), so the largest
+            batch, and the training step's memory, no longer grows with
+            the longest clip. `None` keeps `batch_size` rows everywhere.
+            Defaults to `None`.
         flatten: return frames flattened to `height * width * 3` features
             (what TT layers consume) instead of `(height, width, 3)`.
             Defaults to `True`.
@@ -134,6 +141,7 @@ class VideoSequence(keras.utils.PyDataset):
         verbose=1,
         dtype="float32",
         buckets=None,
+        max_batch_frames=None,
         prefetch=True,
         **kwargs,
     ):
@@ -163,6 +171,15 @@ class VideoSequence(keras.utils.PyDataset):
                 f"frames). Received: num_frames={num_frames}, "
                 f"buckets={buckets!r}"
             )
+        if max_batch_frames is not None and buckets is None:
+            raise ValueError(
+                "Argument `max_batch_frames` applies only with `buckets`. "
+                f"Received: max_batch_frames={max_batch_frames!r}, "
+                "buckets=None"
+            )
+        self.max_batch_frames = check_int(
+            "max_batch_frames", max_batch_frames, allow_none=True
+        )
         self.dtype = dtype
         self.center = float(center)
         self.scale = float(scale)
@@ -203,6 +220,8 @@ class VideoSequence(keras.utils.PyDataset):
         self._new_epoch()
 
     def __len__(self):
+        if self._plan is not None:
+            return len(self._plan)  # the same every epoch
         return math.ceil(len(self.dataset) / self.batch_size)
 
     def __getitem__(self, index):
@@ -273,6 +292,7 @@ class VideoSequence(keras.utils.PyDataset):
                 self.buckets,
                 self.batch_size,
                 rng if self.shuffle else None,
+                max_batch_frames=self.max_batch_frames,
             )
         elif self.shuffle:
             self._order = rng.permutation(len(self.dataset))

@@ -28,6 +28,12 @@ RESULTS = "results.json"
 # `learning_rate="sweep"`: the candidates, and epochs of each trial run.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
 SWEEP_EPOCHS = 2
+# Paper protocol: the most padded frames a batch (16 clips of 512 frames;
+# at UCF11's length distribution about 4 % of the clips, those over 512
+# frames, train in smaller batches). bench_epoch.py (JAX, 200 clips, 4 of
+# 1,492 frames, one night): no limit 1,338 frames/s and 4.84 GB peak;
+# 8,192 1,437 and 4.05 GB; 4,096 1,302 and 3.82 GB.
+PAPER_MAX_BATCH_FRAMES = 16 * 512
 _CURVE_METRIC = {
     "multiclass": "accuracy",
     "binary": "accuracy",
@@ -68,6 +74,7 @@ def run_experiment(
     verbose=1,
     plot=True,
     buckets=8,
+    max_batch_frames=PAPER_MAX_BATCH_FRAMES,
     compare_paper=True,
 ):
     """Trains and evaluates one model of one experiment.
@@ -110,6 +117,12 @@ def run_experiment(
         buckets: video, paper protocol: the most length buckets a split's
             clips are padded to (see `ttrnn.data.bucket_lengths`): at
             most one compiled graph per bucket. Defaults to 8.
+        max_batch_frames: video, paper protocol: the most padded frames
+            in a batch; the batches of longer buckets hold fewer clips
+            (`ttrnn.data.bucket_rows`), which bounds the memory of the
+            longest clips' batches. `None` for `batch_size` clips in
+            every batch. Defaults to `PAPER_MAX_BATCH_FRAMES` (8,192: 16
+            clips of 512 frames, 472 MB of uint8 UCF11 frames).
         compare_paper: print the 2017 paper's figure beside the result
             (turn off on data other than the real dataset).
 
@@ -167,6 +180,7 @@ def run_experiment(
         )
         if protocol == "paper":
             config["buckets"] = int(buckets)
+            config["max_batch_frames"] = _max_batch_frames(max_batch_frames)
         splits = _run_video(experiment, config, out, opts)
     else:
         splits = _run_arrays(experiment, config, out, opts)
@@ -364,6 +378,7 @@ def _run_video(experiment, config, out, opts):
         )
         if paper:
             sequence_args["buckets"] = config["buckets"]
+            sequence_args["max_batch_frames"] = config["max_batch_frames"]
         train = data.VideoSequence(
             dataset.subset(train_idx),
             cache,
@@ -423,6 +438,19 @@ def _run_video(experiment, config, out, opts):
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
+
+
+def _max_batch_frames(value):
+    """Validates `max_batch_frames` (an int >= 1, or None)."""
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(
+        value, bool
+    )
+    if value is None or (is_int and value >= 1):
+        return None if value is None else int(value)
+    raise ExperimentError(
+        "Argument `max_batch_frames` must be an int >= 1 or None. "
+        f"Received: max_batch_frames={value!r}"
+    )
 
 
 def predict_clips(model, sequence):
