@@ -27,7 +27,8 @@ from common import interleaved  # noqa: E402
 from common import ranks_of  # noqa: E402
 
 from ttrnn import TTDense  # noqa: E402
-from ttrnn.tt import planner  # noqa: E402
+from ttrnn.tt import contraction  # noqa: E402
+from ttrnn.tt.contraction import cost  # noqa: E402
 
 common.set_backend_threads()
 
@@ -138,11 +139,11 @@ def bench_case(name, ins, outs, rank, batch, repeats, strategies):
     for key in layers:
         plan = None
         if key.startswith("TT "):
-            plan = planner.choose_plan(ins, outs, ranks, batch, key[3:])
+            plan = contraction.choose_plan(ins, outs, ranks, batch, key[3:])
         if plan is None:
             macs = dense_macs(ins, outs, batch)
         else:
-            macs = planner.plan_flops(plan, ins, outs, ranks, batch)
+            macs = cost.plan_flops(plan, ins, outs, ranks, batch)
         rows.append(
             {
                 "case": name,

@@ -29,7 +29,8 @@ from common import interleaved  # noqa: E402
 from common import ranks_of  # noqa: E402
 
 from ttrnn import TTDense  # noqa: E402
-from ttrnn.tt import planner  # noqa: E402
+from ttrnn.tt import contraction  # noqa: E402
+from ttrnn.tt.contraction import cost  # noqa: E402
 
 common.set_backend_threads()
 
@@ -107,8 +108,8 @@ def bench_case(name, repeats):
     t_grad = interleaved(grad, repeats)
     ranks = ranks_of(ins, rank)
     plans = {
-        "ttrnn TTDense": planner.choose_plan(ins, outs, ranks, batch),
-        "ttrnn TTDense measure": planner.choose_plan(
+        "ttrnn TTDense": contraction.choose_plan(ins, outs, ranks, batch),
+        "ttrnn TTDense measure": contraction.choose_plan(
             ins, outs, ranks, batch, "measure"
         ),
     }
@@ -117,7 +118,7 @@ def bench_case(name, repeats):
         macs = dense_macs(ins, outs, batch) if "Linear" == key[-6:] else None
         plan = plans.get(key)
         if plan is not None:
-            macs = planner.plan_flops(plan, ins, outs, ranks, batch)
+            macs = cost.plan_flops(plan, ins, outs, ranks, batch)
         rows.append(
             {
                 "case": name,

@@ -260,7 +260,7 @@ def main(argv=None):
     frames = cfg["batch"] * cfg["frames"]
     gate_out = (3 * cfg["tt_output_shape"][0],) + cfg["tt_output_shape"][1:]
     ranks = tt.validate_ranks(cfg["tt_ranks"], cfg["tt_input_shape"], gate_out)
-    strategy = tt.planner.choose_plan(
+    strategy = tt.choose_plan(
         cfg["tt_input_shape"], gate_out, ranks, frames
     ).name
     print(

@@ -19,12 +19,15 @@ def pytest_report_header(config):
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
-    """Every test starts from float32, a fixed seed and a clean session."""
+    """Every test starts from float32, a fixed seed and a clean session
+    (fresh layer names). Without the forced garbage collection that
+    `clear_session` runs by default: 0.17 s a test, several minutes of
+    the suite; Python collects as usual."""
     keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture

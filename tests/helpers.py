@@ -1,5 +1,6 @@
 """Independent NumPy references for the tests (no ttrnn code inside)."""
 
+import contextlib
 import string
 
 import keras
@@ -35,3 +36,28 @@ def random_cores(rng, in_shape, out_shape, ranks, scale=1.0):
 
 def to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+
+
+class SimulatedInterrupt(RuntimeError):
+    """Stands for a run killed right after an epoch's checkpoint."""
+
+
+@contextlib.contextmanager
+def interrupted_after_epoch(epoch):
+    """Within the context, experiment runs stop with `SimulatedInterrupt`
+    right after the checkpoint of (1-based) `epoch`, as if the process
+    were killed then."""
+    import pytest
+
+    from ttrnn.experiments import runner
+
+    original = runner.EpochCheckpoint.on_epoch_end
+
+    def on_epoch_end(self, index, logs=None):
+        original(self, index, logs)
+        if index + 1 == epoch:
+            raise SimulatedInterrupt(f"Interrupted after epoch {epoch}.")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner.EpochCheckpoint, "on_epoch_end", on_epoch_end)
+        yield

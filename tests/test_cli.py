@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 import ttrnn
+from tests.helpers import SimulatedInterrupt
+from tests.helpers import interrupted_after_epoch
 from ttrnn import cli
 from ttrnn.experiments import runner
 
@@ -29,7 +31,6 @@ needs_shared = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     monkeypatch.delenv("TTRNN_DATA_DIR", raising=False)
-    monkeypatch.delenv(runner.INTERRUPT_ENV, raising=False)
 
 
 @pytest.fixture
@@ -363,14 +364,15 @@ def test_video_experiment_resumes_after_kill(tmp_path, monkeypatch, av):
         "--verbose",
         "0",
     ]
-    monkeypatch.setenv(runner.INTERRUPT_ENV, "1")
-    with pytest.warns(data.SkippedClipWarning, match="actioncliptrain00002"):
-        with pytest.raises(runner.SimulatedInterrupt):
-            cli.main(args)
+    with interrupted_after_epoch(1):
+        with pytest.warns(
+            data.SkippedClipWarning, match="actioncliptrain00002"
+        ):
+            with pytest.raises(SimulatedInterrupt):
+                cli.main(args)
     state = _results(out / runner.STATE)
     assert state["epochs_done"] == 1
     assert not (out / "results.json").exists()
-    monkeypatch.delenv(runner.INTERRUPT_ENV)
     assert cli.main(args) == 2  # the checkpoint needs --resume
     assert cli.main([*args, "--resume"]) == 0
     result = _results(out / "results.json")

@@ -21,8 +21,9 @@ import keras
 import numpy as np
 
 from ttrnn import tt
+from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.layers.tt_dense import TTDense
-from ttrnn.layers.tt_dense import build_with_cores
+from ttrnn.summary import flat_layers
 from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
@@ -221,7 +222,7 @@ def compress(
     )
     for new, weights in pairs:
         new.set_weights(weights)
-    position = {layer.name: k for k, layer in enumerate(_all_layers(model))}
+    position = {layer.name: k for k, layer in enumerate(flat_layers(model))}
     rows.sort(key=lambda row: position.get(row.name, len(position)))
     report = CompressionReport(
         layers=rows,
@@ -337,13 +338,13 @@ def _convert_tt_dense(layer, options):
 
 
 def _rnn_classes():
-    """(Keras RNN class, TT-RNN class, gate count) triples."""
+    """(Keras RNN class, TT-RNN class) pairs."""
     from ttrnn import layers
 
     return [
-        (keras.layers.SimpleRNN, layers.TTSimpleRNN, 1),
-        (keras.layers.GRU, layers.TTGRU, 3),
-        (keras.layers.LSTM, layers.TTLSTM, 4),
+        (keras.layers.SimpleRNN, layers.TTSimpleRNN),
+        (keras.layers.GRU, layers.TTGRU),
+        (keras.layers.LSTM, layers.TTLSTM),
     ]
 
 
@@ -353,12 +354,11 @@ def _map_shapes(ins, outs, gates):
 
 
 def _convert_keras_rnn(layer, options):
-    tt_cls, gates = next(
-        (t, g) for k, t, g in _rnn_classes() if type(layer) is k
-    )
+    tt_cls = next(t for k, t in _rnn_classes() if type(layer) is k)
     cell = layer.cell
     kernel = np.asarray(keras.ops.convert_to_numpy(cell.kernel), np.float64)
-    input_dim, units = kernel.shape[0], kernel.shape[1] // gates
+    units = cell.units
+    input_dim, gates = kernel.shape[0], kernel.shape[1] // units
     try:
         ins, outs = factorize.auto_shapes(input_dim, units, options.d)
         caps = _rank_caps(*_map_shapes(ins, outs, gates), options)
@@ -443,9 +443,9 @@ def _converters():
     rnns = _rnn_classes()
     return (
         [(TTDense, _convert_tt_dense)]
-        + [(t, _convert_tt_rnn) for _, t, _ in rnns]
+        + [(t, _convert_tt_rnn) for _, t in rnns]
         + [(keras.layers.Dense, _convert_dense)]
-        + [(k, _convert_keras_rnn) for k, _, _ in rnns]
+        + [(k, _convert_keras_rnn) for k, _ in rnns]
     )
 
 
@@ -486,17 +486,6 @@ def _skipped_row(layer, note):
         params_after=count,
         note=note,
     )
-
-
-def _all_layers(model):
-    """Layers of the model and of its nested models, in order."""
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.extend(_all_layers(layer))
-        else:
-            out.append(layer)
-    return out
 
 
 def _check_model(model):
@@ -566,7 +555,7 @@ def _check_options(max_rank, eps, max_params, compression, d):
 
 def _choose_layers(model, layers, min_params):
     """{id(layer): named_by_user} of the layers to convert."""
-    everything = _all_layers(model)
+    everything = flat_layers(model)
     if layers is None:
         return {
             id(layer): False

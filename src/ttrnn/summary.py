@@ -4,7 +4,9 @@ Like `model.summary()`, with three more columns per layer: the weights a
 dense layer of the same shape would need, the compression (dense
 equivalent / weights) and the multiply-adds of one example through the
 layer's matrix products (bias adds and activations not counted; one
-multiply-add is two FLOPs). The figures come from `layer_costs(model)`.
+multiply-add is two FLOPs). The figures come from `layer_costs(model)`,
+the one inspector of ttrnn: `ttrnn info` and the experiments' results
+read it too.
 """
 
 import dataclasses
@@ -14,13 +16,10 @@ import numbers
 import keras
 
 from ttrnn import tt
+from ttrnn.layers._tt_rnn_base import TTRNNBase
 from ttrnn.layers.tt_dense import TTDense
 
-_KERAS_RNNS = {
-    keras.layers.SimpleRNN: 1,
-    keras.layers.GRU: 3,
-    keras.layers.LSTM: 4,
-}
+_KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
 
 
 @dataclasses.dataclass
@@ -39,6 +38,16 @@ class LayerCost:
             example; None when unknown (layers without a cost model, or a
             recurrent layer with an unknown number of time steps).
         dense_macs: the same for the dense equivalent.
+        kernel_params: the weights of the layer's (input) kernel alone:
+            the TT cores of a TT layer, the kernel of a dense one; None
+            for layers without one.
+        dense_kernel_params: the weights of the dense kernel it stands
+            for (M x G N for a recurrent layer with G gates).
+        step_macs: multiply-adds of one vector (one time step of a
+            recurrent layer, recurrence included), known whatever the
+            sequence length; None when unknown.
+        tt_shapes: `(tt_input_shape, tt_output_shape, tt_ranks)` of a TT
+            layer, else None.
     """
 
     name: str
@@ -48,6 +57,10 @@ class LayerCost:
     dense_params: int
     macs: int = None
     dense_macs: int = None
+    kernel_params: int = None
+    dense_kernel_params: int = None
+    step_macs: int = None
+    tt_shapes: tuple = None
 
     @property
     def compression(self):
@@ -104,14 +117,12 @@ def _times(count, factor):
     return count * factor
 
 
-def _tt_rnn_classes():
-    """The TT-RNN layer classes with their gate counts (if installed)."""
-    from ttrnn import layers
-
-    names = {"TTSimpleRNN": 1, "TTGRU": 3, "TTLSTM": 4}
-    return {
-        getattr(layers, n): g for n, g in names.items() if hasattr(layers, n)
-    }
+def _tt_shapes(layer):
+    return (
+        tuple(layer.tt_input_shape),
+        tuple(layer.tt_output_shape),
+        tuple(layer.tt_ranks),
+    )
 
 
 def _cost(layer):
@@ -122,48 +133,57 @@ def _cost(layer):
     )
     if not layer.built:
         return row
-    tt_rnns = _tt_rnn_classes()
     if isinstance(layer, TTDense):
         bias = layer.units if layer.use_bias else 0
         dense = layer.input_dim * layer.units
         positions = _positions(input_shape)
         row.dense_params = dense + bias
-        row.macs = _times(_tt_macs(layer.cores), positions)
+        row.step_macs = _tt_macs(layer.cores)
+        row.macs = _times(row.step_macs, positions)
         row.dense_macs = _times(dense, positions)
+        row.kernel_params = sum(math.prod(c.shape) for c in layer.cores)
+        row.dense_kernel_params = dense
+        row.tt_shapes = _tt_shapes(layer)
     elif isinstance(layer, keras.layers.Dense):
         dense = math.prod(layer.kernel.shape)
+        row.step_macs = dense
         row.macs = row.dense_macs = _times(dense, _positions(input_shape))
-    elif isinstance(layer, tuple(tt_rnns)):
-        gates = next(g for cls, g in tt_rnns.items() if isinstance(layer, cls))
-        units, d = layer.units, len(layer.tt_input_shape)
-        kernel = layer.input_dim * gates * units
-        recurrent = units * gates * units
-        cores = list(layer.cores)
-        if layer.tt_gate_layout == "shared":
+        row.kernel_params = row.dense_kernel_params = dense
+    elif isinstance(layer, TTRNNBase):
+        cell = layer.cell
+        gates, d = cell.num_gates, len(layer.tt_input_shape)
+        kernel = layer.input_dim * gates * layer.units
+        recurrent = math.prod(cell.recurrent_kernel.shape)
+        cores = list(cell.cores)
+        if cell.tt_gate_layout == "shared":
             groups = [cores]
         else:
             groups = [cores[g * d : (g + 1) * d] for g in range(gates)]
         tt_kernel = sum(math.prod(c.shape) for c in cores)
         row.dense_params = params - tt_kernel + kernel
         steps = input_shape[1] if input_shape else None
-        per_step = sum(_tt_macs(g) for g in groups) + recurrent
-        row.macs = _times(per_step, steps)
+        row.step_macs = sum(_tt_macs(g) for g in groups) + recurrent
+        row.macs = _times(row.step_macs, steps)
         row.dense_macs = _times(kernel + recurrent, steps)
+        row.kernel_params = tt_kernel
+        row.dense_kernel_params = kernel
+        row.tt_shapes = _tt_shapes(layer)
     elif type(layer) in _KERAS_RNNS:
         cell = layer.cell
-        per_step = math.prod(cell.kernel.shape) + math.prod(
-            cell.recurrent_kernel.shape
-        )
+        kernel = math.prod(cell.kernel.shape)
+        row.step_macs = kernel + math.prod(cell.recurrent_kernel.shape)
         steps = input_shape[1] if input_shape else None
-        row.macs = row.dense_macs = _times(per_step, steps)
+        row.macs = row.dense_macs = _times(row.step_macs, steps)
+        row.kernel_params = row.dense_kernel_params = kernel
     return row
 
 
-def _flat_layers(model):
+def flat_layers(model):
+    """The layers of `model` and of its nested models, in order."""
     out = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            out.extend(_flat_layers(layer))
+            out.extend(flat_layers(layer))
         else:
             out.append(layer)
     return out
@@ -189,7 +209,7 @@ def layer_costs(model):
         )
     return [
         _cost(layer)
-        for layer in _flat_layers(model)
+        for layer in flat_layers(model)
         if not isinstance(layer, keras.layers.InputLayer)
     ]
 

@@ -1,11 +1,8 @@
 """Tests of the feed-forward preprocessing helpers."""
 
-import doctest
-
 import numpy as np
 import pytest
 
-from ttrnn.data import preprocessing
 from ttrnn.data.preprocessing import MinMaxScaler
 from ttrnn.data.preprocessing import minmax_scale
 from ttrnn.data.preprocessing import pad_features
@@ -75,8 +72,3 @@ def test_scaler_errors():
         scaler.transform(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="non-empty 2-D"):
         MinMaxScaler().fit(np.zeros(3))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(preprocessing, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -27,5 +27,4 @@ def av():
 def _no_data_dir_env(monkeypatch):
     """Experiments read $TTRNN_DATA_DIR: tests start without it."""
     monkeypatch.delenv("TTRNN_DATA_DIR", raising=False)
-    monkeypatch.delenv("TTRNN_INTERRUPT_AFTER_EPOCH", raising=False)
     os.environ.setdefault("MPLBACKEND", "Agg")

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+import keras
 import pytest
 
 from ttrnn import tt
@@ -41,8 +42,8 @@ class TestRegistry:
         layer = models._tt_rnn(
             kind, e.tt_input_shape, e.tt_output_shape, e.tt_ranks, layout, {}
         )
-        layer.build((None, None, 57600))
-        stats = info._kernel_stats(layer)
+        model = keras.Sequential([keras.Input((None, 57600)), layer])
+        (stats,) = info.layer_rows(model)
         assert stats["input_to_hidden"] == expected
         gates = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
         assert stats["dense_equivalent"] == 57600 * 256 * gates
@@ -101,11 +102,16 @@ class TestRegistry:
             for key, value in changed.items():
                 assert getattr(tuned, key) == value != getattr(base, key)
 
-    def test_factorize(self):
-        for n, d in [(57600, 4), (2304, 4), (70200, 4), (97, 2)]:
-            factors = models.factorize(n, d)
-            assert len(factors) == d and math.prod(factors) == n
-        assert models.factorize(2304, 4) == (8, 8, 6, 6)
+    def test_tt_input_modes(self):
+        e = registry.get("ucf11")
+        assert models.tt_input_modes(e, 57600) == e.tt_input_shape
+        for n in (2304, 16 * 24 * 3, 70200):
+            modes = models.tt_input_modes(e, n)
+            assert len(modes) == 4 and math.prod(modes) == n
+        assert models.tt_input_modes(e, 2304) == (8, 8, 6, 6)
+        # A frame size that does not factor into 4 useful modes.
+        with pytest.raises(ValueError, match="input_dim"):
+            models.tt_input_modes(e, 3 * 97)
 
     def test_invalid_arguments(self):
         with pytest.raises(registry.ExperimentError, match="Unknown exp"):

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.helpers import SimulatedInterrupt
+from tests.helpers import interrupted_after_epoch
 from ttrnn import TTDense
 from ttrnn.experiments import runner
 
@@ -34,10 +36,12 @@ def _data():
 
 
 class TestRunner:
-    def test_resume_after_interrupt(self, tmp_path, monkeypatch):
+    def test_resume_after_interrupt(self, tmp_path):
         run_dir = str(tmp_path / "run")
-        monkeypatch.setenv(runner.INTERRUPT_ENV, "1")
-        with pytest.raises(runner.SimulatedInterrupt, match="after epoch 1"):
+        with (
+            interrupted_after_epoch(1),
+            pytest.raises(SimulatedInterrupt, match="after epoch 1"),
+        ):
             runner.fit_with_checkpoints(
                 _build,
                 _data(),
@@ -55,7 +59,6 @@ class TestRunner:
         # The optimiser state is in the checkpoint: 4 steps were taken.
         assert _iterations(saved) == 4
 
-        monkeypatch.delenv(runner.INTERRUPT_ENV)
         model, state = runner.fit_with_checkpoints(
             _build,
             _data(),

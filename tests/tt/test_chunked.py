@@ -11,13 +11,14 @@ from tests.tt.test_ops import _grad
 from tests.tt.test_planner import _core_grads_reference
 from ttrnn import TTDense
 from ttrnn import tt
-from ttrnn.tt import chunked
-from ttrnn.tt import planner
+from ttrnn.tt import contraction
+from ttrnn.tt.contraction import chunked
+from ttrnn.tt.contraction import plan as plan_lib
 
 BACKEND = keras.backend.backend()
 INS, OUTS, RANKS = (2, 3, 2, 2), (2, 2, 3, 1), (1, 2, 3, 2, 1)
 CHUNKED = [
-    planner.Plan(groups, direction, "chunked")
+    contraction.Plan(groups, direction, "chunked")
     for groups in ((1, 3), (2, 2), (3, 1))
     for direction in ("ltr", "rtl")
 ]
@@ -79,7 +80,7 @@ def test_empty_batch(rng):
 
 
 def test_one_chunk_when_rows_fit(rng):
-    _check(rng, planner.Plan((2, 2), "ltr", "chunked"), 5)
+    _check(rng, contraction.Plan((2, 2), "ltr", "chunked"), 5)
 
 
 def test_chunk_rows_cover_the_batch():
@@ -94,7 +95,7 @@ def test_chunk_rows_cover_the_batch():
 
 def test_core_gradients_without_input_gradient(rng, tiny_chunks):
     # x is data (no gradient): torch skips the input gradient entirely.
-    plan = planner.Plan((2, 2), "rtl", "chunked")
+    plan = contraction.Plan((2, 2), "rtl", "chunked")
     cores = random_cores(rng, INS, OUTS, RANKS)
     x = rng.standard_normal((6, 24))
     g = rng.standard_normal((6, 12))
@@ -107,7 +108,7 @@ def test_core_gradients_without_input_gradient(rng, tiny_chunks):
             for c in cores
         ]
         xt = torch.tensor(x, dtype=torch.float32)
-        assert not chunked._backend.needs_gradient(xt)
+        assert not chunked.backend.needs_gradient(xt)
         (tt.matmul(xt, cs, plan) * torch.tensor(g).float()).sum().backward()
         got = [c.grad.numpy() for c in cs]
     else:
@@ -173,9 +174,9 @@ def test_jit_compiled_training_step(rng, tiny_chunks):
 
 class TestPlanNames:
     def test_parse_round_trip(self):
-        for plan in planner.candidate_plans(4):
+        for plan in plan_lib.candidate_plans(4):
             if not plan.is_dense:
-                assert planner.parse_plan(plan.name) == plan
+                assert contraction.parse_plan(plan.name) == plan
 
     @pytest.mark.parametrize(
         "name, match",
@@ -189,7 +190,7 @@ class TestPlanNames:
     )
     def test_bad_names(self, name, match):
         with pytest.raises(ValueError, match=match):
-            planner.parse_plan(name)
+            contraction.parse_plan(name)
 
     def test_layer_rejects_a_bad_plan_name(self):
         with pytest.raises(ValueError, match="tt_strategy"):

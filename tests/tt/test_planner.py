@@ -10,7 +10,11 @@ from tests.helpers import to_numpy
 from tests.tt.test_ops import _grad
 from ttrnn import TTDense
 from ttrnn import tt
-from ttrnn.tt import planner
+from ttrnn.tt import contraction
+from ttrnn.tt.contraction import contract
+from ttrnn.tt.contraction import cost
+from ttrnn.tt.contraction import measure
+from ttrnn.tt.contraction import plan as plan_lib
 
 BACKEND = keras.backend.backend()
 SHAPES = [
@@ -68,7 +72,7 @@ class TestPlans:
         cores = random_cores(rng, ins, outs, ranks)
         x = rng.standard_normal((5, int(np.prod(ins))))
         expected = x @ dense_from_cores(cores)
-        for plan in planner.candidate_plans(len(ins)):
+        for plan in plan_lib.candidate_plans(len(ins)):
             got = to_numpy(tt.matmul(*_tensors([x]), _tensors(cores), plan))
             np.testing.assert_allclose(
                 got, expected, rtol=1e-4, atol=1e-4, err_msg=plan.name
@@ -76,8 +80,8 @@ class TestPlans:
 
     @pytest.mark.parametrize(
         "plan",
-        planner.candidate_plans(3),
-        ids=_plan_ids(planner.candidate_plans(3)),
+        plan_lib.candidate_plans(3),
+        ids=_plan_ids(plan_lib.candidate_plans(3)),
     )
     def test_every_plan_gradients(self, rng, plan):
         ins, outs, ranks = SHAPES[0]
@@ -102,7 +106,7 @@ class TestPlans:
         # The last (merged) core shrinks x (r n <= m): the sweep starts
         # on x untransposed, with the backend's operand order.
         ins, outs, ranks = (2, 6, 8), (2, 2, 1), (1, 2, 2, 1)
-        plan = planner.Plan(groups, "rtl", "batch_last")
+        plan = contraction.Plan(groups, "rtl", "batch_last")
         assert ops_x_as_it_lies(ins, outs, ranks, groups)
         cores = random_cores(rng, ins, outs, ranks)
         x = rng.standard_normal((5, 96))
@@ -124,7 +128,7 @@ class TestPlans:
 
     def test_tall_skinny_plan_with_symbolic_batch(self, rng):
         ins, outs, ranks = (2, 6, 8), (2, 2, 1), (1, 2, 2, 1)
-        plan = planner.Plan((1, 2), "rtl", "batch_last")
+        plan = contraction.Plan((1, 2), "rtl", "batch_last")
         cores = random_cores(rng, ins, outs, ranks)
         tensors = _tensors(cores)
         inputs = keras.Input((96,))
@@ -157,7 +161,7 @@ class TestPlans:
         ) / 2e-6
         np.testing.assert_allclose(ref[1][idx], fd, rtol=1e-5)
 
-    @pytest.mark.parametrize("strategy", tt.ops.STRATEGIES)
+    @pytest.mark.parametrize("strategy", tt.STRATEGIES)
     def test_named_strategies_and_leading_dims(self, rng, strategy):
         ins, outs, ranks = SHAPES[1]
         cores = random_cores(rng, ins, outs, ranks)
@@ -171,26 +175,26 @@ class TestPlans:
         with pytest.raises(
             ValueError, match=r"`groups`.*Received: groups=\(\)"
         ):
-            planner.Plan(())
+            contraction.Plan(())
         with pytest.raises(ValueError, match="`direction`.*Received: dir"):
-            planner.Plan((1, 1), "up")
+            contraction.Plan((1, 1), "up")
         with pytest.raises(ValueError, match="`layout`.*Received: layout="):
-            planner.Plan((1, 1), "ltr", "diagonal")
+            contraction.Plan((1, 1), "ltr", "diagonal")
         cores = _tensors(random_cores(rng, (2, 2), (2, 2), (1, 2, 1)))
         with pytest.raises(ValueError, match=r"d = 2\. Received: groups="):
-            tt.matmul(keras.ops.ones((1, 4)), cores, planner.Plan((1, 2)))
+            tt.matmul(keras.ops.ones((1, 4)), cores, contraction.Plan((1, 2)))
 
     def test_plan_names(self):
-        assert planner.dense_plan(3).name == "dense"
-        assert planner.Plan((1, 2), "rtl", "batch_last").name == (
+        assert plan_lib.dense_plan(3).name == "dense"
+        assert contraction.Plan((1, 2), "rtl", "batch_last").name == (
             "rtl[1,2]/batch_last"
         )
         # 2^(d-1) - 1 group splits x 2 directions x 2 layouts, the 3
         # two-group splits x 2 directions chunked, and dense.
-        assert len(planner.candidate_plans(4)) == 7 * 4 + 3 * 2 + 1
-        assert len(planner.candidate_plans(4, "ltr")) == 2
-        assert len(planner.candidate_plans(2, "ltr")) == 3
-        assert planner.Plan((1, 3), "rtl", "chunked").name == (
+        assert len(plan_lib.candidate_plans(4)) == 7 * 4 + 3 * 2 + 1
+        assert len(plan_lib.candidate_plans(4, "ltr")) == 2
+        assert len(plan_lib.candidate_plans(2, "ltr")) == 3
+        assert contraction.Plan((1, 3), "rtl", "chunked").name == (
             "rtl[1,3]/chunked"
         )
 
@@ -198,35 +202,37 @@ class TestPlans:
 class TestChoosePlan:
     def test_costs_prefer_fewer_flops_for_big_products(self):
         # Case D of the benchmarks: merging pairs halves the FLOPs.
-        plan = planner.choose_plan((8,) * 4, (8,) * 4, 16, 512)
+        plan = contraction.choose_plan((8,) * 4, (8,) * 4, 16, 512)
         assert plan.groups == (2, 2)
-        flops = planner.plan_flops(
+        flops = cost.plan_flops(
             plan, (8,) * 4, (8,) * 4, (1,) + (16,) * 3 + (1,), 512
         )
         assert flops < 0.6 * 512 * 4096 * 4096
 
     def test_flops_strategy_is_flop_minimal(self):
         ins, outs, ranks = (4, 8, 8, 4), (4, 8, 8, 4), (1, 8, 8, 8, 1)
-        best = planner.choose_plan(ins, outs, ranks, 256, "flops")
+        best = contraction.choose_plan(ins, outs, ranks, 256, "flops")
         flops = [
-            planner.plan_flops(p, ins, outs, ranks, 256)
-            for p in planner.candidate_plans(4)
+            cost.plan_flops(p, ins, outs, ranks, 256)
+            for p in plan_lib.candidate_plans(4)
         ]
-        assert planner.plan_flops(best, ins, outs, ranks, 256) == min(flops)
+        assert cost.plan_flops(best, ins, outs, ranks, 256) == min(flops)
 
     def test_cache_and_unknown_batch(self):
-        planner.clear_cache()
-        a = planner.choose_plan((4, 4), (4, 4), 2, None)
-        b = planner.choose_plan(
-            (4, 4), (4, 4), 2, planner.DEFAULT_PLANNING_BATCH
+        contraction.clear_cache()
+        a = contraction.choose_plan((4, 4), (4, 4), 2, None)
+        b = contraction.choose_plan(
+            (4, 4), (4, 4), 2, contraction.DEFAULT_PLANNING_BATCH
         )
         assert a == b
-        assert len(planner._CACHE) == 1
-        planner.set_cost_model(planner.get_cost_model())
-        assert len(planner._CACHE) == 0
+        assert len(contract._CACHE) == 1
+        # A new cost model: the cached plan of the old one is not reused.
+        contraction.set_cost_model(contraction.get_cost_model())
+        contraction.choose_plan((4, 4), (4, 4), 2, None)
+        assert len(contract._CACHE) == 2
 
     def test_cost_model_counts_backward(self):
-        model = planner.CostModel(
+        model = contraction.CostModel(
             op_time=0, mac_time=1, byte_time=0, batch_time=0
         )
         ops_ = [("mm", 2, 3, 4, 1)]
@@ -235,19 +241,19 @@ class TestChoosePlan:
 
     def test_estimate_orders_dense_last_for_small_batch(self):
         ins, outs, ranks = (8, 20, 20, 18), (4, 4, 4, 12), (1, 4, 4, 4, 1)
-        dense = planner.estimate(planner.dense_plan(4), ins, outs, ranks, 16)
-        best = planner.choose_plan(ins, outs, ranks, 16)
-        assert planner.estimate(best, ins, outs, ranks, 16) < dense / 5
+        dense = cost.estimate(plan_lib.dense_plan(4), ins, outs, ranks, 16)
+        best = contraction.choose_plan(ins, outs, ranks, 16)
+        assert cost.estimate(best, ins, outs, ranks, 16) < dense / 5
 
     def test_calibrate_fits_positive_constants(self):
-        old = planner.get_cost_model()
+        old = contraction.get_cost_model()
         try:
-            model = planner.calibrate(
+            model = contraction.calibrate(
                 cases=(((2, 3), (3, 2), 2, 4), ((2, 2, 2), (2, 2, 2), 2, 8)),
                 repeats=1,
                 max_plans=4,
             )
-            assert isinstance(model, planner.CostModel)
+            assert isinstance(model, contraction.CostModel)
             values = [
                 model.op_time,
                 model.mac_time,
@@ -255,9 +261,9 @@ class TestChoosePlan:
                 model.batch_time,
             ]
             assert all(v > 0 for v in values)
-            assert planner.get_cost_model() is model
+            assert contraction.get_cost_model() is model
         finally:
-            planner.set_cost_model(old)
+            contraction.set_cost_model(old)
 
 
 def test_dynamic_batch_inside_compiled_function(rng):
@@ -289,11 +295,11 @@ class TestMeasuredPlans:
 
     @pytest.fixture(autouse=True)
     def _few_plans(self, monkeypatch):
-        monkeypatch.setattr(planner, "MEASURED_BY_MODEL", 2)
-        monkeypatch.setattr(planner, "MEASURED_BY_FLOPS", 1)
-        planner.clear_cache()
+        monkeypatch.setattr(measure, "MEASURED_BY_MODEL", 2)
+        monkeypatch.setattr(measure, "MEASURED_BY_FLOPS", 1)
+        contraction.clear_cache()
         yield
-        planner.clear_cache()
+        contraction.clear_cache()
 
     def test_picks_a_timed_candidate_and_caches_it(self, monkeypatch):
         ins, outs, ranks = (2, 3, 2), (3, 2, 2), (1, 2, 3, 1)
@@ -304,11 +310,11 @@ class TestMeasuredPlans:
             # The last candidate is "fastest": it must be the choice.
             return [1.0] * (len(plans) - 1) + [0.5]
 
-        monkeypatch.setattr(planner._backend, "time_plans", fake_time)
-        plan = planner.choose_plan(ins, outs, ranks, 5, "measure")
+        monkeypatch.setattr(measure, "time_plans", fake_time)
+        plan = contraction.choose_plan(ins, outs, ranks, 5, "measure")
         assert len(timed) == 1 and plan == timed[0][-1]
         assert 2 <= len(timed[0]) <= 3
-        assert planner.choose_plan(ins, outs, ranks, 5, "measure") == plan
+        assert contraction.choose_plan(ins, outs, ranks, 5, "measure") == plan
         assert len(timed) == 1  # cached
 
     def test_real_timing_matches_dense(self, rng):
@@ -322,13 +328,13 @@ class TestMeasuredPlans:
 
     def test_layer_times_outside_traced_training(self, rng, monkeypatch):
         calls = []
-        measured = planner.measured_plan
+        measured = contraction.measured_plan
 
         def counting(*args, **kwargs):
             calls.append(args)
             return measured(*args, **kwargs)
 
-        monkeypatch.setattr(planner, "measured_plan", counting)
+        monkeypatch.setattr(measure, "measured_plan", counting)
         ins, outs, ranks = SHAPES[1]
         layer = TTDense(ins, outs, ranks, tt_strategy="measure")
         model = keras.Sequential([keras.Input((24,)), layer])
@@ -353,18 +359,18 @@ class TestMeasuredPlans:
 
 def test_backend_cost_models_scale_only_chunked_plans():
     ins, outs, ranks = (8,) * 4, (8,) * 4, (1, 16, 16, 16, 1)
-    base = planner.CostModel()
-    jax_model = planner.default_cost_model("jax")
-    assert planner.default_cost_model("torch") == base
-    chunked_ops = planner.plan_ops(
-        planner.parse_plan("ltr[2,2]/chunked"), ins, outs, ranks, 512
+    base = contraction.CostModel()
+    jax_model = cost.default_cost_model("jax")
+    assert cost.default_cost_model("torch") == base
+    chunked_ops = cost.plan_ops(
+        contraction.parse_plan("ltr[2,2]/chunked"), ins, outs, ranks, 512
     )
     merges = [op for op in chunked_ops if op[0] != "chunked"]
     kernel = [op for op in chunked_ops if op[0] == "chunked"]
     expected = base.cost(merges) + jax_model.chunked_scale * base.cost(kernel)
     assert jax_model.chunked_scale > 1
     assert jax_model.cost(chunked_ops) == pytest.approx(expected)
-    plain = planner.plan_ops(
-        planner.parse_plan("ltr[2,2]/batch_last"), ins, outs, ranks, 512
+    plain = cost.plan_ops(
+        contraction.parse_plan("ltr[2,2]/batch_last"), ins, outs, ranks, 512
     )
     assert jax_model.cost(plain) == pytest.approx(base.cost(plain))

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
-from ttrnn.tt._backend import zero_copy_batch
+from ttrnn.backends import zero_copy_batch
 from ttrnn.data._checks import check_int
 from ttrnn.data.buckets import bucket_lengths
 from ttrnn.data.buckets import check_buckets

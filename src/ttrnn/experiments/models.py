@@ -13,6 +13,7 @@ import math
 import keras
 
 from ttrnn.experiments.registry import ExperimentError
+from ttrnn.tt import factorize
 
 _HEADS = {
     "multiclass": ("softmax", "sparse_categorical_crossentropy"),
@@ -20,34 +21,6 @@ _HEADS = {
     "multilabel": ("sigmoid", "binary_crossentropy"),
     "regression": (None, "mse"),
 }
-
-
-def factorize(n, d):
-    """Splits `n` into `d` factors as equal as possible (for TT modes).
-
-    Args:
-        n: a positive int.
-        d: the number of factors.
-
-    Returns:
-        A tuple of `d` ints, largest first, whose product is `n`.
-
-    Example:
-    >>> factorize(57600, 4)
-    (20, 20, 12, 12)
-    """
-    primes, rest, p = [], int(n), 2
-    while p * p <= rest:
-        while rest % p == 0:
-            primes.append(p)
-            rest //= p
-        p += 1
-    if rest > 1:
-        primes.append(rest)
-    factors = [1] * d
-    for prime in sorted(primes, reverse=True):
-        factors[factors.index(min(factors))] *= prime
-    return tuple(sorted(factors, reverse=True))
 
 
 def head(experiment, outputs, name="head"):
@@ -136,7 +109,7 @@ def build_recurrent(
         outputs: number of outputs of the head.
         tt_input_shape: input modes; `None` takes the experiment's when
             their product is `input_dim`, else a balanced factorisation
-            of `input_dim` into as many modes.
+            of `input_dim` into as many modes (`tt.factorize`).
         tt_ranks: ranks overriding the experiment's, or `None`.
         masking: mask padded steps (zero pre-padding): with float
             inputs a `Masking(0.0)` layer first; with `pixels`, a second
@@ -211,7 +184,12 @@ def tt_input_modes(experiment, input_dim, tt_input_shape=None):
         return modes
     if experiment.input_dim == input_dim:
         return experiment.tt_input_shape
-    return factorize(input_dim, len(experiment.tt_input_shape))
+    # As TT layers choose modes from the input dim (`tt.auto_shapes`):
+    # balanced, the largest meeting the smallest output mode.
+    modes = factorize.balanced_modes(
+        input_dim, len(experiment.tt_input_shape), "input_dim"
+    )
+    return factorize.pair_modes(experiment.tt_output_shape, modes)
 
 
 def _tt_rnn(kind, in_shape, out_shape, ranks, layout, common):

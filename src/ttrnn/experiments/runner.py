@@ -21,17 +21,10 @@ import keras
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
-# Testing hook: raise `SimulatedInterrupt` right after the checkpoint of
-# this (1-based) epoch, as if the process had been killed then.
-INTERRUPT_ENV = "TTRNN_INTERRUPT_AFTER_EPOCH"
 
 
 class RunExistsError(FileExistsError):
     """A run directory already holds a checkpoint of an earlier run."""
-
-
-class SimulatedInterrupt(RuntimeError):
-    """Raised after an epoch when `TTRNN_INTERRUPT_AFTER_EPOCH` says so."""
 
 
 def write_json(path, data):
@@ -106,11 +99,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.model.save(temporary)
         os.replace(temporary, checkpoint)
         write_json(os.path.join(self.run_dir, STATE), state)
-        interrupt = os.environ.get(INTERRUPT_ENV)
-        if interrupt and int(interrupt) == epoch + 1:
-            raise SimulatedInterrupt(
-                f"Interrupted after epoch {epoch + 1} ({INTERRUPT_ENV})."
-            )
 
 
 def fit_with_checkpoints(

@@ -42,11 +42,13 @@ import numpy as np
 from keras import ops
 
 from ttrnn import activations
+from ttrnn import backends
 from ttrnn import tt
-from ttrnn.layers._tt_auto import TTShapeArgumentsMixin
-from ttrnn.layers.tt_dense import build_with_cores
-from ttrnn.tt import _backend as tt_backend
+from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_kernel import build_with_cores
+from ttrnn.layers._tt_kernel import require_built
 from ttrnn.tt import factorize
+from ttrnn.tt import gates
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
 
@@ -97,95 +99,6 @@ def _check_rate(name, value):
     return float(value)
 
 
-def _gate_seed(seed, gate):
-    return (int(seed) + 7919 * gate) % (2**31 - 1)
-
-
-def _gate_initializer(initializer, gate):
-    """The TT initialiser for one gate's TT-matrix ("separate" layout).
-
-    A seeded initialiser would draw the same cores for every gate: each
-    gate gets its own seed, derived from the given one.
-    """
-    config = initializer.get_config()
-    if gate == 0 or config.get("seed") is None:
-        return initializer
-    config["seed"] = _gate_seed(config["seed"], gate)
-    return initializer.__class__.from_config(config)
-
-
-def _reseeded(initializer, gate):
-    """A Keras core initialiser with a seed of its own for `gate`.
-
-    For TT initialisers without a seed in their config: one that hands out
-    seeded (or cached) Keras initialisers would otherwise draw the same
-    cores for every gate. A derived seed keeps seeded draws reproducible;
-    an unseeded one gets a fresh seed. Initialisers without a `seed`
-    (fixed values) are kept.
-    """
-    get_config = getattr(initializer, "get_config", None)
-    config = get_config() if get_config is not None else {}
-    if "seed" not in config:
-        return initializer
-    seed = config["seed"]
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        config["seed"] = _gate_seed(seed, gate)
-    else:  # None or a serialised SeedGenerator
-        config["seed"] = None
-    return initializer.__class__.from_config(config)
-
-
-class _GateColumns(keras.initializers.Initializer):
-    """One gate's columns of a core 0 drawn for all gates.
-
-    The "separate" layout draws each gate's core 0 as the shared layout's
-    (r_0, m_0, G n_0, r_1) core and keeps the gate's n_0 columns, so each
-    gate's (M, units) matrix has the entry variance that the TT
-    initialiser aims at for the whole (M, G units) kernel, as Keras' GRU
-    and LSTM initialise theirs (Glorot: 2 / (M + G units), not
-    2 / (M + units)). An initialiser that returns the gate's shape anyway
-    (given values) is taken as is.
-    """
-
-    def __init__(self, initializer, num_gates, gate):
-        self.initializer = initializer
-        self.num_gates = num_gates
-        self.gate = gate
-
-    def __call__(self, shape, dtype=None):
-        r, m, n, r_next = shape
-        full = self.initializer((r, m, self.num_gates * n, r_next), dtype=dtype)
-        if tuple(full.shape) == tuple(shape):
-            return full
-        return full[:, :, self.gate * n : (self.gate + 1) * n, :]
-
-
-def _gate_core_initializers(initializer, gate, num_gates, ins, outs, ranks):
-    """Keras initialisers of gate `gate`'s d cores ("separate" layout).
-
-    Each gate is drawn like the gate-expanded TT-matrix of the shared
-    layout (see `_GateColumns`), from randomness of its own.
-    """
-    expanded = (num_gates * outs[0],) + tuple(outs[1:])
-    gate_init = _gate_initializer(initializer, gate)
-    inits = list(gate_init.core_initializers(ins, expanded, ranks))
-    if gate > 0 and gate_init is initializer:
-        inits = [_reseeded(init, gate) for init in inits]
-    inits[0] = _GateColumns(inits[0], num_gates, gate)
-    return inits
-
-
-def _pad_ranks(cores, ranks):
-    """Zero-pads NumPy cores to the given ranks: the same W."""
-    out = []
-    for k, core in enumerate(cores):
-        r, m, n, r_next = core.shape
-        padded = np.zeros((ranks[k], m, n, ranks[k + 1]), core.dtype)
-        padded[:r, :, :, :r_next] = core
-        out.append(padded)
-    return out
-
-
 class TTDropoutMixin(_KerasDropoutRNNCell):
     """Dropout masks of a TT-RNN cell: one per sequence, none at inference.
 
@@ -228,7 +141,7 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
         self._recurrent_dropout_mask = None
 
 
-class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
+class TTRNNCellBase(TTKernelMixin, TTDropoutMixin, keras.layers.Layer):
     """Base of the TT-RNN cells: TT input map, weights, dropout, config.
 
     Subclasses set `num_gates` and `state_size`, and implement
@@ -288,7 +201,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             tt_max_params,
             tt_compression,
         )
-        tt.ops.validate_strategy(tt_strategy, "tt_strategy")
+        tt.validate_strategy(tt_strategy, "tt_strategy")
         self.tt_strategy = tt_strategy
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -318,16 +231,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
         self._resolve_given()
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if self.tt_input_shape is None:
-            self._resolve_from_input_dim(input_dim)
-        if input_dim is not None and input_dim != self.input_dim:
-            raise ValueError(
-                f"The last dimension of the input of {self.name} must equal "
-                "the product of `tt_input_shape`. Received: "
-                f"tt_input_shape={self.tt_input_shape} (product "
-                f"{self.input_dim}) for an input of {input_dim} features"
-            )
+        self._build_tt_kernel(input_shape)
         ins, outs, ranks = (
             self.tt_input_shape,
             self._tt_map_output_shape,
@@ -344,7 +248,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             groups = [
                 (
                     f"{name}_",
-                    _gate_core_initializers(
+                    gates.gate_core_initializers(
                         self.kernel_initializer,
                         g,
                         self.num_gates,
@@ -355,19 +259,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
                 )
                 for g, name in enumerate(self.gate_names)
             ]
-        shapes = iter(self.tt_core_shapes)
-        self.cores = []
-        for prefix, inits in groups:
-            for k, init in enumerate(inits):
-                self.cores.append(
-                    self.add_weight(
-                        name=f"core_{prefix}{k}",
-                        shape=next(shapes),
-                        initializer=init,
-                        regularizer=self.kernel_regularizer,
-                        constraint=self.kernel_constraint,
-                    )
-                )
+        self._add_cores(groups)
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel",
             shape=(self.units, self.num_gates * self.units),
@@ -385,20 +277,6 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             )
         else:
             self.bias = None
-
-    @property
-    def units(self):
-        """prod(tt_output_shape), the size of the hidden state."""
-        if self.tt_output_shape is None:
-            return self._units
-        return math.prod(self.tt_output_shape)
-
-    @property
-    def input_dim(self):
-        """M = prod(tt_input_shape), or None until the cell is built."""
-        if self.tt_input_shape is None:
-            return None
-        return math.prod(self.tt_input_shape)
 
     @property
     def tt_core_shapes(self):
@@ -549,7 +427,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
         if chunk is None and keras.backend.backend() == "tensorflow":
             # Keras' tf.data input leaves the time axis of bucketed
             # batches unknown: chunks of a size found when it runs.
-            return tt_backend.remat_dynamic_time_chunks(
+            return backends.remat_dynamic_time_chunks(
                 project,
                 sequences,
                 MAX_INTEGER_CHUNK_VALUES,
@@ -559,7 +437,7 @@ class TTRNNCellBase(TTShapeArgumentsMixin, TTDropoutMixin, keras.layers.Layer):
             )
         if chunk is None:  # unknown sizes (shape inference): no chunks
             return project(sequences, *head, *cores, *tail)
-        return tt_backend.remat_time_chunks(
+        return backends.remat_time_chunks(
             project, sequences, chunk, [*head, *cores, *tail]
         )
 
@@ -826,11 +704,7 @@ class TTRNNBase(keras.layers.RNN):
         >>> small.tt_ranks, small.count_params() < big.count_params()
         ((1, 3, 1), True)
         """
-        if not self.built:
-            raise ValueError(
-                f"Layer {self.name} must be built (called on data or "
-                "`build(input_shape)`) before `round()`: it has no cores yet."
-            )
+        require_built(self, "round()")
         cell = self.cell
         d = len(cell.tt_input_shape)
         cores = [ops.convert_to_numpy(c) for c in cell.cores]
@@ -841,7 +715,7 @@ class TTRNNBase(keras.layers.RNN):
         ranks = [
             max(int(group[k].shape[0]) for group in groups) for k in range(d)
         ] + [1]
-        groups = [_pad_ranks(group, ranks) for group in groups]
+        groups = [rounding.pad_ranks(group, ranks) for group in groups]
         config = self.get_config()
         config["tt_ranks"] = ranks
         config.pop("name")

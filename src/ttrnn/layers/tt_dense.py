@@ -1,18 +1,18 @@
 """TTDense: a densely connected layer whose kernel is a TT-matrix."""
 
-import math
-
 import keras
 from keras import ops
 
 from ttrnn import tt
-from ttrnn.layers._tt_auto import TTShapeArgumentsMixin
+from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_kernel import build_with_cores
+from ttrnn.layers._tt_kernel import require_built
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
-class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
+class TTDense(TTKernelMixin, keras.layers.Layer):
     """Densely connected layer with a Tensor-Train kernel.
 
     Computes `output = activation(x @ W + bias)` where the (M, N) kernel W
@@ -123,7 +123,7 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
             tt_max_params,
             tt_compression,
         )
-        tt.ops.validate_strategy(tt_strategy, "tt_strategy")
+        tt.validate_strategy(tt_strategy, "tt_strategy")
         self.tt_strategy = tt_strategy
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -139,32 +139,11 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
         self._resolve_given()
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if self.tt_input_shape is None:
-            self._resolve_from_input_dim(input_dim)
-        if input_dim is not None and input_dim != self.input_dim:
-            raise ValueError(
-                f"The last dimension of the input of {self.name} must equal "
-                "the product of `tt_input_shape`. Received: "
-                f"tt_input_shape={self.tt_input_shape} (product "
-                f"{self.input_dim}) for an input of {input_dim} features"
-            )
+        self._build_tt_kernel(input_shape)
         core_inits = self.kernel_initializer.core_initializers(
             self.tt_input_shape, self.tt_output_shape, self.tt_ranks
         )
-        core_shapes = tt.core_shapes(
-            self.tt_input_shape, self.tt_output_shape, self.tt_ranks
-        )
-        self.cores = [
-            self.add_weight(
-                name=f"core_{k}",
-                shape=shape,
-                initializer=init,
-                regularizer=self.kernel_regularizer,
-                constraint=self.kernel_constraint,
-            )
-            for k, (shape, init) in enumerate(zip(core_shapes, core_inits))
-        ]
+        self._add_cores([("", core_inits)])
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -179,20 +158,6 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
             min_ndim=1, axes={-1: self.input_dim}
         )
 
-    @property
-    def input_dim(self):
-        """M = prod(tt_input_shape), or None until the layer is built."""
-        if self.tt_input_shape is None:
-            return None
-        return math.prod(self.tt_input_shape)
-
-    @property
-    def units(self):
-        """N = prod(tt_output_shape), the output size."""
-        if self.tt_output_shape is None:
-            return self._units
-        return math.prod(self.tt_output_shape)
-
     def call(self, inputs):
         x = tt.matmul(inputs, self.cores, strategy=self.tt_strategy)
         if self.bias is not None:
@@ -203,10 +168,6 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
-
-    def to_dense(self):
-        """The full (M, N) kernel W = to_dense(cores), as a tensor."""
-        return tt.to_dense(self.cores)
 
     def round(self, max_rank=None, eps=None, name=None):
         """A new, smaller TTDense with the cores TT-rounded.
@@ -235,11 +196,7 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
         >>> small.tt_ranks
         (1, 3, 3, 3, 1)
         """
-        if not self.built:
-            raise ValueError(
-                f"Layer {self.name} must be built (called on data or "
-                "`build(input_shape)`) before `round()`: it has no cores yet."
-            )
+        require_built(self, "round()")
         cores = rounding.round_cores(
             [ops.convert_to_numpy(c) for c in self.cores], max_rank, eps
         )
@@ -286,49 +243,3 @@ class TTDense(TTShapeArgumentsMixin, keras.layers.Layer):
             }
         )
         return config
-
-
-class _Given(keras.initializers.Initializer):
-    """Returns a given array (cast to the variable's dtype)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __call__(self, shape, dtype=None):
-        return ops.convert_to_tensor(self.value, dtype=dtype)
-
-
-class _GivenCores(tt_initializers.TTInitializer):
-    """Hands out given core groups, one group per `core_initializers`."""
-
-    def __init__(self, groups):
-        self._groups = iter(groups)
-
-    def core_initializers(self, tt_input_shape, tt_output_shape, tt_ranks):
-        return [_Given(core) for core in next(self._groups)]
-
-    def get_config(self):
-        return {}
-
-
-def build_with_cores(layer, owner, input_shape, groups, recurrent=None):
-    """Builds `layer` with the given cores (and recurrent kernel).
-
-    Skips the random draws (and, on JAX, their per-shape compilation) of
-    weights that are overwritten at once. `owner` holds the initialisers
-    (the layer, or an RNN layer's cell); `groups` lists the core groups in
-    the order the owner's `build` asks for them. The initialisers are
-    restored afterwards, so the configuration is unchanged.
-    """
-    names = ["kernel_initializer"]
-    if recurrent is not None:
-        names.append("recurrent_initializer")
-    saved = {name: getattr(owner, name) for name in names}
-    owner.kernel_initializer = _GivenCores(groups)
-    if recurrent is not None:
-        owner.recurrent_initializer = _Given(recurrent)
-    try:
-        layer.build(input_shape)
-    finally:
-        for name, value in saved.items():
-            setattr(owner, name, value)

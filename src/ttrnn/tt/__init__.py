@@ -1,10 +1,23 @@
 """The TT-matrix math: small pure functions, `keras.ops` or NumPy only.
 
+The math (`shapes`, `factorize`, `cores`, `initializers`,
+`decompositions`, `rounding`) is here; the contraction engine that
+computes x @ W fast on each backend is the subpackage `contraction`,
+whose `matmul` this package re-exports.
+
 A TT-matrix W of shape (prod m_k, prod n_k) is a list of d cores of shape
 (r_k, m_k, n_k, r_{k+1}) with r_0 = r_d = 1 (the layout of t3f, TensorLy
 and TT-Toolbox). Rows and columns of W are flattened in C order.
 """
 
+from ttrnn.tt.contraction import STRATEGIES
+from ttrnn.tt.contraction import Plan
+from ttrnn.tt.contraction import calibrate
+from ttrnn.tt.contraction import choose_plan
+from ttrnn.tt.contraction import matmul
+from ttrnn.tt.contraction import validate_strategy
+from ttrnn.tt.cores import cores_modes
+from ttrnn.tt.cores import to_dense
 from ttrnn.tt.decompositions import from_dense
 from ttrnn.tt.decompositions import from_legacy_kernel
 from ttrnn.tt.factorize import auto_shapes
@@ -16,13 +29,6 @@ from ttrnn.tt.initializers import TTInitializer
 from ttrnn.tt.initializers import TTOrthogonal
 from ttrnn.tt.initializers import TTRandom
 from ttrnn.tt.initializers import TTVarianceScaling
-from ttrnn.tt.ops import choose_strategy
-from ttrnn.tt.ops import cores_modes
-from ttrnn.tt.ops import matmul
-from ttrnn.tt.ops import to_dense
-from ttrnn.tt.planner import Plan
-from ttrnn.tt.planner import calibrate
-from ttrnn.tt.planner import choose_plan
 from ttrnn.tt.rounding import relative_error
 from ttrnn.tt.rounding import round_cores
 from ttrnn.tt.shapes import core_shapes
@@ -34,6 +40,7 @@ from ttrnn.tt.shapes import validate_modes
 from ttrnn.tt.shapes import validate_ranks
 
 __all__ = [
+    "STRATEGIES",
     "Plan",
     "calibrate",
     "choose_plan",
@@ -44,7 +51,6 @@ __all__ = [
     "auto_shapes",
     "balanced_modes",
     "choose_d",
-    "choose_strategy",
     "core_shapes",
     "cores_modes",
     "flops",
@@ -61,4 +67,5 @@ __all__ = [
     "to_dense_flops",
     "validate_modes",
     "validate_ranks",
+    "validate_strategy",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 from ttrnn.tt import shapes
 
 
-def _rank_caps(max_rank, d):
+def rank_caps(max_rank, d):
     """Per-cut caps r_1..r_{d-1} from an int, a sequence or None."""
     if max_rank is None:
         return [None] * (d - 1)
@@ -72,7 +72,7 @@ def from_dense(
     if eps is not None and not eps >= 0:
         raise ValueError(f"`eps` must be >= 0. Received: eps={eps}")
     d = len(in_shape)
-    caps = _rank_caps(max_rank, d)
+    caps = rank_caps(max_rank, d)
     # (m_0..m_{d-1}, n_0..n_{d-1}) -> (m_0, n_0, m_1, n_1, ...)
     perm = [ax for k in range(d) for ax in (k, d + k)]
     tensor = w.reshape(in_shape + out_shape).transpose(perm)

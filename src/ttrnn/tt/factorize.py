@@ -102,7 +102,7 @@ def suggest_padding(n, d):
     >>> suggest_padding(1031, 3)
     (1040, (8, 10, 13))
     """
-    n, d = _check_int(n, "n", 1), _check_int(d, "d", 1)
+    n, d = shapes.check_int(n, "n", 1), shapes.check_int(d, "d", 1)
     size = n
     while True:
         modes = _balanced(size, d)
@@ -137,8 +137,8 @@ def balanced_modes(n, d, name="n"):
     >>> balanced_modes(57600, 4)
     (15, 15, 16, 16)
     """
-    n = _check_int(n, name, 1)
-    d = _check_int(d, "d", 1)
+    n = shapes.check_int(n, name, 1)
+    d = shapes.check_int(d, "d", 1)
     modes = _balanced(n, d)
     if not _is_good(modes, n, d, _BAD_RATIO):
         size, good = suggest_padding(n, d)
@@ -151,18 +151,6 @@ def balanced_modes(n, d, name="n"):
             f"Received: {name}={n}, d={d}"
         )
     return modes
-
-
-def _check_int(value, name, low):
-    try:
-        integral = not isinstance(value, bool) and int(value) == value
-    except (TypeError, ValueError, OverflowError):
-        integral = False  # "8", None, nan, inf
-    if not integral or value < low:
-        raise ValueError(
-            f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def choose_d(input_dim, units):
@@ -229,11 +217,11 @@ def auto_shapes(input_dim, units, d=None):
     >>> auto_shapes(1024, 1024)
     ((4, 8, 8, 4), (8, 4, 4, 8))
     """
-    input_dim = _check_int(input_dim, "input_dim", 1)
-    units = _check_int(units, "units", 1)
+    input_dim = shapes.check_int(input_dim, "input_dim", 1)
+    units = shapes.check_int(units, "units", 1)
     if d is None:
         d = choose_d(input_dim, units)
-    d = _check_int(d, "d", 1)
+    d = shapes.check_int(d, "d", 1)
     ins = balanced_modes(input_dim, d, "input_dim")
     outs = balanced_modes(units, d, "units")
     pairs = _valley(zip(ins, outs[::-1]))
@@ -282,7 +270,7 @@ def ranks_for_budget(
             )
         budget = int(dense // compression)
     else:
-        budget = _check_int(max_params, "max_params", 1)
+        budget = shapes.check_int(max_params, "max_params", 1)
     bounds = shapes.max_ranks(ins, outs)
     d = len(ins)
 

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ttrnn.tt.decompositions import _rank_caps
-from ttrnn.tt.ops import cores_modes
+from ttrnn.tt.cores import cores_modes
+from ttrnn.tt.decompositions import rank_caps
 
 
 def _as_numpy_cores(cores):
@@ -65,7 +65,7 @@ def round_cores(cores, max_rank=None, eps=None):
     if eps is not None and not eps >= 0:
         raise ValueError(f"`eps` must be >= 0. Received: eps={eps}")
     d = len(cores)
-    caps = _rank_caps(max_rank, d)
+    caps = rank_caps(max_rank, d)
     sizes = [m * n for m, n in zip(in_shape, out_shape)]
     # Work on 3-D cores (r_k, m_k n_k, r_{k+1}).
     cores = [
@@ -170,3 +170,15 @@ def relative_error(cores, reference):
     if den == 0:
         return 0.0 if num == 0 else math.inf
     return float(num / den)
+
+
+def pad_ranks(cores, ranks):
+    """Zero-pads NumPy cores to the given ranks (each at least the
+    core's own): the same W, in bigger cores."""
+    out = []
+    for k, core in enumerate(cores):
+        r, m, n, r_next = core.shape
+        padded = np.zeros((ranks[k], m, n, ranks[k + 1]), core.dtype)
+        padded[:r, :, :, :r_next] = core
+        out.append(padded)
+    return out

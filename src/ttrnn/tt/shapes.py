@@ -12,7 +12,21 @@ import math
 import warnings
 
 
-def _as_int_tuple(value, name):
+def check_int(value, name, low=1):
+    """`value` as an int >= `low`; a ValueError naming `name` if it is not
+    one (2.5, True, "8", None)."""
+    try:
+        integral = not isinstance(value, bool) and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        integral = False  # "8", None, nan, inf
+    if not integral or value < low:
+        raise ValueError(
+            f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def as_int_tuple(value, name):
     """Normalise a sequence of ints to a tuple of Python ints."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ValueError(
@@ -48,8 +62,8 @@ def validate_modes(tt_input_shape, tt_output_shape):
         ValueError: naming the argument when a mode is below 1, the
             lengths differ or a shape is empty.
     """
-    in_shape = _as_int_tuple(tt_input_shape, "tt_input_shape")
-    out_shape = _as_int_tuple(tt_output_shape, "tt_output_shape")
+    in_shape = as_int_tuple(tt_input_shape, "tt_input_shape")
+    out_shape = as_int_tuple(tt_output_shape, "tt_output_shape")
     for name, shape in (
         ("tt_input_shape", in_shape),
         ("tt_output_shape", out_shape),
@@ -146,7 +160,7 @@ def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
         r = check_rank(tt_ranks)
         ranks = (1,) + (r,) * (d - 1) + (1,)
     else:
-        ranks = _as_int_tuple(tt_ranks, "tt_ranks")
+        ranks = as_int_tuple(tt_ranks, "tt_ranks")
         if len(ranks) != d + 1:
             raise ValueError(
                 f"`tt_ranks` must have d + 1 = {d + 1} entries for "
@@ -286,8 +300,10 @@ def flops(
         tt_input_shape, tt_output_shape, tt_ranks: the TT-matrix.
         batch_size: number of rows of x.
         strategy: "ltr" (core by core from the first core), "rtl" (from
-            the last core), "dense" (rebuild W, then one GEMM) or "best"
-            (the cheapest of the three).
+            the last core) or "dense" (rebuild W, then one GEMM): the
+            strategies of `ttrnn.tt.matmul` that fix one plan. For the
+            fewest multiply-adds over every plan (merged cores too) see
+            `ttrnn.tt.choose_plan(..., strategy="flops")`.
 
     Returns:
         int, multiply-adds (one FLOP pair each).
@@ -295,13 +311,13 @@ def flops(
     Complexity example: MNIST 1024 -> 1024 as [4, 8, 8, 4] rank 3 costs
     172,032 per sample with "ltr", against 1,048,576 dense.
     """
+    if strategy not in ("ltr", "rtl", "dense"):
+        raise ValueError(
+            "`strategy` must be 'ltr', 'rtl' or 'dense'. "
+            f"Received: strategy={strategy!r}"
+        )
     in_shape, out_shape = validate_modes(tt_input_shape, tt_output_shape)
     ranks = validate_ranks(tt_ranks, in_shape, out_shape, clip=False)
-    if strategy == "best":
-        return min(
-            flops(in_shape, out_shape, ranks, batch_size, s)
-            for s in ("ltr", "rtl", "dense")
-        )
     if strategy == "dense":
         return to_dense_flops(in_shape, out_shape, ranks) + batch_size * (
             math.prod(in_shape) * math.prod(out_shape)

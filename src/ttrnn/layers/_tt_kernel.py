@@ -1,28 +1,98 @@
-"""Automatic TT modes and budget ranks of the TT layers' arguments.
+"""The base of every TT layer: a kernel held as TT cores.
 
-Shared by `TTDense` and the TT-RNN cells: validates `tt_input_shape`,
-`tt_output_shape`, `units`, `tt_d`, `tt_ranks`, `tt_max_params` and
-`tt_compression`, resolves what they determine in `__init__` and the rest
-from the input dim in `build`, and writes them back to the config. The
-math lives in `ttrnn.tt.factorize`.
+`TTKernelMixin` gives a layer (`TTDense`, the TT-RNN cells, and any new
+TT layer) what all TT kernels share:
+
+- the shape and rank arguments: validates `tt_input_shape`,
+  `tt_output_shape`, `units`, `tt_d`, `tt_ranks`, `tt_max_params` and
+  `tt_compression`, resolves what they determine in `__init__` and the
+  rest from the input dim in `build` (the math is `ttrnn.tt.factorize`),
+  and writes them back to the config;
+- `input_dim`, `units`, `tt_core_shapes`, `to_dense`;
+- the build-time input check (`_build_tt_kernel`) and the cores as
+  weights (`_add_cores`);
+- `build_with_cores`: building a layer around given cores (rounding,
+  compression), without drawing random ones first.
 """
 
 import math
 
+import keras
+from keras import ops
+
 from ttrnn import tt
 from ttrnn.tt import factorize
+from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import shapes
 
 
-class TTShapeArgumentsMixin:
-    """Resolves `tt_input_shape`, `tt_output_shape` and `tt_ranks`.
+class TTKernelMixin:
+    """Shape arguments, cores and dense view of a layer's TT kernel.
 
     The host layer calls `_init_tt_shapes` in `__init__` (after whatever
-    `_tt_ranks_for` needs) and `_resolve_from_input_dim` in `build` when
-    `tt_input_shape` is still None. Hosts whose TT-matrix is not
-    (tt_input_shape, tt_output_shape), such as the gate-expanded map of a
-    TT-RNN, override `_tt_ranks_for`.
+    `_tt_ranks_for` needs), then `_resolve_given()`; in `build` it calls
+    `_build_tt_kernel(input_shape)` and `_add_cores(...)`. It sets
+    `kernel_regularizer` and `kernel_constraint`. Hosts whose TT-matrix is
+    not (tt_input_shape, tt_output_shape), such as the gate-expanded map
+    of a TT-RNN, override `_tt_ranks_for` and `tt_core_shapes`.
     """
+
+    @property
+    def input_dim(self):
+        """M = prod(tt_input_shape), or None until the modes are known."""
+        if self.tt_input_shape is None:
+            return None
+        return math.prod(self.tt_input_shape)
+
+    @property
+    def units(self):
+        """N = prod(tt_output_shape), the output size."""
+        if self.tt_output_shape is None:
+            return self._units
+        return math.prod(self.tt_output_shape)
+
+    @property
+    def tt_core_shapes(self):
+        """Shapes of `cores`; None while the modes wait for the input."""
+        if self.tt_ranks is None:
+            return None
+        return tt.core_shapes(
+            self.tt_input_shape, self.tt_output_shape, self.tt_ranks
+        )
+
+    def to_dense(self):
+        """The full (M, N) kernel W = to_dense(cores), as a tensor."""
+        return tt.to_dense(self.cores)
+
+    def _build_tt_kernel(self, input_shape):
+        """Resolves the modes from the input dim if needed; checks it."""
+        input_dim = input_shape[-1]
+        if self.tt_input_shape is None:
+            self._resolve_from_input_dim(input_dim)
+        if input_dim is not None and input_dim != self.input_dim:
+            raise ValueError(
+                f"The last dimension of the input of {self.name} must equal "
+                "the product of `tt_input_shape`. Received: "
+                f"tt_input_shape={self.tt_input_shape} (product "
+                f"{self.input_dim}) for an input of {input_dim} features"
+            )
+
+    def _add_cores(self, groups):
+        """Adds `self.cores`: for each `(prefix, initializers)` group, one
+        weight `core_<prefix><k>` per initialiser, shaped by
+        `tt_core_shapes` in order."""
+        core_shapes = iter(self.tt_core_shapes)
+        self.cores = [
+            self.add_weight(
+                name=f"core_{prefix}{k}",
+                shape=next(core_shapes),
+                initializer=init,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
+            for prefix, inits in groups
+            for k, init in enumerate(inits)
+        ]
 
     def _init_tt_shapes(
         self,
@@ -62,9 +132,9 @@ class TTShapeArgumentsMixin:
         self, tt_input_shape, tt_output_shape, units, tt_d
     ):
         if units is not None:
-            units = factorize._check_int(units, "units", 1)
+            units = shapes.check_int(units, "units", 1)
         if tt_d is not None:
-            tt_d = factorize._check_int(tt_d, "tt_d", 1)
+            tt_d = shapes.check_int(tt_d, "tt_d", 1)
         if tt_output_shape is None and units is None:
             raise ValueError(
                 "Give `units` or `tt_output_shape`. "
@@ -119,9 +189,7 @@ class TTShapeArgumentsMixin:
                 f"{tt_max_params}, tt_compression={tt_compression}"
             )
         if tt_max_params is not None:
-            tt_max_params = factorize._check_int(
-                tt_max_params, "tt_max_params", 1
-            )
+            tt_max_params = shapes.check_int(tt_max_params, "tt_max_params", 1)
         if tt_compression is not None and not tt_compression > 0:
             raise ValueError(
                 "`tt_compression` must be > 0. "
@@ -133,7 +201,7 @@ class TTShapeArgumentsMixin:
             # 2.5, True: rejected here, as Keras rejects units=2.5.
             tt_ranks = shapes.check_rank(tt_ranks)
         else:
-            tt_ranks = shapes._as_int_tuple(tt_ranks, "tt_ranks")
+            tt_ranks = shapes.as_int_tuple(tt_ranks, "tt_ranks")
         self._tt_ranks_arg = tt_ranks
         self._tt_max_params = tt_max_params
         self._tt_compression = tt_compression
@@ -197,3 +265,58 @@ def _as_list(value):
     if value is None or isinstance(value, (str, int)):
         return value
     return [int(v) for v in value]
+
+
+def require_built(layer, action):
+    """Raises a ValueError naming `layer` and `action` if it is unbuilt."""
+    if not layer.built:
+        raise ValueError(
+            f"Layer {layer.name} must be built (called on data or "
+            f"`build(input_shape)`) before `{action}`: it has no cores yet."
+        )
+
+
+class _Given(keras.initializers.Initializer):
+    """Returns a given array (cast to the variable's dtype)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return ops.convert_to_tensor(self.value, dtype=dtype)
+
+
+class _GivenCores(tt_initializers.TTInitializer):
+    """Hands out given core groups, one group per `core_initializers`."""
+
+    def __init__(self, groups):
+        self._groups = iter(groups)
+
+    def core_initializers(self, tt_input_shape, tt_output_shape, tt_ranks):
+        return [_Given(core) for core in next(self._groups)]
+
+    def get_config(self):
+        return {}
+
+
+def build_with_cores(layer, owner, input_shape, groups, recurrent=None):
+    """Builds `layer` with the given cores (and recurrent kernel).
+
+    Skips the random draws (and, on JAX, their per-shape compilation) of
+    weights that are overwritten at once. `owner` holds the initialisers
+    (the layer, or an RNN layer's cell); `groups` lists the core groups in
+    the order the owner's `build` asks for them. The initialisers are
+    restored afterwards, so the configuration is unchanged.
+    """
+    names = ["kernel_initializer"]
+    if recurrent is not None:
+        names.append("recurrent_initializer")
+    saved = {name: getattr(owner, name) for name in names}
+    owner.kernel_initializer = _GivenCores(groups)
+    if recurrent is not None:
+        owner.recurrent_initializer = _Given(recurrent)
+    try:
+        layer.build(input_shape)
+    finally:
+        for name, value in saved.items():
+            setattr(owner, name, value)

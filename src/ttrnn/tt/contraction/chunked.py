@@ -15,7 +15,7 @@ state (one extra first-step GEMM) instead of storing it. Training memory
 for the layer drops from O(B N1 r M2) to O(chunk N1 r M2).
 
 One code path for the three backends: `keras.ops.custom_gradient`, with
-the kernel written against `_backend.array_ops()` (`keras.ops` itself on
+the kernel written against `backend.array_ops()` (`keras.ops` itself on
 JAX and TensorFlow, where the graph is compiled; on torch the same few
 functions called directly, since eager `keras.ops` calls cost more than
 the GEMMs of a small chunk).
@@ -25,8 +25,8 @@ import math
 
 from keras import ops as keras_ops
 
-from ttrnn.tt import _backend
-from ttrnn.tt import _kernels
+from ttrnn.tt.contraction import backend
+from ttrnn.tt.contraction import kernels
 
 # Bytes of one chunk's intermediate state: small enough to stay in a
 # CPU's L2/L3 cache, big enough that per-chunk op overheads stay small.
@@ -103,19 +103,19 @@ def two_step_matmul(x2, group1, group2, direction):
     batch = x2.shape[0]
     batch = None if batch is None else int(batch)
     rows = chunk_rows(
-        state_per_row(direction, merged), batch, _backend.itemsize(x2)
+        state_per_row(direction, merged), batch, backend.itemsize(x2)
     )
     bounds = _bounds(batch, rows)
-    need_dx = _backend.needs_gradient(x2)
+    need_dx = backend.needs_gradient(x2)
     kernel_cls = _Ltr if direction == "ltr" else _Rtl
-    kernel = kernel_cls(m1, n1, r, m2, n2, _backend.array_ops())
+    kernel = kernel_cls(m1, n1, r, m2, n2, backend.array_ops())
     xp = kernel.xp
     k = len(group1)
 
     @keras_ops.custom_gradient
     def run(x, *cores):
-        g1, saved1 = _kernels.merge_cores(xp, cores[:k])
-        g2, saved2 = _kernels.merge_cores(xp, cores[k:])
+        g1, saved1 = kernels.merge_cores(xp, cores[:k])
+        g2, saved2 = kernels.merge_cores(xp, cores[k:])
         a1, a2 = kernel.operands(g1, g2)
         ys = [kernel.forward(x[s:e], a1, a2, _size(s, e)) for s, e in bounds]
         y = ys[0] if len(ys) == 1 else xp.concatenate(ys, axis=0)
@@ -133,8 +133,8 @@ def two_step_matmul(x2, group1, group2, direction):
                 da2 = d2 if da2 is None else da2 + d2
                 dxs.append(dx)
             dg1, dg2 = kernel.operand_grads(da1, da2)
-            dcores = _kernels.merge_cores_backward(xp, saved1, dg1)
-            dcores += _kernels.merge_cores_backward(xp, saved2, dg2)
+            dcores = kernels.merge_cores_backward(xp, saved1, dg1)
+            dcores += kernels.merge_cores_backward(xp, saved2, dg2)
             if not need_dx:  # torch only: x needs no gradient
                 return (None, *dcores)
             dx = dxs[0] if len(dxs) == 1 else xp.concatenate(dxs, axis=0)
@@ -190,7 +190,7 @@ class _Ltr:
 
     def _state(self, x, a1, b):
         x3 = self.xp.reshape(x, (-1, self.m1, self.m2))
-        return x3, _kernels.shared_matmul(self.xp, a1, x3, b)  # (b, N1 r, M2)
+        return x3, kernels.shared_matmul(self.xp, a1, x3, b)  # (b, N1 r, M2)
 
     def forward(self, x, a1, a2, b):
         xp = self.xp
@@ -207,7 +207,7 @@ class _Ltr:
         da1 = _batch_sum_matmul(xp, dt, xp.transpose(x3, (0, 2, 1)))
         dx = None
         if need_dx:
-            dx = _kernels.shared_matmul(
+            dx = kernels.shared_matmul(
                 xp, xp.transpose(a1), dt, b
             )  # (b, M1, M2)
             dx = xp.reshape(dx, (-1, self.m1 * m2))
@@ -260,7 +260,7 @@ class _Rtl:
         xp = self.xp
         _, u = self._state(x, a2)
         u = xp.reshape(u, (-1, self.m1 * self.r, self.n2))
-        y = _kernels.shared_matmul(xp, a1, u, b)  # (b, N1, N2)
+        y = kernels.shared_matmul(xp, a1, u, b)  # (b, N1, N2)
         return xp.reshape(y, (-1, self.n1 * self.n2))
 
     def backward(self, x, g, a1, a2, b, need_dx):
@@ -269,9 +269,7 @@ class _Rtl:
         u = xp.reshape(u, (-1, m1 * r, n2))
         g3 = xp.reshape(g, (-1, self.n1, n2))
         da1 = _batch_sum_matmul(xp, g3, xp.transpose(u, (0, 2, 1)))
-        du = _kernels.shared_matmul(
-            xp, xp.transpose(a1), g3, b
-        )  # (b, M1 r, N2)
+        du = kernels.shared_matmul(xp, xp.transpose(a1), g3, b)  # (b, M1 r, N2)
         du = xp.reshape(du, (-1, r * n2))  # (b M1, r N2)
         da2 = xp.matmul(xp.transpose(rows), du)
         dx = None

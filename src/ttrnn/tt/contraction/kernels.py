@@ -1,7 +1,7 @@
-"""Contraction steps shared by the sweeps of `ops` and `chunked`.
+"""Contraction steps shared by the sweeps of `execute` and `chunked`.
 
 Each takes the array namespace `xp` it runs on: `keras.ops` (autodiff
-sees every op) or `_backend.array_ops()` inside a custom gradient.
+sees every op) or `backend.array_ops()` inside a custom gradient.
 """
 
 

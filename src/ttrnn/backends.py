@@ -1,0 +1,168 @@
+"""Per-backend code outside the TT contraction, behind one small seam.
+
+- `remat_time_chunks`, `remat_dynamic_time_chunks`: a map over time
+  chunks whose backward pass recomputes each chunk (the TT-RNN input map
+  of uint8 video frames), written for each backend's own rematerialisation.
+- `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
+
+The contraction's own switches are in `ttrnn.tt.contraction.backend`.
+"""
+
+import keras
+import numpy as np
+
+
+def remat_time_chunks(fn, x, chunk, args):
+    """`concatenate([fn(x[:, s : s + chunk], *args) ...], axis=1)`, each
+    chunk rematerialised: the backward pass recomputes a chunk's forward
+    from its slice of x, so no chunk's temporaries outlive it.
+
+    On JAX the full chunks run in one `lax.scan` whose body is a
+    `jax.checkpoint`: the compiled graph has one chunk body (not one per
+    chunk, so compiling does not grow with the sequence) and XLA cannot
+    schedule the recomputations of several chunks at once (measured with
+    one `keras.remat` per chunk, unrolled: 7.2 GB for a uint8 batch of
+    16 x 1,024 UCF11 frames, 703 frames/s). Elsewhere one `keras.remat`
+    per chunk, unrolled: torch runs them one after the other eagerly. On
+    TensorFlow `tf.recompute_grad` (what `keras.remat` uses) doubled the
+    gradients under an eager `GradientTape`; `_tf_remat` is the same
+    recomputation as a plain `tf.custom_gradient`.
+
+    Args:
+        fn: `fn(x_chunk, *args)` -> (batch, chunk_steps, features).
+        x: (batch, steps, ...) tensor with static batch and steps; `fn`
+            needs no gradient with respect to it (integer frames).
+        chunk: time steps per chunk.
+        args: tensors passed to every call (weights: differentiated).
+
+    Returns:
+        (batch, steps, features) tensor.
+    """
+    remat = (
+        _tf_remat if keras.backend.backend() == "tensorflow" else keras.remat
+    )
+    steps = int(x.shape[1])
+    if chunk >= steps:
+        return remat(lambda *a: fn(x, *a))(*args)
+    full = steps // chunk
+    if keras.backend.backend() == "jax":
+        import jax
+
+        body = jax.checkpoint(
+            lambda start, *a: fn(
+                jax.lax.dynamic_slice_in_dim(x, start, chunk, axis=1), *a
+            )
+        )
+
+        def step(carry, start):
+            return carry, body(start, *args)
+
+        _, ys = jax.lax.scan(step, 0, np.arange(full) * chunk)
+        # (full, batch, chunk, F) -> (batch, full * chunk, F)
+        ys = jax.numpy.swapaxes(ys, 0, 1)
+        parts = [ys.reshape(ys.shape[0], full * chunk, ys.shape[-1])]
+    else:
+        parts = [
+            remat(lambda *a, s=s: fn(x[:, s : s + chunk], *a))(*args)
+            for s in range(0, full * chunk, chunk)
+        ]
+    if full * chunk < steps:
+        rest = x[:, full * chunk :]
+        parts.append(remat(lambda *a: fn(rest, *a))(*args))
+    return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, 1)
+
+
+def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
+    """`remat_time_chunks` for a time axis (or batch) unknown when the
+    graph is built: TensorFlow only, where Keras feeds `fit` from a
+    `tf.data` pipeline whose batches of several lengths (length buckets)
+    leave the time axis `None`. The chunks (of at most `values` input
+    values) run in a `tf.map_fn` whose body is rematerialised, so the
+    graph holds one chunk body and the map's memory stays one chunk.
+
+    Args:
+        fn, args: as in `remat_time_chunks`.
+        x: (batch, steps, features) integer tensor.
+        values: the most input values a chunk.
+        features: x's last size.
+        dtype: the dtype of `fn`'s result.
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(x)[0]
+    steps = tf.shape(x)[1]
+    chunk = tf.maximum(1, values // (batch * features))
+    full = steps // chunk
+
+    # Tensors, not variables, and made outside the loop: read inside the
+    # map_fn body (as `_tf_remat` does), their gradients were lost.
+    args = [tf.identity(a) for a in args]
+
+    def one(start, size):
+        return _tf_recompute(lambda *a: fn(x[:, start : start + size], *a))(
+            *args
+        )
+
+    rest = one(full * chunk, steps - full * chunk)
+    width = rest.shape[-1]
+
+    def chunks():
+        ys = tf.map_fn(
+            lambda start: one(start, chunk),
+            tf.range(full) * chunk,
+            fn_output_signature=tf.TensorSpec(None, dtype),
+        )
+        ys = tf.transpose(ys, [1, 0, 2, 3])
+        return tf.reshape(ys, [batch, full * chunk, width])
+
+    # map_fn cannot stack zero chunks of an unknown shape.
+    head = tf.cond(full > 0, chunks, lambda: tf.zeros([batch, 0, width], dtype))
+    out = tf.concat([head, tf.cast(rest, dtype)], axis=1)
+    return tf.ensure_shape(out, [x.shape[0], x.shape[1], width])
+
+
+def _tf_remat(f):
+    """`f` with its forward recomputed in the backward pass (TensorFlow)."""
+    import tensorflow as tf
+
+    # Read variables into tensors first: a tf.custom_gradient function
+    # that reads variables itself must also differentiate them.
+    wrapped = _tf_recompute(f)
+    return lambda *args: wrapped(*[tf.identity(a) for a in args])
+
+
+def _tf_recompute(f):
+    """`_tf_remat` for arguments that are tensors already."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def wrapped(*args):
+        def grad(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch(args)
+                again = f(*args)
+            return tape.gradient(again, args, output_gradients=upstream)
+
+        return f(*args), grad
+
+    return wrapped
+
+
+def zero_copy_batch(array):
+    """A NumPy batch as the backend can take it without a copy.
+
+    Under JAX, Keras hands each batch to `jax.device_put`, which copies a
+    NumPy array (1.4 GB for a uint8 batch of 16 UCF11 clips of 1,492
+    frames, and Keras holds the next batch too); a DLPack import aliases
+    the array instead, which `device_put` then passes through on the CPU
+    (and copies to an accelerator as before). Other backends take the
+    array itself.
+    """
+    if keras.backend.backend() != "jax":
+        return array
+    import jax
+
+    try:
+        return jax.dlpack.from_dlpack(array)
+    except (TypeError, ValueError, RuntimeError, BufferError):
+        return array  # e.g. a layout DLPack cannot express

@@ -1,0 +1,110 @@
+"""Per-backend switches of the contraction.
+
+The contraction is `keras.ops` on every backend. This module holds what
+differs: which of two equivalent formulations a backend differentiates
+faster (where that was measured to matter), torch's direct calls for the
+chunked kernel's few ops, and what a backend can tell about a tensor.
+Plan timing, which runs each backend the way it trains, is in
+`measure`.
+"""
+
+import keras
+
+
+def transposed_first_gemm():
+    """Whether the wide first GEMM of a sweep runs as core @ x^T.
+
+    Measured on the UCF11 input map (x: 40960 x 360, core 64 x 360, one
+    thread, forward+backward): torch differentiates core @ x^T about 2x
+    faster than x @ core^T (its core gradient becomes g @ x, a
+    non-transposed GEMM, instead of x^T @ g); XLA is about 1.7x faster
+    the other way round, TensorFlow shows no clear difference.
+    """
+    return keras.backend.backend() == "torch"
+
+
+class _TorchArrayOps:
+    """The few `keras.ops` the chunked kernel uses, as direct torch calls.
+
+    Each `keras.ops` call on torch costs ~15-20 us of Python (argument
+    conversion, dtype resolution); the chunked kernel issues ~20 per
+    chunk, which measured ~0.4 ms per chunk on case A of the benchmarks
+    (1.5x the time of its GEMMs). Same signatures and semantics as the
+    `keras.ops` functions of the same name, for tensors only.
+    """
+
+    def __init__(self):
+        import torch
+
+        self._torch = torch
+
+    def matmul(self, a, b):
+        return self._torch.matmul(a, b)
+
+    def reshape(self, x, shape):
+        return self._torch.reshape(x, shape)
+
+    def transpose(self, x, axes=None):
+        if axes is None:
+            axes = tuple(range(x.ndim - 1, -1, -1))
+        return self._torch.permute(x, axes)
+
+    def sum(self, x, axis):
+        return self._torch.sum(x, dim=axis)
+
+    def concatenate(self, xs, axis=0):
+        return self._torch.cat(xs, dim=axis)
+
+    def broadcast_to(self, x, shape):
+        return x.expand(shape)
+
+
+_TORCH_OPS = []
+
+
+def array_ops():
+    """`keras.ops`, or on torch the same few ops without Keras' overhead.
+
+    Used inside `keras.ops.custom_gradient` functions only, whose inputs
+    are already backend tensors.
+    """
+    if keras.backend.backend() != "torch":
+        return keras.ops
+    if not _TORCH_OPS:
+        _TORCH_OPS.append(_TorchArrayOps())
+    return _TORCH_OPS[0]
+
+
+def needs_gradient(x):
+    """Whether autodiff will ask for the gradient of tensor `x`.
+
+    Only torch can say so at trace time (`requires_grad`); JAX and
+    TensorFlow prune a gradient nobody uses from the compiled graph, so
+    there it is always computed.
+    """
+    if keras.backend.backend() == "torch":
+        return bool(getattr(x, "requires_grad", True))
+    return True
+
+
+def dtype_itemsize(dtype):
+    """Bytes per element of a dtype (any backend's or a name)."""
+    dtype = str(dtype)
+    for size, tag in ((2, "16"), (8, "64")):
+        if tag in dtype:
+            return size
+    return 4
+
+
+def itemsize(x):
+    """Bytes per element of tensor `x` (4 when the dtype is unknown)."""
+    return dtype_itemsize(getattr(x, "dtype", "float32"))
+
+
+def in_symbolic_build():
+    """Whether Keras is inferring shapes (placeholder tensors, no data)."""
+    try:
+        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+    except ImportError:  # pragma: no cover - a future Keras layout
+        return False
+    return bool(in_symbolic_scope())

@@ -1,0 +1,146 @@
+"""y = x @ W: choose a plan (cached per shape), then run it.
+
+`choose_plan` picks a plan by a strategy: the cost model (`cost`), the
+fewest multiply-adds, a fixed direction, or timing the best few
+(`measure`). `matmul` validates its arguments, chooses and runs.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from ttrnn.tt.contraction import cost
+from ttrnn.tt.contraction import execute
+from ttrnn.tt.contraction import measure
+from ttrnn.tt.contraction.backend import in_symbolic_build
+from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
+from ttrnn.tt.contraction.plan import Plan
+from ttrnn.tt.contraction.plan import validate_strategy
+from ttrnn.tt.cores import cores_modes
+from ttrnn.tt.shapes import validate_modes
+from ttrnn.tt.shapes import validate_ranks
+
+_CACHE = {}
+
+
+def choose_plan(
+    tt_input_shape,
+    tt_output_shape,
+    tt_ranks,
+    batch_size=None,
+    strategy="auto",
+    dtype="float32",
+    backend=None,
+):
+    """The cheapest plan for a TT-matrix and a batch size (cached).
+
+    Args:
+        tt_input_shape, tt_output_shape, tt_ranks: the TT-matrix.
+        batch_size: rows of x; None (unknown) plans for
+            `DEFAULT_PLANNING_BATCH`.
+        strategy: "auto" (cost model: FLOPs, bytes, ops), "measure"
+            (time the best few plans once on this machine, see
+            `measured_plan`), "flops" (fewest multiply-adds), "ltr",
+            "rtl" (core by core, the cheaper layout) or "dense".
+        dtype: compute dtype (its item size enters the byte count).
+        backend: Keras backend name (default: the current one).
+
+    Returns:
+        A `Plan`.
+
+    Example:
+    >>> choose_plan((8, 8, 8, 8), (8, 8, 8, 8), (1, 16, 16, 16, 1),
+    ...             512).groups
+    (2, 2)
+    """
+    in_shape, out_shape = validate_modes(tt_input_shape, tt_output_shape)
+    ranks = validate_ranks(tt_ranks, in_shape, out_shape, clip=False)
+    batch = DEFAULT_PLANNING_BATCH if batch_size is None else int(batch_size)
+    backend = backend or keras.backend.backend()
+    if strategy == "measure" and in_symbolic_build():
+        # Shape inference (e.g. Keras' placeholder batch of 83 on torch):
+        # plan by the model, do not time or cache anything.
+        strategy = "auto"
+    key = (in_shape, out_shape, ranks, batch, strategy, str(dtype), backend)
+    key += (cost.model_version(),)
+    plan = _CACHE.get(key)
+    if plan is None:
+        if strategy == "measure":
+            plan = measure.measured_plan(in_shape, out_shape, ranks, batch)
+        else:
+            plan = cost.modelled_plan(
+                in_shape, out_shape, ranks, batch, strategy, dtype, backend
+            )
+        _CACHE[key] = plan
+    return plan
+
+
+def clear_cache():
+    """Forgets every cached plan."""
+    _CACHE.clear()
+
+
+def matmul(x, cores, strategy="auto"):
+    """Computes x @ W for the TT-matrix W without building W (unless cheaper).
+
+    Complexity: depends on the plan; see `ttrnn.tt.contraction`. "auto" takes
+    the plan of least modelled time (multiply-adds, bytes written, ops;
+    forward and backward) for the static batch size of x, cached per
+    shape; with an unknown batch it plans for
+    `DEFAULT_PLANNING_BATCH` rows.
+
+    Args:
+        x: tensor of shape (..., prod m_k).
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+        strategy: "auto" (cost model), "measure" (the fastest of the
+            best few plans, timed once per shape on this machine and
+            backend), "flops" (fewest multiply-adds over
+            every plan), "ltr" (core by core from core 0), "rtl" (from the
+            last core), "dense" (rebuild W, one GEMM), a
+            `ttrnn.tt.contraction.Plan` or its name (e.g. "ltr[2,2]/chunked").
+            All give the same result up to float rounding.
+
+    Returns:
+        Tensor of shape (..., prod n_k).
+
+    Example:
+    >>> import numpy as np
+    >>> cores = [np.ones((1, 2, 3, 2), "float32"),
+    ...          np.ones((2, 2, 3, 1), "float32")]
+    >>> y = matmul(np.ones((5, 4), "float32"), cores)
+    >>> tuple(y.shape), float(y[0, 0])
+    ((5, 9), 8.0)
+    """
+    strategy = validate_strategy(strategy)
+    in_shape, out_shape, ranks = cores_modes(cores)
+    num_in, num_out = math.prod(in_shape), math.prod(out_shape)
+    x_shape = tuple(x.shape)
+    if x_shape[-1] is not None and int(x_shape[-1]) != num_in:
+        raise ValueError(
+            f"The last dimension of the input must equal the product of "
+            f"tt_input_shape. Received: tt_input_shape={in_shape} "
+            f"(product {num_in}) for an input of {x_shape[-1]} features"
+        )
+    if isinstance(strategy, Plan):
+        plan = strategy
+        if sum(plan.groups) != len(in_shape):
+            raise ValueError(
+                f"The plan's `groups` must sum to the number of cores "
+                f"d = {len(in_shape)}. Received: groups={plan.groups}"
+            )
+    else:
+        batch_dims = x_shape[:-1]
+        known = all(b is not None for b in batch_dims)
+        batch = math.prod(int(b) for b in batch_dims) if known else None
+        dtype = getattr(x, "dtype", None) or "float32"
+        plan = choose_plan(in_shape, out_shape, ranks, batch, strategy, dtype)
+    if len(x_shape) == 2:
+        x2 = x
+    else:
+        x2 = ops.reshape(x, (-1, num_in))
+    y = execute.run_plan(x2, list(cores), plan)
+    if len(x_shape) != 2:
+        lead = ops.shape(x)[:-1]
+        y = ops.reshape(y, (*lead, num_out))
+    return y

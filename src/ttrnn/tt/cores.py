@@ -1,0 +1,75 @@
+"""A TT-matrix as a list of cores: its modes and the full matrix.
+
+Cores are tensors or variables of shape (r_k, m_k, n_k, r_{k+1}); the
+TT-matrix W they represent has shape (prod m_k, prod n_k) with rows and
+columns flattened in C order (i_0 and j_0 slowest). `keras.ops` only.
+"""
+
+from keras import ops
+
+
+def static_shape(core):
+    """A core's shape as a tuple of ints."""
+    return tuple(int(s) for s in core.shape)
+
+
+def cores_modes(cores):
+    """Returns (tt_input_shape, tt_output_shape, tt_ranks) of a core list.
+
+    Raises:
+        ValueError: if the cores are not 4-D or their ranks do not chain.
+    """
+    if len(cores) == 0:
+        raise ValueError("`cores` must hold at least one core. Received: []")
+    in_shape, out_shape, ranks = [], [], [1]
+    for k, core in enumerate(cores):
+        shape = static_shape(core)
+        if len(shape) != 4:
+            raise ValueError(
+                f"Every core must be 4-D (r_k, m_k, n_k, r_k+1). "
+                f"Received: cores[{k}] of shape {shape}"
+            )
+        if shape[0] != ranks[-1]:
+            raise ValueError(
+                f"cores[{k}] has left rank {shape[0]} but the previous "
+                f"core's right rank (or r_0 = 1) is {ranks[-1]}. "
+                f"Received shapes: {[static_shape(c) for c in cores]}"
+            )
+        in_shape.append(shape[1])
+        out_shape.append(shape[2])
+        ranks.append(shape[3])
+    if ranks[-1] != 1:
+        raise ValueError(
+            f"The last core must have right rank 1. "
+            f"Received: cores[-1] of shape {static_shape(cores[-1])}"
+        )
+    return tuple(in_shape), tuple(out_shape), tuple(ranks)
+
+
+def to_dense(cores):
+    """Rebuilds the full matrix W of shape (prod m_k, prod n_k).
+
+    Complexity: sum_k (M_{<k} N_{<k}) r_k m_k n_k r_{k+1} multiply-adds.
+
+    Args:
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+
+    Returns:
+        Tensor of shape (prod m_k, prod n_k).
+    """
+    in_shape, out_shape, ranks = cores_modes(cores)
+    res = ops.reshape(cores[0], (in_shape[0], out_shape[0], ranks[1]))
+    rows, cols = in_shape[0], out_shape[0]
+    for k in range(1, len(cores)):
+        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
+        # (rows*cols, r) @ (r, m*n*r') -> (rows, cols, m, n*r')
+        res = ops.matmul(
+            ops.reshape(res, (rows * cols, r)),
+            ops.reshape(cores[k], (r, m * n * r_next)),
+        )
+        res = ops.reshape(res, (rows, cols, m, n * r_next))
+        # -> (rows, m, cols, n*r'): row index (i_<k, i_k), col (j_<k, j_k)
+        res = ops.transpose(res, (0, 2, 1, 3))
+        rows, cols = rows * m, cols * n
+        res = ops.reshape(res, (rows, cols, r_next))
+    return ops.reshape(res, (rows, cols))
