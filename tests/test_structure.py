@@ -101,3 +101,13 @@ def test_no_private_names_across_modules():
         if item.startswith("_") and not item.startswith("__")
     )
     assert not used, "\n".join(used)
+
+
+def test_modules_stay_small():
+    # A module past ~400 lines wants splitting (issue "Structure").
+    sizes = {
+        name: len(path.read_text(encoding="utf-8").splitlines())
+        for name, path in _modules()
+    }
+    big = {name: n for name, n in sizes.items() if n > 450}
+    assert not big, big

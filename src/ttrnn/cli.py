@@ -20,163 +20,12 @@ import os
 import sys
 
 from ttrnn import _select_backend
+from ttrnn import commands
 
 _DESCRIPTION = (
     "Tensor-Train layers and TT-RNNs for Keras 3: the demo, the "
     "experiments of the 2017 papers, and layer statistics."
 )
-
-
-def demo(args):
-    """`ttrnn demo`: TT-GRU vs GRU on generated UCF11-shaped video."""
-    _load_keras()
-    from ttrnn.experiments import demo as demo_module
-
-    demo_module.run_demo(
-        out=args.out,
-        quick=args.quick,
-        epochs=args.epochs,
-        seed=args.seed,
-        verbose=0 if args.quiet else 1,
-        keep_checkpoints=args.keep_checkpoints,
-    )
-    return 0
-
-
-def experiment(args):
-    """`ttrnn experiment NAME`: train, evaluate, write results.json."""
-    from ttrnn.experiments import registry
-
-    names = registry.expand(args.name)
-    _load_keras()
-    from ttrnn.experiments import run
-
-    models = None
-    if args.model:
-        models = [m.strip() for m in args.model.split(",") if m.strip()]
-    elif len(names) == 1:
-        models = [registry.get(names[0]).models[0]]
-    run.run_many(
-        names,
-        models,
-        out=args.out or os.path.join("runs", args.name),
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        protocol=args.protocol,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        tt_ranks=args.tt_ranks,
-        tt_input_shape=args.tt_input_shape,
-        frame_shape=args.frame_shape,
-        num_frames=args.frames,
-        folds=args.folds,
-        dropout=args.dropout,
-        recurrent_dropout=args.recurrent_dropout,
-        cache_dir=args.cache_dir,
-        seed=args.seed,
-        verbose=args.verbose,
-        plot=not args.no_plots,
-        buckets=args.buckets,
-        **_batch_frames_arg(args.max_batch_frames),
-    )
-    return 0
-
-
-def info(args):
-    """`ttrnn info`: weights, compression and MACs of each layer."""
-    import json
-
-    from ttrnn.experiments import registry
-    from ttrnn.experiments.registry import ExperimentError
-
-    target = args.target
-    overrides = {}
-    if os.path.isfile(target):
-        with open(target, encoding="utf-8") as file:
-            saved = json.load(file)
-        overrides = saved.get("config", saved)
-        if "experiment" not in overrides:
-            raise ExperimentError(
-                f"{target!r} is not the results.json or configuration of "
-                "one run (a summary of several runs lists them under "
-                "'runs': pass one run's results.json)."
-            )
-        name = overrides["experiment"]
-        chosen = [overrides.get("model")]
-    else:
-        name = target
-        chosen = None
-    experiment = registry.get(name)
-    if args.model:
-        chosen = [m.strip() for m in args.model.split(",")]
-    chosen = chosen or list(experiment.models)
-    _load_keras()  # the models are built to be counted
-    from ttrnn.experiments import info as info_module
-    from ttrnn.experiments import models as models_module
-
-    ranks = args.tt_ranks or overrides.get("tt_ranks")
-    frame = args.frame_shape or overrides.get("frame_shape")
-    print(f"{experiment.name}: {experiment.description}")
-    for model_name in chosen:
-        if experiment.kind == "feedforward":
-            outputs = _info_outputs(experiment)
-            model, _ = models_module.build_feedforward(
-                experiment, model_name, outputs, ranks
-            )
-        else:
-            if experiment.kind == "video":
-                height, width = frame or experiment.frame_shape
-                input_dim = height * width * 3
-            else:
-                input_dim = experiment.input_dim
-            model, _ = models_module.build_recurrent(
-                experiment,
-                model_name,
-                input_dim,
-                _info_outputs(experiment),
-                tt_input_shape=args.tt_input_shape
-                or overrides.get("tt_input_shape"),
-                tt_ranks=ranks,
-            )
-        print(f"\n{model_name}: {model.count_params():,} weights in all")
-        print(info_module.format_rows(info_module.layer_rows(model)))
-    return 0
-
-
-def list_experiments(args):
-    """`ttrnn list`: the experiments and their defaults."""
-    from ttrnn.experiments import registry
-
-    for name in registry.names():
-        e = registry.get(name)
-        modes = "x".join(map(str, e.tt_input_shape))
-        outs = "x".join(map(str, e.tt_output_shape))
-        print(
-            f"{name:<20}{e.kind:<12}{modes:>14} -> {outs:<10} "
-            f"ranks {list(e.tt_ranks)}; models {', '.join(e.models)}"
-        )
-    groups = ", ".join(
-        f"{g} ({', '.join(m)})" for g, m in registry.GROUPS.items()
-    )
-    print(f"groups: {groups}")
-    return 0
-
-
-def _info_outputs(experiment):
-    counts = {
-        "ucf11": 11,
-        "hollywood2": 12,
-        "youtube-celebrities": 47,
-        "hmdb51": 51,
-        "mnist": 10,
-        "cifar10": 10,
-        "lymphoma": 3,
-        "mice": 83,
-        "yeast": 18,
-    }
-    return counts.get(experiment.name, 1)
 
 
 def _shape(text):
@@ -230,13 +79,6 @@ def _count(what, allow_zero=False):
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
-
-
-def _batch_frames_arg(value):
-    """`--max-batch-frames`: unset keeps the default, 0 means no limit."""
-    if value is None:
-        return {}
-    return {"max_batch_frames": value or None}
 
 
 def _learning_rate(text):
@@ -336,7 +178,7 @@ def build_parser():
         action="store_true",
         help="keep each model's checkpoint.keras (the GRU's is ~0.5 GB)",
     )
-    p.set_defaults(func=demo)
+    p.set_defaults(func=commands.demo)
 
     p = sub.add_parser(
         "experiment",
@@ -442,7 +284,7 @@ def build_parser():
         "(the results are printed at every level)",
     )
     p.add_argument("--no-plots", action="store_true")
-    p.set_defaults(func=experiment)
+    p.set_defaults(func=commands.experiment)
 
     p = sub.add_parser(
         "info",
@@ -457,10 +299,10 @@ def build_parser():
     p.add_argument("--tt-ranks", type=_ranks, default=None)
     p.add_argument("--tt-input-shape", type=_shape, default=None)
     p.add_argument("--frame-shape", type=_shape, default=None)
-    p.set_defaults(func=info)
+    p.set_defaults(func=commands.info)
 
     p = sub.add_parser("list", help="list the experiments")
-    p.set_defaults(func=list_experiments)
+    p.set_defaults(func=commands.list_experiments)
     return parser
 
 
@@ -471,23 +313,6 @@ _USAGE_ERRORS = (
     ("ttrnn.experiments.registry", "ExperimentError"),
     ("ttrnn.experiments.runner", "RunExistsError"),
 )
-
-
-def _load_keras():
-    """Chooses the backend, then imports Keras and ttrnn's layers."""
-    import ttrnn
-
-    _select_backend.select()
-    ttrnn._import_all()
-    import keras
-
-    if keras.backend.backend() == "torch":
-        import torch
-
-        # XLA and TensorFlow flush denormals to zero on the CPU; torch
-        # does not, and tiny gradients of saturated gates then make its
-        # steps several times slower (benchmarks/RESULTS.md).
-        torch.set_flush_denormal(True)
 
 
 def _usage_error(error):

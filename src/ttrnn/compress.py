@@ -8,60 +8,26 @@ no truncation the new model computes the same outputs (to float rounding).
 
 Keras' SimpleRNN, GRU and LSTM become TTSimpleRNN, TTGRU and TTLSTM (the
 "shared" gate layout; recurrent kernels and biases copied), and TT-RNN
-layers are TT-rounded. `_converters()` lists `(layer class, function)`
-pairs; a new layer kind plugs in with one entry.
+layers are TT-rounded. `converters()` lists `(layer class, function)`
+pairs (`ttrnn.conversions`); a new layer kind plugs in with one entry.
 """
 
 import dataclasses
-import math
 import numbers
 import warnings
 
 import keras
-import numpy as np
 
-from ttrnn import tt
-from ttrnn.layers._tt_kernel import build_with_cores
-from ttrnn.layers.tt_dense import TTDense
+from ttrnn.conversions import Options
+from ttrnn.conversions import Skip
+from ttrnn.conversions import converter
+from ttrnn.conversions import converters
+from ttrnn.conversions import kernel_size
+from ttrnn.conversions import skipped_row
 from ttrnn.summary import flat_layers
-from ttrnn.tt import factorize
-from ttrnn.tt import initializers as tt_initializers
-from ttrnn.tt import rounding
 
 # Layers with fewer kernel weights are left alone when `layers` is None.
 DEFAULT_MIN_PARAMS = 4096
-
-
-@dataclasses.dataclass
-class LayerReport:
-    """What `compress` did to one layer.
-
-    Attributes:
-        name: the layer's name (kept in the new model).
-        before, after: class names, e.g. "Dense" and "TTDense" (equal
-            when the layer was skipped).
-        params_before, params_after: the layer's weights (kernel, bias,
-            and for RNNs the recurrent kernel).
-        rel_error: ||W - W_tt||_F / ||W||_F of the input kernel, float64;
-            None when skipped.
-        tt_input_shape, tt_output_shape, tt_ranks: the new TT-matrix.
-        note: why a layer was skipped, or "".
-    """
-
-    name: str
-    before: str
-    after: str
-    params_before: int
-    params_after: int
-    rel_error: float = None
-    tt_input_shape: tuple = None
-    tt_output_shape: tuple = None
-    tt_ranks: tuple = None
-    note: str = ""
-
-    @property
-    def compression(self):
-        return self.params_before / max(self.params_after, 1)
 
 
 @dataclasses.dataclass
@@ -121,15 +87,6 @@ class CompressionReport:
             "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
             for row in rows
         )
-
-
-@dataclasses.dataclass
-class _Options:
-    max_rank: object
-    eps: object
-    max_params: object
-    compression: object
-    d: object
 
 
 def compress(
@@ -199,17 +156,17 @@ def compress(
     def clone_function(layer):
         new, weights = None, None
         if id(layer) in chosen:
-            convert = _converter(layer)
+            convert = converter(layer)
             try:
                 new, weights, row = convert(layer, options)
-            except _Skip as skip:
+            except Skip as skip:
                 if chosen[id(layer)]:  # named by the user
                     raise skip.error from None
                 warnings.warn(
                     f"compress: layer {layer.name!r} left dense: {skip}",
                     stacklevel=4,
                 )
-                row = _skipped_row(layer, str(skip))
+                row = skipped_row(layer, str(skip))
             rows.append(row)
         if new is None:
             new = layer.__class__.from_config(layer.get_config())
@@ -230,262 +187,6 @@ def compress(
         params_after=new_model.count_params(),
     )
     return new_model, report
-
-
-# --- converters ------------------------------------------------------------
-
-
-class _Skip(Exception):
-    """A layer that cannot be converted; `error` is what a user gets."""
-
-    def __init__(self, error):
-        super().__init__(str(error))
-        self.error = error
-
-
-def _rank_caps(ins, outs, options):
-    """max_rank as d + 1 ints: the user cap and the budget, whichever is
-    lower (None when neither is given)."""
-    caps = None
-    if options.max_rank is not None:
-        caps = [options.max_rank] * (len(ins) + 1)
-    if options.max_params is not None or options.compression is not None:
-        budget = factorize.ranks_for_budget(
-            ins, outs, options.max_params, options.compression
-        )
-        caps = (
-            budget
-            if caps is None
-            else [min(a, b) for a, b in zip(caps, budget)]
-        )
-    return caps
-
-
-def _convert_dense(layer, options):
-    if getattr(layer, "quantization_mode", None):
-        raise _Skip(
-            ValueError(
-                f"Layer {layer.name!r} is quantized "
-                f"({layer.quantization_mode}): compress the float model."
-            )
-        )
-    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
-    input_dim, units = kernel.shape
-    try:
-        ins, outs = factorize.auto_shapes(input_dim, units, options.d)
-        caps = _rank_caps(ins, outs, options)
-    except ValueError as error:
-        raise _Skip(error) from None
-    cores = tt.from_dense(kernel, ins, outs, max_rank=caps, eps=options.eps)
-    ranks = tt.cores_modes(cores)[2]
-    rel_error = _dense_rel_error(kernel, cores)
-    config = layer.get_config()
-    new = TTDense(
-        ins,
-        outs,
-        ranks,
-        activation=config["activation"],
-        use_bias=layer.use_bias,
-        bias_initializer=config["bias_initializer"],
-        kernel_regularizer=config["kernel_regularizer"],
-        bias_regularizer=config["bias_regularizer"],
-        activity_regularizer=config.get("activity_regularizer"),
-        kernel_constraint=config["kernel_constraint"],
-        bias_constraint=config["bias_constraint"],
-        name=layer.name,
-        dtype=layer.dtype_policy,
-        trainable=layer.trainable,
-    )
-    build_with_cores(new, new, (None, input_dim), [cores])
-    weights = list(cores)
-    if layer.use_bias:
-        weights.append(keras.ops.convert_to_numpy(layer.bias))
-    after = tt.num_params(ins, outs, ranks) + (units if layer.use_bias else 0)
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after="TTDense",
-        params_before=layer.count_params(),
-        params_after=after,
-        rel_error=rel_error,
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, weights, row
-
-
-def _convert_tt_dense(layer, options):
-    old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
-    try:
-        caps = _rank_caps(layer.tt_input_shape, layer.tt_output_shape, options)
-    except ValueError as error:
-        raise _Skip(error) from None
-    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
-    new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
-    row = LayerReport(
-        name=layer.name,
-        before="TTDense",
-        after="TTDense",
-        params_before=layer.count_params(),
-        params_after=new.count_params(),
-        rel_error=rounding.relative_error(new_cores, old),
-        tt_input_shape=new.tt_input_shape,
-        tt_output_shape=new.tt_output_shape,
-        tt_ranks=new.tt_ranks,
-    )
-    return new, new.get_weights(), row
-
-
-def _rnn_classes():
-    """(Keras RNN class, TT-RNN class) pairs."""
-    from ttrnn import layers
-
-    return [
-        (keras.layers.SimpleRNN, layers.TTSimpleRNN),
-        (keras.layers.GRU, layers.TTGRU),
-        (keras.layers.LSTM, layers.TTLSTM),
-    ]
-
-
-def _map_shapes(ins, outs, gates):
-    """Modes of a TT-RNN's "shared" input map: n_0 times the gates."""
-    return ins, (gates * outs[0],) + tuple(outs[1:])
-
-
-def _convert_keras_rnn(layer, options):
-    tt_cls = next(t for k, t in _rnn_classes() if type(layer) is k)
-    cell = layer.cell
-    kernel = np.asarray(keras.ops.convert_to_numpy(cell.kernel), np.float64)
-    units = cell.units
-    input_dim, gates = kernel.shape[0], kernel.shape[1] // units
-    try:
-        ins, outs = factorize.auto_shapes(input_dim, units, options.d)
-        caps = _rank_caps(*_map_shapes(ins, outs, gates), options)
-    except ValueError as error:
-        raise _Skip(error) from None
-    cores = tt.from_dense(
-        kernel, *_map_shapes(ins, outs, gates), max_rank=caps, eps=options.eps
-    )
-    ranks = tt.cores_modes(cores)[2]
-    config = layer.get_config()
-    for key in ("units", "use_cudnn", "implementation"):
-        config.pop(key, None)
-    try:
-        tt_initializers.get(config["kernel_initializer"])
-    except ValueError:
-        config["kernel_initializer"] = "glorot_uniform"  # no TT twin
-    config.update(
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-        tt_gate_layout="shared",
-    )
-    new = tt_cls(**config)
-    recurrent = keras.ops.convert_to_numpy(cell.recurrent_kernel)
-    build_with_cores(new, new.cell, (None, None, input_dim), [cores], recurrent)
-    weights = list(cores) + [recurrent]
-    if cell.use_bias:
-        weights.append(keras.ops.convert_to_numpy(cell.bias))
-    after = (
-        layer.count_params()
-        - kernel.size
-        + tt.num_params(*_map_shapes(ins, outs, gates), ranks)
-    )
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=tt_cls.__name__,
-        params_before=layer.count_params(),
-        params_after=after,
-        rel_error=_dense_rel_error(kernel, cores),
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, weights, row
-
-
-def _convert_tt_rnn(layer, options):
-    d = len(layer.tt_input_shape)
-    old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
-    groups = [old[g : g + d] for g in range(0, len(old), d)]
-    ins, map_outs, _ = tt.cores_modes(groups[0])
-    try:
-        caps = _rank_caps(ins, map_outs, options)
-    except ValueError as error:
-        raise _Skip(error) from None
-    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
-    new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
-    # The error of the whole (M, G units) kernel from the per-gate errors.
-    num = den = 0.0
-    for g in range(0, len(old), d):
-        norm = rounding.norm(old[g : g + d])
-        err = rounding.relative_error(new_cores[g : g + d], old[g : g + d])
-        num += (err * norm) ** 2
-        den += norm**2
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=type(layer).__name__,
-        params_before=layer.count_params(),
-        params_after=new.count_params(),
-        rel_error=float(math.sqrt(num / den)) if den > 0 else 0.0,
-        tt_input_shape=tuple(new.tt_input_shape),
-        tt_output_shape=tuple(new.tt_output_shape),
-        tt_ranks=tuple(new.tt_ranks),
-    )
-    return new, new.get_weights(), row
-
-
-def _converters():
-    """(layer class, converter) pairs, most specific first."""
-    rnns = _rnn_classes()
-    return (
-        [(TTDense, _convert_tt_dense)]
-        + [(t, _convert_tt_rnn) for _, t in rnns]
-        + [(keras.layers.Dense, _convert_dense)]
-        + [(k, _convert_keras_rnn) for k, _ in rnns]
-    )
-
-
-def _converter(layer):
-    for cls, convert in _converters():
-        if isinstance(layer, cls):
-            return convert
-    return None
-
-
-def _kernel_size(layer):
-    if isinstance(layer, TTDense):
-        return layer.input_dim * layer.units
-    if hasattr(layer, "tt_input_shape"):  # a TT-RNN
-        return layer.input_dim * layer.units * layer.cell.num_gates
-    kernel = getattr(layer, "kernel", None)
-    if kernel is None and hasattr(layer, "cell"):
-        kernel = getattr(layer.cell, "kernel", None)
-    return math.prod(kernel.shape) if kernel is not None else 0
-
-
-# --- helpers ----------------------------------------------------------------
-
-
-def _dense_rel_error(kernel, cores):
-    norm = np.linalg.norm(kernel)
-    err = np.linalg.norm(kernel - rounding.dense_numpy(cores))
-    return float(err / norm) if norm > 0 else float(err)
-
-
-def _skipped_row(layer, note):
-    count = layer.count_params()
-    return LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=type(layer).__name__,
-        params_before=count,
-        params_after=count,
-        note=note,
-    )
 
 
 def _check_model(model):
@@ -544,7 +245,7 @@ def _check_options(max_rank, eps, max_params, compression, d):
         isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
     ):
         raise ValueError(f"`d` must be None or an int >= 1. Received: d={d!r}")
-    return _Options(
+    return Options(
         None if max_rank is None else int(max_rank),
         eps,
         max_params,
@@ -560,10 +261,10 @@ def _choose_layers(model, layers, min_params):
         return {
             id(layer): False
             for layer in everything
-            if _converter(layer) is not None
+            if converter(layer) is not None
             and (
                 hasattr(layer, "tt_input_shape")  # TT layers: rounded
-                or _kernel_size(layer) >= min_params
+                or kernel_size(layer) >= min_params
             )
         }
     if isinstance(layers, (str, keras.layers.Layer)):
@@ -578,8 +279,8 @@ def _choose_layers(model, layers, min_params):
                 f"a layer) of the model; known names: {sorted(by_name)}. "
                 f"Received: {item!r}"
             )
-        if _converter(layer) is None:
-            kinds = ", ".join(cls.__name__ for cls, _ in _converters())
+        if converter(layer) is None:
+            kinds = ", ".join(cls.__name__ for cls, _ in converters())
             raise ValueError(
                 f"`compress` converts only {kinds} layers. Received: layer "
                 f"{layer.name!r} of type {type(layer).__name__}"

@@ -16,7 +16,7 @@ import numbers
 import keras
 
 from ttrnn import tt
-from ttrnn.layers._tt_rnn_base import TTRNNBase
+from ttrnn.layers._tt_rnn_layer import TTRNNBase
 from ttrnn.layers.tt_dense import TTDense
 
 _KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)

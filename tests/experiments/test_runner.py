@@ -169,11 +169,11 @@ def test_compiled_accuracy_ignores_zero_weight_rows():
     # Bucketed batches end in dummy rows of weight 0: the curves' accuracy
     # must count only the real clips.
     from ttrnn.experiments import registry
-    from ttrnn.experiments import run
+    from ttrnn.experiments import training
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
     model.set_weights([np.eye(2, 3, dtype="float32"), np.zeros(3, "float32")])
-    run._compile(
+    training.compile_model(
         model, "sparse_categorical_crossentropy", registry.get("ucf11"), 1e-3
     )
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], "float32")

@@ -10,7 +10,7 @@ from ttrnn import TTGRU
 from ttrnn import TTGRUCell
 from ttrnn import activations
 from ttrnn import tt
-from ttrnn.layers import _tt_rnn_base
+from ttrnn.layers import _tt_rnn_inputs
 
 
 def _gru(**kwargs):
@@ -146,7 +146,7 @@ class TestTTGRU:
 
         monkeypatch.setattr(layer.cell, "input_map", spy)
         # Budget of 2 frames: batch 3 * 2 frames * 12 features.
-        monkeypatch.setattr(_tt_rnn_base, "MAX_PROJECTION_VALUES", 72)
+        monkeypatch.setattr(_tt_rnn_inputs, "MAX_PROJECTION_VALUES", 72)
         x = h.sequences()
         y = layer(x)
         assert calls == [(3, 2, 12), (3, 2, 12), (3, 1, 12)]

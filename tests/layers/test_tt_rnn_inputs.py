@@ -16,7 +16,7 @@ from tests.helpers import to_numpy
 from ttrnn import TTGRU
 from ttrnn import TTLSTM
 from ttrnn import TTSimpleRNN
-from ttrnn.layers import _tt_rnn_base
+from ttrnn.layers import _tt_rnn_inputs
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 FEATURES = 24
@@ -52,7 +52,7 @@ def chunk_steps(request, monkeypatch):
     if request.param is not None:
         for name in ("MAX_PROJECTION_VALUES", "MAX_INTEGER_CHUNK_VALUES"):
             monkeypatch.setattr(
-                _tt_rnn_base, name, 3 * request.param * FEATURES
+                _tt_rnn_inputs, name, 3 * request.param * FEATURES
             )
     return request.param
 
@@ -200,7 +200,7 @@ class TestBoundedMemory:
 
     def _layer(self, monkeypatch):
         monkeypatch.setattr(
-            _tt_rnn_base,
+            _tt_rnn_inputs,
             "MAX_INTEGER_CHUNK_VALUES",
             self.BATCH * self.CHUNK * self.WIDE,
         )
@@ -293,7 +293,7 @@ def test_tf_graph_with_unknown_length_chunks_and_matches(
     import tensorflow as tf
 
     monkeypatch.setattr(
-        _tt_rnn_base, "MAX_INTEGER_CHUNK_VALUES", 3 * 2 * FEATURES
+        _tt_rnn_inputs, "MAX_INTEGER_CHUNK_VALUES", 3 * 2 * FEATURES
     )
     raw, ref = pair(layer_cls, dropout=0.0)
     spec = tf.TensorSpec([None, None, FEATURES], tf.uint8)

@@ -16,8 +16,11 @@ from ttrnn.data.clips import TRAIN
 from ttrnn.data.clips import DatasetNotFoundError
 from ttrnn.data.clips import SkippedClipWarning
 from ttrnn.data.clips import VideoDataset
-
-VIDEO_SUFFIXES = (".mpg", ".mpeg", ".avi", ".mp4", ".mkv")
+from ttrnn.data.listing import existing_dir
+from ttrnn.data.listing import read_listing
+from ttrnn.data.listing import subdirs
+from ttrnn.data.listing import videos_below
+from ttrnn.data.listing import warn_missing
 
 UCF11_CLASSES = (
     "basketball",
@@ -151,13 +154,13 @@ def load_ucf11(data_dir):
         DatasetNotFoundError: if `data_dir` is missing or holds no clip in
             this layout.
     """
-    root = _existing_dir(data_dir, "UCF11", _UCF11_HELP)
+    root = existing_dir(data_dir, "UCF11", _UCF11_HELP)
     wrapped = os.path.join(root, "UCF11_updated_mpg")
     if os.path.isdir(wrapped):
         root = wrapped
     clips, labels, groups, class_names = [], [], [], []
-    for name in _subdirs(root):
-        found = sorted(_videos_below(os.path.join(root, name)))
+    for name in subdirs(root):
+        found = sorted(videos_below(os.path.join(root, name)))
         if not found:
             continue
         for path in found:
@@ -200,7 +203,7 @@ def load_hollywood2(data_dir, actions=HOLLYWOOD2_ACTIONS):
     Raises:
         DatasetNotFoundError: if a directory or ClipSets file is missing.
     """
-    root = _existing_dir(data_dir, "Hollywood2", _HOLLYWOOD2_HELP)
+    root = existing_dir(data_dir, "Hollywood2", _HOLLYWOOD2_HELP)
     if not os.path.isdir(os.path.join(root, "ClipSets")):
         root = os.path.join(root, "Hollywood2")
     clip_dir = os.path.join(root, "AVIClips")
@@ -214,7 +217,7 @@ def load_hollywood2(data_dir, actions=HOLLYWOOD2_ACTIONS):
     for subset, role in (("train", TRAIN), ("test", TEST)):
         for a, action in enumerate(actions):
             listing = os.path.join(root, "ClipSets", f"{action}_{subset}.txt")
-            for clip, value in _read_listing(listing, _HOLLYWOOD2_HELP):
+            for clip, value in read_listing(listing, _HOLLYWOOD2_HELP):
                 subset_of[clip] = role
                 row = targets.setdefault(clip, np.zeros(len(actions), "uint8"))
                 row[a] = int(value) > 0
@@ -227,7 +230,7 @@ def load_hollywood2(data_dir, actions=HOLLYWOOD2_ACTIONS):
         clips.append(path)
         rows.append(targets[clip])
         roles.append(subset_of[clip])
-    _warn_missing(missing, clip_dir)
+    warn_missing(missing, clip_dir)
     if not clips:
         raise DatasetNotFoundError(
             f"No clip of the ClipSets found in {clip_dir!r}. {_HOLLYWOOD2_HELP}"
@@ -264,13 +267,13 @@ def load_hmdb51(data_dir, splits_dir=None):
         DatasetNotFoundError: if `data_dir` holds no class folder of clips
             or no split file is found.
     """
-    root = _existing_dir(data_dir, "HMDB51", _HMDB51_HELP)
+    root = existing_dir(data_dir, "HMDB51", _HMDB51_HELP)
     if splits_dir is None:
         splits_dir = _find_split_dir(root)
     else:
-        splits_dir = _existing_dir(splits_dir, "HMDB51 splits", _HMDB51_HELP)
+        splits_dir = existing_dir(splits_dir, "HMDB51 splits", _HMDB51_HELP)
     by_class = {}
-    for path in _videos_below(root):
+    for path in videos_below(root):
         if os.path.splitext(path)[1].lower() == ".avi":
             name = os.path.basename(os.path.dirname(path))
             by_class.setdefault(name, {})[os.path.basename(path)] = path
@@ -299,12 +302,12 @@ def load_hmdb51(data_dir, splits_dir=None):
     splits, missing = {}, set()
     for (cls, number), listing in sorted(split_files.items()):
         roles = splits.setdefault(number, np.zeros(len(clips), np.int8))
-        for name, role in _read_listing(listing, _HMDB51_HELP):
+        for name, role in read_listing(listing, _HMDB51_HELP):
             if (cls, name) in index:
                 roles[index[(cls, name)]] = int(role)
             else:
                 missing.add(f"{cls}/{name}")
-    _warn_missing(sorted(missing), root)
+    warn_missing(sorted(missing), root)
     return VideoDataset(
         name="hmdb51",
         clips=tuple(clips),
@@ -335,9 +338,9 @@ def load_youtube_celebrities(data_dir):
     Raises:
         DatasetNotFoundError: if `data_dir` holds no video file.
     """
-    root = _existing_dir(data_dir, "YouTube Celebrities", _YTC_HELP)
+    root = existing_dir(data_dir, "YouTube Celebrities", _YTC_HELP)
     found = []
-    for path in sorted(_videos_below(root)):
+    for path in sorted(videos_below(root)):
         person, ids = parse_celebrity_name(path, root)
         if person is None:
             warnings.warn(
@@ -390,30 +393,6 @@ def parse_celebrity_name(path, root=None):
     return (person or None), ids
 
 
-def _existing_dir(data_dir, what, help_text):
-    if data_dir is None or not os.path.isdir(data_dir):
-        raise DatasetNotFoundError(
-            f"{what} directory not found: data_dir={data_dir!r}. {help_text}"
-        )
-    return os.fspath(data_dir)
-
-
-def _subdirs(folder):
-    return sorted(
-        e.name
-        for e in os.scandir(folder)
-        if e.is_dir() and not e.name.startswith(".")
-    )
-
-
-def _videos_below(folder):
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES:
-                yield os.path.join(parent, name)
-
-
 def _ucf11_group(path, root, class_name):
     parent = os.path.dirname(path)
     if os.path.abspath(parent) != os.path.abspath(
@@ -425,23 +404,6 @@ def _ucf11_group(path, root, class_name):
     return match[1] if match else stem
 
 
-def _read_listing(path, help_text):
-    """Yields `(name, value)` from a two-column listing file."""
-    if not os.path.isfile(path):
-        raise DatasetNotFoundError(f"Missing file {path!r}. {help_text}")
-    with open(path, encoding="utf-8", errors="replace") as file:
-        for number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2 or not re.fullmatch(r"-?\d+", fields[1]):
-                raise ValueError(
-                    f"{path}:{number}: expected '<name> <integer>'. "
-                    f"Received: {line.strip()!r}"
-                )
-            yield fields[0], fields[1]
-
-
 def _find_split_dir(root):
     for parent, dirs, files in os.walk(root):
         dirs.sort()
@@ -451,14 +413,3 @@ def _find_split_dir(root):
         f"No HMDB51 split file (*_test_split1.txt) found below "
         f"data_dir={root!r}; pass splits_dir. {_HMDB51_HELP}"
     )
-
-
-def _warn_missing(missing, folder):
-    if missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        warnings.warn(
-            f"Skipping {len(missing)} listed clip(s) missing from "
-            f"{folder!r}: {shown}",
-            SkippedClipWarning,
-            stacklevel=3,
-        )

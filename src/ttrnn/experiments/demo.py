@@ -10,7 +10,7 @@ rate, accuracy (mean and spread over the folds) and seconds per epoch
 side by side.
 
 Each model gets its own Adam learning rate, from a short sweep on the
-first fold's training clips (`run.SWEEP_RATES`, two epochs each, lowest
+first fold's training clips (`training.SWEEP_RATES`, two epochs each, lowest
 training loss wins). One rate cannot serve both: Adam moves every weight
 by about the rate per step, and the dense GRU's 57,600 inputs per unit
 add those moves up coherently, so at 1e-2 (the TT-GRU's rate) its gates

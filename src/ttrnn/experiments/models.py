@@ -58,7 +58,7 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
     """
     from ttrnn import TTDense
 
-    ranks = tt_ranks or experiment.tt_ranks
+    ranks = experiment.ranks(tt_ranks)
     inputs = keras.Input((experiment.input_dim,), name="features")
     if model_name == "tt":
         hidden = TTDense(
@@ -154,7 +154,7 @@ def build_recurrent(
             kind,
             in_shape,
             experiment.tt_output_shape,
-            tt_ranks or experiment.tt_ranks,
+            experiment.ranks(tt_ranks),
             "separate" if model_name.startswith("vtt-") else "shared",
             common,
         )

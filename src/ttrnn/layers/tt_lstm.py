@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from ttrnn import activations
-from ttrnn.layers._tt_rnn_base import TTRNNBase
-from ttrnn.layers._tt_rnn_base import TTRNNCellBase
+from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
+from ttrnn.layers._tt_rnn_layer import TTRNNBase
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")

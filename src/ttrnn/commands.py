@@ -1,0 +1,186 @@
+"""The commands of the `ttrnn` command line: what each one does.
+
+`cli` parses the arguments and calls one of these with them. Each imports
+Keras only when it needs it (`load_keras`, which chooses the backend
+first), so `--help`, `--version` and `list` stay light.
+"""
+
+import os
+
+from ttrnn import _select_backend
+
+
+def demo(args):
+    """`ttrnn demo`: TT-GRU vs GRU on generated UCF11-shaped video."""
+    load_keras()
+    from ttrnn.experiments import demo as demo_module
+
+    demo_module.run_demo(
+        out=args.out,
+        quick=args.quick,
+        epochs=args.epochs,
+        seed=args.seed,
+        verbose=0 if args.quiet else 1,
+        keep_checkpoints=args.keep_checkpoints,
+    )
+    return 0
+
+
+def experiment(args):
+    """`ttrnn experiment NAME`: train, evaluate, write results.json."""
+    from ttrnn.experiments import registry
+
+    names = registry.expand(args.name)
+    load_keras()
+    from ttrnn.experiments import run
+
+    models = None
+    if args.model:
+        models = [m.strip() for m in args.model.split(",") if m.strip()]
+    elif len(names) == 1:
+        models = [registry.get(names[0]).models[0]]
+    run.run_many(
+        names,
+        models,
+        out=args.out or os.path.join("runs", args.name),
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        protocol=args.protocol,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        tt_ranks=args.tt_ranks,
+        tt_input_shape=args.tt_input_shape,
+        frame_shape=args.frame_shape,
+        num_frames=args.frames,
+        folds=args.folds,
+        dropout=args.dropout,
+        recurrent_dropout=args.recurrent_dropout,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        verbose=args.verbose,
+        plot=not args.no_plots,
+        buckets=args.buckets,
+        **_batch_frames_arg(args.max_batch_frames),
+    )
+    return 0
+
+
+def info(args):
+    """`ttrnn info`: weights, compression and MACs of each layer."""
+    import json
+
+    from ttrnn.experiments import registry
+    from ttrnn.experiments.registry import ExperimentError
+
+    target = args.target
+    overrides = {}
+    if os.path.isfile(target):
+        with open(target, encoding="utf-8") as file:
+            saved = json.load(file)
+        overrides = saved.get("config", saved)
+        if "experiment" not in overrides:
+            raise ExperimentError(
+                f"{target!r} is not the results.json or configuration of "
+                "one run (a summary of several runs lists them under "
+                "'runs': pass one run's results.json)."
+            )
+        name = overrides["experiment"]
+        chosen = [overrides.get("model")]
+    else:
+        name = target
+        chosen = None
+    experiment = registry.get(name)
+    if args.model:
+        chosen = [m.strip() for m in args.model.split(",")]
+    chosen = chosen or list(experiment.models)
+    load_keras()  # the models are built to be counted
+    from ttrnn.experiments import info as info_module
+    from ttrnn.experiments import models as models_module
+
+    ranks = args.tt_ranks or overrides.get("tt_ranks")
+    frame = args.frame_shape or overrides.get("frame_shape")
+    print(f"{experiment.name}: {experiment.description}")
+    for model_name in chosen:
+        if experiment.kind == "feedforward":
+            outputs = _info_outputs(experiment)
+            model, _ = models_module.build_feedforward(
+                experiment, model_name, outputs, ranks
+            )
+        else:
+            if experiment.kind == "video":
+                height, width = frame or experiment.frame_shape
+                input_dim = height * width * 3
+            else:
+                input_dim = experiment.input_dim
+            model, _ = models_module.build_recurrent(
+                experiment,
+                model_name,
+                input_dim,
+                _info_outputs(experiment),
+                tt_input_shape=args.tt_input_shape
+                or overrides.get("tt_input_shape"),
+                tt_ranks=ranks,
+            )
+        print(f"\n{model_name}: {model.count_params():,} weights in all")
+        print(info_module.format_rows(info_module.layer_rows(model)))
+    return 0
+
+
+def list_experiments(args):
+    """`ttrnn list`: the experiments and their defaults."""
+    from ttrnn.experiments import registry
+
+    for name in registry.names():
+        e = registry.get(name)
+        modes = "x".join(map(str, e.tt_input_shape))
+        outs = "x".join(map(str, e.tt_output_shape))
+        print(
+            f"{name:<20}{e.kind:<12}{modes:>14} -> {outs:<10} "
+            f"ranks {list(e.tt_ranks)}; models {', '.join(e.models)}"
+        )
+    groups = ", ".join(
+        f"{g} ({', '.join(m)})" for g, m in registry.GROUPS.items()
+    )
+    print(f"groups: {groups}")
+    return 0
+
+
+def _info_outputs(experiment):
+    counts = {
+        "ucf11": 11,
+        "hollywood2": 12,
+        "youtube-celebrities": 47,
+        "hmdb51": 51,
+        "mnist": 10,
+        "cifar10": 10,
+        "lymphoma": 3,
+        "mice": 83,
+        "yeast": 18,
+    }
+    return counts.get(experiment.name, 1)
+
+
+def _batch_frames_arg(value):
+    """`--max-batch-frames`: unset keeps the default, 0 means no limit."""
+    if value is None:
+        return {}
+    return {"max_batch_frames": value or None}
+
+
+def load_keras():
+    """Chooses the backend, then imports Keras and ttrnn's layers."""
+    import ttrnn
+
+    _select_backend.select()
+    ttrnn._import_all()
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        # XLA and TensorFlow flush denormals to zero on the CPU; torch
+        # does not, and tiny gradients of saturated gates then make its
+        # steps several times slower (benchmarks/RESULTS.md).
+        torch.set_flush_denormal(True)

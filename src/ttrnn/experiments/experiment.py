@@ -1,0 +1,118 @@
+"""An experiment of the 2017 TT-RNN system: the settings it fixes.
+
+`Experiment` holds what REFERENCE §4 (the ICML 2017 paper and the 2017
+experiment scripts) fixes: the TT modes and ranks of the first layer, the
+head, the optimiser, batch size and epochs, the split, and the figures the
+2017 system reported. The experiments themselves are in `catalog`; look
+them up with `registry.get`.
+"""
+
+import dataclasses
+
+VIDEO_MODELS = (
+    "tt-gru",
+    "tt-lstm",
+    "tt-rnn",
+    "vtt-gru",
+    "vtt-lstm",
+    "gru",
+    "lstm",
+    "rnn",
+)
+FEEDFORWARD_MODELS = ("tt", "dense")
+SEQUENCE_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm")
+
+
+class ExperimentError(ValueError):
+    """An unknown experiment, model or setting."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One experiment: data, model shapes, training defaults, anchors.
+
+    Args:
+        name: the name on the command line, e.g. `"ucf11"`.
+        kind: `"video"`, `"feedforward"` or `"sequence"`.
+        task: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`.
+        metric: the dataset's headline metric: `"accuracy"`, `"map"`
+            (mean average precision) or `"mse"`.
+        description: one line for `ttrnn list` and the docs.
+        tt_input_shape: input modes of the TT layer (their product is the
+            padded input size).
+        tt_output_shape: output modes (the hidden size is their product).
+        tt_ranks: d + 1 ranks.
+        models: the `--model` choices, the default first.
+        learning_rate: Adam learning rate.
+        batch_size: batch size.
+        epochs: default number of epochs.
+        hidden_activation: activation of the feed-forward hidden layer.
+        l2: L2 factor on the dense kernels (head; dense baseline layer).
+        tt_l2: L2 factor on the TT cores (feed-forward).
+        frame_shape: `(height, width)` of the video frames.
+        every: keep one decoded frame out of `every` (paper protocol).
+        max_frames: keep at most this many frames a clip (paper protocol).
+        split: `"cv5"` (5-fold cross-validation), `"official"` or
+            `"holdout"`.
+        data_subdir: the folder below the shared data directory
+            (`"nips2003"`, `"spls"`), or `None`.
+        paper: the figures the 2017 system reported, by model.
+        notes: protocol details worth knowing.
+        dataset: the data set read, when it is not `name` (the `-tuned`
+            variants read their base experiment's data).
+    """
+
+    name: str
+    kind: str
+    task: str
+    metric: str
+    description: str
+    tt_input_shape: tuple
+    tt_output_shape: tuple
+    tt_ranks: tuple
+    models: tuple
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 50
+    hidden_activation: str = "relu"
+    l2: float = 0.0
+    tt_l2: float = 0.0
+    frame_shape: tuple = None
+    every: int = 1
+    max_frames: int = None
+    split: str = "official"
+    data_subdir: str = None
+    paper: dict = dataclasses.field(default_factory=dict)
+    notes: str = ""
+    dataset: str = None
+
+    @property
+    def data_name(self):
+        """The name of the data set read (`dataset`, else `name`)."""
+        return self.dataset or self.name
+
+    @property
+    def input_dim(self):
+        """Product of the TT input modes (the padded input size)."""
+        size = 1
+        for m in self.tt_input_shape:
+            size *= m
+        return size
+
+    @property
+    def units(self):
+        """Product of the TT output modes (the hidden size)."""
+        size = 1
+        for n in self.tt_output_shape:
+            size *= n
+        return size
+
+    def ranks(self, tt_ranks=None):
+        """The TT ranks to use: `tt_ranks` (one int or d + 1 ints) when
+        given, else the experiment's (the one place that default is
+        filled in), as an int or a list of ints."""
+        if tt_ranks is None:
+            return list(self.tt_ranks)
+        if isinstance(tt_ranks, int):
+            return int(tt_ranks)
+        return [int(r) for r in tt_ranks]

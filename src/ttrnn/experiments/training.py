@@ -1,0 +1,284 @@
+"""Training one experiment's splits: array data or video clips.
+
+`run_arrays` (feed-forward and sequence experiments: one official split)
+and `run_video` (video: cross-validation folds or the official split, in
+the fast or the paper protocol) build the model, choose the learning rate
+(a sweep if asked), train with a checkpoint every epoch and score the test
+split. `run.run_experiment` calls them and writes the results.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from ttrnn.experiments import datasets
+from ttrnn.experiments import metrics
+from ttrnn.experiments import models
+from ttrnn.experiments import runner
+
+# `learning_rate="sweep"`: the candidates, and epochs of each trial run.
+SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
+SWEEP_EPOCHS = 2
+# Paper protocol: the most padded frames a batch (16 clips of 512 frames;
+# at UCF11's length distribution about 4 % of the clips, those over 512
+# frames, train in smaller batches). bench_epoch.py (JAX, 200 clips, 4 of
+# 1,492 frames, one night): no limit 1,338 frames/s and 4.84 GB peak;
+# 8,192 1,437 and 4.05 GB; 4,096 1,302 and 3.82 GB.
+PAPER_MAX_BATCH_FRAMES = 16 * 512
+CURVE_METRIC = {
+    "multiclass": "accuracy",
+    "binary": "accuracy",
+    "multilabel": "auprc",
+    "regression": "mse",
+}
+
+
+def default_cache_dir():
+    """Where decoded frames are cached: `$TTRNN_CACHE_DIR` or
+    `~/.cache/ttrnn/frames`."""
+    return os.environ.get("TTRNN_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ttrnn", "frames"
+    )
+
+
+def compile_model(model, loss, experiment, learning_rate):
+    curve = CURVE_METRIC[experiment.task]
+    if curve == "auprc":
+        metric = keras.metrics.AUC(curve="PR", multi_label=True, name=curve)
+    else:
+        metric = curve
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        # Weighted: bucketed batches give dummy rows weight 0.
+        weighted_metrics=[metric],
+    )
+    return model
+
+
+def run_arrays(experiment, config, out, opts):
+    arrays = datasets.load_arrays(
+        experiment, config["data_dir"], config["seed"]
+    )
+    config["source"] = arrays["source"]
+    if experiment.kind == "feedforward":
+        config.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
+    config["train_size"] = len(arrays["x_train"])
+    config["test_size"] = len(arrays["x_test"])
+    ranks = config["tt_ranks"]
+
+    def build(rate):
+        if experiment.kind == "sequence":
+            model, loss = models.build_recurrent(
+                experiment,
+                config["model"],
+                experiment.input_dim,
+                arrays["outputs"],
+                tt_ranks=ranks,
+                dropout=config["dropout"],
+                recurrent_dropout=config["recurrent_dropout"],
+            )
+        else:
+            model, loss = models.build_feedforward(
+                experiment, config["model"], arrays["outputs"], ranks
+            )
+        return compile_model(model, loss, experiment, rate)
+
+    train = (arrays["x_train"], arrays["y_train"])
+    model, state = runner.fit_with_checkpoints(
+        _rate_chosen(build, train, config, "official", opts),
+        train,
+        (arrays["x_test"], arrays["y_test"]),
+        run_dir=out,
+        epochs=config["epochs"],
+        resume=opts["resume"],
+        overwrite=opts["overwrite"],
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        verbose=opts["verbose"],
+    )
+    _record_rate(config, "official", model)
+    y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
+    scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
+    return [("official", model, state, scores)]
+
+
+def run_video(experiment, config, out, opts):
+    from ttrnn import data
+
+    frame_shape = tuple(config["frame_shape"])
+    dataset = datasets.load_video(experiment, config["data_dir"])
+    cache = data.FrameCache(
+        opts["cache_dir"] or default_cache_dir(),
+        frame_shape=frame_shape,
+        every=experiment.every,
+        max_frames=experiment.max_frames,
+    )
+    verbose = opts["verbose"]
+    missing = sum(not _cached(cache, clip) for clip in dataset.clips)
+    if verbose and missing:
+        print(f"Decoding {missing} clips into {cache.cache_dir} ...")
+    # A progress bar on a terminal, one line at the end in a log file.
+    dataset = cache.prepare(
+        dataset, verbose=runner.fit_verbosity(1) if verbose else 0
+    )
+    config["clips"] = len(dataset)
+    outputs = 1 if experiment.task == "binary" else dataset.num_classes
+    input_dim = frame_shape[0] * frame_shape[1] * 3
+    splits = datasets.video_splits(
+        experiment, dataset, config["folds"], config["seed"]
+    )
+    paper = config["protocol"] == "paper"
+    results = []
+    for label, train_idx, test_idx in splits:
+        run_dir = os.path.join(out, label) if len(splits) > 1 else out
+        config["train_clips"] = len(train_idx)
+        config["test_clips"] = len(test_idx)
+        config.setdefault("split_clips", {})[label] = {
+            "train": len(train_idx),
+            "test": len(test_idx),
+        }
+        # Raw uint8 frames all the way to the model, which centres and
+        # scales them itself (in the TT map's time chunks); the paper
+        # protocol pads to length buckets and passes the padding mask.
+        sequence_args = dict(
+            batch_size=config["batch_size"],
+            num_frames=config["num_frames"],
+            dtype="uint8",
+            return_mask=paper,
+            verbose=0,
+        )
+        if paper:
+            sequence_args["buckets"] = config["buckets"]
+            sequence_args["max_batch_frames"] = config["max_batch_frames"]
+        train = data.VideoSequence(
+            dataset.subset(train_idx),
+            cache,
+            shuffle=True,
+            seed=config["seed"],
+            **sequence_args,
+        )
+        test = data.VideoSequence(
+            dataset.subset(test_idx), cache, shuffle=False, **sequence_args
+        )
+        if paper:
+            padding = config.setdefault("padding_overhead", {})
+            padding[label] = {
+                "train": round(train.padding_overhead, 4),
+                "test": round(test.padding_overhead, 4),
+                "train_buckets": list(train.buckets),
+                "test_buckets": list(test.buckets),
+            }
+            if verbose:
+                print(
+                    f"{label}: {len(train.buckets)} length buckets "
+                    f"{list(train.buckets)}; padded / real frames "
+                    f"{train.padding_overhead:.2f} (train), "
+                    f"{test.padding_overhead:.2f} (test)"
+                )
+
+        def build(rate):
+            model, loss = models.build_recurrent(
+                experiment,
+                config["model"],
+                input_dim,
+                outputs,
+                tt_input_shape=config["tt_input_shape"],
+                tt_ranks=config["tt_ranks"],
+                masking=paper,
+                dropout=config["dropout"],
+                recurrent_dropout=config["recurrent_dropout"],
+                pixels=(128.0, config["pixel_scale"]),
+            )
+            return compile_model(model, loss, experiment, rate)
+
+        if verbose and len(splits) > 1:
+            print(f"--- {experiment.name} {config['model']}: {label} ---")
+        model, state = runner.fit_with_checkpoints(
+            _rate_chosen(build, train, config, label, opts),
+            train,
+            test,
+            run_dir=run_dir,
+            epochs=config["epochs"],
+            resume=opts["resume"],
+            overwrite=opts["overwrite"],
+            seed=config["seed"],
+            verbose=verbose,
+        )
+        _record_rate(config, label, model)
+        y_pred = predict_clips(model, test)
+        scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
+        results.append((label, model, state, scores))
+    return results
+
+
+def predict_clips(model, sequence):
+    """Predictions for the clips of a `VideoSequence`, in dataset order.
+
+    Bucketed batches come in bucket order with dummy rows; this puts each
+    clip's prediction back at its index and drops the dummies.
+    """
+    y_pred = model.predict(sequence, verbose=0)
+    members = np.concatenate(
+        [sequence.members(i) for i in range(len(sequence))]
+    )
+    real = members >= 0
+    ordered = np.empty((len(sequence.dataset),) + y_pred.shape[1:])
+    ordered[members[real]] = y_pred[real]
+    return ordered
+
+
+def _rate_chosen(build, train, config, label, opts):
+    """`build` with the configured learning rate bound. A sweep, if asked,
+    runs once, on the first split's training data, when its model is
+    built afresh (not on resume); later splits reuse its choice."""
+    rate = config["learning_rate"]
+
+    def build_model():
+        if not isinstance(rate, list):
+            return build(rate)
+        sweep = config.get("learning_rate_sweep")
+        if sweep is None:
+            chosen, losses = runner.sweep_learning_rate(
+                build,
+                train,
+                rate,
+                epochs=SWEEP_EPOCHS,
+                seed=config["seed"],
+            )
+            sweep = config["learning_rate_sweep"] = {
+                "split": label,
+                "epochs": SWEEP_EPOCHS,
+                "training_loss": {f"{r:g}": v for r, v in losses.items()},
+                "chosen": chosen,
+            }
+            if opts["verbose"]:
+                tried = ", ".join(f"{r:g}: {v:.3g}" for r, v in losses.items())
+                print(
+                    f"learning rate {chosen:g}, the lowest training loss "
+                    f"after {SWEEP_EPOCHS} epochs on {label}'s training "
+                    f"clips ({tried})"
+                )
+        return build(sweep["chosen"])
+
+    return build_model
+
+
+def _record_rate(config, label, model):
+    rate = config["learning_rate"]
+    if isinstance(rate, list):
+        sweep = config.get("learning_rate_sweep")
+        if sweep is not None:
+            rate = sweep["chosen"]
+        else:  # resumed: the rate is in the restored optimiser (float32)
+            stored = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+            rate = float(f"{float(stored):.6g}")
+    config.setdefault("learning_rates", {})[label] = rate
+
+
+def _cached(cache, clip):
+    try:
+        return cache.contains(clip)
+    except OSError:  # a vanished file: prepare() reports and skips it
+        return True

@@ -1,0 +1,372 @@
+"""The base of the TT-RNN cells.
+
+A TT-RNN cell differs from Keras' own cell only in its input-to-hidden map:
+the kernel W of shape (M, G * units) (G gates) is a TT-matrix. Two layouts:
+
+- "shared" (the paper's TT-GRU / TT-LSTM): one TT-matrix with output modes
+  (G * n_0, n_1, ..., n_{d-1}). Its columns (j_0, j_1, ...) in C order with
+  j_0 = g * n_0 + u_0 are exactly g * units + u, Keras' [gate][unit] kernel
+  order, so `tt.to_dense(cell.cores)` is a drop-in Keras kernel. Only core 0
+  is gate-specific.
+- "separate" (the paper's "vanilla" variants): G TT-matrices of output
+  modes (n_0, ..., n_{d-1}), cores listed gate-major.
+
+Modes and ranks are resolved as in `TTDense` (`units=`, `tt_d=`,
+`tt_ranks="auto"` with a budget of the whole map's weights); given ranks
+and budgets apply to the TT-matrices of the chosen layout. Both layouts
+aim the kernel initialiser at the variance of the whole (M, G * units)
+kernel, as Keras' GRU and LSTM do: in the separate layout each gate is an
+independent draw of the shared layout's TT-matrix, restricted to the
+gate's columns.
+
+The map does not depend on the hidden state, so the layers (subclasses of
+`keras.layers.RNN`) project the whole sequence at once before the
+recurrence, and the cell then consumes the projected gate inputs. The cell
+also works alone in `keras.layers.RNN`, projecting one step at a time.
+
+Dropout: one input mask per sequence, applied to the raw input before the
+map (shape (batch, M), shared by all gates and time steps), and one
+recurrent mask per gate per sequence (shape (G, batch, units)), as Keras 3
+cells with `recurrent_dropout` do (`_tt_rnn_inputs`). The layers are in
+`_tt_rnn_layer`.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from ttrnn import activations
+from ttrnn import tt
+from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_rnn_inputs import TTDropoutMixin
+from ttrnn.layers._tt_rnn_inputs import TTInputMapMixin
+from ttrnn.tt import factorize
+from ttrnn.tt import gates
+from ttrnn.tt import initializers as tt_initializers
+
+GATE_LAYOUTS = ("shared", "separate")
+
+
+def check_finite(name, value):
+    """`value` as a finite float; a ValueError naming `name` if not."""
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"`{name}` must be a number. Received: {name}={value!r}"
+        )
+    if not math.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_rate(name, value):
+    """`value` as a float in [0, 1); a ValueError naming `name` if not."""
+    if isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+class TTRNNCellBase(
+    TTKernelMixin, TTDropoutMixin, TTInputMapMixin, keras.layers.Layer
+):
+    """Base of the TT-RNN cells: TT input map, weights, dropout, config.
+
+    Subclasses set `num_gates` and `state_size`, and implement
+    `_bias_shape`, `_bias_initializer`, `_input_bias` and `_recurrence`
+    (one step from the projected gate inputs). The TT modes and ranks are
+    resolved as in `TTDense` (`units=`, `tt_d=`, `tt_ranks="auto"`), with
+    the ranks of the map's TT-matrices (see `_tt_ranks_for`).
+    """
+
+    num_gates = 1
+
+    def __init__(
+        self,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        tt_gate_layout="shared",
+        tt_strategy="auto",
+        units=None,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
+        input_scale=1.0,
+        input_offset=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_scale = check_finite("input_scale", input_scale)
+        self.input_offset = check_finite("input_offset", input_offset)
+        if tt_gate_layout not in GATE_LAYOUTS:
+            raise ValueError(
+                f"`tt_gate_layout` must be one of {GATE_LAYOUTS}. "
+                f"Received: tt_gate_layout={tt_gate_layout!r}"
+            )
+        self.tt_gate_layout = tt_gate_layout
+        # Validates the shape arguments and resolves the modes they fix.
+        self._init_tt_shapes(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+        )
+        tt.validate_strategy(tt_strategy, "tt_strategy")
+        self.tt_strategy = tt_strategy
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tt_initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = self.units
+        self.output_size = self.units
+        self._inputs_projected = False
+        # The ranks now if both modes are known; the rest in build().
+        self._resolve_given()
+
+    def build(self, input_shape):
+        self._build_tt_kernel(input_shape)
+        ins, outs, ranks = (
+            self.tt_input_shape,
+            self._tt_map_output_shape,
+            self.tt_ranks,
+        )
+        if self.tt_gate_layout == "shared":
+            groups = [
+                (
+                    "",
+                    self.kernel_initializer.core_initializers(ins, outs, ranks),
+                )
+            ]
+        else:
+            groups = [
+                (
+                    f"{name}_",
+                    gates.gate_core_initializers(
+                        self.kernel_initializer,
+                        g,
+                        self.num_gates,
+                        ins,
+                        outs,
+                        ranks,
+                    ),
+                )
+                for g, name in enumerate(self.gate_names)
+            ]
+        self._add_cores(groups)
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(self.units, self.num_gates * self.units),
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=self._bias_shape(),
+                initializer=self._bias_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+
+    @property
+    def tt_core_shapes(self):
+        """Shapes of `cores`: d, or G * d gate-major.
+
+        Known before `build` when the modes are given; None while they
+        wait for the input dim.
+        """
+        if self.tt_ranks is None:
+            return None
+        shapes = tt.core_shapes(
+            self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
+        )
+        if self.tt_gate_layout == "shared":
+            return shapes
+        return shapes * self.num_gates
+
+    @property
+    def gate_names(self):
+        """Gate names in Keras' kernel order."""
+        return self._gate_names
+
+    @property
+    def _tt_map_output_shape(self):
+        """Output modes of one TT-matrix of the input map."""
+        return self._map_modes(self.tt_output_shape)
+
+    def _map_modes(self, tt_output_shape):
+        if self.tt_gate_layout == "shared":
+            first = self.num_gates * tt_output_shape[0]
+            return (first,) + tuple(tt_output_shape[1:])
+        return tuple(tt_output_shape)
+
+    def call(self, inputs, states, training=False):
+        if self._inputs_projected:
+            projected = inputs
+        else:
+            mask = None
+            if training and self.dropout > 0:
+                mask = self.get_dropout_mask(inputs)
+            projected = self.input_map(self._prepare_inputs(inputs, mask))
+        return self._recurrence(projected, states, training)
+
+    def to_dense(self):
+        """The (M, G * units) kernel in Keras' layout, as a tensor."""
+        if self.tt_gate_layout == "shared":
+            return tt.to_dense(self.cores)
+        d = len(self.tt_input_shape)
+        return ops.concatenate(
+            [
+                tt.to_dense(self.cores[g * d : (g + 1) * d])
+                for g in range(self.num_gates)
+            ],
+            axis=1,
+        )
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size
+        if isinstance(sizes, int):
+            return [ops.zeros((batch_size, sizes), dtype=self.compute_dtype)]
+        return [
+            ops.zeros((batch_size, s), dtype=self.compute_dtype) for s in sizes
+        ]
+
+    def get_config(self):
+        return {**super().get_config(), **self._arg_config()}
+
+    def _arg_config(self):
+        """The constructor arguments (shared by the cell and layer)."""
+        return {
+            **self._tt_shape_config(),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": tt_initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": keras.initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(
+                self.bias_initializer
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "recurrent_regularizer": keras.regularizers.serialize(
+                self.recurrent_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+            "recurrent_constraint": keras.constraints.serialize(
+                self.recurrent_constraint
+            ),
+            "bias_constraint": keras.constraints.serialize(
+                self.bias_constraint
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "tt_gate_layout": self.tt_gate_layout,
+            "tt_strategy": self.tt_strategy,
+            "input_scale": self.input_scale,
+            "input_offset": self.input_offset,
+        }
+
+    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
+        """Ranks of the map's TT-matrices for the cell's modes.
+
+        Given ranks are validated against the gate-expanded modes (shared
+        layout) or one gate's (separate). A budget (`tt_max_params`, or
+        `tt_compression` against the dense (M, G units) kernel) counts
+        the weights of the whole input map: `ranks_for_budget` on the
+        gate-expanded modes, or on one gate's modes with a G-th of the
+        budget.
+        """
+        outs = self._map_modes(tt_output_shape)
+        if self._tt_ranks_arg != "auto":
+            return tt.validate_ranks(self._tt_ranks_arg, tt_input_shape, outs)
+        matrices = 1 if self.tt_gate_layout == "shared" else self.num_gates
+        if self._tt_max_params is not None:
+            budget = self._tt_max_params
+        else:
+            dense = math.prod(tt_input_shape) * math.prod(outs) * matrices
+            budget = int(dense // self._tt_compression)
+        ones = (1,) * (len(tt_input_shape) + 1)
+        smallest = matrices * tt.num_params(tt_input_shape, outs, ones)
+        if smallest > budget:
+            raise ValueError(
+                f"The smallest TT input map (rank 1) of {self.name} for "
+                f"tt_input_shape={tuple(tt_input_shape)}, tt_output_shape="
+                f"{tuple(tt_output_shape)} ({self.tt_gate_layout} layout, "
+                f"{self.num_gates} gates) has {smallest} weights, above the "
+                f"budget of {budget}. Received: tt_max_params="
+                f"{self._tt_max_params}, tt_compression={self._tt_compression}"
+            )
+        return factorize.ranks_for_budget(
+            tt_input_shape, outs, max_params=budget // matrices
+        )
+
+    def _bias_shape(self):
+        return (self.num_gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def _input_bias(self):
+        return self.bias
+
+    def _recurrent_inputs(self, h_tm1, training):
+        """h_tm1 per gate: a list of G tensors, or None without dropout."""
+        mask = self.get_recurrent_dropout_mask(h_tm1)
+        if not training or mask is None:
+            return None
+        return [ops.multiply(h_tm1, mask[g]) for g in range(self.num_gates)]
+
+    def _recurrence(self, projected, states, training):
+        raise NotImplementedError

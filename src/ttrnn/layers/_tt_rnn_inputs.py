@@ -1,0 +1,225 @@
+"""The input side of a TT-RNN cell: dropout masks and the TT input map.
+
+`TTDropoutMixin` gives a cell Keras' dropout-mask protocol (one input mask
+per sequence, applied before the map; one recurrent mask per gate).
+`TTInputMapMixin` runs the input-to-hidden TT map, one step at a time or
+over a whole sequence at once (`project_sequence`, in time chunks whose
+working memory stays bounded for any length; uint8 frames cast inside
+each rematerialised chunk).
+
+Dropout: `keras.layers.RNN` prepares masks outside its loop (which keeps
+the loop stateless on JAX) only for cells that subclass its private
+`DropoutRNNCell`: the cells subclass it when it can be imported (Keras 3.0
+to at least 3.15), as a marker only; our own layers prepare and reset the
+masks themselves and do not rely on it.
+"""
+
+import contextlib
+
+import keras
+from keras import ops
+
+from ttrnn import backends
+from ttrnn import tt
+
+try:  # A marker for keras.layers.RNN; every method is overridden below.
+    from keras.src.layers.rnn.dropout_rnn_cell import (
+        DropoutRNNCell as _KerasDropoutRNNCell,
+    )
+except ImportError:  # pragma: no cover - future Keras without the class
+
+    class _KerasDropoutRNNCell:
+        pass
+
+
+# The input map runs over time chunks holding at most this many input
+# values (batch * frames * features): 2**26 float32 values are 256 MiB.
+# The map's temporaries are at most a few times its input chunk (less than
+# one chunk for the UCF11 TT-GRU), so its working memory stays bounded for
+# sequences of any length. The projected sequence itself, batch * frames *
+# G * units values, is always held whole. Chunking needs static batch and
+# time sizes; with a symbolic time axis the sequence is projected at once.
+MAX_PROJECTION_VALUES = 2**26
+# Integer (uint8) frames run in smaller, rematerialised chunks (see
+# `project_sequence`): on the UCF11 TT-GRU (batch 16 x 256 frames, JAX)
+# chunks of 2**22 values (4 frames of the batch) trained 1,890 frames/s
+# and peaked at 1.27 GB, chunks of 2**26 values 1,520 and 1.67 GB.
+MAX_INTEGER_CHUNK_VALUES = 2**22
+
+
+class TTDropoutMixin(_KerasDropoutRNNCell):
+    """Dropout masks of a TT-RNN cell: one per sequence, none at inference.
+
+    Implements the protocol `keras.layers.RNN` uses (`get_dropout_mask`,
+    `get_recurrent_dropout_mask`, `reset_dropout_mask`,
+    `reset_recurrent_dropout_mask`). Needs `dropout`, `recurrent_dropout`,
+    `seed_generator` and `num_gates`. Masks are created on first request
+    and cached until reset, so every time step of a sequence uses the same
+    masks and every batch gets new ones.
+    """
+
+    def get_dropout_mask(self, step_input):
+        """Input mask of shape (batch, M), or None when `dropout` is 0."""
+        mask = getattr(self, "_dropout_mask", None)
+        if mask is None and self.dropout > 0:
+            # In the compute dtype: the input may be uint8 pixels.
+            mask = keras.random.dropout(
+                ops.ones(ops.shape(step_input), dtype=self.compute_dtype),
+                rate=self.dropout,
+                seed=self.seed_generator,
+            )
+            self._dropout_mask = mask
+        return mask
+
+    def get_recurrent_dropout_mask(self, step_input):
+        """Recurrent masks (G, batch, units), or None when the rate is 0."""
+        mask = getattr(self, "_recurrent_dropout_mask", None)
+        if mask is None and self.recurrent_dropout > 0:
+            ones = ops.stack([ops.ones_like(step_input)] * self.num_gates)
+            mask = keras.random.dropout(
+                ones, rate=self.recurrent_dropout, seed=self.seed_generator
+            )
+            self._recurrent_dropout_mask = mask
+        return mask
+
+    def reset_dropout_mask(self):
+        self._dropout_mask = None
+
+    def reset_recurrent_dropout_mask(self):
+        self._recurrent_dropout_mask = None
+
+
+class TTInputMapMixin:
+    """The TT input map of a cell (needs the cell's `cores`, `input_dim`,
+    `dropout`, `input_scale`, `input_offset`, `tt_strategy` and
+    `_input_bias`)."""
+
+    def _prepare_inputs(self, inputs, dropout_mask=None):
+        """Cast to the compute dtype, `x * input_scale + input_offset`,
+        then the input dropout mask (broadcast over any time axis)."""
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.input_scale != 1.0:
+            x = ops.multiply(x, self.input_scale)
+        if self.input_offset != 0.0:
+            x = ops.add(x, self.input_offset)
+        if dropout_mask is not None:
+            if len(x.shape) == 3:
+                dropout_mask = ops.expand_dims(dropout_mask, 1)
+            x = ops.multiply(x, dropout_mask)
+        return x
+
+    def input_map(self, inputs, cores=None, bias=None):
+        """x @ W + input bias: (..., M) -> (..., G * units), no dropout.
+
+        `inputs` must already be in the compute dtype (see
+        `_prepare_inputs`). `cores` and `bias` default to the layer's
+        weights; `project_sequence` passes them in explicitly so that the
+        rematerialised chunks take them as arguments.
+
+        Complexity: see `ttrnn.tt.flops` per gate group; the "shared"
+        layout costs little more than one gate of the "separate" one.
+        """
+        if cores is None:
+            cores, bias = self.cores, self._input_bias()
+        d = len(self.tt_input_shape)
+        if self.tt_gate_layout == "shared":
+            x = tt.matmul(inputs, cores, strategy=self.tt_strategy)
+        else:
+            x = ops.concatenate(
+                [
+                    tt.matmul(
+                        inputs,
+                        cores[g * d : (g + 1) * d],
+                        strategy=self.tt_strategy,
+                    )
+                    for g in range(self.num_gates)
+                ],
+                axis=-1,
+            )
+        if bias is not None:
+            x = ops.add(x, bias)
+        return x
+
+    def project_sequence(self, sequences, training=False):
+        """Input map of a whole sequence (batch, time, M) at once.
+
+        Casts the input to the compute dtype, applies `input_scale`,
+        `input_offset` and (in training) the input dropout mask (one per
+        sequence), and runs the map over time chunks of at most
+        `MAX_PROJECTION_VALUES` input values.
+
+        Integer inputs (uint8 video frames) are cast inside each chunk,
+        and each chunk's map is rematerialised (`keras.remat`): the
+        backward pass recomputes it from the integer chunk, so no float
+        copy of the whole sequence ever exists, in the forward pass or
+        the backward. The map's working memory is then O(chunk) for any
+        sequence length, at the price of one more forward pass of the
+        map.
+
+        Returns:
+            Tensor (batch, time, G * units).
+        """
+        mask = None
+        if training and self.dropout > 0:
+            mask = self.get_dropout_mask(sequences[:, 0, :])
+        integer = "int" in str(keras.backend.standardize_dtype(sequences.dtype))
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        if batch is None or steps is None:
+            chunk = None
+        else:
+            limit = (
+                MAX_INTEGER_CHUNK_VALUES if integer else MAX_PROJECTION_VALUES
+            )
+            chunk = max(1, limit // (batch * self.input_dim))
+        if not integer:
+            x = self._prepare_inputs(sequences, mask)
+            if chunk is None or chunk >= steps:
+                return self.input_map(x)
+            return ops.concatenate(
+                [
+                    self.input_map(x[:, start : start + chunk])
+                    for start in range(0, steps, chunk)
+                ],
+                axis=1,
+            )
+        # Weights enter the rematerialised chunks as arguments (not
+        # closed-over variables), which every backend's remat supports;
+        # the integer frames are closed over (they need no gradient, and
+        # TensorFlow's remat warns about watching an integer argument).
+        cores = [ops.convert_to_tensor(c) for c in self.cores]
+        bias = self._input_bias()
+        head = [] if mask is None else [mask]
+        tail = [] if bias is None else [ops.convert_to_tensor(bias)]
+        num_cores = len(cores)
+
+        def project(x, *args):
+            drop = args[0] if head else None
+            weights = list(args[len(head) : len(head) + num_cores])
+            b = args[-1] if tail else None
+            return self.input_map(self._prepare_inputs(x, drop), weights, b)
+
+        if chunk is None and keras.backend.backend() == "tensorflow":
+            # Keras' tf.data input leaves the time axis of bucketed
+            # batches unknown: chunks of a size found when it runs.
+            return backends.remat_dynamic_time_chunks(
+                project,
+                sequences,
+                MAX_INTEGER_CHUNK_VALUES,
+                self.input_dim,
+                self.compute_dtype,
+                [*head, *cores, *tail],
+            )
+        if chunk is None:  # unknown sizes (shape inference): no chunks
+            return project(sequences, *head, *cores, *tail)
+        return backends.remat_time_chunks(
+            project, sequences, chunk, [*head, *cores, *tail]
+        )
+
+    @contextlib.contextmanager
+    def consuming_projected_inputs(self):
+        """Within this context `call` takes projected gate inputs."""
+        self._inputs_projected = True
+        try:
+            yield
+        finally:
+            self._inputs_projected = False
