@@ -29,10 +29,10 @@ from ttrnn.tt import shapes
 class TTKernelMixin:
     """Shape arguments, cores and dense view of a layer's TT kernel.
 
-    The host layer calls `_init_tt_shapes` in `__init__` (after whatever
-    `_tt_ranks_for` needs), then `_resolve_given()`; in `build` it calls
-    `_build_tt_kernel(input_shape)` and `_add_cores(...)`. It sets
-    `kernel_regularizer` and `kernel_constraint`. Hosts whose TT-matrix is
+    The host layer calls `_init_tt_kernel` in `__init__` (after whatever
+    `_tt_ranks_for` needs), then `_resolve_given()` at its end; in `build`
+    it calls `_build_tt_kernel(input_shape)` and `_add_cores(...)`;
+    `get_config` adds `_tt_kernel_config()`. Hosts whose TT-matrix is
     not (tt_input_shape, tt_output_shape), such as the gate-expanded map
     of a TT-RNN, override `_tt_ranks_for` and `tt_core_shapes`.
     """
@@ -93,6 +93,56 @@ class TTKernelMixin:
             for prefix, inits in groups
             for k, init in enumerate(inits)
         ]
+
+    def _init_tt_kernel(
+        self,
+        *,
+        tt_input_shape,
+        tt_output_shape,
+        tt_ranks,
+        units,
+        tt_d,
+        tt_max_params,
+        tt_compression,
+        tt_strategy,
+        kernel_initializer,
+        kernel_regularizer,
+        kernel_constraint,
+    ):
+        """Validates and stores the kernel's arguments (shapes, ranks,
+        strategy, initialiser, regulariser, constraint); resolves the
+        modes they determine. The host then calls `_resolve_given()` at
+        the end of its `__init__`."""
+        self._init_tt_shapes(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+        )
+        tt.validate_strategy(tt_strategy, "tt_strategy")
+        self.tt_strategy = tt_strategy
+        self.kernel_initializer = tt_initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+
+    def _tt_kernel_config(self):
+        """Config entries of `_init_tt_kernel`'s arguments."""
+        return {
+            **self._tt_shape_config(),
+            "tt_strategy": self.tt_strategy,
+            "kernel_initializer": tt_initializers.serialize(
+                self.kernel_initializer
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+        }
 
     def _init_tt_shapes(
         self,

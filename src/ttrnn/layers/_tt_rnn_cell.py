@@ -44,7 +44,6 @@ from ttrnn.layers._tt_rnn_inputs import TTDropoutMixin
 from ttrnn.layers._tt_rnn_inputs import TTInputMapMixin
 from ttrnn.tt import factorize
 from ttrnn.tt import gates
-from ttrnn.tt import initializers as tt_initializers
 
 GATE_LAYOUTS = ("shared", "separate")
 
@@ -123,31 +122,29 @@ class TTRNNCellBase(
                 f"Received: tt_gate_layout={tt_gate_layout!r}"
             )
         self.tt_gate_layout = tt_gate_layout
-        # Validates the shape arguments and resolves the modes they fix.
-        self._init_tt_shapes(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            units,
-            tt_d,
-            tt_max_params,
-            tt_compression,
+        self._init_tt_kernel(
+            tt_input_shape=tt_input_shape,
+            tt_output_shape=tt_output_shape,
+            tt_ranks=tt_ranks,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
+            tt_strategy=tt_strategy,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
         )
-        tt.validate_strategy(tt_strategy, "tt_strategy")
-        self.tt_strategy = tt_strategy
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tt_initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(
             recurrent_initializer
         )
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = keras.regularizers.get(
             recurrent_regularizer
         )
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = check_rate("dropout", dropout)
@@ -279,29 +276,20 @@ class TTRNNCellBase(
     def _arg_config(self):
         """The constructor arguments (shared by the cell and layer)."""
         return {
-            **self._tt_shape_config(),
+            **self._tt_kernel_config(),
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": tt_initializers.serialize(
-                self.kernel_initializer
-            ),
             "recurrent_initializer": keras.initializers.serialize(
                 self.recurrent_initializer
             ),
             "bias_initializer": keras.initializers.serialize(
                 self.bias_initializer
             ),
-            "kernel_regularizer": keras.regularizers.serialize(
-                self.kernel_regularizer
-            ),
             "recurrent_regularizer": keras.regularizers.serialize(
                 self.recurrent_regularizer
             ),
             "bias_regularizer": keras.regularizers.serialize(
                 self.bias_regularizer
-            ),
-            "kernel_constraint": keras.constraints.serialize(
-                self.kernel_constraint
             ),
             "recurrent_constraint": keras.constraints.serialize(
                 self.recurrent_constraint
@@ -313,7 +301,6 @@ class TTRNNCellBase(
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
             "tt_gate_layout": self.tt_gate_layout,
-            "tt_strategy": self.tt_strategy,
             "input_scale": self.input_scale,
             "input_offset": self.input_offset,
         }

@@ -7,7 +7,6 @@ from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.layers._tt_kernel import require_built
-from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
 
 
@@ -113,25 +112,23 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        # Validates the shape arguments and resolves the modes they fix.
-        self._init_tt_shapes(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            units,
-            tt_d,
-            tt_max_params,
-            tt_compression,
+        self._init_tt_kernel(
+            tt_input_shape=tt_input_shape,
+            tt_output_shape=tt_output_shape,
+            tt_ranks=tt_ranks,
+            units=units,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
+            tt_strategy=tt_strategy,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
         )
-        tt.validate_strategy(tt_strategy, "tt_strategy")
-        self.tt_strategy = tt_strategy
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tt_initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=1)
         self.supports_masking = True
@@ -215,17 +212,11 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                **self._tt_shape_config(),
+                **self._tt_kernel_config(),
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": tt_initializers.serialize(
-                    self.kernel_initializer
-                ),
                 "bias_initializer": keras.initializers.serialize(
                     self.bias_initializer
-                ),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
                 ),
                 "bias_regularizer": keras.regularizers.serialize(
                     self.bias_regularizer
@@ -233,13 +224,9 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
                 "activity_regularizer": keras.regularizers.serialize(
                     self.activity_regularizer
                 ),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
                 "bias_constraint": keras.constraints.serialize(
                     self.bias_constraint
                 ),
-                "tt_strategy": self.tt_strategy,
             }
         )
         return config
