@@ -126,7 +126,9 @@ def ucf11_padding(buckets, seed=0, batch_size=16, max_batch_frames=None):
         ]
         padded = sum(lengths[b].max() * len(b) for b in batches)
         return padded / lengths.sum()
-    chosen = bucket_lengths(lengths, buckets, batch_size)
+    chosen = bucket_lengths(
+        lengths, buckets, batch_size, max_batch_frames=max_batch_frames
+    )
     plan = plan_batches(
         lengths,
         chosen,

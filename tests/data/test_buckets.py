@@ -56,6 +56,28 @@ class TestBucketLengths:
         )
         assert _batched_frames(lengths, buckets, batch_size) == best
 
+    @settings(max_examples=40, deadline=None)
+    @given(lengths_st, st.integers(1, 4), st.integers(1, 6), st.integers(1, 90))
+    def test_frame_budget_never_pads_more(self, lengths, k, batch_size, budget):
+        """Under a frame budget the buckets pad no more than those planned
+        for full batches (or clip by clip), measured on the real plan."""
+
+        def padded(buckets):
+            plan = plan_batches(
+                lengths, buckets, batch_size, max_batch_frames=budget
+            )
+            return sum(t * len(i) for t, i in plan)
+
+        chosen = bucket_lengths(
+            lengths, k, batch_size=batch_size, max_batch_frames=budget
+        )
+        assert chosen[-1] == max(lengths) and len(chosen) <= k
+        for other in (
+            bucket_lengths(lengths, k, batch_size=batch_size),
+            bucket_lengths(lengths, k),
+        ):
+            assert padded(chosen) <= padded(other)
+
     def test_one_bucket_is_the_longest_clip(self):
         assert bucket_lengths([5, 9, 2], 1) == (9,)
 

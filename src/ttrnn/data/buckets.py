@@ -17,7 +17,9 @@ import numpy as np
 from ttrnn.data._checks import check_int
 
 
-def bucket_lengths(lengths, num_buckets, batch_size=None):
+def bucket_lengths(
+    lengths, num_buckets, batch_size=None, max_batch_frames=None
+):
     """The padded lengths that minimise the padding of `lengths`.
 
     Every clip is padded to the smallest bucket length at least its own.
@@ -30,11 +32,18 @@ def bucket_lengths(lengths, num_buckets, batch_size=None):
     O(num_buckets * distinct^2). The longest clip always sets the last
     bucket.
 
+    With `max_batch_frames` (batches of long buckets hold fewer rows,
+    `bucket_rows`) the rows depend on the buckets chosen, which the
+    dynamic programme cannot see: it runs for several batch sizes and the
+    buckets whose `plan_batches` computes the fewest padded frames win.
+
     Args:
         lengths: int array-like of clip lengths (frames), all >= 1.
         num_buckets: the most buckets to use (fewer when there are fewer
             distinct lengths).
         batch_size: rows per batch, or `None` to pad clip by clip.
+        max_batch_frames: with `batch_size`, the frame budget of
+            `plan_batches`, or `None`.
 
     Returns:
         A tuple of increasing ints.
@@ -46,6 +55,10 @@ def bucket_lengths(lengths, num_buckets, batch_size=None):
     (4, 10, 30)
     """
     num_buckets = check_int("num_buckets", num_buckets)
+    if max_batch_frames is not None and batch_size is not None:
+        return _budget_buckets(
+            lengths, num_buckets, batch_size, max_batch_frames
+        )
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
         _distinct(lengths)  # validates
@@ -78,6 +91,29 @@ def bucket_lengths(lengths, num_buckets, batch_size=None):
         buckets.append(int(values[j - 1]))
         j = choice[b, j]
     return tuple(sorted(set(buckets)))
+
+
+def _budget_buckets(lengths, num_buckets, batch_size, max_batch_frames):
+    """`bucket_lengths` under a frame budget: the best of the dynamic
+    programme's answers for the batch sizes a bucket can get."""
+    batch_size = check_int("batch_size", batch_size)
+    max_batch_frames = check_int("max_batch_frames", max_batch_frames)
+    lengths = np.asarray(lengths)
+    _distinct(lengths)  # validates
+    sizes = {None, batch_size}
+    sizes |= set(bucket_rows(np.unique(lengths), batch_size, max_batch_frames))
+
+    def padded(buckets):
+        plan = plan_batches(
+            lengths, buckets, batch_size, max_batch_frames=max_batch_frames
+        )
+        return sum(t * len(i) for t, i in plan)
+
+    candidates = [
+        bucket_lengths(lengths, num_buckets, size)
+        for size in sorted(sizes, key=lambda s: s or 0)
+    ]
+    return min(candidates, key=padded)
 
 
 def check_buckets(buckets, lengths):

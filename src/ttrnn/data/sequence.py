@@ -202,7 +202,10 @@ class VideoSequence(keras.utils.PyDataset):
                 buckets, bool
             ):
                 self.buckets = bucket_lengths(
-                    self.lengths, buckets, self.batch_size
+                    self.lengths,
+                    buckets,
+                    self.batch_size,
+                    max_batch_frames=self.max_batch_frames,
                 )
             else:
                 self.buckets = check_buckets(buckets, self.lengths)
