@@ -111,3 +111,14 @@ def test_modules_stay_small():
     }
     big = {name: n for name, n in sizes.items() if n > 450}
     assert not big, big
+
+
+def test_public_namespaces_export_what_they_list():
+    import ttrnn.data
+    import ttrnn.tt
+
+    for module in (ttrnn.tt, ttrnn.data):
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert not missing, (module.__name__, missing)
+    assert "useful_ranks" in ttrnn.tt.__all__
+    assert "TruncatedVideoWarning" in ttrnn.data.__all__

@@ -57,6 +57,7 @@ from ttrnn.data.synthetic_layouts import write_hmdb51_like
 from ttrnn.data.synthetic_layouts import write_hollywood2_like
 from ttrnn.data.synthetic_layouts import write_ucf11_like
 from ttrnn.data.synthetic_layouts import write_youtube_celebrities_like
+from ttrnn.data.video import TruncatedVideoWarning
 from ttrnn.data.video import VideoReadError
 from ttrnn.data.video import read_video
 from ttrnn.data.video import write_video
@@ -77,6 +78,7 @@ __all__ = [
     "FrameCache",
     "MinMaxScaler",
     "SkippedClipWarning",
+    "TruncatedVideoWarning",
     "VideoDataset",
     "VideoReadError",
     "VideoSequence",

@@ -36,6 +36,7 @@ from ttrnn.tt.shapes import flops
 from ttrnn.tt.shapes import max_ranks
 from ttrnn.tt.shapes import num_params
 from ttrnn.tt.shapes import to_dense_flops
+from ttrnn.tt.shapes import useful_ranks
 from ttrnn.tt.shapes import validate_modes
 from ttrnn.tt.shapes import validate_ranks
 
@@ -65,6 +66,7 @@ __all__ = [
     "suggest_padding",
     "to_dense",
     "to_dense_flops",
+    "useful_ranks",
     "validate_modes",
     "validate_ranks",
     "validate_strategy",
