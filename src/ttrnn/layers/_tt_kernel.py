@@ -113,15 +113,23 @@ class TTKernelMixin:
         strategy, initialiser, regulariser, constraint); resolves the
         modes they determine. The host then calls `_resolve_given()` at
         the end of its `__init__`."""
-        self._init_tt_shapes(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            units,
-            tt_d,
-            tt_max_params,
-            tt_compression,
+        self._check_shape_arguments(
+            tt_input_shape, tt_output_shape, units, tt_d
         )
+        self._check_rank_arguments(tt_ranks, tt_max_params, tt_compression)
+        self.tt_input_shape = self.tt_output_shape = self.tt_ranks = None
+        if tt_input_shape is not None:
+            self.tt_input_shape = tuple(tt_input_shape)
+        if tt_output_shape is not None:
+            self.tt_output_shape = tuple(tt_output_shape)
+        elif tt_input_shape is not None:
+            d = len(self.tt_input_shape)
+            modes = factorize.balanced_modes(units, d, "units")
+            self.tt_output_shape = factorize.pair_modes(
+                self.tt_input_shape, modes
+            )
+        elif tt_d is not None:
+            factorize.balanced_modes(units, tt_d, "units")  # fail early
         tt.validate_strategy(tt_strategy, "tt_strategy")
         self.tt_strategy = tt_strategy
         self.kernel_initializer = tt_initializers.get(kernel_initializer)
@@ -143,35 +151,6 @@ class TTKernelMixin:
                 self.kernel_constraint
             ),
         }
-
-    def _init_tt_shapes(
-        self,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
-        units,
-        tt_d,
-        tt_max_params,
-        tt_compression,
-    ):
-        """Validates the arguments; resolves the modes they determine."""
-        self._check_shape_arguments(
-            tt_input_shape, tt_output_shape, units, tt_d
-        )
-        self._check_rank_arguments(tt_ranks, tt_max_params, tt_compression)
-        self.tt_input_shape = self.tt_output_shape = self.tt_ranks = None
-        if tt_input_shape is not None:
-            self.tt_input_shape = tuple(tt_input_shape)
-        if tt_output_shape is not None:
-            self.tt_output_shape = tuple(tt_output_shape)
-        elif tt_input_shape is not None:
-            d = len(self.tt_input_shape)
-            modes = factorize.balanced_modes(units, d, "units")
-            self.tt_output_shape = factorize.pair_modes(
-                self.tt_input_shape, modes
-            )
-        elif tt_d is not None:
-            factorize.balanced_modes(units, tt_d, "units")  # fail early
 
     def _resolve_given(self):
         """Resolves the ranks when both modes were given (end of init)."""
