@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # Name -> module it comes from (attributes load on first use).
 _EXPORTS = {
     "TTDense": "ttrnn.layers",
+    "TTEmbedding": "ttrnn.layers",
     "TTGRU": "ttrnn.layers",
     "TTGRUCell": "ttrnn.layers",
     "TTLSTM": "ttrnn.layers",
@@ -34,6 +35,7 @@ _SUBMODULES = ("activations", "tt")
 
 __all__ = [
     "TTDense",
+    "TTEmbedding",
     "TTGRU",
     "TTGRUCell",
     "TTLSTM",

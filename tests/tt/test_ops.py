@@ -158,3 +158,42 @@ def test_matmul_property_random_shapes(d, data):
     for strategy in ("ltr", "rtl", "dense"):
         got = to_numpy(tt.matmul(*_tensors([x]), _tensors(cores), strategy))
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+class TestGatherRows:
+    @pytest.mark.parametrize("ins, outs, ranks", CASES)
+    def test_rows_of_the_dense_matrix(self, rng, ins, outs, ranks):
+        cores = random_cores(rng, ins, outs, ranks)
+        rows = rng.integers(0, int(np.prod(ins)), size=9)
+        digits = tt.row_digits(keras.ops.convert_to_tensor(rows), ins)
+        got = to_numpy(tt.gather_rows(_tensors(cores), digits))
+        np.testing.assert_allclose(
+            got, dense_from_cores(cores)[rows], rtol=1e-4, atol=1e-4
+        )
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        modes=st.lists(
+            st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
+            min_size=1,
+            max_size=4,
+        ),
+        seed=st.integers(0, 2**16),
+    )
+    def test_any_shape(self, modes, seed):
+        rng = np.random.default_rng(seed)
+        ins = tuple(m for m, _, _ in modes)
+        outs = tuple(n for _, n, _ in modes)
+        ranks = (1, *(r for _, _, r in modes[:-1]), 1)
+        cores = random_cores(rng, ins, outs, ranks)
+        rows = rng.integers(0, int(np.prod(ins)), size=5)
+        digits = [
+            to_numpy(d).astype(int)
+            for d in tt.row_digits(keras.ops.convert_to_tensor(rows), ins)
+        ]
+        # The digits are C-order: np.unravel_index is the reference.
+        np.testing.assert_array_equal(digits, np.unravel_index(rows, ins))
+        got = to_numpy(tt.gather_rows(_tensors(cores), digits))
+        np.testing.assert_allclose(
+            got, dense_from_cores(cores)[rows], rtol=1e-4, atol=1e-4
+        )

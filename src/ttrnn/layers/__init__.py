@@ -1,6 +1,7 @@
 """Keras 3 layers with Tensor-Train kernels."""
 
 from ttrnn.layers.tt_dense import TTDense
+from ttrnn.layers.tt_embedding import TTEmbedding
 from ttrnn.layers.tt_gru import TTGRU
 from ttrnn.layers.tt_gru import TTGRUCell
 from ttrnn.layers.tt_lstm import TTLSTM
@@ -16,4 +17,5 @@ __all__ = [
     "TTSimpleRNN",
     "TTSimpleRNNCell",
     "TTDense",
+    "TTEmbedding",
 ]

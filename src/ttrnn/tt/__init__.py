@@ -17,6 +17,8 @@ from ttrnn.tt.contraction import choose_plan
 from ttrnn.tt.contraction import matmul
 from ttrnn.tt.contraction import validate_strategy
 from ttrnn.tt.cores import cores_modes
+from ttrnn.tt.cores import gather_rows
+from ttrnn.tt.cores import row_digits
 from ttrnn.tt.cores import to_dense
 from ttrnn.tt.decompositions import from_dense
 from ttrnn.tt.decompositions import from_legacy_kernel
@@ -57,12 +59,14 @@ __all__ = [
     "flops",
     "from_dense",
     "from_legacy_kernel",
+    "gather_rows",
     "matmul",
     "max_ranks",
     "num_params",
     "ranks_for_budget",
     "relative_error",
     "round_cores",
+    "row_digits",
     "suggest_padding",
     "to_dense",
     "to_dense_flops",

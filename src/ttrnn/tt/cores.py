@@ -73,3 +73,58 @@ def to_dense(cores):
         rows, cols = rows * m, cols * n
         res = ops.reshape(res, (rows, cols, r_next))
     return ops.reshape(res, (rows, cols))
+
+
+def row_digits(indices, tt_input_shape):
+    """Splits row indices of W into their mode digits (C order).
+
+    Args:
+        indices: integer tensor of any shape, entries in [0, prod m_k).
+        tt_input_shape: the modes m_k.
+
+    Returns:
+        List of d integer tensors shaped like `indices`, digit k in
+        [0, m_k); index = sum_k i_k * prod_{j>k} m_j.
+    """
+    digits = []
+    rest = indices
+    for m in reversed(tuple(tt_input_shape)):
+        digits.append(ops.mod(rest, m))
+        rest = ops.floor_divide(rest, m)
+    return digits[::-1]
+
+
+def gather_rows(cores, digits):
+    """Rows W[i] of a TT-matrix for a batch of row indices, given as
+    digits (`row_digits`), without forming W.
+
+    Row i is the product of the core slices G_k[:, i_k, :, :]: each core
+    is gathered at its digits, then the B small chains are contracted
+    left to right as batched matmuls, so the work is
+    B * sum_k N_{<k} r_k n_k r_{k+1} multiply-adds and the gradient
+    reaches only the gathered slices.
+
+    Args:
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+        digits: list of d integer tensors of shape (B,), entries in
+            [0, m_k) (others follow `keras.ops.take` on the backend).
+
+    Returns:
+        Tensor of shape (B, prod n_k).
+    """
+    _, out_shape, ranks = cores_modes(cores)
+    res, cols = None, 1
+    for k, (core, digit) in enumerate(zip(cores, digits)):
+        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
+        # (m, r, n*r'): one gather of contiguous slices per index.
+        table = ops.reshape(
+            ops.transpose(core, (1, 0, 2, 3)), (-1, r, n * r_next)
+        )
+        sliced = ops.take(table, digit, axis=0)  # (B, r, n*r')
+        if res is None:
+            res = ops.reshape(sliced, (-1, n, r_next))
+        else:
+            res = ops.matmul(res, sliced)  # (B, cols, r) @ (B, r, n*r')
+            res = ops.reshape(res, (-1, cols * n, r_next))
+        cols *= n
+    return ops.reshape(res, (-1, cols))

@@ -1,0 +1,251 @@
+"""TTEmbedding: an embedding table held as a TT-matrix."""
+
+import math
+
+import keras
+from keras import ops
+
+from ttrnn import tt
+from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_kernel import require_built
+from ttrnn.tt import factorize
+from ttrnn.tt import initializers as tt_initializers
+from ttrnn.tt import shapes
+
+# Vocabulary modes when neither `tt_input_shape`, `tt_output_shape` nor
+# `tt_d` says: three, as in Hrinchuk et al. (2020).
+DEFAULT_TT_D = 3
+
+
+@keras.saving.register_keras_serializable(package="ttrnn")
+class TTEmbedding(TTKernelMixin, keras.layers.Layer):
+    """Turns integer ids into dense vectors, from a Tensor-Train table.
+
+    The (input_dim, output_dim) table W of `keras.layers.Embedding` is
+    never stored: it is the top `input_dim` rows of a TT-matrix of d cores
+    G_k of shape (r_k, v_k, n_k, r_{k+1}), with vocabulary modes
+    prod v_k >= input_dim (the rows beyond `input_dim` are padding, never
+    looked up) and embedding modes prod n_k = output_dim. A lookup of B
+    ids splits each id into its digits (i_1, ..., i_d) and multiplies the
+    B chains of core slices G_k[:, i_k, :, :] (`ttrnn.tt.gather_rows`):
+    only those B rows are computed, in the forward and the backward pass,
+    and the gradient reaches only the slices the ids touched.
+
+    When `tt_input_shape` is not given, the vocabulary modes are the most
+    balanced d modes of the smallest size >= input_dim that factorises
+    well (`ttrnn.tt.suggest_padding`); `tt_ranks="auto"` with
+    `tt_max_params=` or `tt_compression=` takes the largest near-uniform
+    ranks within that budget (`ttrnn.tt.ranks_for_budget`).
+
+    Ids are handled as `keras.layers.Embedding` handles them: a negative
+    id counts from the end (-1 is row input_dim - 1), and an id outside
+    [-input_dim, input_dim) gets the backend's out-of-range lookup: an
+    error on TensorFlow (CPU) and PyTorch, a row of NaN on JAX.
+
+    Args:
+        input_dim: size of the vocabulary, the largest id + 1.
+        output_dim: size of each embedding vector.
+        tt_input_shape: d ints, the vocabulary modes v_k, with product
+            >= input_dim. None (default): chosen from `input_dim`.
+        tt_output_shape: d ints, the embedding modes n_k, with product
+            output_dim. None (default): balanced modes of `output_dim`.
+        tt_ranks: one int (every inner rank), d + 1 ints starting and
+            ending with 1, or "auto" (needs `tt_max_params` or
+            `tt_compression`). Ranks above the largest useful rank at a
+            cut are lowered to it with a warning.
+        embeddings_initializer: initialiser of the table, aimed at the
+            variance of the full W: "uniform" (default, Keras' U(-0.05,
+            0.05)), "normal", a variance-scaling name such as
+            "glorot_uniform", "orthogonal", a Keras initialiser object of
+            those kinds, or a `ttrnn.tt.TTInitializer`.
+        embeddings_regularizer: regulariser applied to every core.
+        embeddings_constraint: constraint applied to every core.
+        activity_regularizer: regulariser of the output.
+        mask_zero: whether id 0 is a padding value to be masked out, as in
+            `keras.layers.Embedding`.
+        tt_d: the number of modes d when neither shape is given.
+            Defaults to 3.
+        tt_max_params: with `tt_ranks="auto"`, the most core weights.
+        tt_compression: with `tt_ranks="auto"`, the least ratio of table
+            weights (input_dim * output_dim) to core weights.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Input shape:
+        Integer tensor of any shape `(...)`.
+
+    Output shape:
+        `(..., output_dim)`.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = TTEmbedding(100_000, 256, tt_ranks=16)
+    >>> layer.tt_input_shape, layer.tt_output_shape
+    ((40, 50, 50), (8, 8, 4))
+    >>> tuple(layer(np.array([[3, 99_999]])).shape)
+    (1, 2, 256)
+    >>> layer.count_params()  # the dense table: 25,600,000
+    110720
+
+    Reference:
+        Hrinchuk, Khrulkov, Mirvakhabova, Orlova, Oseledets,
+        "Tensorized Embedding Layers", Findings of EMNLP 2020.
+    """
+
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
+        activity_regularizer=None,
+        mask_zero=False,
+        tt_d=None,
+        tt_max_params=None,
+        tt_compression=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._input_dim = shapes.check_int(input_dim, "input_dim", 1)
+        output_dim = shapes.check_int(output_dim, "output_dim", 1)
+        if tt_input_shape is None:
+            d = _num_modes(tt_output_shape, tt_d)
+            tt_input_shape = factorize.suggest_padding(self._input_dim, d)[1]
+        else:
+            tt_input_shape = shapes.as_int_tuple(
+                tt_input_shape, "tt_input_shape"
+            )
+            if math.prod(tt_input_shape) < self._input_dim:
+                raise ValueError(
+                    "The product of `tt_input_shape` must be at least "
+                    f"`input_dim`. Received: tt_input_shape={tt_input_shape}"
+                    f" (product {math.prod(tt_input_shape)}), "
+                    f"input_dim={self._input_dim}"
+                )
+        self._init_tt_kernel(
+            tt_input_shape=tt_input_shape,
+            tt_output_shape=tt_output_shape,
+            tt_ranks=tt_ranks,
+            units=output_dim,
+            tt_d=tt_d,
+            tt_max_params=tt_max_params,
+            tt_compression=tt_compression,
+            tt_strategy="auto",
+            kernel_initializer=tt_initializers.get(
+                embeddings_initializer, "embeddings_initializer"
+            ),
+            kernel_regularizer=embeddings_regularizer,
+            kernel_constraint=embeddings_constraint,
+        )
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
+        self._resolve_given()
+
+    # Keras' names for the kernel's initialiser, regulariser, constraint.
+    embeddings_initializer = property(lambda self: self.kernel_initializer)
+    embeddings_regularizer = property(lambda self: self.kernel_regularizer)
+    embeddings_constraint = property(lambda self: self.kernel_constraint)
+
+    @property
+    def input_dim(self):
+        """The vocabulary size (rows of the table)."""
+        return self._input_dim
+
+    @property
+    def output_dim(self):
+        """The embedding size, prod(tt_output_shape)."""
+        return self.units
+
+    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
+        if self._tt_ranks_arg != "auto" or self._tt_compression is None:
+            return super()._tt_ranks_for(tt_input_shape, tt_output_shape)
+        # The compression is against the real table, not the padded one.
+        table = self._input_dim * math.prod(tt_output_shape)
+        return factorize.ranks_for_budget(
+            tt_input_shape,
+            tt_output_shape,
+            max_params=math.floor(table / self._tt_compression),
+        )
+
+    def build(self, input_shape=None):
+        core_inits = self.kernel_initializer.core_initializers(
+            self.tt_input_shape, self.tt_output_shape, self.tt_ranks
+        )
+        self._add_cores([("", core_inits)])
+
+    def call(self, inputs):
+        ids = inputs
+        if keras.backend.standardize_dtype(ids.dtype) not in (
+            "int32",
+            "int64",
+        ):
+            ids = ops.cast(ids, "int32")
+        lead = ops.shape(ids)
+        ids = ops.reshape(ids, (-1,))
+        # As keras' take: -1 is the last real row.
+        ids = ops.where(ops.less(ids, 0), ids + self._input_dim, ids)
+        digits = tt.row_digits(ids, self.tt_input_shape)
+        # Ids out of range (padding rows included) send the first digit
+        # out of range, so the lookup fails as Keras' Embedding does.
+        valid = ops.logical_and(
+            ops.greater_equal(ids, 0), ops.less(ids, self._input_dim)
+        )
+        digits[0] = ops.where(valid, digits[0], self.tt_input_shape[0])
+        cores = [ops.cast(c, self.compute_dtype) for c in self.cores]
+        rows = tt.gather_rows(cores, digits)
+        return ops.reshape(rows, (*lead, self.output_dim))
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
+        )
+
+    def to_dense(self):
+        """The (input_dim, output_dim) table, as a tensor."""
+        require_built(self, "to_dense()")
+        return tt.to_dense(self.cores)[: self._input_dim]
+
+    def get_config(self):
+        config = super().get_config()
+        shape_config = self._tt_shape_config()
+        shape_config.pop("units")
+        config.update(
+            {
+                "input_dim": self._input_dim,
+                "output_dim": self.output_dim,
+                **shape_config,
+                "embeddings_initializer": tt_initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "embeddings_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "embeddings_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "activity_regularizer": keras.regularizers.serialize(
+                    self.activity_regularizer
+                ),
+                "mask_zero": self.mask_zero,
+            }
+        )
+        return config
+
+
+def _num_modes(tt_output_shape, tt_d):
+    if tt_output_shape is not None:
+        return len(tuple(tt_output_shape))
+    if tt_d is not None:
+        return shapes.check_int(tt_d, "tt_d", 1)
+    return DEFAULT_TT_D
