@@ -204,3 +204,50 @@ class TestCompressSelection:
 
         with pytest.raises(ValueError, match=r"Sequential or functional"):
             compress(Sub())
+
+
+class TestCompressEmbedding:
+    def _model(self, vocab=1031, dim=24):
+        return keras.Sequential(
+            [
+                keras.Input((5,), dtype="int32"),
+                keras.layers.Embedding(
+                    vocab,
+                    dim,
+                    mask_zero=True,
+                    embeddings_initializer="random_normal",
+                    name="emb",
+                ),
+                keras.layers.GRU(4, name="gru"),
+            ]
+        )
+
+    def test_exact_table_and_padding(self):
+        from ttrnn import TTEmbedding
+
+        model = self._model()
+        ids = np.array([[1, 1030, 7, 0, 0], [5, 0, 0, 0, 0]])
+        new, report = compress(model, layers=["emb"])
+        emb = new.get_layer("emb")
+        assert isinstance(emb, TTEmbedding) and emb.mask_zero
+        assert np.prod(emb.tt_input_shape) >= 1031  # 1031 is prime
+        table = to_numpy(model.get_layer("emb").embeddings)
+        cores = [to_numpy(c) for c in emb.cores]
+        np.testing.assert_allclose(
+            dense_from_cores(cores)[:1031], table, atol=1e-5
+        )
+        assert report["emb"].rel_error < 1e-6
+        _close(new(ids), model(ids))  # mask carried: same GRU outputs
+
+    def test_compression_counts_against_the_real_table(self):
+        model = self._model(vocab=4096, dim=32)
+        new, report = compress(model, compression=10, layers=["emb"])
+        row = report["emb"]
+        assert row.after == "TTEmbedding"
+        assert row.params_before / row.params_after >= 10
+        assert row.params_after == new.get_layer("emb").count_params()
+        # The best rank-capped TT of a random table is far from exact.
+        assert 0.1 < row.rel_error < 1.0
+        # min_params picks the table when no names are given.
+        _, auto = compress(model, min_params=0)
+        assert auto["emb"].after == "TTEmbedding"

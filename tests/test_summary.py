@@ -267,3 +267,24 @@ class TestSummaryOfDocumentedModels:
         masking, tt_row, rnn = layer_costs(_masked_sequence_tt_dense())
         assert tt_row.macs == 5 * 192  # 5 positions of 192 (see above)
         assert rnn.macs is not None
+
+
+def test_embeddings_count_the_table_and_the_lookup():
+    from ttrnn import TTEmbedding
+
+    model = keras.Sequential(
+        [
+            keras.Input((7,), dtype="int32"),
+            TTEmbedding(1000, 12, (10, 10, 10), (2, 3, 2), (1, 3, 4, 1)),
+            keras.layers.Embedding(50, 12, name="plain"),
+        ]
+    )
+    tt_row, plain = layer_costs(model)
+    assert tt_row.dense_params == tt_row.dense_kernel_params == 12_000
+    assert tt_row.params == 10 * (2 * 3 + 3 * 3 * 4 + 4 * 2)
+    # Per id, by hand: (2 x 3) @ (3 x 12) then (6 x 4) @ (4 x 2).
+    assert tt_row.step_macs == 2 * 3 * 12 + 6 * 4 * 2
+    assert tt_row.macs == 7 * tt_row.step_macs
+    assert tt_row.tt_shapes == ((10, 10, 10), (2, 3, 2), (1, 3, 4, 1))
+    assert plain.params == plain.dense_params == 50 * 12
+    assert plain.macs == plain.dense_macs == 0

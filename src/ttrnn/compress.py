@@ -8,7 +8,9 @@ no truncation the new model computes the same outputs (to float rounding).
 
 Keras' SimpleRNN, GRU and LSTM become TTSimpleRNN, TTGRU and TTLSTM (the
 "shared" gate layout; recurrent kernels and biases copied), and TT-RNN
-layers are TT-rounded. `converters()` lists `(layer class, function)`
+layers are TT-rounded. Keras' Embedding becomes TTEmbedding (the TT-SVD of
+the table, padded with zero rows to the vocabulary modes' product).
+`converters()` lists `(layer class, function)`
 pairs (`ttrnn.conversions`); a new layer kind plugs in with one entry.
 """
 

@@ -169,6 +169,79 @@ def _convert_tt_dense(layer, options):
     return new, new.get_weights(), row
 
 
+def _convert_embedding(layer, options):
+    from ttrnn.layers.tt_embedding import DEFAULT_TT_D
+    from ttrnn.layers.tt_embedding import TTEmbedding
+
+    if getattr(layer, "quantization_mode", None):
+        raise Skip(
+            ValueError(
+                f"Layer {layer.name!r} is quantized "
+                f"({layer.quantization_mode}): compress the float model."
+            )
+        )
+    table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), np.float64)
+    vocab, dim = table.shape
+    d = options.d or DEFAULT_TT_D
+    try:
+        padded, ins = factorize.suggest_padding(vocab, d)
+        outs = factorize.pair_modes(
+            ins, factorize.balanced_modes(dim, d, "output_dim")
+        )
+        # A budget counts against the real table, not the padded one.
+        budget = options
+        if options.compression is not None:
+            budget = dataclasses.replace(
+                options,
+                max_params=math.floor(vocab * dim / options.compression),
+                compression=None,
+            )
+        caps = _rank_caps(ins, outs, budget)
+    except ValueError as error:
+        raise Skip(error) from None
+    # Rows beyond the vocabulary are zero: never looked up.
+    padded_table = np.zeros((padded, dim))
+    padded_table[:vocab] = table
+    cores = tt.from_dense(
+        padded_table, ins, outs, max_rank=caps, eps=options.eps
+    )
+    ranks = tt.cores_modes(cores)[2]
+    config = layer.get_config()
+    initializer = config["embeddings_initializer"]
+    try:
+        tt_initializers.get(initializer)
+    except ValueError:
+        initializer = "uniform"  # no TT twin
+    new = TTEmbedding(
+        vocab,
+        dim,
+        ins,
+        outs,
+        ranks,
+        embeddings_initializer=initializer,
+        embeddings_regularizer=config["embeddings_regularizer"],
+        embeddings_constraint=config["embeddings_constraint"],
+        activity_regularizer=config.get("activity_regularizer"),
+        mask_zero=layer.mask_zero,
+        name=layer.name,
+        dtype=layer.dtype_policy,
+        trainable=layer.trainable,
+    )
+    build_with_cores(new, new, None, [cores])
+    row = LayerReport(
+        name=layer.name,
+        before=type(layer).__name__,
+        after="TTEmbedding",
+        params_before=layer.count_params(),
+        params_after=tt.num_params(ins, outs, ranks),
+        rel_error=_dense_rel_error(table, cores),
+        tt_input_shape=ins,
+        tt_output_shape=outs,
+        tt_ranks=ranks,
+    )
+    return new, list(cores), row
+
+
 def _rnn_classes():
     """(Keras RNN class, TT-RNN class) pairs."""
     from ttrnn import layers
@@ -277,6 +350,7 @@ def converters():
         [(TTDense, _convert_tt_dense)]
         + [(t, _convert_tt_rnn) for _, t in rnns]
         + [(keras.layers.Dense, _convert_dense)]
+        + [(keras.layers.Embedding, _convert_embedding)]
         + [(k, _convert_keras_rnn) for k, _ in rnns]
     )
 
@@ -293,6 +367,8 @@ def kernel_size(layer):
     """Weights of the dense kernel a layer has or stands for."""
     if isinstance(layer, TTDense):
         return layer.input_dim * layer.units
+    if hasattr(layer, "output_dim"):  # an embedding table
+        return layer.input_dim * layer.output_dim
     if hasattr(layer, "tt_input_shape"):  # a TT-RNN
         return layer.input_dim * layer.units * layer.cell.num_gates
     kernel = getattr(layer, "kernel", None)
@@ -305,8 +381,10 @@ def kernel_size(layer):
 
 
 def _dense_rel_error(kernel, cores):
+    """||W - W_tt|| / ||W|| over W's rows (a padded W_tt has more)."""
     norm = np.linalg.norm(kernel)
-    err = np.linalg.norm(kernel - rounding.dense_numpy(cores))
+    dense = rounding.dense_numpy(cores)[: kernel.shape[0]]
+    err = np.linalg.norm(kernel - dense)
     return float(err / norm) if norm > 0 else float(err)
 
 

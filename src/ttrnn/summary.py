@@ -18,6 +18,7 @@ import keras
 from ttrnn import tt
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
 from ttrnn.layers.tt_dense import TTDense
+from ttrnn.layers.tt_embedding import TTEmbedding
 
 _KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
 
@@ -110,6 +111,25 @@ def _tt_macs(cores):
     return min(tt.flops(ins, outs, ranks, 1, s) for s in ("ltr", "rtl"))
 
 
+def _ids_per_example(input_shape):
+    """Ids an embedding looks up per example (1 for (batch,))."""
+    if input_shape is None:
+        return None
+    inner = input_shape[1:]
+    if any(s is None for s in inner):
+        return None
+    return math.prod(inner)
+
+
+def _lookup_macs(cores):
+    """Multiply-adds of one row of a TT-matrix (`tt.gather_rows`)."""
+    _, outs, ranks = tt.cores_modes(cores)
+    return sum(
+        math.prod(outs[:k]) * ranks[k] * outs[k] * ranks[k + 1]
+        for k in range(1, len(outs))
+    )
+
+
 def _times(count, factor):
     ints = (count, factor)
     if not all(isinstance(v, numbers.Integral) for v in ints):
@@ -168,6 +188,18 @@ def _cost(layer):
         row.kernel_params = tt_kernel
         row.dense_kernel_params = kernel
         row.tt_shapes = _tt_shapes(layer)
+    elif isinstance(layer, (TTEmbedding, keras.layers.Embedding)):
+        table = layer.input_dim * layer.output_dim
+        ids = _ids_per_example(input_shape)
+        row.dense_params = table
+        row.kernel_params = params
+        row.dense_kernel_params = table
+        row.step_macs = row.dense_macs = 0  # a dense lookup only copies
+        if isinstance(layer, TTEmbedding):
+            row.step_macs = _lookup_macs(layer.cores)
+            row.tt_shapes = _tt_shapes(layer)
+        row.macs = _times(row.step_macs, ids)
+        row.dense_macs = _times(0, ids)
     elif type(layer) in _KERAS_RNNS:
         cell = layer.cell
         kernel = math.prod(cell.kernel.shape)
@@ -193,8 +225,9 @@ def layer_costs(model):
     """Weights, dense equivalent and multiply-adds of every layer.
 
     Layers of nested models are listed in their place. Costs are known
-    for `TTDense`, `Dense`, the TT-RNNs and Keras' SimpleRNN, GRU and
-    LSTM; other layers get their weights and `macs=None`.
+    for `TTDense`, `Dense`, `TTEmbedding`, `Embedding` (a dense lookup
+    costs 0), the TT-RNNs and Keras' SimpleRNN, GRU and LSTM; other
+    layers get their weights and `macs=None`.
 
     Args:
         model: a built Keras model.
