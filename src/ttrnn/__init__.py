@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 # Name -> module it comes from (attributes load on first use).
 _EXPORTS = {
+    "TTConv2D": "ttrnn.layers",
     "TTDense": "ttrnn.layers",
     "TTEmbedding": "ttrnn.layers",
     "TTGRU": "ttrnn.layers",
@@ -34,6 +35,7 @@ _EXPORTS = {
 _SUBMODULES = ("activations", "tt")
 
 __all__ = [
+    "TTConv2D",
     "TTDense",
     "TTEmbedding",
     "TTGRU",

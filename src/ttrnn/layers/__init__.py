@@ -1,5 +1,6 @@
 """Keras 3 layers with Tensor-Train kernels."""
 
+from ttrnn.layers.tt_conv2d import TTConv2D
 from ttrnn.layers.tt_dense import TTDense
 from ttrnn.layers.tt_embedding import TTEmbedding
 from ttrnn.layers.tt_gru import TTGRU
@@ -16,6 +17,7 @@ __all__ = [
     "TTLSTMCell",
     "TTSimpleRNN",
     "TTSimpleRNNCell",
+    "TTConv2D",
     "TTDense",
     "TTEmbedding",
 ]

@@ -12,7 +12,8 @@ by a *strategy* (`STRATEGIES`) and cached:
 - `chunked`: the two-step plan run chunk by chunk, with its own backward;
 - `kernels`: contraction steps shared by `execute` and `chunked`;
 - `backend`: the per-backend switches;
-- `contract`: `choose_plan` and `matmul`.
+- `contract`: `choose_plan` and `matmul`;
+- `conv`: the cost of a TT convolution's two paths (`TTConv2D`).
 
 The modules import in that order (no cycles); the TT math they use
 (`ttrnn.tt.shapes`, `ttrnn.tt.cores`) knows nothing of them.

@@ -1,0 +1,324 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import dense_from_cores
+from tests.helpers import to_numpy
+from ttrnn import tt
+from ttrnn.layers.tt_conv2d import TTConv2D
+from ttrnn.tt.contraction.conv import conv_path_costs
+
+INS, OUTS, RANKS = (2, 3), (3, 2), (1, 2, 3, 1)  # C = 6, F = 6, r_d = 3
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("f4")
+
+
+def _keras_conv(layer, input_shape, **kwargs):
+    """keras.layers.Conv2D holding the TT layer's kernel and bias."""
+    conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, **kwargs)
+    conv.build(input_shape)
+    weights = [to_numpy(layer.to_dense())]
+    if layer.use_bias:
+        weights.append(to_numpy(layer.bias))
+    conv.set_weights(weights)
+    return conv
+
+
+class TestTTConv2D:
+    def test_basics(self):
+        layer = TTConv2D(6, (3, 2), INS, OUTS, RANKS, activation="relu")
+        y = layer(_x((2, 7, 9, 6)))
+        assert tuple(y.shape) == (2, 5, 8, 6)
+        assert layer.filters == 6 and layer.input_dim == 6
+        assert [tuple(c.shape) for c in layer.cores] == [
+            (1, 2, 3, 2),
+            (2, 3, 2, 3),
+            (3, 6, 1, 1),
+        ]
+        assert layer.count_params() == 12 + 36 + 18 + 6
+        assert tuple(layer.to_dense().shape) == (3, 2, 6, 6)
+        sym = layer(keras.Input((None, 11, 6)))
+        assert tuple(sym.shape) == (None, None, 10, 6)
+
+    def test_to_dense_layout(self):
+        # K[y, x, c, f] = W[c (kh kw) + y kw + x, f], W the TT-matrix.
+        layer = TTConv2D(6, (3, 2), INS, OUTS, RANKS)
+        layer.build((None, 5, 5, 6))
+        w = dense_from_cores([to_numpy(c) for c in layer.cores])
+        expected = w.reshape(6, 3, 2, 6).transpose(1, 2, 0, 3)
+        np.testing.assert_allclose(
+            to_numpy(layer.to_dense()), expected, rtol=1e-5, atol=1e-6
+        )
+
+    @pytest.mark.parametrize("strategy", ["channels", "dense", "auto"])
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    @pytest.mark.parametrize(
+        "geometry",
+        [
+            {"padding": "valid"},
+            {"padding": "same"},
+            {"padding": "same", "strides": 2},
+            {"padding": "valid", "strides": (2, 1)},
+            {"padding": "same", "dilation_rate": 2},
+            {"padding": "valid", "dilation_rate": (2, 1)},
+        ],
+    )
+    def test_equals_keras_conv2d(self, geometry, data_format, strategy):
+        layer = TTConv2D(
+            6,
+            (3, 2),
+            INS,
+            OUTS,
+            RANKS,
+            data_format=data_format,
+            tt_strategy=strategy,
+            bias_initializer="random_normal",
+            **geometry,
+        )
+        shape = (2, 9, 8, 6) if data_format == "channels_last" else (2, 6, 9, 8)
+        x = _x(shape)
+        y = layer(x)
+        conv = _keras_conv(layer, shape, data_format=data_format, **geometry)
+        expected = to_numpy(conv(x))
+        np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
+        assert tuple(y.shape) == layer.compute_output_shape(shape)
+        assert tuple(y.shape) == conv.compute_output_shape(shape)
+
+    @pytest.mark.parametrize(
+        "strategy", ["ltr", "rtl", "flops", "ltr[1,2]/batch_last"]
+    )
+    def test_tt_path_equals_dense_path(self, strategy):
+        kwargs = dict(padding="same", use_bias=False)
+        layer = TTConv2D(
+            8, 3, (2, 2, 2), (2, 2, 2), 2, tt_strategy=strategy, **kwargs
+        )
+        x = _x((3, 6, 5, 8))
+        y = layer(x)
+        assert layer.evaluation_path(x.shape)[0] == "channels"
+        dense = TTConv2D(
+            8, 3, (2, 2, 2), (2, 2, 2), 2, tt_strategy="dense", **kwargs
+        )
+        dense.build(x.shape)
+        dense.set_weights(layer.get_weights())
+        assert dense.evaluation_path(x.shape) == ("dense", None)
+        np.testing.assert_allclose(
+            to_numpy(y), to_numpy(dense(x)), rtol=1e-5, atol=1e-5
+        )
+
+    def test_auto_picks_the_cheaper_path(self):
+        # Small ranks: the channel path has far fewer multiply-adds; full
+        # spatial rank 9 and r_1 = 16: as many as dense, plus the layout
+        # changes, so dense (both agree with timings on CPU).
+        small = TTConv2D(256, 3, (16, 16), (16, 16), (1, 4, 2, 1))
+        large = TTConv2D(256, 3, (16, 16), (16, 16), (1, 16, 9, 1))
+        for layer in (small, large):
+            layer.build((None, 32, 32, 256))
+        assert small.evaluation_path((8, 32, 32, 256))[0] == "channels"
+        assert large.evaluation_path((8, 32, 32, 256))[0] == "dense"
+        assert large.evaluation_path((None, None, None, 256))[0] == "dense"
+        plan = tt.choose_plan((16, 32), (16, 16), (1, 4, 1), 8 * 30 * 30)
+        modes = ((16, 16), (16, 16), (1, 4, 2, 1))
+        channels, dense = conv_path_costs(modes, (3, 3), (8192, 7200), plan)
+        assert 0 < channels < dense
+
+    def test_spatial_layout_of_channel_path(self):
+        # The channels-into-batch conv and reshape order (c, r): one
+        # channel mode, rank 1 and a delta filter make y a shifted x @ W.
+        layer = TTConv2D(3, 3, (4,), (3,), (1, 2, 1), tt_strategy="channels")
+        layer.build((None, 5, 5, 4))
+        spatial = np.zeros((2, 9, 1, 1), "f4")
+        spatial[0, 0], spatial[1, 8] = 1.0, 2.0  # taps (0, 0) and (2, 2)
+        core = _x((1, 4, 3, 2), 1)
+        layer.set_weights([core, spatial, np.zeros(3, "f4")])
+        x = _x((1, 5, 5, 4), 2)
+        y = to_numpy(layer(x))
+        expected = x[:, :3, :3] @ core[0, :, :, 0] + 2.0 * (
+            x[:, 2:, 2:] @ core[0, :, :, 1]
+        )
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+    def test_config_round_trip(self):
+        layer = TTConv2D(
+            6,
+            (3, 2),
+            [2, 3],
+            [3, 2],
+            2,
+            strides=(2, 1),
+            padding="SAME",
+            data_format="channels_first",
+            activation="tanh",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=keras.regularizers.L2(0.01),
+            bias_constraint="non_neg",
+            tt_strategy="channels",
+        )
+        config = layer.get_config()
+        assert config["filters"] == 6 and "units" not in config
+        assert config["tt_ranks"] == [1, 2, 2, 1]
+        assert config["padding"] == "same"
+        again = TTConv2D.from_config(config)
+        assert again.get_config() == config
+        assert again.kernel_size == (3, 2) and again.strides == (2, 1)
+        assert isinstance(again.kernel_initializer, tt.TTVarianceScaling)
+
+    def test_modes_and_ranks_chosen_at_build(self):
+        layer = TTConv2D(32, 3, tt_ranks="auto", tt_compression=10, tt_d=2)
+        layer.build((None, 8, 8, 16))
+        assert math_prod(layer.tt_input_shape) == 16
+        assert math_prod(layer.tt_output_shape) == 32
+        assert len(layer.tt_ranks) == 4
+        weights = sum(int(np.prod(s)) for s in layer.tt_core_shapes)
+        assert weights <= 9 * 16 * 32 / 10
+        again = TTConv2D.from_config(layer.get_config())
+        assert again.tt_core_shapes == layer.tt_core_shapes
+
+    def test_saving_round_trip(self, tmp_path):
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 6)),
+                TTConv2D(
+                    6, 3, INS, OUTS, RANKS, padding="same", activation="relu"
+                ),
+                TTConv2D(
+                    4,
+                    (2, 2),
+                    (6,),
+                    (4,),
+                    2,
+                    strides=2,
+                    kernel_initializer="orthogonal",
+                ),
+            ]
+        )
+        x = _x((2, 8, 8, 6))
+        path = os.path.join(tmp_path, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)  # no custom_objects needed
+        np.testing.assert_allclose(
+            to_numpy(model(x)), to_numpy(loaded(x)), rtol=1e-6, atol=1e-6
+        )
+        assert isinstance(loaded.layers[1].kernel_initializer, tt.TTOrthogonal)
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"filters": 5}, r"filters=5, tt_output_shape=\(3, 2\) \(prod"),
+            ({"filters": 0}, r"`filters` must be an int >= 1"),
+            ({"filters": None, "tt_output_shape": None}, r"Give `filters`"),
+            ({"tt_ranks": (1, 2, 1)}, r"tt_ranks.*d \+ 2 = 4 entries"),
+            ({"tt_ranks": (1, 2, 0, 1)}, r"tt_ranks.*>= 1"),
+            ({"tt_ranks": 0}, r"tt_ranks.*>= 1"),
+            ({"tt_ranks": None}, r"`tt_ranks` is required"),
+            ({"tt_ranks": (2, 2, 2, 1)}, r"first and last"),
+            ({"kernel_size": (3, 3, 3)}, r"`kernel_size`"),
+            ({"strides": 0}, r"`strides`"),
+            ({"strides": 2, "dilation_rate": 2}, r"dilation_rate"),
+            ({"padding": "causal"}, r"`padding`"),
+            ({"data_format": "nhwc"}, r"`data_format`"),
+            ({"groups": 2}, r"groups=2"),
+            ({"tt_strategy": "fast"}, r"tt_strategy"),
+            ({"kernel_initializer": "zeros"}, r"kernel_initializer"),
+        ],
+    )
+    def test_invalid_arguments(self, kwargs, match):
+        args = dict(
+            filters=6,
+            kernel_size=3,
+            tt_input_shape=INS,
+            tt_output_shape=OUTS,
+            tt_ranks=RANKS,
+        )
+        args.update(kwargs)
+        with pytest.raises(ValueError, match=match):
+            TTConv2D(**args)
+
+    @pytest.mark.parametrize(
+        "data_format, shape",
+        [("channels_last", (2, 5, 5, 7)), ("channels_first", (2, 7, 5, 5))],
+    )
+    def test_wrong_input_channels(self, data_format, shape):
+        layer = TTConv2D(6, 3, INS, OUTS, RANKS, data_format=data_format)
+        with pytest.raises(
+            ValueError,
+            match=r"tt_input_shape=\(2, 3\) \(product 6\) for an input of "
+            r"7 channels",
+        ):
+            layer(_x(shape))
+
+    def test_spatial_rank_above_kernel_size_warns_and_clips(self):
+        with pytest.warns(UserWarning, match=r"cut 2"):
+            layer = TTConv2D(6, (1, 2), INS, OUTS, (1, 2, 5, 1))
+        assert layer.tt_ranks == (1, 2, 2, 1)
+
+    def test_initializer_matches_keras_conv_variance(self):
+        # Glorot for a conv kernel: 2 / (kh kw (C + F)).
+        variances = []
+        for seed in range(6):
+            layer = TTConv2D(
+                64,
+                3,
+                (8, 8),
+                (8, 8),
+                (1, 8, 9, 1),
+                kernel_initializer=keras.initializers.GlorotNormal(seed),
+            )
+            layer.build((None, 8, 8, 64))
+            variances.append(np.var(to_numpy(layer.to_dense())))
+        target = 2.0 / (9 * (64 + 64))
+        assert 0.7 * target < np.mean(variances) < 1.3 * target
+
+    def test_fit_moves_every_core(self):
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((32, 6, 6, 6)).astype("f4")
+        y = rng.standard_normal((32, 4, 4, 6)).astype("f4")
+        layer = TTConv2D(6, 3, INS, OUTS, RANKS, tt_strategy="channels")
+        model = keras.Sequential([keras.Input((6, 6, 6)), layer])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        before = [to_numpy(c) for c in layer.cores]
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        for b, c in zip(before, layer.cores):
+            assert np.max(np.abs(b - to_numpy(c))) > 1e-5
+
+    def test_round_keeps_the_kernel(self):
+        layer = TTConv2D(8, 3, (2, 4), (4, 2), (1, 6, 9, 1))
+        layer.build((None, 5, 5, 8))
+        small = layer.round()  # only redundant ranks go
+        assert small.tt_ranks[1] <= 6 and small.tt_ranks[2] <= 9
+        np.testing.assert_allclose(
+            to_numpy(small.to_dense()),
+            to_numpy(layer.to_dense()),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        capped = layer.round(max_rank=2)
+        assert capped.tt_ranks == (1, 2, 2, 1)
+
+    def test_unbuilt_round_raises(self):
+        with pytest.raises(ValueError, match=r"must be built"):
+            TTConv2D(6, 3, INS, OUTS, RANKS).round()
+
+
+def math_prod(values):
+    return int(np.prod(values))
+
+
+@pytest.mark.parametrize("strategy", ["channels", "dense"])
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_dtype_policies(policy, strategy):
+    layer = TTConv2D(6, 3, INS, OUTS, RANKS, dtype=policy, tt_strategy=strategy)
+    x = _x((2, 6, 6, 6))
+    y = layer(x)
+    policy_obj = keras.dtype_policies.get(policy)
+    assert keras.backend.standardize_dtype(y.dtype) == policy_obj.compute_dtype
+    assert keras.backend.standardize_dtype(layer.cores[0].dtype) == "float32"
+    conv = _keras_conv(layer, x.shape)
+    expected = to_numpy(conv(x))
+    np.testing.assert_allclose(
+        to_numpy(y), expected, rtol=0.05, atol=0.05 * np.abs(expected).max()
+    )
