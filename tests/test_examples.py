@@ -62,6 +62,7 @@ QUICK = {
         "--compression",
         "100",
     ],
+    "text_classifier.py": ["--samples", "300", "--epochs", "1"],
 }
 
 
@@ -69,17 +70,33 @@ def test_every_example_has_a_quick_run():
     assert sorted(QUICK) == [path.name for path in EXAMPLES]
 
 
-@pytest.mark.parametrize("name", sorted(QUICK))
-def test_example_runs(tmp_path, name):
+def test_compress_mlp_runs(tmp_path):
     data = write_tiny_fashion_mnist(tmp_path / "fashion-mnist")
-    args = [a.format(data=data) for a in QUICK[name]]
-    result = run_example(name, *args)
+    args = [a.format(data=data) for a in QUICK["compress_mlp.py"]]
+    result = run_example("compress_mlp.py", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     for line in ("dense MLP", "compressed", "+ fine-tuned", "TT from scratch"):
         assert line in out
     assert "96 training and 48 test images" in out
     assert "fc1 (TTDense)" in out and "Total" in out  # ttrnn.summary
+
+
+def test_text_classifier_runs():
+    result = run_example("text_classifier.py", *QUICK["text_classifier.py"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "240 training and 60 test documents" in out
+    rows = {
+        line[:26].strip(): line.split()
+        for line in out.splitlines()
+        if line.startswith(("dense", "TTEmbedding", "  +"))
+    }
+    # The TT table holds at most 1 % of the dense table's weights.
+    assert rows["dense Embedding"][2] == "25,600,000"
+    tt_weights = int(rows["TTEmbedding from scratch"][3].replace(",", ""))
+    assert 100_000 * 256 / tt_weights >= 100
+    assert "emb (TTEmbedding)" in out  # ttrnn.summary
 
 
 def _load_example(name):
