@@ -251,3 +251,54 @@ class TestCompressEmbedding:
         # min_params picks the table when no names are given.
         _, auto = compress(model, min_params=0)
         assert auto["emb"].after == "TTEmbedding"
+
+
+class TestCompressConv2D:
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    def test_exact_kernel_same_outputs(self, data_format):
+        from ttrnn import TTConv2D
+
+        shape = (8, 8, 12) if data_format == "channels_last" else (12, 8, 8)
+        model = keras.Sequential(
+            [
+                keras.Input(shape),
+                keras.layers.Conv2D(
+                    16,
+                    3,
+                    strides=2,
+                    padding="same",
+                    activation="relu",
+                    bias_initializer="random_normal",
+                    data_format=data_format,
+                    name="conv",
+                ),
+                keras.layers.Flatten(),
+            ]
+        )
+        x = np.random.default_rng(2).standard_normal((2, *shape), "float32")
+        new, report = compress(model, layers=["conv"])
+        conv = new.get_layer("conv")
+        assert isinstance(conv, TTConv2D)
+        assert conv.data_format == data_format and conv.strides == (2, 2)
+        np.testing.assert_allclose(
+            to_numpy(conv.to_dense()),
+            to_numpy(model.get_layer("conv").kernel),
+            atol=1e-5,
+        )
+        assert report["conv"].rel_error < 1e-6
+        _close(new(x), model(x))
+
+    def test_budget_then_rounding_a_tt_conv(self):
+        model = keras.Sequential(
+            [keras.Input((6, 6, 16)), keras.layers.Conv2D(16, 3, name="conv")]
+        )
+        new, report = compress(model, compression=4, layers=["conv"])
+        row = report["conv"]
+        assert row.after == "TTConv2D"
+        assert 3 * 3 * 16 * 16 / (row.params_after - 16) >= 4
+        assert row.params_after == new.get_layer("conv").count_params()
+        # A second pass rounds the TT layer (TTConv2D.round).
+        smaller, again = compress(new, max_rank=2, layers=["conv"])
+        assert again["conv"].before == again["conv"].after == "TTConv2D"
+        assert max(again["conv"].tt_ranks) <= 2
+        assert again["conv"].params_after < row.params_after

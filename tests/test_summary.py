@@ -288,3 +288,26 @@ def test_embeddings_count_the_table_and_the_lookup():
     assert tt_row.tt_shapes == ((10, 10, 10), (2, 3, 2), (1, 3, 4, 1))
     assert plain.params == plain.dense_params == 50 * 12
     assert plain.macs == plain.dense_macs == 0
+
+
+def test_convolutions_count_taps_channels_and_pixels():
+    from ttrnn import TTConv2D
+
+    model = keras.Sequential(
+        [
+            keras.Input((10, 10, 16)),
+            TTConv2D(16, 3, (4, 4), (4, 4), (1, 3, 2, 1), name="tt"),
+            keras.layers.Conv2D(8, 3, padding="same", name="conv"),
+        ]
+    )
+    tt_row, conv = layer_costs(model)
+    # 8 x 8 output pixels; dense kernel 3 * 3 * 16 * 16.
+    assert tt_row.dense_macs == 64 * 2304
+    assert tt_row.dense_params == 2304 + 16
+    assert tt_row.params == 4 * 4 * 3 + 3 * 4 * 4 * 2 + 2 * 9 + 16
+    # Channels path per pixel, by hand: 9 taps * 16 channels * r_d = 2,
+    # then (16 * 2 -> 16) through cores (1, 4, 4, 3), (3, 8, 4, 1):
+    # from the last core 4 * 8 * 4 * 3 = 384, then 4 * 4 * 4 * 3 = 192.
+    assert tt_row.step_macs == 9 * 16 * 2 + 384 + 192
+    assert tt_row.macs == 64 * tt_row.step_macs
+    assert conv.macs == conv.dense_macs == 64 * 3 * 3 * 16 * 8

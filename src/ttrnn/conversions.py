@@ -1,8 +1,9 @@
 """Per-layer conversions of `ttrnn.compress`: a trained layer to its TT
 counterpart.
 
-`converter(layer)` returns the function that converts a layer (Dense and
-the Keras RNNs to TTDense and the TT-RNNs, TT layers rounded); each
+`converter(layer)` returns the function that converts a layer (Dense,
+Embedding, Conv2D and the Keras RNNs to their TT twins, TT layers
+rounded); each
 returns `(new layer, its weights, LayerReport)` or raises `Skip`. A new
 layer kind plugs in with one entry of `converters()`.
 """
@@ -94,13 +95,7 @@ def _rank_caps(ins, outs, options):
 
 
 def _convert_dense(layer, options):
-    if getattr(layer, "quantization_mode", None):
-        raise Skip(
-            ValueError(
-                f"Layer {layer.name!r} is quantized "
-                f"({layer.quantization_mode}): compress the float model."
-            )
-        )
+    _check_float(layer)
     kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
     input_dim, units = kernel.shape
     try:
@@ -147,18 +142,20 @@ def _convert_dense(layer, options):
     return new, weights, row
 
 
-def _convert_tt_dense(layer, options):
+def _convert_tt_layer(layer, options):
+    """Rounds a TTDense or TTConv2D (`round()`) within the caps."""
     old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
+    full_ins, full_outs, _ = tt.cores_modes(old)
     try:
-        caps = _rank_caps(layer.tt_input_shape, layer.tt_output_shape, options)
+        caps = _rank_caps(full_ins, full_outs, options)
     except ValueError as error:
         raise Skip(error) from None
     new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
     row = LayerReport(
         name=layer.name,
-        before="TTDense",
-        after="TTDense",
+        before=type(layer).__name__,
+        after=type(layer).__name__,
         params_before=layer.count_params(),
         params_after=new.count_params(),
         rel_error=rounding.relative_error(new_cores, old),
@@ -173,13 +170,7 @@ def _convert_embedding(layer, options):
     from ttrnn.layers.tt_embedding import DEFAULT_TT_D
     from ttrnn.layers.tt_embedding import TTEmbedding
 
-    if getattr(layer, "quantization_mode", None):
-        raise Skip(
-            ValueError(
-                f"Layer {layer.name!r} is quantized "
-                f"({layer.quantization_mode}): compress the float model."
-            )
-        )
+    _check_float(layer)
     table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), np.float64)
     vocab, dim = table.shape
     d = options.d or DEFAULT_TT_D
@@ -205,11 +196,7 @@ def _convert_embedding(layer, options):
     )
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
-    initializer = config["embeddings_initializer"]
-    try:
-        tt_initializers.get(initializer)
-    except ValueError:
-        initializer = "uniform"  # no TT twin
+    initializer = _tt_initializer(config["embeddings_initializer"], "uniform")
     new = TTEmbedding(
         vocab,
         dim,
@@ -238,6 +225,53 @@ def _convert_embedding(layer, options):
         tt_ranks=ranks,
     )
     return new, list(cores), row
+
+
+def _convert_conv2d(layer, options):
+    from ttrnn.layers.tt_conv2d import TTConv2D
+
+    _check_float(layer)
+    if layer.groups != 1:
+        raise Skip(ValueError(f"Layer {layer.name!r} has groups > 1."))
+    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
+    kh, kw, channels, filters = kernel.shape
+    # (kh, kw, C, F) -> rows (c, y, x): the TT-matrix of TTConv2D.
+    matrix = kernel.transpose(2, 0, 1, 3).reshape(-1, filters)
+    try:
+        ins, outs = factorize.auto_shapes(channels, filters, options.d)
+        full = (ins + (kh * kw,), outs + (1,))
+        caps = _rank_caps(*full, options)
+    except ValueError as error:
+        raise Skip(error) from None
+    cores = tt.from_dense(matrix, *full, max_rank=caps, eps=options.eps)
+    ranks = tt.cores_modes(cores)[2]
+    config = layer.get_config()
+    for key in ("filters", "groups", "lora_rank", "lora_alpha"):
+        config.pop(key, None)
+    config["kernel_initializer"] = _tt_initializer(
+        config["kernel_initializer"], "glorot_uniform"
+    )
+    config.update(tt_input_shape=ins, tt_output_shape=outs, tt_ranks=ranks)
+    new = TTConv2D(**config)
+    shape = [None, None, None]
+    shape.insert(1 if new.data_format == "channels_first" else 3, channels)
+    build_with_cores(new, new, tuple(shape), [cores])
+    weights = list(cores)
+    if layer.use_bias:
+        weights.append(keras.ops.convert_to_numpy(layer.bias))
+    row = LayerReport(
+        name=layer.name,
+        before=type(layer).__name__,
+        after="TTConv2D",
+        params_before=layer.count_params(),
+        params_after=tt.num_params(*full, ranks)
+        + (filters if layer.use_bias else 0),
+        rel_error=_dense_rel_error(matrix, cores),
+        tt_input_shape=ins,
+        tt_output_shape=outs,
+        tt_ranks=ranks,
+    )
+    return new, weights, row
 
 
 def _rnn_classes():
@@ -274,10 +308,9 @@ def _convert_keras_rnn(layer, options):
     config = layer.get_config()
     for key in ("units", "use_cudnn", "implementation"):
         config.pop(key, None)
-    try:
-        tt_initializers.get(config["kernel_initializer"])
-    except ValueError:
-        config["kernel_initializer"] = "glorot_uniform"  # no TT twin
+    config["kernel_initializer"] = _tt_initializer(
+        config["kernel_initializer"], "glorot_uniform"
+    )
     config.update(
         tt_input_shape=ins,
         tt_output_shape=outs,
@@ -343,12 +376,15 @@ def _convert_tt_rnn(layer, options):
 
 def converters():
     """(layer class, converter) pairs, most specific first."""
+    from ttrnn.layers.tt_conv2d import TTConv2D
+
     rnns = _rnn_classes()
     return (
-        [(TTDense, _convert_tt_dense)]
+        [(TTDense, _convert_tt_layer), (TTConv2D, _convert_tt_layer)]
         + [(t, _convert_tt_rnn) for _, t in rnns]
         + [(keras.layers.Dense, _convert_dense)]
         + [(keras.layers.Embedding, _convert_embedding)]
+        + [(keras.layers.Conv2D, _convert_conv2d)]
         + [(k, _convert_keras_rnn) for k, _ in rnns]
     )
 
@@ -362,20 +398,33 @@ def converter(layer):
 
 
 def kernel_size(layer):
-    """Weights of the dense kernel a layer has or stands for."""
-    if isinstance(layer, TTDense):
-        return layer.input_dim * layer.units
-    if hasattr(layer, "output_dim"):  # an embedding table
-        return layer.input_dim * layer.output_dim
-    if hasattr(layer, "tt_input_shape"):  # a TT-RNN
-        return layer.input_dim * layer.units * layer.cell.num_gates
-    kernel = getattr(layer, "kernel", None)
-    if kernel is None and hasattr(layer, "cell"):
-        kernel = getattr(layer.cell, "kernel", None)
+    """Weights of a Keras layer's kernel (an RNN's input kernel, an
+    Embedding's table); TT layers are always chosen, never sized."""
+    owner = layer.cell if hasattr(layer, "cell") else layer
+    kernel = getattr(owner, "kernel", getattr(layer, "embeddings", None))
     return math.prod(kernel.shape) if kernel is not None else 0
 
 
 # --- helpers ----------------------------------------------------------------
+
+
+def _check_float(layer):
+    if getattr(layer, "quantization_mode", None):
+        raise Skip(
+            ValueError(
+                f"Layer {layer.name!r} is quantized "
+                f"({layer.quantization_mode}): compress the float model."
+            )
+        )
+
+
+def _tt_initializer(identifier, default):
+    """`identifier` if it has a TT counterpart, else `default`."""
+    try:
+        tt_initializers.get(identifier)
+    except ValueError:
+        return default
+    return identifier
 
 
 def _dense_rel_error(kernel, cores):

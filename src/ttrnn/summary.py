@@ -17,8 +17,10 @@ import keras
 
 from ttrnn import tt
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
+from ttrnn.layers.tt_conv2d import TTConv2D
 from ttrnn.layers.tt_dense import TTDense
 from ttrnn.layers.tt_embedding import TTEmbedding
+from ttrnn.tt.contraction.conv import channel_matrix
 
 _KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
 
@@ -200,6 +202,8 @@ def _cost(layer):
             row.tt_shapes = _tt_shapes(layer)
         row.macs = _times(row.step_macs, ids)
         row.dense_macs = _times(0, ids)
+    elif isinstance(layer, (TTConv2D, keras.layers.Conv2D)):
+        _conv_cost(layer, row, params, output_shape)
     elif type(layer) in _KERAS_RNNS:
         cell = layer.cell
         kernel = math.prod(cell.kernel.shape)
@@ -208,6 +212,38 @@ def _cost(layer):
         row.macs = row.dense_macs = _times(row.step_macs, steps)
         row.kernel_params = row.dense_kernel_params = kernel
     return row
+
+
+def _conv_cost(layer, row, params, output_shape):
+    """Conv2D and TTConv2D: per example, over its output pixels."""
+    first = layer.data_format == "channels_first"
+    sides = None
+    if output_shape is not None:
+        sides = output_shape[2:4] if first else output_shape[1:3]
+    pixels = None if sides is None or None in sides else math.prod(sides)
+    taps = math.prod(layer.kernel_size)
+    if isinstance(layer, TTConv2D):
+        channels, filters = layer.input_dim, layer.filters
+        dense = taps * channels * filters
+        bias = filters if layer.use_bias else 0
+        ins, outs, ranks = channel_matrix(
+            layer.tt_input_shape, layer.tt_output_shape, layer.tt_ranks
+        )
+        # The channels path: r_d spatial filters per channel, then the
+        # channel cores.
+        row.step_macs = taps * channels * layer.tt_ranks[-2] + min(
+            tt.flops(ins, outs, ranks, 1, s) for s in ("ltr", "rtl")
+        )
+        row.dense_params = dense + bias
+        row.kernel_params = sum(math.prod(c.shape) for c in layer.cores)
+        row.tt_shapes = _tt_shapes(layer)
+    else:
+        dense = math.prod(layer.kernel.shape)
+        row.step_macs = dense
+        row.kernel_params = dense
+    row.dense_kernel_params = dense
+    row.macs = _times(row.step_macs, pixels)
+    row.dense_macs = _times(dense, pixels)
 
 
 def flat_layers(model):
@@ -226,8 +262,9 @@ def layer_costs(model):
 
     Layers of nested models are listed in their place. Costs are known
     for `TTDense`, `Dense`, `TTEmbedding`, `Embedding` (a dense lookup
-    costs 0), the TT-RNNs and Keras' SimpleRNN, GRU and LSTM; other
-    layers get their weights and `macs=None`.
+    costs 0), `TTConv2D` (its channels path), `Conv2D`, the TT-RNNs and
+    Keras' SimpleRNN, GRU and LSTM; other layers get their weights and
+    `macs=None`.
 
     Args:
         model: a built Keras model.
