@@ -32,11 +32,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common import interleaved  # noqa: E402
+from ttrnn import TTConv2D  # noqa: E402
 from ttrnn import TTEmbedding  # noqa: E402
+from ttrnn.summary import layer_costs  # noqa: E402
 
 common.set_backend_threads()
 
 VOCAB, DIM, IDS, EMB_RANK = 1_000_000, 256, 4096, 16
+# 256 -> 256 channels as (4, 8, 8) modes, ranks (1, 6, 6, 2, 1): the
+# channels path costs 18.5 % of the dense conv's multiply-adds.
+CONV = dict(filters=256, kernel_size=3, padding="same")
+# 256 r + 3 r^2 + 3 r^2 + r 256 multiply-adds a pixel at r = 97: 18 %.
+PEER_SAME_MACS_RANK = 97
+CONV_MODES, CONV_RANKS, CONV_BATCH, SIDE = (4, 8, 8), (1, 6, 6, 2, 1), 32, 32
 
 
 def _params(module):
@@ -91,6 +99,58 @@ def bench_embedding(repeats):
     return _bench(embedding_layers(), ids, g_out, repeats, "embedding")
 
 
+def conv_layers():
+    out = {}
+    args = dict(CONV, data_format="channels_first")  # torch's own layout
+    out["keras Conv2D"] = keras.layers.Conv2D(**args)
+    for path in ("auto", "channels", "dense"):
+        out[f"ttrnn TTConv2D {path}"] = TTConv2D(
+            tt_input_shape=CONV_MODES,
+            tt_output_shape=CONV_MODES,
+            tt_ranks=CONV_RANKS,
+            tt_strategy=path,
+            **args,
+        )
+    for layer in out.values():
+        layer.build((None, 256, SIDE, SIDE))
+    try:
+        import tltorch
+
+        # TensorLy-Torch factorises (F, C, kh, kw) itself (no channel
+        # modes): rank 6 as ours, and the rank whose 1x1 - kh - kw - 1x1
+        # chain costs the multiply-adds of our channels path.
+        for rank in (CONV_RANKS[1], PEER_SAME_MACS_RANK):
+            out[f"tltorch FactorizedConv tt r={rank}"] = tltorch.FactorizedConv(
+                256,
+                256,
+                3,
+                order=2,
+                padding=1,
+                factorization="tt",
+                rank=(1, rank, rank, rank, 1),
+                implementation="factorized",
+            )
+    except Exception as e:  # noqa: BLE001 - report any failure
+        out["tltorch FactorizedConv"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def bench_conv(repeats):
+    x = torch.randn(CONV_BATCH, 256, SIDE, SIDE)
+    g_out = torch.randn(CONV_BATCH, 256, SIDE, SIDE)
+    layers = conv_layers()
+    model = keras.Sequential(
+        [keras.Input((256, SIDE, SIDE)), layers["ttrnn TTConv2D auto"]]
+    )
+    cost = layer_costs(model)[0]
+    path = layers["ttrnn TTConv2D auto"].evaluation_path(tuple(x.shape))[0]
+    print(
+        f"conv: TT channels path {cost.macs / cost.dense_macs:.1%} of the "
+        f"dense multiply-adds; auto takes the {path} path"
+    )
+    return _bench(layers, x, g_out, repeats, "conv", optimizer=False)
+
+
 def _bench(layers, x, g_out, repeats, case, optimizer=True):
     steps, sizes, rows = {}, {}, []
     for key, module in layers.items():
@@ -106,7 +166,7 @@ def _bench(layers, x, g_out, repeats, case, optimizer=True):
             )
             continue
         steps[key] = step
-        # Weights, plus Adam's two moments per weight.
+        # Weights, plus Adam's two moments per weight (with an optimizer).
         weights = sum(p.numel() for p in params)
         sizes[key] = (weights, weights * (3 if optimizer else 1))
     times = interleaved(steps, repeats)
@@ -125,7 +185,7 @@ def _bench(layers, x, g_out, repeats, case, optimizer=True):
     return rows
 
 
-CASES = {"embedding": bench_embedding}
+CASES = {"embedding": bench_embedding, "conv": bench_conv}
 
 
 def main(argv=None):
@@ -137,7 +197,7 @@ def main(argv=None):
     print(common.machine())
     rows = []
     head = f"{'case':10s} {'implementation':30s} {'step ms':>9s} "
-    print(head + f"{'x dense':>8s} {'weights':>12s} {'w+Adam / dense':>15s}")
+    print(head + f"{'x dense':>8s} {'weights':>12s} {'state / dense':>15s}")
     for name in args.cases.split(","):
         for r in CASES[name](args.repeats):
             rows.append(r)

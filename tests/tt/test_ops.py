@@ -180,7 +180,7 @@ class TestGatherRows:
         ),
         seed=st.integers(0, 2**16),
     )
-    def test_any_shape(self, modes, seed):
+    def test_any_shape_any_plan(self, modes, seed):
         rng = np.random.default_rng(seed)
         ins = tuple(m for m, _, _ in modes)
         outs = tuple(n for _, n, _ in modes)
@@ -193,7 +193,21 @@ class TestGatherRows:
         ]
         # The digits are C-order: np.unravel_index is the reference.
         np.testing.assert_array_equal(digits, np.unravel_index(rows, ins))
-        got = to_numpy(tt.gather_rows(_tensors(cores), digits))
-        np.testing.assert_allclose(
-            got, dense_from_cores(cores)[rows], rtol=1e-4, atol=1e-4
-        )
+        plans = [tt.LookupPlan("rtl")]
+        plans += [tt.LookupPlan("ltr", k) for k in range(1, len(ins) + 1)]
+        for plan in plans:
+            got = to_numpy(tt.gather_rows(_tensors(cores), digits, plan))
+            np.testing.assert_allclose(
+                got, dense_from_cores(cores)[rows], rtol=1e-4, atol=1e-4
+            )
+
+
+def test_lookup_plan_merges_leading_cores_when_the_table_is_small():
+    # 4,096 ids: 40 x 50 digit pairs (2,000 rows) merged once beat 4,096
+    # gathered middle slices; 100 x 100 = 10,000 rows do not.
+    small = tt.lookup_plan((40, 50, 50), (8, 4, 8), (1, 34, 34, 1), 4096)
+    assert small == tt.LookupPlan("ltr", 2)
+    big = tt.lookup_plan((100, 100, 100), (8, 4, 8), (1, 16, 16, 1), 4096)
+    assert big.merged == 1
+    tiny = tt.lookup_plan((4, 5), (8, 8), (1, 4, 1), 4096)
+    assert tiny == tt.LookupPlan("ltr", 2)  # the whole 20-row table

@@ -1,6 +1,6 @@
 """The TT-matrix math: small pure functions, `keras.ops` or NumPy only.
 
-The math (`shapes`, `factorize`, `cores`, `initializers`,
+The math (`shapes`, `factorize`, `cores`, `lookup`, `initializers`,
 `decompositions`, `rounding`) is here; the contraction engine that
 computes x @ W fast on each backend is the subpackage `contraction`,
 whose `matmul` this package re-exports.
@@ -17,8 +17,6 @@ from ttrnn.tt.contraction import choose_plan
 from ttrnn.tt.contraction import matmul
 from ttrnn.tt.contraction import validate_strategy
 from ttrnn.tt.cores import cores_modes
-from ttrnn.tt.cores import gather_rows
-from ttrnn.tt.cores import row_digits
 from ttrnn.tt.cores import to_dense
 from ttrnn.tt.decompositions import from_dense
 from ttrnn.tt.decompositions import from_legacy_kernel
@@ -31,6 +29,10 @@ from ttrnn.tt.initializers import TTInitializer
 from ttrnn.tt.initializers import TTOrthogonal
 from ttrnn.tt.initializers import TTRandom
 from ttrnn.tt.initializers import TTVarianceScaling
+from ttrnn.tt.lookup import LookupPlan
+from ttrnn.tt.lookup import gather_rows
+from ttrnn.tt.lookup import lookup_plan
+from ttrnn.tt.lookup import row_digits
 from ttrnn.tt.rounding import relative_error
 from ttrnn.tt.rounding import round_cores
 from ttrnn.tt.shapes import core_shapes
@@ -47,6 +49,7 @@ __all__ = [
     "Plan",
     "calibrate",
     "choose_plan",
+    "LookupPlan",
     "TTInitializer",
     "TTOrthogonal",
     "TTRandom",
@@ -60,6 +63,7 @@ __all__ = [
     "from_dense",
     "from_legacy_kernel",
     "gather_rows",
+    "lookup_plan",
     "matmul",
     "max_ranks",
     "num_params",

@@ -1,0 +1,192 @@
+"""Rows of a TT-matrix without the matrix: the lookups of `TTEmbedding`.
+
+Row i of W is the product of the core slices G_k[:, i_k, :, :] at its
+digits (i_1, ..., i_d) (`row_digits`). `gather_rows` computes B rows by
+one of these plans (`LookupPlan`), picked by `lookup_plan`:
+
+- "rtl": gather every core at its digits, multiply the B small chains
+  from the last core (batched matmuls);
+- "ltr" with `merged=L`: first multiply the first L cores out for every
+  combination of their digits (one GEMM per core, a table of prod_{k<L}
+  m_k rows, L = 1 is the first core as it is), gather that table at the
+  combined digit, then multiply the chains on from the left. Merging
+  trades batched matmuls of tiny matrices (a few GFLOP/s on a CPU) for
+  plain GEMMs, and B gathered slices of the middle cores for one small
+  table: worth it when prod_{k<L} m_k is not much above B.
+
+`keras.ops` only; gradients reach only the gathered slices (and, through
+a merged table, the cores it came from).
+"""
+
+import dataclasses
+import math
+
+from keras import ops
+
+from ttrnn.tt.cores import cores_modes
+
+# Relative costs of a batched matmul's multiply-add and of a value
+# gathered (backward: scattered) or written to a merged table, against a
+# GEMM multiply-add. Set on
+# the project's 2-core CPU (torch and JAX, one thread): TTEmbedding of
+# 1,000,000 x 256 at rank 16 and 100,000 x 256 at rank 34, 4,096 ids.
+BATCHED_MAC_COST = 3.0
+VALUE_COST = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LookupPlan:
+    """How `gather_rows` computes rows: `direction` "ltr" or "rtl";
+    `merged` leading cores multiplied out first ("ltr" only, >= 1)."""
+
+    direction: str = "ltr"
+    merged: int = 1
+
+
+def row_digits(indices, tt_input_shape):
+    """Splits row indices of W into their mode digits (C order).
+
+    Args:
+        indices: integer tensor of any shape, entries in [0, prod m_k).
+        tt_input_shape: the modes m_k.
+
+    Returns:
+        List of d integer tensors shaped like `indices`, digit k in
+        [0, m_k); index = sum_k i_k * prod_{j>k} m_j.
+
+    Example:
+    >>> import numpy as np
+    >>> [int(d[0]) for d in row_digits(np.array([123]), (10, 10, 10))]
+    [1, 2, 3]
+    """
+    digits = []
+    rest = indices
+    for m in reversed(tuple(tt_input_shape)):
+        digits.append(ops.mod(rest, m))
+        rest = ops.floor_divide(rest, m)
+    return digits[::-1]
+
+
+def lookup_cost(plan, tt_input_shape, tt_output_shape, tt_ranks, batch):
+    """Modelled cost of `plan` for `batch` rows, in GEMM multiply-adds."""
+    m, n, r = tt_input_shape, tt_output_shape, tt_ranks
+    d = len(n)
+    if plan.direction == "rtl":
+        chain = sum(
+            r[k] * n[k] * r[k + 1] * math.prod(n[k + 1 :]) for k in range(d - 1)
+        )
+        gathered = sum(r[k] * n[k] * r[k + 1] for k in range(d))
+        build = 0
+    else:
+        lead = plan.merged
+        build = sum(
+            math.prod(m[: k + 1]) * math.prod(n[:k]) * r[k] * n[k] * r[k + 1]
+            # the step's output and its transpose, forward and backward
+            + 2 * VALUE_COST * math.prod(m[: k + 1] + n[: k + 1]) * r[k + 1]
+            for k in range(1, lead)
+        )
+        chain = sum(
+            math.prod(n[:k]) * r[k] * n[k] * r[k + 1] for k in range(lead, d)
+        )
+        gathered = math.prod(n[:lead]) * r[lead] + sum(
+            r[k] * n[k] * r[k + 1] for k in range(lead, d)
+        )
+    per_row = BATCHED_MAC_COST * chain + VALUE_COST * gathered
+    return build + batch * per_row
+
+
+def lookup_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):
+    """The `LookupPlan` of least `lookup_cost` for `batch` rows.
+
+    Example:
+    >>> lookup_plan((40, 50, 50), (8, 4, 8), (1, 34, 34, 1), 4096)
+    LookupPlan(direction='ltr', merged=2)
+    """
+    d = len(tt_output_shape)
+    plans = [LookupPlan("rtl")] + [
+        LookupPlan("ltr", k) for k in range(1, d + 1)
+    ]
+    return min(
+        plans,
+        key=lambda p: lookup_cost(
+            p, tt_input_shape, tt_output_shape, tt_ranks, batch
+        ),
+    )
+
+
+def gather_rows(cores, digits, plan=None):
+    """Rows W[i] of a TT-matrix for a batch of row indices, given as
+    digits (`row_digits`), without forming W.
+
+    Args:
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+        digits: list of d integer tensors of shape (B,), entries in
+            [0, m_k) (others follow `keras.ops.take` on the backend).
+        plan: a `LookupPlan`; None: `lookup_plan` for B (a static B, or
+            1,024 rows when unknown).
+
+    Returns:
+        Tensor of shape (B, prod n_k).
+    """
+    in_shape, out_shape, ranks = cores_modes(cores)
+    if plan is None:
+        batch = digits[0].shape[0]
+        batch = 1024 if batch is None else int(batch)
+        plan = lookup_plan(in_shape, out_shape, ranks, batch)
+    if plan.direction == "rtl":
+        return _gather_rtl(cores, digits, out_shape, ranks)
+    return _gather_ltr(cores, digits, plan.merged, in_shape, out_shape, ranks)
+
+
+def _merged_table(cores, lead, in_shape, out_shape, ranks):
+    """The first `lead` cores multiplied out: (prod m, prod n * r_lead)."""
+    rows, cols = in_shape[0], out_shape[0]
+    res = ops.reshape(cores[0], (rows, cols, ranks[1]))
+    for k in range(1, lead):
+        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
+        res = ops.matmul(
+            ops.reshape(res, (rows * cols, r)),
+            ops.reshape(cores[k], (r, m * n * r_next)),
+        )
+        res = ops.reshape(res, (rows, cols, m, n * r_next))
+        res = ops.transpose(res, (0, 2, 1, 3))
+        rows, cols = rows * m, cols * n
+    return ops.reshape(res, (rows, cols * ranks[lead]))
+
+
+def _gather_ltr(cores, digits, lead, in_shape, out_shape, ranks):
+    table = _merged_table(cores, lead, in_shape, out_shape, ranks)
+    index = digits[0]
+    for k in range(1, lead):
+        index = index * in_shape[k] + digits[k]
+    cols = math.prod(out_shape[:lead])
+    res = ops.reshape(ops.take(table, index, axis=0), (-1, cols, ranks[lead]))
+    for k in range(lead, len(cores)):
+        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
+        # (m, r, n*r'): one gather of contiguous slices per index.
+        core = ops.reshape(
+            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r, n * r_next)
+        )
+        sliced = ops.take(core, digits[k], axis=0)  # (B, r, n*r')
+        res = ops.matmul(res, sliced)  # (B, cols, r) @ (B, r, n*r')
+        cols *= n
+        res = ops.reshape(res, (-1, cols, r_next))
+    return ops.reshape(res, (-1, cols))
+
+
+def _gather_rtl(cores, digits, out_shape, ranks):
+    res, cols = None, 1
+    for k in range(len(cores) - 1, -1, -1):
+        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
+        # (m, r*n, r'): one gather of contiguous slices per index.
+        table = ops.reshape(
+            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r * n, r_next)
+        )
+        sliced = ops.take(table, digits[k], axis=0)  # (B, r*n, r')
+        if res is None:
+            res = ops.reshape(sliced, (-1, r, n))
+        else:
+            res = ops.matmul(sliced, res)  # (B, r*n, r') @ (B, r', cols)
+            res = ops.reshape(res, (-1, r, n * cols))
+        cols *= n
+    return ops.reshape(res, (-1, cols))
