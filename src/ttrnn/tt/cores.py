@@ -5,6 +5,8 @@ TT-matrix W they represent has shape (prod m_k, prod n_k) with rows and
 columns flattened in C order (i_0 and j_0 slowest). `keras.ops` only.
 """
 
+import math
+
 from keras import ops
 
 
@@ -57,19 +59,36 @@ def to_dense(cores):
     Returns:
         Tensor of shape (prod m_k, prod n_k).
     """
-    in_shape, out_shape, ranks = cores_modes(cores)
-    res = ops.reshape(cores[0], (in_shape[0], out_shape[0], ranks[1]))
-    rows, cols = in_shape[0], out_shape[0]
-    for k in range(1, len(cores)):
-        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
+    in_shape, out_shape, _ = cores_modes(cores)
+    return ops.reshape(
+        leading_product(cores), (math.prod(in_shape), math.prod(out_shape))
+    )
+
+
+def leading_product(cores):
+    """The product of the first k cores of a TT-matrix (any k >= 1).
+
+    Args:
+        cores: list of k tensors of shape (r_j, m_j, n_j, r_{j+1}), r_0 = 1
+            (the last right rank may be any).
+
+    Returns:
+        Tensor of shape (prod m_j, prod n_j, r_k): rows and columns in C
+        order, the last rank kept.
+    """
+    _, m, n, r_next = static_shape(cores[0])
+    res = ops.reshape(cores[0], (m, n, r_next))
+    rows, cols = m, n
+    for core in cores[1:]:
+        r, m, n, r_next = static_shape(core)
         # (rows*cols, r) @ (r, m*n*r') -> (rows, cols, m, n*r')
         res = ops.matmul(
             ops.reshape(res, (rows * cols, r)),
-            ops.reshape(cores[k], (r, m * n * r_next)),
+            ops.reshape(core, (r, m * n * r_next)),
         )
         res = ops.reshape(res, (rows, cols, m, n * r_next))
         # -> (rows, m, cols, n*r'): row index (i_<k, i_k), col (j_<k, j_k)
         res = ops.transpose(res, (0, 2, 1, 3))
         rows, cols = rows * m, cols * n
         res = ops.reshape(res, (rows, cols, r_next))
-    return ops.reshape(res, (rows, cols))
+    return res

@@ -24,6 +24,7 @@ import math
 from keras import ops
 
 from ttrnn.tt.cores import cores_modes
+from ttrnn.tt.cores import leading_product
 
 # Relative costs of a batched matmul's multiply-add and of a value
 # gathered (backward: scattered) or written to a merged table, against a
@@ -138,24 +139,10 @@ def gather_rows(cores, digits, plan=None):
     return _gather_ltr(cores, digits, plan.merged, in_shape, out_shape, ranks)
 
 
-def _merged_table(cores, lead, in_shape, out_shape, ranks):
-    """The first `lead` cores multiplied out: (prod m, prod n * r_lead)."""
-    rows, cols = in_shape[0], out_shape[0]
-    res = ops.reshape(cores[0], (rows, cols, ranks[1]))
-    for k in range(1, lead):
-        r, m, n, r_next = ranks[k], in_shape[k], out_shape[k], ranks[k + 1]
-        res = ops.matmul(
-            ops.reshape(res, (rows * cols, r)),
-            ops.reshape(cores[k], (r, m * n * r_next)),
-        )
-        res = ops.reshape(res, (rows, cols, m, n * r_next))
-        res = ops.transpose(res, (0, 2, 1, 3))
-        rows, cols = rows * m, cols * n
-    return ops.reshape(res, (rows, cols * ranks[lead]))
-
-
 def _gather_ltr(cores, digits, lead, in_shape, out_shape, ranks):
-    table = _merged_table(cores, lead, in_shape, out_shape, ranks)
+    # The first `lead` cores multiplied out: (prod m, prod n * r_lead).
+    rows = math.prod(in_shape[:lead])
+    table = ops.reshape(leading_product(cores[:lead]), (rows, -1))
     index = digits[0]
     for k in range(1, lead):
         index = index * in_shape[k] + digits[k]
