@@ -145,11 +145,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             kernel_constraint=kernel_constraint,
         )
         self.tt_strategy = tt_strategy
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._init_bias_and_activation(
+            activation,
+            use_bias,
+            bias_initializer,
+            bias_regularizer,
+            bias_constraint,
+        )
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self._resolve_given()
 
@@ -171,15 +173,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         self._add_cores(
             [("", init.core_initializers(ins, outs, self.tt_ranks))]
         )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self._add_bias()
         self.input_spec = keras.layers.InputSpec(
             ndim=4, axes={self._channel_axis: self.input_dim}
         )
@@ -282,16 +276,8 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             "padding": self.padding,
             "data_format": self.data_format,
             "dilation_rate": list(self.dilation_rate),
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
+            **self._bias_and_activation_config(),
         }
-        for name, module in (
-            ("bias_initializer", keras.initializers),
-            ("bias_regularizer", keras.regularizers),
-            ("activity_regularizer", keras.regularizers),
-            ("bias_constraint", keras.constraints),
-        ):
-            config[name] = module.serialize(getattr(self, name))
         return config
 
     @property

@@ -125,11 +125,13 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
             kernel_regularizer=kernel_regularizer,
             kernel_constraint=kernel_constraint,
         )
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self._init_bias_and_activation(
+            activation,
+            use_bias,
+            bias_initializer,
+            bias_regularizer,
+            bias_constraint,
+        )
         self.input_spec = keras.layers.InputSpec(min_ndim=1)
         self.supports_masking = True
         # The ranks now if both modes are known; the rest in build().
@@ -141,16 +143,7 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
             self.tt_input_shape, self.tt_output_shape, self.tt_ranks
         )
         self._add_cores([("", core_inits)])
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.units,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self._add_bias()
         self.input_spec = keras.layers.InputSpec(
             min_ndim=1, axes={-1: self.input_dim}
         )
@@ -209,24 +202,8 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         return layer
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                **self._tt_kernel_config(),
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
-                "activity_regularizer": keras.regularizers.serialize(
-                    self.activity_regularizer
-                ),
-                "bias_constraint": keras.constraints.serialize(
-                    self.bias_constraint
-                ),
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            **self._tt_kernel_config(),
+            **self._bias_and_activation_config(),
+        }
