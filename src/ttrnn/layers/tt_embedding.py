@@ -219,30 +219,23 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         return tt.to_dense(self.cores)[: self._input_dim]
 
     def get_config(self):
-        config = super().get_config()
-        shape_config = self._tt_shape_config()
-        shape_config.pop("units")
-        config.update(
-            {
-                "input_dim": self._input_dim,
-                "output_dim": self.output_dim,
-                **shape_config,
-                "embeddings_initializer": tt_initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "embeddings_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "embeddings_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "activity_regularizer": keras.regularizers.serialize(
-                    self.activity_regularizer
-                ),
-                "mask_zero": self.mask_zero,
-            }
-        )
-        return config
+        tt_config = self._tt_kernel_config()
+        # Keras' Embedding names for the kernel's arguments; no strategy.
+        del tt_config["tt_strategy"]
+        output_dim = tt_config.pop("units")
+        for part in ("initializer", "regularizer", "constraint"):
+            value = tt_config.pop(f"kernel_{part}")
+            tt_config[f"embeddings_{part}"] = value
+        return {
+            **super().get_config(),
+            "input_dim": self._input_dim,
+            "output_dim": output_dim,
+            **tt_config,
+            "activity_regularizer": keras.regularizers.serialize(
+                self.activity_regularizer
+            ),
+            "mask_zero": self.mask_zero,
+        }
 
 
 def _num_modes(tt_input_shape, tt_output_shape, tt_d):
