@@ -2,8 +2,8 @@
 
 Runs the real command (`ttrnn.cli.main` in process, and once as
 `python -m ttrnn`) on tiny data: generated clips in the real dataset
-layouts (real video files) and the NIPS 2003 / spls files of
-../shared/data.
+layouts (real video files) and NIPS 2003 / spls files generated in their
+real formats (`tests.formats`).
 """
 
 import json
@@ -16,16 +16,31 @@ import numpy as np
 import pytest
 
 import ttrnn
+from tests.formats import write_nips2003_like
+from tests.formats import write_spls_like
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
 from ttrnn import cli
 from ttrnn.experiments import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"{SHARED} not found"
-)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """NIPS 2003 and spls sets in the real formats, with the real sets'
+    sizes and feature counts (few rows of random values)."""
+    root = tmp_path_factory.mktemp("data")
+    nips, spls = root / "nips2003", root / "spls"
+    write_nips2003_like(
+        nips, "arcene", "non-sparse", 10_000, {"train": 100, "valid": 100}
+    )
+    write_nips2003_like(
+        nips, "madelon", "non-sparse", 500, {"train": 2000, "valid": 600}
+    )
+    write_spls_like(spls, "mice", {"train": 50, "valid": 10}, 145, outputs=83)
+    write_spls_like(spls, "lymphoma", {"train": 50, "valid": 12}, 4026)
+    return root
 
 
 @pytest.fixture(autouse=True)
@@ -243,13 +258,14 @@ class TestErrors:
         assert "`model` must be one of" in capsys.readouterr().err
 
 
-@needs_shared
-def test_nips2003_tt_and_dense(tmp_path, capsys):
+def test_nips2003_tt_and_dense(tmp_path, capsys, data_dir):
     out = tmp_path / "arcene"
     status = cli.main(
         [
             "experiment",
             "arcene",
+            "--data-dir",
+            str(data_dir),
             "--model",
             "tt,dense",
             "--epochs",
@@ -277,17 +293,18 @@ def test_nips2003_tt_and_dense(tmp_path, capsys):
     assert summary[0]["paper"] == 0.82
 
 
-@needs_shared
 @pytest.mark.parametrize(
     "name, model, metric, test_size",
     [("mice", "tt", "mse", 10), ("lymphoma", "dense", "accuracy", 12)],
 )
-def test_spls(tmp_path, name, model, metric, test_size):
+def test_spls(tmp_path, name, model, metric, test_size, data_dir):
     out = tmp_path / name
     status = cli.main(
         [
             "experiment",
             name,
+            "--data-dir",
+            str(data_dir),
             "--model",
             model,
             "--epochs",
@@ -310,10 +327,10 @@ def test_spls(tmp_path, name, model, metric, test_size):
         assert value > 0
 
 
-@needs_shared
-def test_verbose_0_still_prints_the_results(tmp_path, capsys):
+def test_verbose_0_still_prints_the_results(tmp_path, capsys, data_dir):
     """--verbose controls the training logs, not the results."""
     argv = ["experiment", "mice", "--epochs", "1", "--verbose", "0"]
+    argv += ["--data-dir", str(data_dir)]
     argv += ["--no-plots", "--out"]
     assert cli.main([*argv, str(tmp_path / "one"), "--model", "tt"]) == 0
     out = capsys.readouterr().out
@@ -432,7 +449,6 @@ def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
     assert kept == ["gru", "tt-gru"]
 
 
-@needs_shared
 @pytest.mark.parametrize(
     "name, changed, sizes",
     [
@@ -440,7 +456,7 @@ def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
         ("mice-tuned", {"learning_rate": 1e-4}, (50, 10)),
     ],
 )
-def test_tuned_variants(tmp_path, capsys, name, changed, sizes):
+def test_tuned_variants(tmp_path, capsys, name, changed, sizes, data_dir):
     from ttrnn.experiments import registry
 
     base = registry.get(name.removesuffix("-tuned"))
@@ -448,6 +464,7 @@ def test_tuned_variants(tmp_path, capsys, name, changed, sizes):
     assert name in capsys.readouterr().out
     out = tmp_path / name
     argv = ["experiment", name, "--epochs", "1", "--out", str(out)]
+    argv += ["--data-dir", str(data_dir)]
     status = cli.main(argv + ["--verbose", "0", "--no-plots"])
     assert status == 0
     result = _results(out / "results.json")

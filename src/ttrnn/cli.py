@@ -192,8 +192,8 @@ def build_parser():
     p.add_argument(
         "--data-dir",
         default=None,
-        help="dataset directory (default: $TTRNN_DATA_DIR, or "
-        "../shared/data for nips2003/spls; Fashion-MNIST for mnist)",
+        help="dataset directory (default: $TTRNN_DATA_DIR; for mnist, "
+        "Fashion-MNIST from the Debian package)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
     p.add_argument("--epochs", type=_count("epochs"), default=None)

@@ -1,21 +1,20 @@
-"""Fixtures of the data tests: PyAV and the shared data folder."""
+"""Fixtures of the data tests: PyAV and real data (optional)."""
 
 import os
 import pathlib
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def shared_data_dir():
-    """The shared data folder ($TTRNN_SHARED_DATA or <repo>/../shared/data)."""
-    default = REPO.parent / "shared" / "data"
-    path = pathlib.Path(os.environ.get("TTRNN_SHARED_DATA", default))
-    if not path.is_dir():
-        pytest.skip(f"shared data directory {path} not found")
-    return path
+    """A folder of the real NIPS 2003 and spls files (`nips2003/<name>/`,
+    `spls/<name>/`) named by $TTRNN_REAL_DATA, or a skip: the project
+    ships none, and generated files in the same formats cover the code."""
+    path = os.environ.get("TTRNN_REAL_DATA")
+    if not path or not pathlib.Path(path).is_dir():
+        pytest.skip("real NIPS 2003 / spls files: set $TTRNN_REAL_DATA")
+    return pathlib.Path(path)
 
 
 @pytest.fixture

@@ -1,20 +1,8 @@
-"""Fixtures of the experiment tests: the shared data folder, PyAV."""
+"""Fixtures of the experiment tests: PyAV, no $TTRNN_DATA_DIR."""
 
 import os
-import pathlib
 
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def shared_data_dir():
-    """<repo>/../shared/data (NIPS 2003 and spls), or a skip."""
-    path = REPO.parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"shared data directory {path} not found")
-    return path
 
 
 @pytest.fixture

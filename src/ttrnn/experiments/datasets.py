@@ -15,11 +15,6 @@ from ttrnn import data
 from ttrnn.experiments.registry import ExperimentError
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
-# src/ttrnn/experiments/datasets.py -> <repo>/../shared/data
-_REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-)
-SHARED_DATA_DIR = os.path.join(os.path.dirname(_REPO), "shared", "data")
 
 _VIDEO_LOADERS = {
     "ucf11": data.load_ucf11,
@@ -33,7 +28,8 @@ _WHERE = {
     ".param), from https://archive.ics.uci.edu (Arcene, Dexter, Dorothea, "
     "Gisette, Madelon)",
     "spls": "the spls gene-expression files (<dir>/spls/<name>/"
-    "<name>_{train,valid}.{data,labels}[.gz])",
+    "<name>_{train,valid}.{data,labels}[.gz]): the prostate, lymphoma, "
+    "mice and yeast sets of the R package spls (CRAN), one example a line",
     "cifar10": "CIFAR-10's python batches (<dir>/cifar-10-batches-py/"
     "data_batch_1..5, test_batch), from "
     "https://www.cs.toronto.edu/~kriz/cifar.html",
@@ -45,17 +41,9 @@ class DataDirError(FileNotFoundError):
 
 
 def default_data_dir(experiment):
-    """The data directory used when `--data-dir` is not given.
-
-    `$TTRNN_DATA_DIR` if set, else `<repo>/../shared/data` if it exists
-    (for the NIPS 2003 and spls experiments), else `None`.
-    """
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return env
-    if experiment.data_subdir and os.path.isdir(SHARED_DATA_DIR):
-        return SHARED_DATA_DIR
-    return None
+    """The data directory used when `--data-dir` is not given:
+    `$TTRNN_DATA_DIR` if set, else `None` (nothing is downloaded)."""
+    return os.environ.get(DATA_DIR_ENV) or None
 
 
 def load_arrays(experiment, data_dir=None, seed=0):
@@ -149,9 +137,8 @@ def _collection_dir(experiment, data_dir):
     where = _WHERE[experiment.data_subdir]
     if data_dir is None:
         raise DataDirError(
-            f"No data directory for {experiment.name!r}: pass --data-dir, "
-            f"set ${DATA_DIR_ENV}, or place the data in {SHARED_DATA_DIR}. "
-            f"Expected {where}."
+            f"No data directory for {experiment.name!r}: pass --data-dir "
+            f"or set ${DATA_DIR_ENV}. Expected {where}."
         )
     if not os.path.isdir(data_dir):
         raise DataDirError(
