@@ -523,3 +523,24 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
     assert history["val_accuracy"][-1] == pytest.approx(
         result["metrics"]["accuracy"], abs=1e-6
     )
+
+
+def test_info_of_every_variant_matches_its_base(capsys):
+    """A `-tuned` variant reads its base's data: same model, same head."""
+    from ttrnn.experiments import registry
+
+    variants = [
+        registry.get(name)
+        for name in registry.names()
+        if registry.get(name).dataset is not None
+    ]
+    assert {"mice-tuned", "madelon-tuned"} <= {v.name for v in variants}
+    for variant in variants:
+        outputs = []
+        for name in (variant.dataset, variant.name):
+            assert cli.main(["info", name, "--model", "tt"]) == 0
+            # The first line describes the experiment; the rest is the
+            # model: layers, weights, multiply-adds.
+            out = capsys.readouterr().out.split("\n", 1)[1]
+            outputs.append(out.replace(name, "NAME"))
+        assert outputs[0] == outputs[1], variant.name

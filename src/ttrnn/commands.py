@@ -159,7 +159,8 @@ def _info_outputs(experiment):
         "mice": 83,
         "yeast": 18,
     }
-    return counts.get(experiment.name, 1)
+    # Keyed by the data set read: a `-tuned` variant has its base's head.
+    return counts.get(experiment.data_name, 1)
 
 
 def _batch_frames_arg(value):
