@@ -251,6 +251,10 @@ class TestCompressEmbedding:
         # min_params picks the table when no names are given.
         _, auto = compress(model, min_params=0)
         assert auto["emb"].after == "TTEmbedding"
+        # A second pass rounds the TTEmbedding.
+        _, again = compress(new, max_rank=2, layers=["emb"])
+        assert again["emb"].before == again["emb"].after == "TTEmbedding"
+        assert max(again["emb"].tt_ranks) <= 2
 
 
 class TestCompressConv2D:

@@ -143,7 +143,7 @@ def _convert_dense(layer, options):
 
 
 def _convert_tt_layer(layer, options):
-    """Rounds a TTDense or TTConv2D (`round()`) within the caps."""
+    """Rounds a TTDense, TTConv2D or TTEmbedding (`round()`)."""
     old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
     full_ins, full_outs, _ = tt.cores_modes(old)
     try:
@@ -377,10 +377,12 @@ def _convert_tt_rnn(layer, options):
 def converters():
     """(layer class, converter) pairs, most specific first."""
     from ttrnn.layers.tt_conv2d import TTConv2D
+    from ttrnn.layers.tt_embedding import TTEmbedding
 
     rnns = _rnn_classes()
+    tt_layers = (TTDense, TTConv2D, TTEmbedding)
     return (
-        [(TTDense, _convert_tt_layer), (TTConv2D, _convert_tt_layer)]
+        [(cls, _convert_tt_layer) for cls in tt_layers]
         + [(t, _convert_tt_rnn) for _, t in rnns]
         + [(keras.layers.Dense, _convert_dense)]
         + [(keras.layers.Embedding, _convert_embedding)]

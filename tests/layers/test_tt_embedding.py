@@ -166,6 +166,25 @@ class TestTTEmbedding:
             moved = np.abs(to_numpy(c) - b).max(axis=(0, 2, 3)) > 0
             assert set(np.flatnonzero(moved)) == used[k], k
 
+    def test_round_keeps_the_table_and_the_lookups(self):
+        big = TTEmbedding(VOCAB, DIM, INS, OUTS, 3, mask_zero=True, name="e")
+        big.build()
+        # Exact rounding: rank 2 at the first cut is all it can use.
+        exact = big.round()
+        np.testing.assert_allclose(
+            _table(exact), _table(big), rtol=1e-5, atol=1e-6
+        )
+        small = big.round(max_rank=1, name="small")
+        assert small.tt_ranks == (1, 1, 1, 1) and small.name == "small"
+        assert small.mask_zero and small.input_dim == VOCAB
+        ids = np.array([[1, 2, 499]])
+        np.testing.assert_allclose(
+            to_numpy(small(ids)), _table(small)[ids], rtol=1e-5, atol=1e-7
+        )
+        # The best rank-1 table is no worse than keeping one core slice.
+        error = np.linalg.norm(_table(small) - _table(big))
+        assert error < np.linalg.norm(_table(big))
+
     def test_config_round_trip(self):
         layer = TTEmbedding(
             VOCAB,

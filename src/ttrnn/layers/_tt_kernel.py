@@ -8,7 +8,7 @@ TT layer) what all TT kernels share:
   `tt_compression`, resolves what they determine in `__init__` and the
   rest from the input dim in `build` (the math is `ttrnn.tt.factorize`),
   and writes them back to the config;
-- `input_dim`, `units`, `tt_core_shapes`, `to_dense`;
+- `input_dim`, `units`, `tt_core_shapes`, `to_dense`, `round`;
 - the build-time input check (`_build_tt_kernel`) and the cores as
   weights (`_add_cores`);
 - `build_with_cores`: building a layer around given cores (rounding,
@@ -23,6 +23,7 @@ from keras import ops
 from ttrnn import tt
 from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
+from ttrnn.tt import rounding
 from ttrnn.tt import shapes
 
 
@@ -63,6 +64,52 @@ class TTKernelMixin:
     def to_dense(self):
         """The full (M, N) kernel W = to_dense(cores), as a tensor."""
         return tt.to_dense(self.cores)
+
+    def round(self, max_rank=None, eps=None, name=None):
+        """A new, smaller layer of this class with the cores TT-rounded.
+
+        TT rounding (`ttrnn.tt.round_cores`) lowers the ranks without
+        forming W: with `eps`, ||W - W_r||_F <= eps ||W||_F; `max_rank`
+        caps the ranks (which may break that bound); with neither, only
+        redundant ranks go and W is kept to float rounding. Train big,
+        round, fine-tune.
+
+        Args:
+            max_rank: None, one int, or one int per rank (ends ignored).
+            eps: None or the relative Frobenius error bound.
+            name: the new layer's name; None picks a fresh one.
+
+        Returns:
+            A built layer with the same configuration (activation, bias,
+            initialisers, dtype policy) except `tt_ranks`, holding the
+            rounded cores and a copy of the bias. This layer is unchanged.
+
+        Example:
+        >>> from ttrnn import TTDense
+        >>> big = TTDense((4, 8, 8, 4), (4, 8, 8, 4), tt_ranks=8)
+        >>> big.build((None, 1024))
+        >>> small = big.round(max_rank=3)
+        >>> small.tt_ranks
+        (1, 3, 3, 3, 1)
+        """
+        require_built(self, "round()")
+        cores = rounding.round_cores(
+            [ops.convert_to_numpy(c) for c in self.cores], max_rank, eps
+        )
+        config = self.get_config()
+        config["tt_ranks"] = [int(c.shape[0]) for c in cores] + [1]
+        config.pop("name")
+        if name is not None:
+            config["name"] = name
+        layer = self.__class__.from_config(config)
+        build_with_cores(layer, layer, self._round_build_shape(), [cores])
+        if getattr(self, "bias", None) is not None:
+            layer.bias.assign(ops.convert_to_numpy(self.bias))
+        return layer
+
+    def _round_build_shape(self):
+        """The input shape `round` builds the new layer for."""
+        return (None, self.input_dim)
 
     def _build_tt_kernel(self, input_shape):
         """Resolves the modes from the input dim if needed; checks it."""

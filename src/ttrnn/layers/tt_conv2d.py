@@ -7,10 +7,7 @@ from keras import ops
 
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
-from ttrnn.layers._tt_kernel import build_with_cores
-from ttrnn.layers._tt_kernel import require_built
 from ttrnn.tt import factorize
-from ttrnn.tt import rounding
 from ttrnn.tt import shapes
 from ttrnn.tt.contraction import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction import Plan
@@ -247,23 +244,10 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         )
         return ("channels", plan) if costs[0] <= costs[1] else ("dense", None)
 
-    def round(self, max_rank=None, eps=None, name=None):
-        """A new TTConv2D with the d + 1 cores TT-rounded, as
-        `TTDense.round` (`max_rank`: None, an int or d + 2 ints; `eps`:
-        ||K - K_r||_F <= eps ||K||_F). This layer is unchanged."""
-        require_built(self, "round()")
-        cores = rounding.round_cores(
-            [ops.convert_to_numpy(c) for c in self.cores], max_rank, eps
-        )
-        ranks = [int(c.shape[0]) for c in cores] + [1]
-        config = {**self.get_config(), "tt_ranks": ranks, "name": name}
-        layer = self.__class__.from_config(config)
+    def _round_build_shape(self):
         shape = [None, None, None]
         shape.insert(self._channel_axis % 4, self.input_dim)
-        build_with_cores(layer, layer, tuple(shape), [cores])
-        if self.use_bias:
-            layer.bias.assign(ops.convert_to_numpy(self.bias))
-        return layer
+        return tuple(shape)
 
     def get_config(self):
         tt_config = self._tt_kernel_config()

@@ -5,9 +5,6 @@ from keras import ops
 
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
-from ttrnn.layers._tt_kernel import build_with_cores
-from ttrnn.layers._tt_kernel import require_built
-from ttrnn.tt import rounding
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -158,48 +155,6 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
-
-    def round(self, max_rank=None, eps=None, name=None):
-        """A new, smaller TTDense with the cores TT-rounded.
-
-        TT rounding (`ttrnn.tt.round_cores`) lowers the ranks without
-        forming W: with `eps`, ||W - W_r||_F <= eps ||W||_F; `max_rank`
-        caps the ranks (which may break that bound); with neither, only
-        redundant ranks go and W is kept to float rounding. Train big,
-        round, fine-tune.
-
-        Args:
-            max_rank: None, one int, or d + 1 ints (ends ignored).
-            eps: None or the relative Frobenius error bound.
-            name: the new layer's name; None picks a fresh one.
-
-        Returns:
-            A built TTDense with the same configuration (activation, bias,
-            initialisers, dtype policy) except `tt_ranks`, holding the
-            rounded cores and a copy of the bias. This layer is unchanged.
-
-        Example:
-        >>> import numpy as np
-        >>> big = TTDense((4, 8, 8, 4), (4, 8, 8, 4), tt_ranks=8)
-        >>> big.build((None, 1024))
-        >>> small = big.round(max_rank=3)
-        >>> small.tt_ranks
-        (1, 3, 3, 3, 1)
-        """
-        require_built(self, "round()")
-        cores = rounding.round_cores(
-            [ops.convert_to_numpy(c) for c in self.cores], max_rank, eps
-        )
-        config = self.get_config()
-        config["tt_ranks"] = [int(c.shape[0]) for c in cores] + [1]
-        config.pop("name")
-        if name is not None:
-            config["name"] = name
-        layer = self.__class__.from_config(config)
-        build_with_cores(layer, layer, (None, self.input_dim), [cores])
-        if self.use_bias:
-            layer.bias.assign(ops.convert_to_numpy(self.bias))
-        return layer
 
     def get_config(self):
         return {

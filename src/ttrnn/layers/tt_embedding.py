@@ -213,6 +213,9 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
         )
 
+    def _round_build_shape(self):
+        return None
+
     def to_dense(self):
         """The (input_dim, output_dim) table, as a tensor."""
         require_built(self, "to_dense()")
