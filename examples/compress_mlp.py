@@ -17,6 +17,9 @@ Run:  KERAS_BACKEND=jax python examples/compress_mlp.py
           --limit 256  # a quick check on a few images
 """
 
+# ttrnn before keras: with KERAS_BACKEND unset it selects an installed
+# backend (JAX, TensorFlow, torch) before Keras falls back to TensorFlow.
+import ttrnn  # noqa: I001
 import argparse
 import os
 import time
@@ -24,7 +27,6 @@ import time
 import keras
 import numpy as np
 
-import ttrnn
 from ttrnn.data.idx import FASHION_MNIST_DIR
 
 

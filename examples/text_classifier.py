@@ -18,13 +18,14 @@ Run:  python examples/text_classifier.py
       python examples/text_classifier.py --samples 512 --epochs 1  # quick
 """
 
+# ttrnn before keras: with KERAS_BACKEND unset it selects an installed
+# backend (JAX, TensorFlow, torch) before Keras falls back to TensorFlow.
+import ttrnn  # noqa: I001
 import argparse
 import time
 
 import keras
 import numpy as np
-
-import ttrnn
 
 VOCAB, DIM, TOPIC_WORDS, TOPIC_SHARE = 100_000, 256, 50, 0.15
 

@@ -148,3 +148,15 @@ class TestCompressMlpData:
     )
     def test_invalid_numbers(self, monkeypatch, capsys, args, match):
         assert match in self._error(monkeypatch, capsys, *args)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_import_ttrnn_before_keras(path):
+    # With KERAS_BACKEND unset and only JAX or torch installed, importing
+    # Keras first would pick TensorFlow and fail.
+    imports = [
+        line.split()[1]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("import ", "from "))
+    ]
+    assert imports[0] == "ttrnn", imports[:3]
