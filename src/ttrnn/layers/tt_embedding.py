@@ -196,8 +196,8 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             ops.greater_equal(ids, 0), ops.less(ids, self._input_dim)
         )
         digits[0] = ops.where(valid, digits[0], self.tt_input_shape[0])
-        cores = [ops.cast(c, self.compute_dtype) for c in self.cores]
-        rows = tt.gather_rows(cores, digits)
+        # (Keras casts the cores to the compute dtype inside `call`.)
+        rows = tt.gather_rows(self.cores, digits)
         return ops.reshape(rows, (*lead, self.output_dim))
 
     def compute_mask(self, inputs, mask=None):
@@ -207,11 +207,6 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
-        )
 
     def _round_build_shape(self):
         return None

@@ -19,6 +19,7 @@ a merged table, the cores it came from).
 """
 
 import dataclasses
+import functools
 import math
 
 from keras import ops
@@ -97,12 +98,20 @@ def lookup_cost(plan, tt_input_shape, tt_output_shape, tt_ranks, batch):
 
 
 def lookup_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):
-    """The `LookupPlan` of least `lookup_cost` for `batch` rows.
+    """The `LookupPlan` of least `lookup_cost` for `batch` rows (cached:
+    a layer asks on every call).
 
     Example:
     >>> lookup_plan((40, 50, 50), (8, 4, 8), (1, 34, 34, 1), 4096)
     LookupPlan(direction='ltr', merged=2)
     """
+    return _cheapest_plan(
+        tuple(tt_input_shape), tuple(tt_output_shape), tuple(tt_ranks), batch
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _cheapest_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):
     d = len(tt_output_shape)
     plans = [LookupPlan("rtl")] + [
         LookupPlan("ltr", k) for k in range(1, d + 1)
