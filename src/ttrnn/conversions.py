@@ -16,7 +16,10 @@ import numpy as np
 
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import build_with_cores
+from ttrnn.layers.tt_conv2d import TTConv2D
 from ttrnn.layers.tt_dense import TTDense
+from ttrnn.layers.tt_embedding import DEFAULT_TT_D
+from ttrnn.layers.tt_embedding import TTEmbedding
 from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
@@ -167,9 +170,6 @@ def _convert_tt_layer(layer, options):
 
 
 def _convert_embedding(layer, options):
-    from ttrnn.layers.tt_embedding import DEFAULT_TT_D
-    from ttrnn.layers.tt_embedding import TTEmbedding
-
     _check_float(layer)
     table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), np.float64)
     vocab, dim = table.shape
@@ -228,8 +228,6 @@ def _convert_embedding(layer, options):
 
 
 def _convert_conv2d(layer, options):
-    from ttrnn.layers.tt_conv2d import TTConv2D
-
     _check_float(layer)
     if layer.groups != 1:
         raise Skip(ValueError(f"Layer {layer.name!r} has groups > 1."))
@@ -376,9 +374,6 @@ def _convert_tt_rnn(layer, options):
 
 def converters():
     """(layer class, converter) pairs, most specific first."""
-    from ttrnn.layers.tt_conv2d import TTConv2D
-    from ttrnn.layers.tt_embedding import TTEmbedding
-
     rnns = _rnn_classes()
     tt_layers = (TTDense, TTConv2D, TTEmbedding)
     return (
