@@ -32,7 +32,7 @@ _EXPORTS = {
     "compress": "ttrnn.compress",
     "summary": "ttrnn.summary",
 }
-_SUBMODULES = ("activations", "tt")
+_SUBMODULES = ("activations", "explain", "tt")
 
 __all__ = [
     "TTConv2D",
@@ -46,6 +46,7 @@ __all__ = [
     "TTSimpleRNNCell",
     "activations",
     "compress",
+    "explain",
     "summary",
     "tt",
     "__version__",

@@ -47,6 +47,16 @@ class TestToDense:
             tt.cores_modes([np.ones((2, 2, 1))])
 
 
+class TestTranspose:
+    @pytest.mark.parametrize("ins, outs, ranks", CASES)
+    def test_product_with_the_transpose(self, rng, ins, outs, ranks):
+        cores = random_cores(rng, ins, outs, ranks)
+        v = rng.standard_normal((5, int(np.prod(outs))))
+        expected = v @ dense_from_cores(cores).T
+        got = to_numpy(tt.matmul(*_tensors([v]), tt.transpose(_tensors(cores))))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
 class TestMatmul:
     @pytest.mark.parametrize("strategy", ["auto", "ltr", "rtl", "dense"])
     @pytest.mark.parametrize("ins, outs, ranks", CASES)

@@ -18,6 +18,7 @@ from ttrnn.tt.contraction import matmul
 from ttrnn.tt.contraction import validate_strategy
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import to_dense
+from ttrnn.tt.cores import transpose
 from ttrnn.tt.decompositions import from_dense
 from ttrnn.tt.decompositions import from_legacy_kernel
 from ttrnn.tt.factorize import auto_shapes
@@ -74,6 +75,7 @@ __all__ = [
     "suggest_padding",
     "to_dense",
     "to_dense_flops",
+    "transpose",
     "useful_ranks",
     "validate_modes",
     "validate_ranks",

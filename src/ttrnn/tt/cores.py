@@ -92,3 +92,19 @@ def leading_product(cores):
         rows, cols = rows * m, cols * n
         res = ops.reshape(res, (rows, cols, r_next))
     return res
+
+
+def transpose(cores):
+    """The cores of the transposed TT-matrix W^T (same ranks).
+
+    `tt.matmul(v, transpose(cores))` is v @ W^T: a product with the
+    transpose at the cost of a forward pass, without building W (what
+    relevance propagation through a TT layer needs).
+
+    Args:
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+
+    Returns:
+        List of d tensors of shape (r_k, n_k, m_k, r_{k+1}).
+    """
+    return [ops.transpose(core, (0, 2, 1, 3)) for core in cores]
