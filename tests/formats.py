@@ -1,4 +1,5 @@
-"""Small files in the real NIPS 2003 and spls formats (no ttrnn inside).
+"""Small files in the real NIPS 2003, spls and IDX (MNIST) formats (no
+ttrnn inside).
 
 The layout, `.param` table, gzip, separators and trailing spaces are
 those of the challenge's and the spls package's own files, so the
@@ -91,3 +92,30 @@ def write_spls_like(spls_dir, name, sizes, features, outputs=None, seed=0):
         _gzip(spls_dir / name / f"{name}_{subset}.labels.gz", labels)
         written[subset] = (x, y)
     return written
+
+
+def write_tiny_fashion_mnist(folder, train=96, test=48, seed=0):
+    """The four Fashion-MNIST IDX files (gzipped), with a few images."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
+        for label in range(10):  # a bright square per class: learnable
+            row, col = divmod(label, 5)
+            images[labels == label, 4 + 10 * row :, 2 + 5 * col :][
+                :, :8, :4
+            ] = 250
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def _write_idx(path, array):
+    """IDX: zero, zero, type 0x08 (uint8), the rank; big-endian int32
+    dimensions; the bytes (yann.lecun.com/exdb/mnist), gzipped."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, array.ndim])
+    header += np.asarray(array.shape, dtype=">i4").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())

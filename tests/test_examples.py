@@ -11,30 +11,12 @@ import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 
-from ttrnn.data.idx import write_idx
+from tests.formats import write_tiny_fashion_mnist
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
-
-
-def write_tiny_fashion_mnist(folder, train=96, test=48, seed=0):
-    """The four Fashion-MNIST IDX files (gzipped), with a few images."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, count in (("train", train), ("t10k", test)):
-        labels = (np.arange(count) % 10).astype(np.uint8)
-        images = rng.integers(0, 60, (count, 28, 28), dtype=np.uint8)
-        for label in range(10):  # a bright square per class: learnable
-            row, col = divmod(label, 5)
-            images[labels == label, 4 + 10 * row :, 2 + 5 * col :][
-                :, :8, :4
-            ] = 250
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return folder
 
 
 def run_example(name, *args, timeout=600):

@@ -251,13 +251,18 @@ def build_parser():
         help="cross-validation folds to run, e.g. 0 or 0,1 (default all)",
     )
     p.add_argument(
-        "--dropout", type=_fraction, default=0.25, help="RNN input dropout"
+        "--dropout",
+        type=_fraction,
+        default=None,
+        help="RNN input dropout (default: the experiment's, 0.25 as run "
+        "in 2017)",
     )
     p.add_argument(
         "--recurrent-dropout",
         type=_fraction,
-        default=0.25,
-        help="RNN recurrent dropout",
+        default=None,
+        help="RNN recurrent dropout (default: the experiment's, 0.25 as "
+        "run in 2017)",
     )
     p.add_argument(
         "--buckets",

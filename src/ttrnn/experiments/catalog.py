@@ -315,6 +315,31 @@ ALL = (
         notes="a proof of concept; the task is generated, see "
         "ttrnn.experiments.sequences",
     ),
+    Experiment(
+        name="mnist-seq",
+        kind="sequence",
+        task="binary",
+        metric="accuracy",
+        description="MNIST-format image sequences (2-31 images, 784 raw "
+        "pixels a step): does one show class 0? Then LRP: which step",
+        tt_input_shape=(7, 7, 16),
+        tt_output_shape=(4, 4, 4),
+        tt_ranks=(1, 4, 4, 1),
+        models=("tt-lstm", "lstm"),
+        learning_rate=1e-3,
+        batch_size=32,
+        epochs=50,
+        l2=1e-2,
+        masking=True,
+        dropout=0.0,
+        recurrent_dropout=0.5,
+        validation_split=0.2,
+        explain=True,
+        notes="the 2018 explanation script: 10,000 train / 1,000 test "
+        "sequences (seeded), zero pre-padded to 32 steps; relevance a step "
+        "scored by AUROC/AUPRC for 'this step is class 0'; Fashion-MNIST "
+        "by default (class 0: T-shirt/top)",
+    ),
 )
 
 # Settings that work for our (correctly initialised) TT layer where the

@@ -13,8 +13,11 @@ import numpy as np
 
 from ttrnn import data
 from ttrnn.experiments.registry import ExperimentError
+from ttrnn.experiments.sequences import make_digit_sequences
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
+# mnist-seq: training and test sequences (the 2018 script's counts).
+MNIST_SEQUENCES = (10_000, 1_000)
 
 _VIDEO_LOADERS = {
     "ucf11": data.load_ucf11,
@@ -60,6 +63,8 @@ def load_arrays(experiment, data_dir=None, seed=0):
         head), `class_names` (or `None`) and `source` (where from).
     """
     name = experiment.data_name
+    if name == "mnist-seq":
+        return _mnist_sequences(data_dir, seed)
     if experiment.kind == "sequence":
         from ttrnn.experiments.sequences import make_fibonacci_sequences
 
@@ -182,24 +187,7 @@ def _spls(experiment, folder):
 
 
 def _mnist(experiment, data_dir):
-    if data_dir is None:
-        try:
-            (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
-        except FileNotFoundError as error:
-            raise DataDirError(
-                f"{error} Or pass --data-dir to a directory of MNIST's four "
-                "IDX files (train-images-idx3-ubyte[.gz], ...)."
-            ) from error
-        names = data.FASHION_MNIST_CLASSES
-        source = "fashion-mnist"
-    else:
-        try:
-            (x_train, y_train), (x_test, y_test) = data.load_idx_dataset(
-                data_dir
-            )
-        except FileNotFoundError as error:
-            raise DataDirError(str(error)) from error
-        names, source = None, os.fspath(data_dir)
+    (x_train, y_train), (x_test, y_test), names, source = _idx_images(data_dir)
     x_train, x_test = (
         data.pad_images(x, 32).reshape(len(x), -1).astype("float32") / 255.0
         for x in (x_train, x_test)
@@ -207,6 +195,40 @@ def _mnist(experiment, data_dir):
     outputs = int(max(y_train.max(), y_test.max())) + 1
     result = _result(x_train, y_train, x_test, y_test, outputs, names)
     result["source"] = source
+    return result
+
+
+def _idx_images(data_dir):
+    """MNIST-format images: Fashion-MNIST (Debian) or `data_dir`'s."""
+    if data_dir is None:
+        try:
+            train, test = data.load_fashion_mnist()
+        except FileNotFoundError as error:
+            raise DataDirError(
+                f"{error} Or pass --data-dir to a directory of MNIST's four "
+                "IDX files (train-images-idx3-ubyte[.gz], ...)."
+            ) from error
+        return train, test, data.FASHION_MNIST_CLASSES, "fashion-mnist"
+    try:
+        train, test = data.load_idx_dataset(data_dir)
+    except FileNotFoundError as error:
+        raise DataDirError(str(error)) from error
+    return train, test, None, os.fspath(data_dir)
+
+
+def _mnist_sequences(data_dir, seed):
+    (x_train, y_train), (x_test, y_test), names, source = _idx_images(data_dir)
+    # The 2018 script: 10,000 training sequences from the training
+    # images, 1,000 test sequences from the test images, seeded.
+    train_size, test_size = MNIST_SEQUENCES
+    train = make_digit_sequences(x_train, y_train, train_size, seed=seed)
+    test = make_digit_sequences(x_test, y_test, test_size, seed=seed + 1)
+    result = _result(train[0], train[1], test[0], test[1], 1, None)
+    result.update(
+        source=source,
+        step_labels_test=test[2],
+        positive_class=names[0] if names else "0",
+    )
     return result
 
 

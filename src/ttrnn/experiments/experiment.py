@@ -60,6 +60,15 @@ class Experiment:
         notes: protocol details worth knowing.
         dataset: the data set read, when it is not `name` (the `-tuned`
             variants read their base experiment's data).
+        masking: sequences are zero pre-padded; a `Masking(0)` layer
+            masks the padding.
+        dropout: input dropout of the recurrent layer.
+        recurrent_dropout: recurrent dropout of the recurrent layer.
+        validation_split: the fraction of the training set (its end) held
+            out for validation; 0 validates on the test set (the 2017
+            scripts' learning curves).
+        explain: after training, score the model's explanations (LRP
+            relevance a step against the steps that carry the answer).
     """
 
     name: str
@@ -85,6 +94,11 @@ class Experiment:
     paper: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
     dataset: str = None
+    masking: bool = False
+    dropout: float = 0.25
+    recurrent_dropout: float = 0.25
+    validation_split: float = 0.0
+    explain: bool = False
 
     @property
     def data_name(self):

@@ -19,7 +19,8 @@ import textwrap
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -42,7 +43,7 @@ def learning_curves(histories, path, metric, title=""):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     keys = ["loss"]
     if any(metric in h for h in histories.values()):
         keys.append(metric)
@@ -102,7 +103,7 @@ def weights(models, path, frame_shape=None, max_dense_values=64_000_000):
     Returns:
         `path`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     panels = []
     for name, model in models.items():
         layer = input_layer(model)

@@ -45,8 +45,8 @@ def run_experiment(
     frame_shape=None,
     num_frames=16,
     folds=None,
-    dropout=0.25,
-    recurrent_dropout=0.25,
+    dropout=None,
+    recurrent_dropout=None,
     cache_dir=None,
     seed=0,
     verbose=1,
@@ -86,8 +86,10 @@ def run_experiment(
         num_frames: frames a clip in the fast protocol. Defaults to 16.
         folds: cross-validation folds to run (list of ints), `None` for
             all five.
-        dropout: input dropout of the recurrent models. Defaults to 0.25.
-        recurrent_dropout: their recurrent dropout. Defaults to 0.25.
+        dropout: input dropout of the recurrent models. Defaults to the
+            experiment's (0.25, as run in 2017; mnist-seq 0).
+        recurrent_dropout: their recurrent dropout. Defaults to the
+            experiment's (0.25; mnist-seq 0.5).
         cache_dir: decoded-frame cache; `None` for
             `training.default_cache_dir()`.
         seed: random seed.
@@ -130,8 +132,12 @@ def run_experiment(
         "batch_size": int(batch_size or experiment.batch_size),
         "learning_rate": _learning_rate_config(learning_rate, experiment),
         "tt_ranks": experiment.ranks(tt_ranks),
-        "dropout": float(dropout),
-        "recurrent_dropout": float(recurrent_dropout),
+        "dropout": float(experiment.dropout if dropout is None else dropout),
+        "recurrent_dropout": float(
+            experiment.recurrent_dropout
+            if recurrent_dropout is None
+            else recurrent_dropout
+        ),
         "seed": int(seed),
         "data_dir": None if data_dir is None else os.fspath(data_dir),
         "backend": keras.backend.backend(),

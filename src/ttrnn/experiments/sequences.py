@@ -68,3 +68,72 @@ def make_fibonacci_sequences(
             noise = rng.random((int(flip.sum()), size)) < flip_rate
             x[flip, t] ^= noise
     return x.astype(np.float32), y
+
+
+def make_digit_sequences(
+    images,
+    labels,
+    num_sequences,
+    steps=32,
+    min_length=2,
+    max_length=31,
+    positive_class=0,
+    seed=0,
+):
+    """Sequences of digit images, labelled by whether a class occurs.
+
+    The MNIST-sequence task of the 2018 TT-LSTM explanation script: each
+    sequence holds 2-31 images drawn at random (length uniform), as raw
+    pixel rows (unscaled, as stored), zero pre-padded to `steps` steps;
+    its label is 1 if one of its images is of `positive_class`. A model
+    must find that image among the others, so its explanation (relevance
+    a step) can be scored against where the class really is.
+
+    Args:
+        images: uint8 array (n, rows, cols) or (n, features).
+        labels: int array (n,).
+        num_sequences: number of sequences.
+        steps: padded length. Defaults to 32.
+        min_length: shortest sequence. Defaults to 2.
+        max_length: longest sequence (at most `steps`). Defaults to 31.
+        positive_class: the class a positive sequence holds. Defaults to 0.
+        seed: seed of the draw. Defaults to 0.
+
+    Returns:
+        `(x, y, step_labels)`: float32 `(num_sequences, steps, features)`,
+        int32 labels `(num_sequences,)`, and bool `(num_sequences, steps)`
+        true where a step is an image of `positive_class` (false on
+        padding).
+
+    Example:
+    >>> import numpy as np
+    >>> images = np.arange(1, 5, dtype="uint8").repeat(4).reshape(4, 2, 2)
+    >>> x, y, at = make_digit_sequences(images, [0, 1, 2, 3], 3, steps=5,
+    ...                                 max_length=4, seed=1)
+    >>> x.shape, bool((y == at.any(axis=1)).all())
+    ((3, 5, 4), True)
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if not 1 <= min_length <= max_length <= steps:
+        raise ValueError(
+            "Arguments must satisfy 1 <= min_length <= max_length <= steps. "
+            f"Received: min_length={min_length}, max_length={max_length}, "
+            f"steps={steps}"
+        )
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(
+            "Arguments `images` and `labels` must be non-empty and of the "
+            f"same length. Received: {len(images)} images, {len(labels)} "
+            "labels"
+        )
+    rng = np.random.default_rng(seed)
+    rows = images.reshape(len(images), -1)
+    x = np.zeros((num_sequences, steps, rows.shape[1]), dtype=np.float32)
+    at = np.zeros((num_sequences, steps), dtype=bool)
+    lengths = rng.integers(min_length, max_length + 1, size=num_sequences)
+    for n, length in enumerate(lengths):
+        picks = rng.integers(0, len(rows), size=length)
+        x[n, steps - length :] = rows[picks]
+        at[n, steps - length :] = labels[picks] == positive_class
+    return x, at.any(axis=1).astype(np.int32), at

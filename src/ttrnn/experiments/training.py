@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from ttrnn.experiments import datasets
+from ttrnn.experiments import explained
 from ttrnn.experiments import metrics
 from ttrnn.experiments import models
 from ttrnn.experiments import runner
@@ -76,6 +77,7 @@ def run_arrays(experiment, config, out, opts):
                 experiment.input_dim,
                 arrays["outputs"],
                 tt_ranks=ranks,
+                masking=experiment.masking,
                 dropout=config["dropout"],
                 recurrent_dropout=config["recurrent_dropout"],
             )
@@ -86,10 +88,20 @@ def run_arrays(experiment, config, out, opts):
         return compile_model(model, loss, experiment, rate)
 
     train = (arrays["x_train"], arrays["y_train"])
+    validation = (arrays["x_test"], arrays["y_test"])
+    if experiment.validation_split:
+        # As Keras' validation_split: the end of the training set.
+        keep = len(train[0]) - round(
+            experiment.validation_split * len(train[0])
+        )
+        validation = (train[0][keep:], train[1][keep:])
+        train = (train[0][:keep], train[1][:keep])
+        config["train_size"] = len(train[0])
+        config["validation_size"] = len(validation[0])
     model, state = runner.fit_with_checkpoints(
         _rate_chosen(build, train, config, "official", opts),
         train,
-        (arrays["x_test"], arrays["y_test"]),
+        validation,
         run_dir=out,
         epochs=config["epochs"],
         resume=opts["resume"],
@@ -101,6 +113,16 @@ def run_arrays(experiment, config, out, opts):
     _record_rate(config, "official", model)
     y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
     scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
+    if experiment.explain:
+        plot_path = os.path.join(out, "relevance.png") if opts["plot"] else None
+        scores.update(
+            explained.relevance_scores(
+                model,
+                arrays["x_test"],
+                arrays["step_labels_test"],
+                plot_path=plot_path,
+            )
+        )
     return [("official", model, state, scores)]
 
 

@@ -94,7 +94,9 @@ def lrp(
             BatchNormalization, Flatten, Reshape, Dropout and activations.
             Its last linear layer (TTDense or Dense, possibly followed by
             activation layers) gives the score.
-        x: inputs, a batch (NumPy array, any numeric dtype).
+        x: inputs, a batch (NumPy array, any numeric dtype); for a model
+            that takes a step mask as a second input (the video models
+            of `ttrnn experiment`), `[inputs, mask]`.
         target: the output unit explained: None (each example's predicted
             unit), an int, or one int per example.
         eps: the stabiliser of the epsilon-rule (> 0).
@@ -105,7 +107,8 @@ def lrp(
         return_details: return an `Explanation` instead of the array.
 
     Returns:
-        Relevance with the shape of `x` (float64), or an `Explanation`.
+        Relevance with the shape of the inputs (float64), or an
+        `Explanation`.
 
     Example:
 
@@ -130,25 +133,29 @@ def lrp(
     eps, bias_factor, batch_size = _check_arguments(
         eps, bias_factor, batch_size
     )
-    steps = _plan(model)
-    x = np.asarray(x)
-    _check_input(model, x)
+    steps, with_mask = _plan(model)
+    x, mask = _check_input(model, x, with_mask)
     parts = []
     for start in range(0, len(x), batch_size):
-        chunk = x[start : start + batch_size]
+        part = slice(start, start + batch_size)
         chunk_target = target
         if target is not None and np.ndim(target) > 0:
-            chunk_target = np.asarray(target)[start : start + batch_size]
-        parts.append(_explain(steps, chunk, chunk_target, eps, bias_factor))
+            chunk_target = np.asarray(target)[part]
+        chunk_mask = None if mask is None else mask[part]
+        parts.append(
+            _explain(steps, x[part], chunk_mask, chunk_target, eps, bias_factor)
+        )
     result = Explanation(
         *(np.concatenate([p[k] for p in parts]) for k in range(4))
     )
     return result if return_details else result.relevance
 
 
-def _explain(steps, x, target, eps, bias_factor):
+def _explain(steps, x, input_mask, target, eps, bias_factor):
     values, mask, head = x, None, None
     for i, step in enumerate(steps):
+        if step.mask_input:
+            mask = input_mask
         values, mask = step.forward(values, mask)
         if isinstance(step, _Linear):
             head = i
@@ -182,6 +189,7 @@ def _targets(target, outputs, batch):
 
 class _Step:
     initial = 0.0
+    mask_input = False  # takes the model's mask input as its step mask
 
     def __init__(self, layer):
         self.layer = layer
@@ -306,25 +314,29 @@ def _step_for(layer):
 
 
 def _plan(model):
+    """The steps of `model`'s layers, and whether it takes a mask input."""
     if not model.built:
         raise ValueError(
             "lrp needs a built model: call it on data or build it first. "
             f"Received: model {model.name!r} (not built)"
         )
-    if len(model.inputs or [None]) != 1 or len(model.outputs or [None]) != 1:
+    inputs, outputs = model.inputs or [], model.outputs or []
+    with_mask = len(inputs) == 2 and "bool" in str(inputs[1].dtype)
+    if len(inputs) != 1 + with_mask or len(outputs) != 1:
         raise ValueError(
-            "lrp supports models with one input and one output. Received: "
-            f"model {model.name!r} with {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs"
+            "lrp supports models with one input (or inputs and a boolean "
+            "mask of their steps) and one output. Received: model "
+            f"{model.name!r} with {len(inputs)} inputs and {len(outputs)} "
+            "outputs"
         )
     layers = [
         layer
         for layer in model.layers
         if not isinstance(layer, keras.layers.InputLayer)
     ]
-    if not isinstance(model, keras.Sequential):
-        _check_single_path(model, layers)
     steps = [_step_for(layer) for layer in layers]
+    if not isinstance(model, keras.Sequential):
+        _check_single_path(model, steps)
     linear = [i for i, s in enumerate(steps) if isinstance(s, _Linear)]
     if not linear or not all(
         isinstance(s, _Activation) for s in steps[linear[-1] + 1 :]
@@ -334,22 +346,33 @@ def _plan(model):
             "activations may follow it). Received: model "
             f"{model.name!r} ending in {[layer.name for layer in layers[-2:]]}"
         )
-    return steps
+    return steps, with_mask
 
 
-def _check_single_path(model, layers):
+def _check_single_path(model, steps):
+    """Each layer must take the previous layer's output (plus, for
+    recurrent layers, a step mask: Keras' propagated one or the model's
+    mask input)."""
     previous = model.inputs[0]
-    for layer in layers:
+    for step in steps:
+        layer = step.layer
         try:
             source = layer.input
         except (AttributeError, ValueError):
             source = None
-        if source is not previous:
+        extra = []
+        if isinstance(source, (list, tuple)) and source:
+            source, extra = source[0], list(source[1:])
+        masks_only = all("bool" in str(t.dtype) for t in extra)
+        if source is not previous or not masks_only:
             raise ValueError(
                 "lrp supports models whose layers form a single path, each "
                 "layer fed by the one before. Received: layer "
                 f"{layer.name!r} in model {model.name!r}"
             )
+        step.mask_input = len(model.inputs) == 2 and any(
+            t is model.inputs[1] for t in extra
+        )
         previous = layer.output
     if previous is not model.outputs[0]:
         raise ValueError(
@@ -381,7 +404,18 @@ def _check_arguments(eps, bias_factor, batch_size):
     return float(eps), float(bias_factor), batch_size
 
 
-def _check_input(model, x):
+def _check_input(model, x, with_mask):
+    """`x` as an array (and the mask, for models with a mask input)."""
+    mask = None
+    if with_mask:
+        if not isinstance(x, (list, tuple)) or len(x) != 2:
+            raise ValueError(
+                f"Argument `x` must be [inputs, mask] for model "
+                f"{model.name!r}, which takes a step mask. Received: "
+                f"{type(x).__name__}"
+            )
+        x, mask = np.asarray(x[0]), np.asarray(x[1]).astype(bool)
+    x = np.asarray(x)
     expected = tuple(model.inputs[0].shape[1:])
     got = x.shape[1:]
     if len(got) != len(expected) or any(
@@ -391,6 +425,12 @@ def _check_input(model, x):
             f"Argument `x` must be a batch of the model's inputs, shape "
             f"(batch,) + {expected}. Received: x of shape {x.shape}"
         )
+    if mask is not None and mask.shape != x.shape[:2]:
+        raise ValueError(
+            f"The mask in `x` must have shape {x.shape[:2]} (batch, "
+            f"steps). Received: mask of shape {mask.shape}"
+        )
+    return x, mask
 
 
 def _numpy(value):

@@ -1,0 +1,141 @@
+"""Explanations of trained experiment models, scored and drawn.
+
+The mnist-seq experiment (the 2018 TT-LSTM script) asks whether a
+sequence of images holds one of class 0; after training, layer-wise
+relevance propagation (`ttrnn.explain.lrp`) says how much each step drove
+the answer, and the per-step relevance is scored against the steps that
+really are class 0 (AUROC and AUPRC over the real, unpadded steps).
+`ttrnn explain` draws the same per-step relevance for one input, and for
+video a per-pixel map of its most relevant frames.
+"""
+
+import math
+
+import numpy as np
+
+from ttrnn.experiments import metrics
+from ttrnn.experiments import plots
+from ttrnn.explain import lrp
+
+# Arras et al.'s settings (their code's defaults, used by the 2018 script).
+EPS = 1e-3
+BIAS_FACTOR = 0.0
+
+
+def step_relevance(relevance):
+    """Relevance a step: summed over each step's features.
+
+    Args:
+        relevance: `(batch, steps, ...)` from `lrp`.
+
+    Returns:
+        `(batch, steps)`.
+    """
+    relevance = np.asarray(relevance)
+    return relevance.reshape(relevance.shape[0], relevance.shape[1], -1).sum(
+        axis=-1
+    )
+
+
+def relevance_scores(model, x, step_labels, target=0, plot_path=None):
+    """How well per-step relevance finds the steps that carry the answer.
+
+    Args:
+        model: the trained model (see `lrp` for the layers supported).
+        x: test sequences `(batch, steps, features)`, zero pre-padded.
+        step_labels: bool `(batch, steps)`: true where a step carries the
+            answer (an image of class 0).
+        target: the output unit explained (the binary head's only unit).
+        plot_path: where to draw a few positive sequences with their
+            relevance (PNG), or None.
+
+    Returns:
+        dict with `relevance_auroc` and `relevance_auprc` over the real
+        (non-zero) steps.
+    """
+    per_step = step_relevance(
+        lrp(model, x, target=target, eps=EPS, bias_factor=BIAS_FACTOR)
+    )
+    real = np.any(np.asarray(x) != 0, axis=-1)
+    labels, scores = np.asarray(step_labels)[real], per_step[real]
+    if plot_path is not None:
+        shown = np.flatnonzero(np.asarray(step_labels).any(axis=1))[:4]
+        try:
+            sequences(plot_path, x[shown], per_step[shown], step_labels[shown])
+        except ImportError:  # matplotlib is an optional extra
+            pass
+    return {
+        "relevance_auroc": metrics.auroc(labels, scores),
+        "relevance_auprc": metrics.average_precision(labels, scores),
+    }
+
+
+def sequences(
+    path,
+    x,
+    per_step,
+    step_labels=None,
+    image_shape=None,
+    title="relevance a step",
+):
+    """Draws sequences of images over their relevance a step.
+
+    Each sequence is a row of its real (non-zero) steps' images, with a
+    bar under each image: its relevance (red for, blue against), on one
+    scale for the row. Steps marked in `step_labels` get a green frame.
+
+    Args:
+        path: output PNG path.
+        x: `(n, steps, features)` sequences, zero pre-padded.
+        per_step: `(n, steps)` relevance.
+        step_labels: bool `(n, steps)` to mark, or None.
+        image_shape: `(rows, cols)` of an image, or None for a square.
+        title: figure title.
+
+    Returns:
+        `path`.
+    """
+    plt = plots.pyplot()
+    x, per_step = np.asarray(x), np.asarray(per_step)
+    features = x.shape[-1]
+    if image_shape is None:
+        side = math.isqrt(features)
+        image_shape = (side, side) if side * side == features else (1, -1)
+    real = [np.flatnonzero(np.any(seq != 0, axis=-1)) for seq in x]
+    width = max(1, max((len(r) for r in real), default=1))
+    fig, axes = plt.subplots(
+        2 * len(x),
+        width,
+        figsize=(0.8 * width + 1, 1.7 * len(x)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1] * len(x)},
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for n, steps in enumerate(real):
+        scale = np.abs(per_step[n, steps]).max() or 1.0
+        for k, t in enumerate(steps):
+            ax = axes[2 * n, k]
+            ax.imshow(x[n, t].reshape(image_shape), cmap="gray")
+            if step_labels is not None and step_labels[n, t]:
+                ax.axis("on")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_color("green")
+                    spine.set_linewidth(2.5)
+            bar = axes[2 * n + 1, k]
+            value = per_step[n, t] / scale
+            bar.barh(0, value, color="tab:red" if value >= 0 else "tab:blue")
+            bar.set_xlim(-1, 1)
+            bar.axis("on")
+            bar.set_yticks([])
+            bar.set_xticks([])
+    fig.suptitle(
+        f"{title} (bars: relevance, scaled per row; green frame: a step "
+        "that carries the answer)",
+        fontsize=9,
+    )
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
