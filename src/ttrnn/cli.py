@@ -4,6 +4,7 @@
     ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
                           [--model M] [--protocol fast|paper] [--resume]
     ttrnn info NAME-or-results.json [--model M]
+    ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
     ttrnn list
     ttrnn --version
 
@@ -305,6 +306,60 @@ def build_parser():
     p.add_argument("--tt-input-shape", type=_shape, default=None)
     p.add_argument("--frame-shape", type=_shape, default=None)
     p.set_defaults(func=commands.info)
+
+    p = sub.add_parser(
+        "explain",
+        help="relevance of one input to a trained run's model (LRP)",
+        description="Loads a run of `ttrnn experiment` (its results.json "
+        "and checkpoint.keras), prepares one input as the run did, and "
+        "writes what layer-wise relevance propagation says: "
+        "relevance.npy (the input's shape), relevance.png (a step at a "
+        "time; for video, a per-pixel map of the most relevant frames) "
+        "and explanation.json.",
+    )
+    p.add_argument(
+        "run_dir", help="the run's output folder (a fold's, for CV runs)"
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--input",
+        default=None,
+        help="a video file (video runs) or a .npy array of one example",
+    )
+    source.add_argument(
+        "--index",
+        type=_count("index", allow_zero=True),
+        default=None,
+        help="the index of a test example of the run's data",
+    )
+    p.add_argument(
+        "--target",
+        type=_count("target", allow_zero=True),
+        default=None,
+        help="the output unit explained (default: the predicted one)",
+    )
+    p.add_argument("--out", default=None, help="default: RUN_DIR/explain/X")
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=1e-3,
+        help="stabiliser of the epsilon-rule",
+    )
+    p.add_argument(
+        "--bias-factor",
+        type=float,
+        default=0.0,
+        help="1 conserves relevance (biases pass theirs on), 0 keeps it",
+    )
+    p.add_argument("--data-dir", default=None, help="for --index")
+    p.add_argument(
+        "--top-frames",
+        type=_count("frames"),
+        default=4,
+        help="video: the most relevant frames drawn pixel by pixel",
+    )
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=commands.explain)
 
     p = sub.add_parser("list", help="list the experiments")
     p.set_defaults(func=commands.list_experiments)

@@ -128,6 +128,35 @@ def info(args):
     return 0
 
 
+def explain(args):
+    """`ttrnn explain RUN_DIR`: LRP relevance of one input."""
+    load_keras()
+    from ttrnn.experiments import explain_run
+
+    summary = explain_run.explain_run(
+        args.run_dir,
+        input_path=args.input,
+        index=args.index,
+        target=args.target,
+        out=args.out,
+        eps=args.eps,
+        bias_factor=args.bias_factor,
+        data_dir=args.data_dir,
+        top_frames=args.top_frames,
+        plot=not args.no_plots,
+    )
+    label = "" if summary["label"] is None else f" (label {summary['label']})"
+    print(
+        f"{summary['input']}{label}: output unit {summary['target']}, "
+        f"score {summary['score']:.4g}, relevance in the input "
+        f"{summary['relevance_sum']:.4g}"
+    )
+    if "most_relevant_steps" in summary:
+        print(f"most relevant steps: {summary['most_relevant_steps']}")
+    print("wrote " + ", ".join(summary["files"]))
+    return 0
+
+
 def list_experiments(args):
     """`ttrnn list`: the experiments and their defaults."""
     from ttrnn.experiments import registry

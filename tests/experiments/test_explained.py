@@ -10,6 +10,7 @@ import pytest
 from tests.formats import write_tiny_fashion_mnist
 from ttrnn.experiments import datasets
 from ttrnn.experiments import explained
+from ttrnn.experiments import registry
 from ttrnn.experiments import run
 
 
@@ -93,3 +94,87 @@ class TestMnistSequences:
         assert saved["metrics"]["relevance_auroc"] == pytest.approx(
             result["metrics"]["relevance_auroc"]
         )
+
+
+class TestExplainCommand:
+    def test_sequence_run_by_test_index(self, tmp_path, monkeypatch, capsys):
+        from ttrnn import cli
+
+        monkeypatch.setattr(datasets, "MNIST_SEQUENCES", (24, 8))
+        data_dir = write_tiny_fashion_mnist(tmp_path / "idx")
+        out = tmp_path / "run"
+        argv = ["experiment", "mnist-seq", "--data-dir", str(data_dir)]
+        argv += ["--out", str(out), "--epochs", "1", "--verbose", "0"]
+        assert cli.main(argv + ["--no-plots", "--model", "lstm"]) == 0
+        assert cli.main(["explain", str(out), "--index", "2"]) == 0
+        printed = capsys.readouterr().out
+        assert "test-2" in printed and "most relevant steps" in printed
+        folder = out / "explain" / "test-2"
+        relevance = np.load(folder / "relevance.npy")
+        x_test = datasets.load_arrays(registry.get("mnist-seq"), data_dir)[
+            "x_test"
+        ]
+        assert relevance.shape == (32, 784)
+        padded = ~np.any(x_test[2] != 0, axis=-1)
+        assert padded.any() and np.all(relevance[padded] == 0)
+        with open(folder / "explanation.json") as f:
+            summary = json.load(f)
+        assert summary["target"] == 0 and summary["label"] in (0, 1)
+        if _has_matplotlib():
+            assert os.path.getsize(folder / "relevance.png") > 1000
+        # Out of range, and no run there: usage errors (status 2).
+        assert cli.main(["explain", str(out), "--index", "8"]) == 2
+        assert "[0, 8)" in capsys.readouterr().err
+        assert cli.main(["explain", str(tmp_path), "--index", "0"]) == 2
+        assert "`run_dir` must be the output folder" in capsys.readouterr().err
+
+    def test_video_run_by_clip_file(self, tmp_path, av):
+        from ttrnn import cli
+        from ttrnn import data
+
+        data_dir = tmp_path / "ucf11"
+        data.write_ucf11_like(
+            data_dir,
+            num_classes=3,
+            groups_per_class=5,
+            clips_per_group=1,
+            num_frames=5,
+            frame_shape=(16, 24),
+            seed=2,
+        )
+        out = tmp_path / "run"
+        argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+        argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]
+        argv += ["--frame-shape", "16x24", "--folds", "0", "--batch-size", "4"]
+        argv += ["--cache-dir", str(tmp_path / "cache"), "--verbose", "0"]
+        assert cli.main(argv + ["--no-plots"]) == 0
+        clip = sorted(data_dir.rglob("*.mpg"))[0]
+        argv = ["explain", str(out), "--input", str(clip), "--target", "1"]
+        assert cli.main(argv + ["--bias-factor", "1", "--top-frames", "2"]) == 0
+        folder = out / "explain" / clip.stem
+        relevance = np.load(folder / "relevance.npy")
+        assert relevance.shape == (5, 16 * 24 * 3)
+        with open(folder / "explanation.json") as f:
+            summary = json.load(f)
+        assert summary["target"] == 1
+        assert len(summary["most_relevant_steps"]) == 2
+        # The same relevance as lrp on the clip as the run reads it.
+        from ttrnn.explain import lrp
+
+        model = keras.saving.load_model(out / "checkpoint.keras")
+        frames = data.read_video(clip, frame_shape=(16, 24))
+        x = frames.reshape(1, 5, -1)
+        expected = lrp(
+            model, [x, np.ones((1, 5), bool)], target=1, bias_factor=1.0
+        )[0]
+        np.testing.assert_allclose(relevance, expected, rtol=1e-5, atol=1e-8)
+        if _has_matplotlib():
+            assert os.path.getsize(folder / "relevance.png") > 1000
+
+
+def _has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -139,3 +139,88 @@ def sequences(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def video(path, frames, relevance, frame_shape, top=4):
+    """Draws a clip's relevance: a step at a time, then the `top` most
+    relevant frames, each beside its per-pixel relevance.
+
+    Args:
+        path: output PNG path.
+        frames: `(steps, height * width * 3)` (or unflattened) frames.
+        relevance: the same shape.
+        frame_shape: `(height, width, 3)`.
+        top: frames drawn pixel by pixel.
+
+    Returns:
+        `path`.
+    """
+    plt = plots.pyplot()
+    frames = np.asarray(frames).reshape((-1,) + tuple(frame_shape))
+    pixels = np.asarray(relevance).reshape(frames.shape).sum(axis=-1)
+    per_step = pixels.reshape(len(pixels), -1).sum(axis=-1)
+    best = np.sort(np.argsort(-np.abs(per_step))[: min(top, len(frames))])
+    fig = plt.figure(figsize=(3.2 * max(2, len(best)), 7.5))
+    grid = fig.add_gridspec(3, max(1, len(best)), height_ratios=[1.2, 2, 2])
+    ax = fig.add_subplot(grid[0, :])
+    colors = ["tab:red" if v >= 0 else "tab:blue" for v in per_step]
+    ax.bar(np.arange(len(per_step)), per_step, color=colors, width=1.0)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("relevance")
+    ax.set_title("relevance a frame (red: for the class, blue: against)")
+    for k, t in enumerate(best):
+        # Each map on its own scale: the spatial pattern of a weak frame
+        # stays visible next to a strong one (the bars give the sizes).
+        scale = np.abs(pixels[t]).max() or 1.0
+        top_ax = fig.add_subplot(grid[1, k])
+        top_ax.imshow(frames[t].astype("uint8"))
+        top_ax.set_title(f"frame {t}", fontsize=9)
+        top_ax.axis("off")
+        heat = fig.add_subplot(grid[2, k])
+        heat.imshow(pixels[t], cmap="bwr", vmin=-scale, vmax=scale)
+        heat.set_title(
+            f"per pixel (own scale), sum {per_step[t]:.3g}", fontsize=9
+        )
+        heat.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def vector(path, x, relevance, image_shape=None, top=30):
+    """Draws one example's relevance: as a heat map beside the image when
+    `image_shape` is given, else the `top` features by |relevance|.
+
+    Returns:
+        `path`.
+    """
+    plt = plots.pyplot()
+    x, relevance = np.ravel(x), np.ravel(relevance)
+    if image_shape is not None:
+        fig, axes = plt.subplots(1, 2, figsize=(7, 3.5))
+        axes[0].imshow(x.reshape(image_shape), cmap="gray")
+        axes[0].set_title("input")
+        scale = np.abs(relevance).max() or 1.0
+        axes[1].imshow(
+            relevance.reshape(image_shape),
+            cmap="bwr",
+            vmin=-scale,
+            vmax=scale,
+        )
+        axes[1].set_title("relevance (red: for, blue: against)")
+        for ax in axes:
+            ax.axis("off")
+    else:
+        order = np.argsort(-np.abs(relevance))[:top]
+        fig, ax = plt.subplots(figsize=(7, 0.25 * len(order) + 1))
+        colors = ["tab:red" if relevance[i] >= 0 else "tab:blue" for i in order]
+        ax.barh(np.arange(len(order)), relevance[order], color=colors)
+        ax.set_yticks(np.arange(len(order)), [f"feature {i}" for i in order])
+        ax.invert_yaxis()
+        ax.set_xlabel("relevance")
+        ax.set_title(f"the {len(order)} most relevant features")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
