@@ -31,11 +31,20 @@ import numpy as np
 from keras import ops
 
 from ttrnn import tt
+from ttrnn.activations import keras2_hard_sigmoid
 from ttrnn.explain import rules
 from ttrnn.layers.tt_gru import TTGRU
 from ttrnn.layers.tt_lstm import TTLSTM
 from ttrnn.layers.tt_simple_rnn import TTSimpleRNN
 
+_NUMPY_ACTIVATIONS = {
+    keras.activations.linear: lambda a: a,
+    keras.activations.tanh: np.tanh,
+    keras.activations.sigmoid: lambda a: 0.5 * (1.0 + np.tanh(0.5 * a)),
+    keras.activations.relu: lambda a: np.maximum(a, 0.0),
+    keras.activations.hard_sigmoid: lambda a: np.clip(a / 6 + 0.5, 0, 1),
+    keras2_hard_sigmoid: lambda a: np.clip(0.2 * a + 0.5, 0.0, 1.0),
+}
 KINDS = {
     keras.layers.LSTM: "lstm",
     TTLSTM: "lstm",
@@ -124,9 +133,16 @@ def recurrent_map(layer):
 
 
 def numpy_activation(fn):
-    """A Keras activation as a float64 NumPy function (None: identity)."""
+    """A Keras activation as a float64 NumPy function (None: identity).
+
+    The common ones run in NumPy (a backend call a step cost more than
+    the whole NumPy recurrence); any other goes through the backend.
+    """
     if fn is None:
         return lambda a: a
+    for known, numpy_fn in _NUMPY_ACTIVATIONS.items():
+        if fn is known:
+            return numpy_fn
 
     def apply(a):
         out = fn(ops.convert_to_tensor(a.astype("float32")))
