@@ -452,25 +452,23 @@ def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
 @pytest.mark.parametrize(
     "name, changed, sizes",
     [
-        ("madelon-tuned", {"tt_l2": 5e-4}, (2000, 600)),
-        ("mice-tuned", {"learning_rate": 1e-4}, (50, 10)),
+        ("madelon", {"tt_l2": 5e-4}, (2000, 600)),
+        ("mice", {"learning_rate": 1e-4}, (50, 10)),
     ],
 )
-def test_tuned_variants(tmp_path, capsys, name, changed, sizes, data_dir):
+def test_tuned_protocol(tmp_path, name, changed, sizes, data_dir):
     from ttrnn.experiments import registry
 
-    base = registry.get(name.removesuffix("-tuned"))
-    assert cli.main(["list"]) == 0
-    assert name in capsys.readouterr().out
+    base = registry.get(name)
     out = tmp_path / name
-    argv = ["experiment", name, "--epochs", "1", "--out", str(out)]
-    argv += ["--data-dir", str(data_dir)]
+    argv = ["experiment", name, "--protocol", "tuned", "--epochs", "1"]
+    argv += ["--out", str(out), "--data-dir", str(data_dir)]
     status = cli.main(argv + ["--verbose", "0", "--no-plots"])
     assert status == 0
     result = _results(out / "results.json")
     config = result["config"]
-    # The variant reads the base experiment's data and keeps its settings
-    # apart from the tuned ones.
+    assert (result["experiment"], config["protocol"]) == (name, "tuned")
+    # The base experiment's data, and its settings apart from the tuned.
     assert (config["train_size"], config["test_size"]) == sizes
     expected = {
         "learning_rate": base.learning_rate,
@@ -481,9 +479,92 @@ def test_tuned_variants(tmp_path, capsys, name, changed, sizes, data_dir):
     }
     for key, value in expected.items():
         assert config[key] == pytest.approx(value), key
-    weights = {"madelon": 885, "mice": 10_500}[base.name]
+    weights = {"madelon": 885, "mice": 10_500}[name]
     assert result["weights"]["input_to_hidden"] == weights
     assert result["paper"] == base.paper.get("tt", {})
+
+
+def test_tuned_alias_runs_as_the_protocol(tmp_path, monkeypatch, capsys):
+    """`mice-tuned` is `mice --protocol tuned`: the same folder (by
+    default runs/mice-tuned, where the alias always wrote), the same
+    results."""
+    root = tmp_path / "data"
+    write_spls_like(root / "spls", "mice", {"train": 20, "valid": 6}, 145, 83)
+    monkeypatch.chdir(tmp_path)
+    common = ["--epochs", "2", "--data-dir", str(root), "--no-plots"]
+    common += ["--verbose", "0", "--model", "tt"]
+    assert cli.main(["experiment", "mice", "--protocol", "tuned", *common]) == 0
+    assert capsys.readouterr().out.startswith("mice-tuned tt: mse ")
+    first = _results(tmp_path / "runs" / "mice-tuned" / "results.json")
+    argv = ["experiment", "mice-tuned", *common]
+    assert cli.main(argv) == 2  # the same folder: its checkpoint is there
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main([*argv, "--overwrite"]) == 0
+    second = _results(tmp_path / "runs" / "mice-tuned" / "results.json")
+    assert second["config"] == first["config"]
+    assert second["metrics"]["mse"] == pytest.approx(
+        first["metrics"]["mse"], rel=1e-5
+    )
+    np.testing.assert_allclose(
+        second["history"]["tt"]["loss"], first["history"]["tt"]["loss"], 1e-5
+    )
+    # The alias cannot run another protocol than its own.
+    assert cli.main([*argv, "--protocol", "paper"]) == 2
+    assert "mice-tuned is mice in the 'tuned'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (
+            ["experiment", "ucf11", "--protocol", "tuned"],
+            "the experiments with tuned settings are ['madelon', 'mice']",
+        ),
+        (["experiment", "mnist", "--protocol", "fast"], "video experiments"),
+        # The whole group is refused before its first member runs.
+        (["experiment", "spls", "--protocol", "tuned"], "prostate has no"),
+    ],
+)
+def test_protocol_errors(tmp_path, capsys, argv, words):
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error: Argument `protocol`" in err and words in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_protocol_choices_are_the_runners(capsys):
+    from ttrnn.experiments import run
+
+    for command in ("experiment", "info"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "mice", "--protocol", "slow"])
+        err = capsys.readouterr().err
+        choices = ", ".join(f"'{p}'" for p in run.PROTOCOLS)
+        assert f"invalid choice: 'slow' (choose from {choices})" in err
+
+
+def test_list_and_info_show_tuned_settings(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mice-tuned = mice --protocol tuned" in out
+    assert "madelon           tt_l2 0.0005 (else 0.005): " in out
+    rows = [line for line in out.splitlines() if "; protocols " in line]
+    lines = {line.split()[0]: line for line in rows}
+    assert lines["madelon"].endswith("protocols paper, tuned")
+    assert lines["ucf11"].endswith("protocols fast, paper")
+    assert "madelon-tuned" not in lines
+    assert cli.main(["info", "madelon", "--model", "tt"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    setting = "tt_l2 0.0005 (else 0.005)"
+    assert plain[1] == f"protocol paper; --protocol tuned sets {setting}"
+    for argv in (["madelon-tuned"], ["madelon", "--protocol", "tuned"]):
+        assert cli.main(["info", *argv, "--model", "tt"]) == 0
+        tuned = capsys.readouterr().out.splitlines()
+        assert tuned[1] == f"protocol tuned: tuned settings {setting}"
+        # Same model, same head: the tuned settings change no weights.
+        assert tuned[2:] == plain[2:]
+    assert cli.main(["info", "ucf11", "--model", "tt-gru"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "protocol fast"
 
 
 def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
@@ -523,24 +604,3 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
     assert history["val_accuracy"][-1] == pytest.approx(
         result["metrics"]["accuracy"], abs=1e-6
     )
-
-
-def test_info_of_every_variant_matches_its_base(capsys):
-    """A `-tuned` variant reads its base's data: same model, same head."""
-    from ttrnn.experiments import registry
-
-    variants = [
-        registry.get(name)
-        for name in registry.names()
-        if registry.get(name).dataset is not None
-    ]
-    assert {"mice-tuned", "madelon-tuned"} <= {v.name for v in variants}
-    for variant in variants:
-        outputs = []
-        for name in (variant.dataset, variant.name):
-            assert cli.main(["info", name, "--model", "tt"]) == 0
-            # The first line describes the experiment; the rest is the
-            # model: layers, weights, multiply-adds.
-            out = capsys.readouterr().out.split("\n", 1)[1]
-            outputs.append(out.replace(name, "NAME"))
-        assert outputs[0] == outputs[1], variant.name

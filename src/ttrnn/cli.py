@@ -2,8 +2,9 @@
 
     ttrnn demo [--out DIR] [--quick]
     ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
-                          [--model M] [--protocol fast|paper] [--resume]
-    ttrnn info NAME-or-results.json [--model M]
+                          [--model M] [--protocol fast|paper|tuned]
+                          [--resume]
+    ttrnn info NAME-or-results.json [--model M] [--protocol P]
     ttrnn list
     ttrnn --version
 
@@ -21,10 +22,18 @@ import sys
 
 from ttrnn import _select_backend
 from ttrnn import commands
+from ttrnn.experiments.experiment import PROTOCOLS
 
 _DESCRIPTION = (
     "Tensor-Train layers and TT-RNNs for Keras 3: the demo, the "
     "experiments of the 2017 papers, and layer statistics."
+)
+
+_PROTOCOL_HELP = (
+    "video: 'fast' (default) samples --frames frames a clip; 'paper' "
+    "takes every frame with zero pre-padding and masking. Others: "
+    "'paper' (default), the 2017 settings; 'tuned', the tuned settings "
+    "of the experiments that have them (ttrnn list)"
 )
 
 
@@ -206,10 +215,9 @@ def build_parser():
     )
     p.add_argument(
         "--protocol",
-        choices=("fast", "paper"),
-        default="fast",
-        help="video: 'fast' samples --frames frames a clip; 'paper' "
-        "takes every frame with zero pre-padding and masking",
+        choices=PROTOCOLS,
+        default=None,
+        help=_PROTOCOL_HELP,
     )
     p.add_argument("--resume", action="store_true", help="continue a run")
     p.add_argument(
@@ -299,6 +307,13 @@ def build_parser():
     p.add_argument("--tt-ranks", type=_ranks, default=None)
     p.add_argument("--tt-input-shape", type=_shape, default=None)
     p.add_argument("--frame-shape", type=_shape, default=None)
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="the settings to show (default: the run's, else the "
+        "experiment's default)",
+    )
     p.set_defaults(func=commands.info)
 
     p = sub.add_parser("list", help="list the experiments")

@@ -77,30 +77,80 @@ class TestRegistry:
             for name in members:
                 assert registry.get(name).kind == "feedforward"
 
-    def test_tuned_variants_change_only_their_settings(self):
-        for name, changed in [
-            ("madelon-tuned", {"tt_l2": 5e-4}),
-            ("mice-tuned", {"learning_rate": 1e-4}),
-        ]:
-            tuned = registry.get(name)
-            base = registry.get(name.removesuffix("-tuned"))
-            assert tuned.data_name == base.name == base.data_name
-            assert name not in registry.GROUPS["nips2003"]
-            assert name not in registry.GROUPS["spls"]
-            differ = {
-                f.name
-                for f in dataclasses.fields(base)
-                if getattr(base, f.name) != getattr(tuned, f.name)
-            }
-            assert differ == {
-                "name",
-                "description",
-                "notes",
-                "dataset",
-                *changed,
-            }
-            for key, value in changed.items():
-                assert getattr(tuned, key) == value != getattr(base, key)
+    @pytest.mark.parametrize(
+        "name, changed",
+        [("madelon", {"tt_l2": 5e-4}), ("mice", {"learning_rate": 1e-4})],
+    )
+    def test_tuned_protocol_changes_only_its_settings(self, name, changed):
+        base = registry.get(name)
+        tuned, protocol = registry.resolve(name, "tuned")
+        assert protocol == "tuned" and tuned.name == name
+        assert base.protocols == ("paper", "tuned")
+        differ = {
+            f.name
+            for f in dataclasses.fields(base)
+            if getattr(base, f.name) != getattr(tuned, f.name)
+        }
+        assert differ == {"description", "notes", *changed}
+        for key, value in changed.items():
+            assert getattr(tuned, key) == value != getattr(base, key)
+        # The old experiment names are aliases of the tuned protocol.
+        assert registry.ALIASES[f"{name}-tuned"] == (name, "tuned")
+        assert registry.resolve(f"{name}-tuned") == (tuned, "tuned")
+        assert registry.get(f"{name}-tuned") == tuned
+        assert registry.run_label(name, "tuned") == f"{name}-tuned"
+        assert registry.run_label(f"{name}-tuned") == f"{name}-tuned"
+        assert registry.run_label(name) == name
+        assert f"{name}-tuned" not in registry.names()
+        assert f"{name}-tuned" not in sum(registry.GROUPS.values(), ())
+
+    def test_default_protocols(self):
+        assert registry.resolve("ucf11")[1] == "fast"
+        assert registry.resolve("ucf11", "paper")[1] == "paper"
+        assert registry.resolve("madelon")[1] == "paper"
+        assert registry.resolve("fibonacci")[1] == "paper"
+        assert registry.tuned_names() == ("madelon", "mice")
+        for name in registry.names():
+            protocols = registry.get(name).protocols
+            assert set(protocols) <= set(registry.PROTOCOLS)
+
+    @pytest.mark.parametrize(
+        "name, protocol, match",
+        [
+            (
+                "ucf11",
+                "tuned",
+                r"ucf11 has no tuned settings; the "
+                r"experiments with tuned settings are \['madelon', 'mice'\]",
+            ),
+            ("arcene", "tuned", "experiments with tuned settings are"),
+            (
+                "madelon",
+                "fast",
+                r"must be one of \('paper', 'tuned'\) "
+                "for madelon .*video experiments",
+            ),
+            ("mnist", "fast", r"must be one of \('paper',\) for mnist"),
+            (
+                "ucf11",
+                "slow",
+                r"must be one of \('fast', 'paper', "
+                r"'tuned'\)\. Received: protocol='slow' for ucf11",
+            ),
+            (
+                "madelon-tuned",
+                "paper",
+                "madelon-tuned is madelon in the 'tuned' protocol",
+            ),
+        ],
+    )
+    def test_invalid_protocols(self, name, protocol, match):
+        with pytest.raises(registry.ExperimentError, match=match):
+            registry.resolve(name, protocol)
+        base = registry.get(name.removesuffix("-tuned"))
+        if protocol not in base.protocols and protocol in registry.PROTOCOLS:
+            with pytest.raises(registry.ExperimentError, match="`protocol`"):
+                base.with_protocol(protocol)
 
     def test_tt_input_modes(self):
         e = registry.get("ucf11")
@@ -134,4 +184,31 @@ def test_run_experiment_rejects_a_bad_learning_rate(tmp_path, rate):
     with pytest.raises(registry.ExperimentError, match="`learning_rate`"):
         run.run_experiment(
             "mice", learning_rate=rate, out=str(tmp_path), verbose=0
+        )
+
+
+@pytest.mark.parametrize(
+    "name, protocol", [("ucf11", "tuned"), ("mnist", "fast"), ("yeast", "x")]
+)
+def test_run_experiment_rejects_a_protocol_before_reading(
+    tmp_path, name, protocol
+):
+    """Refused before any data is looked for (there is none here)."""
+    from ttrnn.experiments import run
+
+    assert run.PROTOCOLS == registry.PROTOCOLS
+    with pytest.raises(registry.ExperimentError, match="`protocol`"):
+        run.run_experiment(
+            name, protocol=protocol, out=str(tmp_path), verbose=0
+        )
+
+
+def test_run_many_checks_every_protocol_before_the_first_run(tmp_path):
+    """madelon would run (and fail for want of data) if ucf11's protocol
+    were checked only when its turn came."""
+    from ttrnn.experiments import run
+
+    with pytest.raises(registry.ExperimentError, match="ucf11 has no tun"):
+        run.run_many(
+            ["madelon", "ucf11"], None, protocol="tuned", out=str(tmp_path)
         )

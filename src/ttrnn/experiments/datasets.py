@@ -59,7 +59,7 @@ def load_arrays(experiment, data_dir=None, seed=0):
         padded to `experiment.input_dim`, float32), `outputs` (units of the
         head), `class_names` (or `None`) and `source` (where from).
     """
-    name = experiment.data_name
+    name = experiment.name
     if experiment.kind == "sequence":
         from ttrnn.experiments.sequences import make_fibonacci_sequences
 
@@ -149,7 +149,7 @@ def _collection_dir(experiment, data_dir):
 
 
 def _nips2003(experiment, folder, seed):
-    name = experiment.data_name
+    name = experiment.name
     if experiment.split == "holdout":
         # Only the validation set carries features here: split it.
         x, y = data.read_nips2003_subset(name, "valid", folder)
@@ -168,7 +168,7 @@ def _nips2003(experiment, folder, seed):
 
 def _spls(experiment, folder):
     (x_train, y_train), (x_test, y_test) = data.load_spls(
-        experiment.data_name, folder
+        experiment.name, folder
     )
     x_train, x_test = data.minmax_scale(x_train, x_test)
     x_train, x_test = _pad(experiment, x_train, x_test)

@@ -5,6 +5,11 @@ experiment scripts) fixes: the TT modes and ranks of the first layer, the
 head, the optimiser, batch size and epochs, the split, and the figures the
 2017 system reported. The experiments themselves are in `catalog`; look
 them up with `registry.get`.
+
+A protocol says how an experiment is run: the video experiments run
+`"fast"` (frames sampled over each clip) or `"paper"` (every frame, as in
+2017); the others run `"paper"` (their 2017 settings) or, where the
+catalog gives tuned settings, `"tuned"` (`Experiment.with_protocol`).
 """
 
 import dataclasses
@@ -21,6 +26,10 @@ VIDEO_MODELS = (
 )
 FEEDFORWARD_MODELS = ("tt", "dense")
 SEQUENCE_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm")
+# Every protocol, and those of the video experiments alone.
+PROTOCOLS = ("fast", "paper", "tuned")
+VIDEO_PROTOCOLS = ("fast", "paper")
+TUNED = "tuned"
 
 
 class ExperimentError(ValueError):
@@ -58,8 +67,9 @@ class Experiment:
             (`"nips2003"`, `"spls"`), or `None`.
         paper: the figures the 2017 system reported, by model.
         notes: protocol details worth knowing.
-        dataset: the data set read, when it is not `name` (the `-tuned`
-            variants read their base experiment's data).
+        tuned: the settings the `"tuned"` protocol changes (field name to
+            value), empty when the experiment has none.
+        tuned_notes: why, in one line (replaces `notes` when tuned).
     """
 
     name: str
@@ -84,12 +94,36 @@ class Experiment:
     data_subdir: str = None
     paper: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
-    dataset: str = None
+    tuned: dict = dataclasses.field(default_factory=dict)
+    tuned_notes: str = ""
 
     @property
-    def data_name(self):
-        """The name of the data set read (`dataset`, else `name`)."""
-        return self.dataset or self.name
+    def protocols(self):
+        """The protocols this experiment runs, the default first."""
+        base = VIDEO_PROTOCOLS if self.kind == "video" else ("paper",)
+        return base + ((TUNED,) if self.tuned else ())
+
+    def with_protocol(self, protocol):
+        """The experiment as `protocol` runs it: with its tuned settings
+        for `"tuned"`, else unchanged.
+
+        Raises:
+            ExperimentError: if the experiment does not run `protocol`
+                (`registry.resolve` says more: which experiments do).
+        """
+        if protocol not in self.protocols:
+            raise ExperimentError(
+                f"Argument `protocol` must be one of {self.protocols} for "
+                f"{self.name}. Received: protocol={protocol!r}"
+            )
+        if protocol != TUNED:
+            return self
+        return dataclasses.replace(
+            self,
+            description=f"{self.description} (tuned settings)",
+            notes=self.tuned_notes,
+            **self.tuned,
+        )
 
     @property
     def input_dim(self):
