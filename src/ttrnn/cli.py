@@ -210,8 +210,9 @@ def build_parser():
         "--model",
         default=None,
         help="model, or several separated by commas: tt/dense "
-        "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, gru, "
-        "lstm, rnn (video); default: the TT model (both for groups)",
+        "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, "
+        "tt-mlp, gru, lstm, rnn (video); default: the TT model (both for "
+        "groups)",
     )
     p.add_argument(
         "--protocol",

@@ -20,12 +20,18 @@ VIDEO_MODELS = (
     "tt-rnn",
     "vtt-gru",
     "vtt-lstm",
+    "tt-mlp",
     "gru",
     "lstm",
     "rnn",
 )
 FEEDFORWARD_MODELS = ("tt", "dense")
 SEQUENCE_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm")
+# The TT-MLP's per-frame layer: with UCF11's input modes 8x20x20x18 the
+# one layout of hidden size 256 and one rank at every cut whose cores hold
+# exactly the paper's 7,680 weights (Table 2; docs/experiments.md).
+TT_MLP_OUTPUT_SHAPE = (4, 2, 2, 16)
+TT_MLP_RANKS = (1, 8, 8, 8, 1)
 # Every protocol, and those of the video experiments alone.
 PROTOCOLS = ("fast", "paper", "tuned")
 VIDEO_PROTOCOLS = ("fast", "paper")
@@ -141,12 +147,13 @@ class Experiment:
             size *= n
         return size
 
-    def ranks(self, tt_ranks=None):
+    def ranks(self, tt_ranks=None, model=None):
         """The TT ranks to use: `tt_ranks` (one int or d + 1 ints) when
-        given, else the experiment's (the one place that default is
-        filled in), as an int or a list of ints."""
+        given, else the experiment's (`TT_MLP_RANKS` for the `"tt-mlp"`
+        model; the one place that default is filled in), as an int or a
+        list of ints."""
         if tt_ranks is None:
-            return list(self.tt_ranks)
+            return list(TT_MLP_RANKS if model == "tt-mlp" else self.tt_ranks)
         if isinstance(tt_ranks, int):
             return int(tt_ranks)
         return [int(r) for r in tt_ranks]

@@ -133,7 +133,7 @@ def run_experiment(
         "epochs": int(epochs or experiment.epochs),
         "batch_size": int(batch_size or experiment.batch_size),
         "learning_rate": _learning_rate_config(learning_rate, experiment),
-        "tt_ranks": experiment.ranks(tt_ranks),
+        "tt_ranks": experiment.ranks(tt_ranks, model_name),
         "dropout": float(dropout),
         "recurrent_dropout": float(recurrent_dropout),
         "seed": int(seed),
