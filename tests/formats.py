@@ -93,12 +93,15 @@ def write_spls_like(spls_dir, name, sizes, features, outputs=None, seed=0):
     return written
 
 
-def write_reuters_like(path, count=300, topics=46, vocabulary=3000, seed=0):
+def write_reuters_like(
+    path, count=300, topics=46, vocabulary=3000, topic_share=0.25, seed=0
+):
     """A `reuters.npz` in the format of Keras' file: `x` an object array
     of lists of word indices (1 the most frequent word), `y` the topics.
 
-    Word ranks follow Zipf's law; each topic draws a quarter of its words
-    from a few topic words of its own, so a model can learn the topics.
+    Word ranks follow Zipf's law; each topic draws `topic_share` of its
+    words from 8 topic words of its own (among ranks 20 to 899), so a
+    model can learn the topics.
     Topic sizes are uneven, as in the real set.
 
     Returns:
@@ -117,7 +120,7 @@ def write_reuters_like(path, count=300, topics=46, vocabulary=3000, seed=0):
     for topic in y:
         length = int(rng.integers(20, 200))
         words = rng.choice(vocabulary, size=length, p=zipf) + 1
-        mark = rng.random(length) < 0.25
+        mark = rng.random(length) < topic_share
         words[mark] = rng.choice(own[topic], size=mark.sum()) + 1
         x.append([int(w) for w in words])
     array = np.empty(count, dtype=object)

@@ -18,6 +18,7 @@ import pytest
 
 import ttrnn
 from tests.formats import write_nips2003_like
+from tests.formats import write_reuters_like
 from tests.formats import write_spls_like
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
@@ -645,3 +646,61 @@ def test_tt_mlp_trains_in_the_paper_protocol(tmp_path, av):
         result["metrics"]["accuracy"], abs=1e-6
     )
     assert result["paper"]["accuracy"] == 0.427
+
+
+@pytest.fixture(scope="module")
+def reuters_dir(tmp_path_factory):
+    """A reuters.npz in the format of Keras' file (few newswires)."""
+    root = tmp_path_factory.mktemp("reuters")
+    write_reuters_like(root / "reuters.npz", count=200, seed=3)
+    return root
+
+
+def test_reuters_tt_and_dense(tmp_path, reuters_dir):
+    out = tmp_path / "reuters"
+    argv = ["experiment", "reuters", "--data-dir", str(reuters_dir)]
+    argv += ["--model", "tt,dense", "--epochs", "2", "--out", str(out)]
+    assert cli.main(argv + ["--verbose", "0", "--no-plots"]) == 0
+    tt_run = _results(out / "tt" / "results.json")
+    dense_run = _results(out / "dense" / "results.json")
+    # 1*10*8*10 + 10*10*8*10 + 10*10*8*1 and 1,000 x 512 (REFERENCE).
+    assert tt_run["weights"]["input_to_hidden"] == 800 + 8000 + 800
+    assert dense_run["weights"]["input_to_hidden"] == 512_000
+    for run in (tt_run, dense_run):
+        config = run["config"]
+        # Keras' 80/20 split; the last 20 % of the training part validates.
+        assert (config["train_size"], config["validation_size"]) == (128, 32)
+        assert config["test_size"] == 40
+        assert config["early_stopping"]["patience"] == 5
+        assert run["epochs_done"] == 2 and run["stopped_early"] is None
+        for key in ("accuracy", "auroc", "auprc"):
+            assert 0.0 <= run["metrics"][key] <= 1.0
+        layers = [row["layer"] for row in run["weights"]["layers"]]
+        assert layers == ["hidden", "batch_norm", "head"]
+    assert tt_run["paper"] == {
+        "auroc": 0.9565,
+        "auprc": 0.510,
+        "accuracy": 0.777,
+        "first_layer": 9600,
+    }
+    assert dense_run["paper"]["accuracy"] == 0.788
+
+
+def test_reuters_from_the_keras_cache_resumes(tmp_path, monkeypatch, capsys):
+    """Without --data-dir the file in Keras' download cache is read; a
+    killed run resumes."""
+    home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    argv = ["experiment", "reuters", "--epochs", "2", "--verbose", "0"]
+    argv += ["--no-plots", "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No reuters.npz" in err and "reuters.load_data()" in err
+    write_reuters_like(home / "datasets" / "reuters.npz", count=120, seed=4)
+    with interrupted_after_epoch(1), pytest.raises(SimulatedInterrupt):
+        cli.main(argv)
+    assert cli.main([*argv, "--resume"]) == 0
+    result = _results(tmp_path / "run" / "results.json")
+    assert result["epochs_done"] == 2 and result["resumed_from"] == [1]
+    assert result["config"]["source"] == str(home / "datasets" / "reuters.npz")
+    assert len(result["history"]["tt"]["val_loss"]) == 2

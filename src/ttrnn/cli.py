@@ -202,7 +202,8 @@ def build_parser():
         "--data-dir",
         default=None,
         help="dataset directory (default: $TTRNN_DATA_DIR; for mnist, "
-        "Fashion-MNIST from the Debian package)",
+        "Fashion-MNIST from the Debian package; for reuters, also "
+        "~/.keras/datasets/reuters.npz)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
     p.add_argument("--epochs", type=_count("epochs"), default=None)

@@ -202,6 +202,7 @@ def _info_outputs(experiment):
         "mnist": 10,
         "cifar10": 10,
         "lymphoma": 3,
+        "reuters": 46,
         "mice": 83,
         "yeast": 18,
     }

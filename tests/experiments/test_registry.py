@@ -14,7 +14,9 @@ from ttrnn.experiments import registry
 
 class TestRegistry:
     @pytest.mark.parametrize(
-        "name", ["mnist", "cifar10", "arcene", "gisette", "dexter", "dorothea"]
+        "name",
+        ["mnist", "cifar10", "arcene", "gisette", "dexter", "dorothea"]
+        + ["reuters"],
     )
     def test_first_layer_counts_match_2017(self, name):
         e = registry.get(name)
@@ -58,6 +60,25 @@ class TestRegistry:
         assert [r["layer"] for r in rows] == ["rnn", "head"]
         assert rows[0]["tt_input_shape"] == [8, 8, 6, 6]
         assert model.layers[1].name == "masking"
+
+    def test_reuters_models(self):
+        """TT or Dense(512) with ReLU, batch normalisation, a softmax head
+        with L2 0.1; no L2 on the hidden layer of either."""
+        e = registry.get("reuters")
+        for name in ("tt", "dense"):
+            model, loss = models.build_feedforward(e, name, 46)
+            assert loss == "sparse_categorical_crossentropy"
+            hidden, norm, head = (
+                model.get_layer(n) for n in ("hidden", "batch_norm", "head")
+            )
+            assert isinstance(norm, keras.layers.BatchNormalization)
+            assert hidden.kernel_regularizer is None
+            assert hidden.activation.__name__ == "relu"
+            assert head.kernel_regularizer.get_config()["l2"] == (
+                pytest.approx(0.1)
+            )
+            assert head.units == 46
+            assert model.layers.index(norm) == model.layers.index(hidden) + 1
 
     def test_spls_inputs_cover_features(self):
         features = {

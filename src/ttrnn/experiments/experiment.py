@@ -64,6 +64,17 @@ class Experiment:
         hidden_activation: activation of the feed-forward hidden layer.
         l2: L2 factor on the dense kernels (head; dense baseline layer).
         tt_l2: L2 factor on the TT cores (feed-forward).
+        dense_hidden_l2: L2 factor on the dense baseline's hidden kernel
+            when it is not `l2` (`None`: `l2`).
+        batch_norm: feed-forward: `BatchNormalization` between the hidden
+            layer and the head.
+        validation_split: feed-forward: the fraction of the training set
+            (its last rows) held out for validation: the learning curves
+            and early stopping. 0: the curves are on the test split.
+        stop_patience: early stopping (`runner.WorseEpochStopping`) after
+            this many epochs of validation loss over `(1 + stop_tolerance)`
+            times the best; `None` for none.
+        stop_tolerance: see `stop_patience`.
         frame_shape: `(height, width)` of the video frames.
         every: keep one decoded frame out of `every` (paper protocol).
         max_frames: keep at most this many frames a clip (paper protocol).
@@ -93,6 +104,11 @@ class Experiment:
     hidden_activation: str = "relu"
     l2: float = 0.0
     tt_l2: float = 0.0
+    dense_hidden_l2: float = None
+    batch_norm: bool = False
+    validation_split: float = 0.0
+    stop_patience: int = None
+    stop_tolerance: float = 0.05
     frame_shape: tuple = None
     every: int = 1
     max_frames: int = None

@@ -51,7 +51,8 @@ def head(experiment, outputs, name="head"):
 
 
 def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
-    """A two-layer network: TT (or dense) hidden layer, then the head.
+    """A two-layer network: TT (or dense) hidden layer, [batch
+    normalisation,] then the head.
 
     Args:
         experiment: a feed-forward `Experiment`.
@@ -76,10 +77,11 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
             name="hidden",
         )
     elif model_name == "dense":
+        l2 = experiment.dense_hidden_l2
         hidden = keras.layers.Dense(
             experiment.units,
             activation=experiment.hidden_activation,
-            kernel_regularizer=_l2(experiment.l2),
+            kernel_regularizer=_l2(experiment.l2 if l2 is None else l2),
             name="hidden",
         )
     else:
@@ -87,8 +89,11 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
             f"Argument `model` must be one of {experiment.models} for "
             f"{experiment.name}. Received: model={model_name!r}"
         )
+    x = hidden(inputs)
+    if experiment.batch_norm:
+        x = keras.layers.BatchNormalization(name="batch_norm")(x)
     out_layer, loss = head(experiment, outputs)
-    model = keras.Model(inputs, out_layer(hidden(inputs)), name=model_name)
+    model = keras.Model(inputs, out_layer(x), name=model_name)
     return model, loss
 
 

@@ -317,6 +317,7 @@ def _finish(experiment, config, out, splits, started, opts):
             [runner.seconds_per_epoch(s) for _, _, s, _ in splits]
         ),
         "epochs_done": state["epochs_done"],
+        "stopped_early": state.get("stopped_early"),
         "resumed_from": state.get("resumed_from", []),
         # The 2017 figures on the real dataset; none for other data.
         "paper": experiment.paper.get(config["model"], {})

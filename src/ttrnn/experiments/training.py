@@ -86,10 +86,28 @@ def run_arrays(experiment, config, out, opts):
         return compile_model(model, loss, experiment, rate)
 
     train = (arrays["x_train"], arrays["y_train"])
+    validation = (arrays["x_test"], arrays["y_test"])
+    if experiment.validation_split:
+        # The last rows, as Keras' `fit(validation_split=...)`.
+        x, y = train
+        cut = int(len(x) * (1 - experiment.validation_split))
+        train, validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
+        config["train_size"] = cut
+        config["validation_size"] = len(x) - cut
+    stopping = None
+    if experiment.stop_patience:
+        stopping = runner.WorseEpochStopping(
+            experiment.stop_patience, experiment.stop_tolerance
+        )
+        config["early_stopping"] = {
+            "patience": experiment.stop_patience,
+            "tolerance": experiment.stop_tolerance,
+            "monitor": stopping.monitor,
+        }
     model, state = runner.fit_with_checkpoints(
         _rate_chosen(build, train, config, "official", opts),
         train,
-        (arrays["x_test"], arrays["y_test"]),
+        validation,
         run_dir=out,
         epochs=config["epochs"],
         resume=opts["resume"],
@@ -97,6 +115,7 @@ def run_arrays(experiment, config, out, opts):
         batch_size=config["batch_size"],
         seed=config["seed"],
         verbose=opts["verbose"],
+        early_stopping=stopping,
     )
     _record_rate(config, "official", model)
     y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
