@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import pathlib
 
 import keras
 import pytest
@@ -233,3 +234,31 @@ def test_run_many_checks_every_protocol_before_the_first_run(tmp_path):
         run.run_many(
             ["madelon", "ucf11"], None, protocol="tuned", out=str(tmp_path)
         )
+
+
+def test_run_experiment_tuned_protocol_and_alias(tmp_path, monkeypatch):
+    """The Python API: protocol="tuned" and the alias run the same
+    settings into the same default folder, runs/mice-tuned-tt."""
+    from tests.formats import write_spls_like
+    from ttrnn.experiments import run
+
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    monkeypatch.chdir(tmp_path)
+    common = dict(data_dir=str(tmp_path), epochs=1, verbose=0, plot=False)
+    first = run.run_experiment("mice", protocol="tuned", **common)
+    second = run.run_experiment("mice-tuned", overwrite=True, **common)
+    for result in (first, second):
+        assert result["out"] == str(pathlib.Path("runs", "mice-tuned-tt"))
+        assert result["experiment"] == "mice"
+        assert result["config"]["protocol"] == "tuned"
+        assert result["config"]["learning_rate"] == pytest.approx(1e-4)
+    assert second["config"] == first["config"]
+    assert second["metrics"]["mse"] == pytest.approx(
+        first["metrics"]["mse"], rel=1e-5
+    )
+    plain = run.run_experiment("mice", **common)
+    assert plain["out"] == str(pathlib.Path("runs", "mice-tt"))
+    assert plain["config"]["protocol"] == "paper"
+    assert plain["config"]["learning_rate"] == pytest.approx(1e-3)
