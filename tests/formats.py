@@ -119,3 +119,40 @@ def _write_idx(path, array):
     header += np.asarray(array.shape, dtype=">i4").tobytes()
     with gzip.open(path, "wb") as f:
         f.write(header + array.tobytes())
+
+
+def write_reuters_like(
+    path, count=300, topics=46, vocabulary=3000, topic_share=0.25, seed=0
+):
+    """A `reuters.npz` in the format of Keras' file: `x` an object array
+    of lists of word indices (1 the most frequent word), `y` the topics.
+
+    Word ranks follow Zipf's law; each topic draws `topic_share` of its
+    words from 8 topic words of its own (among ranks 20 to 899), so a
+    model can learn the topics.
+    Topic sizes are uneven, as in the real set.
+
+    Returns:
+        `(x, y)` as written: a list of lists of ints and int64 topics.
+    """
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, topics + 1)
+    y = rng.choice(topics, size=count, p=weights / weights.sum())
+    first = min(count, topics)
+    y[:first] = np.arange(first)  # every topic at least once
+    y = y.astype(np.int64)
+    zipf = 1.0 / np.arange(1, vocabulary + 1)
+    zipf /= zipf.sum()
+    own = rng.choice(np.arange(20, 900), size=(topics, 8))
+    x = []
+    for topic in y:
+        length = int(rng.integers(20, 200))
+        words = rng.choice(vocabulary, size=length, p=zipf) + 1
+        mark = rng.random(length) < topic_share
+        words[mark] = rng.choice(own[topic], size=mark.sum()) + 1
+        x.append([int(w) for w in words])
+    array = np.empty(count, dtype=object)
+    array[:] = x
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=array, y=y)
+    return x, y

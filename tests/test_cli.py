@@ -7,6 +7,7 @@ real formats (`tests.formats`).
 """
 
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 import ttrnn
 from tests.formats import write_nips2003_like
+from tests.formats import write_reuters_like
 from tests.formats import write_spls_like
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
@@ -452,25 +454,23 @@ def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
 @pytest.mark.parametrize(
     "name, changed, sizes",
     [
-        ("madelon-tuned", {"tt_l2": 5e-4}, (2000, 600)),
-        ("mice-tuned", {"learning_rate": 1e-4}, (50, 10)),
+        ("madelon", {"tt_l2": 5e-4}, (2000, 600)),
+        ("mice", {"learning_rate": 1e-4}, (50, 10)),
     ],
 )
-def test_tuned_variants(tmp_path, capsys, name, changed, sizes, data_dir):
+def test_tuned_protocol(tmp_path, name, changed, sizes, data_dir):
     from ttrnn.experiments import registry
 
-    base = registry.get(name.removesuffix("-tuned"))
-    assert cli.main(["list"]) == 0
-    assert name in capsys.readouterr().out
+    base = registry.get(name)
     out = tmp_path / name
-    argv = ["experiment", name, "--epochs", "1", "--out", str(out)]
-    argv += ["--data-dir", str(data_dir)]
+    argv = ["experiment", name, "--protocol", "tuned", "--epochs", "1"]
+    argv += ["--out", str(out), "--data-dir", str(data_dir)]
     status = cli.main(argv + ["--verbose", "0", "--no-plots"])
     assert status == 0
     result = _results(out / "results.json")
     config = result["config"]
-    # The variant reads the base experiment's data and keeps its settings
-    # apart from the tuned ones.
+    assert (result["experiment"], config["protocol"]) == (name, "tuned")
+    # The base experiment's data, and its settings apart from the tuned.
     assert (config["train_size"], config["test_size"]) == sizes
     expected = {
         "learning_rate": base.learning_rate,
@@ -481,9 +481,92 @@ def test_tuned_variants(tmp_path, capsys, name, changed, sizes, data_dir):
     }
     for key, value in expected.items():
         assert config[key] == pytest.approx(value), key
-    weights = {"madelon": 885, "mice": 10_500}[base.name]
+    weights = {"madelon": 885, "mice": 10_500}[name]
     assert result["weights"]["input_to_hidden"] == weights
     assert result["paper"] == base.paper.get("tt", {})
+
+
+def test_tuned_alias_runs_as_the_protocol(tmp_path, monkeypatch, capsys):
+    """`mice-tuned` is `mice --protocol tuned`: the same folder (by
+    default runs/mice-tuned, where the alias always wrote), the same
+    results."""
+    root = tmp_path / "data"
+    write_spls_like(root / "spls", "mice", {"train": 20, "valid": 6}, 145, 83)
+    monkeypatch.chdir(tmp_path)
+    common = ["--epochs", "2", "--data-dir", str(root), "--no-plots"]
+    common += ["--verbose", "0", "--model", "tt"]
+    assert cli.main(["experiment", "mice", "--protocol", "tuned", *common]) == 0
+    assert capsys.readouterr().out.startswith("mice-tuned tt: mse ")
+    first = _results(tmp_path / "runs" / "mice-tuned" / "results.json")
+    argv = ["experiment", "mice-tuned", *common]
+    assert cli.main(argv) == 2  # the same folder: its checkpoint is there
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main([*argv, "--overwrite"]) == 0
+    second = _results(tmp_path / "runs" / "mice-tuned" / "results.json")
+    assert second["config"] == first["config"]
+    assert second["metrics"]["mse"] == pytest.approx(
+        first["metrics"]["mse"], rel=1e-5
+    )
+    np.testing.assert_allclose(
+        second["history"]["tt"]["loss"], first["history"]["tt"]["loss"], 1e-5
+    )
+    # The alias cannot run another protocol than its own.
+    assert cli.main([*argv, "--protocol", "paper"]) == 2
+    assert "mice-tuned is mice in the 'tuned'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (
+            ["experiment", "ucf11", "--protocol", "tuned"],
+            "the experiments with tuned settings are ['madelon', 'mice']",
+        ),
+        (["experiment", "mnist", "--protocol", "fast"], "video experiments"),
+        # The whole group is refused before its first member runs.
+        (["experiment", "spls", "--protocol", "tuned"], "prostate has no"),
+    ],
+)
+def test_protocol_errors(tmp_path, capsys, argv, words):
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error: Argument `protocol`" in err and words in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_protocol_choices_are_the_runners(capsys):
+    from ttrnn.experiments import run
+
+    for command in ("experiment", "info"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "mice", "--protocol", "slow"])
+        err = capsys.readouterr().err
+        choices = ", ".join(f"'{p}'" for p in run.PROTOCOLS)
+        assert f"invalid choice: 'slow' (choose from {choices})" in err
+
+
+def test_list_and_info_show_tuned_settings(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mice-tuned = mice --protocol tuned" in out
+    assert "madelon           tt_l2 0.0005 (else 0.005): " in out
+    rows = [line for line in out.splitlines() if "; protocols " in line]
+    lines = {line.split()[0]: line for line in rows}
+    assert lines["madelon"].endswith("protocols paper, tuned")
+    assert lines["ucf11"].endswith("protocols fast, paper")
+    assert "madelon-tuned" not in lines
+    assert cli.main(["info", "madelon", "--model", "tt"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    setting = "tt_l2 0.0005 (else 0.005)"
+    assert plain[1] == f"protocol paper; --protocol tuned sets {setting}"
+    for argv in (["madelon-tuned"], ["madelon", "--protocol", "tuned"]):
+        assert cli.main(["info", *argv, "--model", "tt"]) == 0
+        tuned = capsys.readouterr().out.splitlines()
+        assert tuned[1] == f"protocol tuned: tuned settings {setting}"
+        # Same model, same head: the tuned settings change no weights.
+        assert tuned[2:] == plain[2:]
+    assert cli.main(["info", "ucf11", "--model", "tt-gru"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "protocol fast"
 
 
 def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
@@ -525,22 +608,99 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
     )
 
 
-def test_info_of_every_variant_matches_its_base(capsys):
-    """A `-tuned` variant reads its base's data: same model, same head."""
-    from ttrnn.experiments import registry
+def test_tt_mlp_trains_in_the_paper_protocol(tmp_path, av):
+    """The TT-MLP runs the video path of the TT-RNNs: bucketed, masked,
+    uint8 clips; its learning curve agrees with the per-clip scores."""
+    from ttrnn import data
 
-    variants = [
-        registry.get(name)
-        for name in registry.names()
-        if registry.get(name).dataset is not None
-    ]
-    assert {"mice-tuned", "madelon-tuned"} <= {v.name for v in variants}
-    for variant in variants:
-        outputs = []
-        for name in (variant.dataset, variant.name):
-            assert cli.main(["info", name, "--model", "tt"]) == 0
-            # The first line describes the experiment; the rest is the
-            # model: layers, weights, multiply-adds.
-            out = capsys.readouterr().out.split("\n", 1)[1]
-            outputs.append(out.replace(name, "NAME"))
-        assert outputs[0] == outputs[1], variant.name
+    data_dir = tmp_path / "ucf11"
+    data.write_ucf11_like(
+        data_dir,
+        num_classes=3,
+        groups_per_class=5,
+        clips_per_group=1,
+        num_frames=4,
+        frame_shape=(16, 24),
+        seed=2,
+    )
+    out = tmp_path / "run"
+    argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+    argv += ["--out", str(out), "--protocol", "paper", "--epochs", "2"]
+    argv += ["--frame-shape", "16x24", "--folds", "0", "--batch-size", "4"]
+    argv += ["--model", "tt-mlp", "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(argv + ["--verbose", "0", "--no-plots"]) == 0
+    result = _results(out / "results.json")
+    assert result["model"] == "tt-mlp" and result["epochs_done"] == 2
+    (tt_row, head_row) = result["weights"]["layers"]
+    ins = tt_row["tt_input_shape"]
+    assert math.prod(ins) == 16 * 24 * 3
+    assert tt_row["tt_output_shape"] == [4, 2, 2, 16]
+    r = [1, 8, 8, 8, 1]
+    assert tt_row["tt_ranks"] == r
+    expected = sum(
+        r[k] * ins[k] * [4, 2, 2, 16][k] * r[k + 1] for k in range(4)
+    )
+    assert result["weights"]["input_to_hidden"] == expected
+    history = result["history"]["tt-mlp"]
+    assert history["val_accuracy"][-1] == pytest.approx(
+        result["metrics"]["accuracy"], abs=1e-6
+    )
+    assert result["paper"]["accuracy"] == 0.427
+
+
+@pytest.fixture(scope="module")
+def reuters_dir(tmp_path_factory):
+    """A reuters.npz in the format of Keras' file (few newswires)."""
+    root = tmp_path_factory.mktemp("reuters")
+    write_reuters_like(root / "reuters.npz", count=200, seed=3)
+    return root
+
+
+def test_reuters_tt_and_dense(tmp_path, reuters_dir):
+    out = tmp_path / "reuters"
+    argv = ["experiment", "reuters", "--data-dir", str(reuters_dir)]
+    argv += ["--model", "tt,dense", "--epochs", "2", "--out", str(out)]
+    assert cli.main(argv + ["--verbose", "0", "--no-plots"]) == 0
+    tt_run = _results(out / "tt" / "results.json")
+    dense_run = _results(out / "dense" / "results.json")
+    # 1*10*8*10 + 10*10*8*10 + 10*10*8*1 and 1,000 x 512 (REFERENCE).
+    assert tt_run["weights"]["input_to_hidden"] == 800 + 8000 + 800
+    assert dense_run["weights"]["input_to_hidden"] == 512_000
+    for run in (tt_run, dense_run):
+        config = run["config"]
+        # Keras' 80/20 split; the last 20 % of the training part validates.
+        assert (config["train_size"], config["validation_size"]) == (128, 32)
+        assert config["test_size"] == 40
+        assert config["early_stopping"]["patience"] == 5
+        assert run["epochs_done"] == 2 and run["stopped_early"] is None
+        for key in ("accuracy", "auroc", "auprc"):
+            assert 0.0 <= run["metrics"][key] <= 1.0
+        layers = [row["layer"] for row in run["weights"]["layers"]]
+        assert layers == ["hidden", "batch_norm", "head"]
+    assert tt_run["paper"] == {
+        "auroc": 0.9565,
+        "auprc": 0.510,
+        "accuracy": 0.777,
+        "first_layer": 9600,
+    }
+    assert dense_run["paper"]["accuracy"] == 0.788
+
+
+def test_reuters_from_the_keras_cache_resumes(tmp_path, monkeypatch, capsys):
+    """Without --data-dir the file in Keras' download cache is read; a
+    killed run resumes."""
+    home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    argv = ["experiment", "reuters", "--epochs", "2", "--verbose", "0"]
+    argv += ["--no-plots", "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No reuters.npz" in err and "reuters.load_data()" in err
+    write_reuters_like(home / "datasets" / "reuters.npz", count=120, seed=4)
+    with interrupted_after_epoch(1), pytest.raises(SimulatedInterrupt):
+        cli.main(argv)
+    assert cli.main([*argv, "--resume"]) == 0
+    result = _results(tmp_path / "run" / "results.json")
+    assert result["epochs_done"] == 2 and result["resumed_from"] == [1]
+    assert result["config"]["source"] == str(home / "datasets" / "reuters.npz")
+    assert len(result["history"]["tt"]["val_loss"]) == 2

@@ -2,8 +2,9 @@
 
     ttrnn demo [--out DIR] [--quick]
     ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
-                          [--model M] [--protocol fast|paper] [--resume]
-    ttrnn info NAME-or-results.json [--model M]
+                          [--model M] [--protocol fast|paper|tuned]
+                          [--resume]
+    ttrnn info NAME-or-results.json [--model M] [--protocol P]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
     ttrnn list
     ttrnn --version
@@ -22,10 +23,18 @@ import sys
 
 from ttrnn import _select_backend
 from ttrnn import commands
+from ttrnn.experiments.experiment import PROTOCOLS
 
 _DESCRIPTION = (
     "Tensor-Train layers and TT-RNNs for Keras 3: the demo, the "
     "experiments of the 2017 papers, and layer statistics."
+)
+
+_PROTOCOL_HELP = (
+    "video: 'fast' (default) samples --frames frames a clip; 'paper' "
+    "takes every frame with zero pre-padding and masking. Others: "
+    "'paper' (default), the 2017 settings; 'tuned', the tuned settings "
+    "of the experiments that have them (ttrnn list)"
 )
 
 
@@ -194,7 +203,8 @@ def build_parser():
         "--data-dir",
         default=None,
         help="dataset directory (default: $TTRNN_DATA_DIR; for mnist, "
-        "Fashion-MNIST from the Debian package)",
+        "Fashion-MNIST from the Debian package; for reuters, also "
+        "~/.keras/datasets/reuters.npz)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
     p.add_argument("--epochs", type=_count("epochs"), default=None)
@@ -202,15 +212,15 @@ def build_parser():
         "--model",
         default=None,
         help="model, or several separated by commas: tt/dense "
-        "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, gru, "
-        "lstm, rnn (video); default: the TT model (both for groups)",
+        "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, "
+        "tt-mlp, gru, lstm, rnn (video); default: the TT model (both for "
+        "groups)",
     )
     p.add_argument(
         "--protocol",
-        choices=("fast", "paper"),
-        default="fast",
-        help="video: 'fast' samples --frames frames a clip; 'paper' "
-        "takes every frame with zero pre-padding and masking",
+        choices=PROTOCOLS,
+        default=None,
+        help=_PROTOCOL_HELP,
     )
     p.add_argument("--resume", action="store_true", help="continue a run")
     p.add_argument(
@@ -305,6 +315,13 @@ def build_parser():
     p.add_argument("--tt-ranks", type=_ranks, default=None)
     p.add_argument("--tt-input-shape", type=_shape, default=None)
     p.add_argument("--frame-shape", type=_shape, default=None)
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="the settings to show (default: the run's, else the "
+        "experiment's default)",
+    )
     p.set_defaults(func=commands.info)
 
     p = sub.add_parser(

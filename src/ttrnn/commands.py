@@ -39,10 +39,14 @@ def experiment(args):
         models = [m.strip() for m in args.model.split(",") if m.strip()]
     elif len(names) == 1:
         models = [registry.get(names[0]).models[0]]
+    # `madelon --protocol tuned` writes where `madelon-tuned` always did.
+    label = args.name
+    if len(names) == 1:
+        label = registry.run_label(args.name, args.protocol)
     run.run_many(
         names,
         models,
-        out=args.out or os.path.join("runs", args.name),
+        out=args.out or os.path.join("runs", label),
         data_dir=args.data_dir,
         epochs=args.epochs,
         protocol=args.protocol,
@@ -91,7 +95,14 @@ def info(args):
     else:
         name = target
         chosen = None
-    experiment = registry.get(name)
+    protocol = args.protocol
+    saved = overrides.get("protocol")
+    # The run's protocol, unless the name is an alias (which brings its
+    # own) or the protocol is not the experiment's: earlier runs recorded
+    # 'paper' for experiments that are not video.
+    if protocol is None and name not in registry.ALIASES:
+        protocol = saved if saved in registry.get(name).protocols else None
+    experiment, protocol = registry.resolve(name, protocol)
     if args.model:
         chosen = [m.strip() for m in args.model.split(",")]
     chosen = chosen or list(experiment.models)
@@ -102,6 +113,7 @@ def info(args):
     ranks = args.tt_ranks or overrides.get("tt_ranks")
     frame = args.frame_shape or overrides.get("frame_shape")
     print(f"{experiment.name}: {experiment.description}")
+    print(f"protocol {protocol}{_tuned_text(experiment, protocol)}")
     for model_name in chosen:
         if experiment.kind == "feedforward":
             outputs = _info_outputs(experiment)
@@ -167,13 +179,47 @@ def list_experiments(args):
         outs = "x".join(map(str, e.tt_output_shape))
         print(
             f"{name:<20}{e.kind:<12}{modes:>14} -> {outs:<10} "
-            f"ranks {list(e.tt_ranks)}; models {', '.join(e.models)}"
+            f"ranks {list(e.tt_ranks)}; models {', '.join(e.models)}; "
+            f"protocols {', '.join(e.protocols)}"
         )
     groups = ", ".join(
         f"{g} ({', '.join(m)})" for g, m in registry.GROUPS.items()
     )
     print(f"groups: {groups}")
+    print("tuned settings (--protocol tuned):")
+    for name in registry.tuned_names():
+        e = registry.get(name)
+        print(f"  {name:<18}{_settings(e)}: {e.tuned_notes}")
+    aliases = ", ".join(
+        f"{a} = {base} --protocol {p}"
+        for a, (base, p) in registry.ALIASES.items()
+    )
+    print(f"aliases: {aliases}")
     return 0
+
+
+def _settings(experiment):
+    """The tuned settings, e.g. 'tt_l2 0.0005 (else 0.005)'."""
+    return ", ".join(
+        f"{key} {_value(value)} (else {_value(getattr(experiment, key))})"
+        for key, value in experiment.tuned.items()
+    )
+
+
+def _value(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _tuned_text(experiment, protocol):
+    """What `ttrnn info` says of the tuned settings of a protocol."""
+    from ttrnn.experiments import registry
+
+    if protocol == registry.TUNED:
+        base = registry.get(experiment.name)
+        return f": tuned settings {_settings(base)}"
+    if experiment.tuned:
+        return f"; --protocol tuned sets {_settings(experiment)}"
+    return ""
 
 
 def _info_outputs(experiment):
@@ -185,11 +231,11 @@ def _info_outputs(experiment):
         "mnist": 10,
         "cifar10": 10,
         "lymphoma": 3,
+        "reuters": 46,
         "mice": 83,
         "yeast": 18,
     }
-    # Keyed by the data set read: a `-tuned` variant has its base's head.
-    return counts.get(experiment.data_name, 1)
+    return counts.get(experiment.name, 1)
 
 
 def _batch_frames_arg(value):

@@ -60,3 +60,55 @@ class TestDatasets:
             datasets.load_arrays(registry.get("yeast"), tmp_path / "none")
         with pytest.raises(datasets.DataDirError, match="needs --data-dir"):
             datasets.load_video(registry.get("hmdb51"), None)
+
+
+class TestReuters:
+    def test_features_are_keras_bag_of_words_with_shuffled_columns(
+        self, tmp_path, monkeypatch
+    ):
+        """Against Keras' own load_data(num_words=1000) and a binary
+        matrix of its indices, columns permuted by the seed's
+        `default_rng(seed).permutation(1000)`."""
+        from keras.src.datasets import reuters
+
+        from tests.formats import write_reuters_like
+
+        path = tmp_path / "reuters.npz"
+        write_reuters_like(path, count=80, seed=5)
+        monkeypatch.setattr(reuters, "get_file", lambda *a, **k: str(path))
+        (kx, ky), (kx_test, ky_test) = reuters.load_data(num_words=1000)
+        experiment = registry.get("reuters")
+        for seed in (0, 1):
+            arrays = datasets.load_arrays(experiment, tmp_path, seed=seed)
+            columns = np.random.default_rng(seed).permutation(1000)
+            for ours, seqs in (("x_train", kx), ("x_test", kx_test)):
+                binary = np.zeros((len(seqs), 1000), np.float32)
+                for i, seq in enumerate(seqs):
+                    binary[i, [w for w in seq if w < 1000]] = 1.0
+                np.testing.assert_array_equal(arrays[ours], binary[:, columns])
+            np.testing.assert_array_equal(arrays["y_train"], ky)
+            np.testing.assert_array_equal(arrays["y_test"], ky_test)
+            assert arrays["outputs"] == 46
+            assert arrays["source"] == str(path)
+
+    def test_where_the_file_is_looked_for(self, tmp_path, monkeypatch):
+        home = tmp_path / "keras-home"
+        monkeypatch.setenv("KERAS_HOME", str(home))
+        with pytest.raises(datasets.DataDirError) as error:
+            datasets.reuters_path()
+        assert "keras.datasets.reuters.load_data()" in str(error.value)
+        assert str(home / "datasets" / "reuters.npz") in str(error.value)
+        cached = home / "datasets" / "reuters.npz"
+        cached.parent.mkdir(parents=True)
+        cached.write_bytes(b"")
+        assert datasets.reuters_path() == str(cached)
+        # $TTRNN_DATA_DIR first, then --data-dir (a folder or the file).
+        own = tmp_path / "data" / "reuters.npz"
+        own.parent.mkdir()
+        own.write_bytes(b"")
+        monkeypatch.setenv(datasets.DATA_DIR_ENV, str(own.parent))
+        assert datasets.reuters_path() == str(own)
+        assert datasets.reuters_path(own.parent) == str(own)
+        assert datasets.reuters_path(own) == str(own)
+        with pytest.raises(datasets.DataDirError, match="No reuters.npz"):
+            datasets.reuters_path(tmp_path / "elsewhere")

@@ -51,7 +51,12 @@ class TestMetrics:
     def test_evaluate_tasks(self):
         probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
         out = metrics.evaluate("multiclass", [0, 2, 1], probs)
-        assert out == {"accuracy": pytest.approx(2 / 3)}
+        # Each class's probability ranks its one positive first.
+        assert out == {
+            "accuracy": pytest.approx(2 / 3),
+            "auroc": 1.0,
+            "auprc": 1.0,
+        }
         out = metrics.evaluate("binary", [1, 0, 1, 0], [0.9, 0.4, 0.3, 0.1])
         assert out["accuracy"] == 0.75
         assert out["auroc"] == pytest.approx(0.75)
@@ -70,3 +75,20 @@ class TestMetrics:
         ]
         np.testing.assert_allclose(ranks, brute)
         assert list(itertools.chain(ranks)) == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_multiclass_one_vs_rest_is_the_macro_mean():
+    """Macro over classes of the one-hot AUROC and average precision; a
+    class absent from the labels has no curve and is left out."""
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 4, 60)  # class 4 of 5 never occurs
+    p = rng.dirichlet(np.ones(5), 60)
+    got = metrics.evaluate("multiclass", y, p)
+    aurocs = [_auroc_pairs((y == c).astype(int), p[:, c]) for c in range(4)]
+    aps = [_ap_definition((y == c).astype(int), p[:, c]) for c in range(4)]
+    assert got["auroc"] == pytest.approx(np.mean(aurocs))
+    assert got["auprc"] == pytest.approx(np.mean(aps))
+    assert got["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    assert np.isnan(
+        metrics.one_vs_rest([1, 1], [[0.3, 0.7], [0.4, 0.6]])["auroc"]
+    )

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import pathlib
 
 import keras
 import pytest
@@ -14,7 +15,9 @@ from ttrnn.experiments import registry
 
 class TestRegistry:
     @pytest.mark.parametrize(
-        "name", ["mnist", "cifar10", "arcene", "gisette", "dexter", "dorothea"]
+        "name",
+        ["mnist", "cifar10", "arcene", "gisette", "dexter", "dorothea"]
+        + ["reuters"],
     )
     def test_first_layer_counts_match_2017(self, name):
         e = registry.get(name)
@@ -59,6 +62,25 @@ class TestRegistry:
         assert rows[0]["tt_input_shape"] == [8, 8, 6, 6]
         assert model.layers[1].name == "masking"
 
+    def test_reuters_models(self):
+        """TT or Dense(512) with ReLU, batch normalisation, a softmax head
+        with L2 0.1; no L2 on the hidden layer of either."""
+        e = registry.get("reuters")
+        for name in ("tt", "dense"):
+            model, loss = models.build_feedforward(e, name, 46)
+            assert loss == "sparse_categorical_crossentropy"
+            hidden, norm, head = (
+                model.get_layer(n) for n in ("hidden", "batch_norm", "head")
+            )
+            assert isinstance(norm, keras.layers.BatchNormalization)
+            assert hidden.kernel_regularizer is None
+            assert hidden.activation.__name__ == "relu"
+            assert head.kernel_regularizer.get_config()["l2"] == (
+                pytest.approx(0.1)
+            )
+            assert head.units == 46
+            assert model.layers.index(norm) == model.layers.index(hidden) + 1
+
     def test_spls_inputs_cover_features(self):
         features = {
             "prostate": 6033,
@@ -77,30 +99,80 @@ class TestRegistry:
             for name in members:
                 assert registry.get(name).kind == "feedforward"
 
-    def test_tuned_variants_change_only_their_settings(self):
-        for name, changed in [
-            ("madelon-tuned", {"tt_l2": 5e-4}),
-            ("mice-tuned", {"learning_rate": 1e-4}),
-        ]:
-            tuned = registry.get(name)
-            base = registry.get(name.removesuffix("-tuned"))
-            assert tuned.data_name == base.name == base.data_name
-            assert name not in registry.GROUPS["nips2003"]
-            assert name not in registry.GROUPS["spls"]
-            differ = {
-                f.name
-                for f in dataclasses.fields(base)
-                if getattr(base, f.name) != getattr(tuned, f.name)
-            }
-            assert differ == {
-                "name",
-                "description",
-                "notes",
-                "dataset",
-                *changed,
-            }
-            for key, value in changed.items():
-                assert getattr(tuned, key) == value != getattr(base, key)
+    @pytest.mark.parametrize(
+        "name, changed",
+        [("madelon", {"tt_l2": 5e-4}), ("mice", {"learning_rate": 1e-4})],
+    )
+    def test_tuned_protocol_changes_only_its_settings(self, name, changed):
+        base = registry.get(name)
+        tuned, protocol = registry.resolve(name, "tuned")
+        assert protocol == "tuned" and tuned.name == name
+        assert base.protocols == ("paper", "tuned")
+        differ = {
+            f.name
+            for f in dataclasses.fields(base)
+            if getattr(base, f.name) != getattr(tuned, f.name)
+        }
+        assert differ == {"description", "notes", *changed}
+        for key, value in changed.items():
+            assert getattr(tuned, key) == value != getattr(base, key)
+        # The old experiment names are aliases of the tuned protocol.
+        assert registry.ALIASES[f"{name}-tuned"] == (name, "tuned")
+        assert registry.resolve(f"{name}-tuned") == (tuned, "tuned")
+        assert registry.get(f"{name}-tuned") == tuned
+        assert registry.run_label(name, "tuned") == f"{name}-tuned"
+        assert registry.run_label(f"{name}-tuned") == f"{name}-tuned"
+        assert registry.run_label(name) == name
+        assert f"{name}-tuned" not in registry.names()
+        assert f"{name}-tuned" not in sum(registry.GROUPS.values(), ())
+
+    def test_default_protocols(self):
+        assert registry.resolve("ucf11")[1] == "fast"
+        assert registry.resolve("ucf11", "paper")[1] == "paper"
+        assert registry.resolve("madelon")[1] == "paper"
+        assert registry.resolve("fibonacci")[1] == "paper"
+        assert registry.tuned_names() == ("madelon", "mice")
+        for name in registry.names():
+            protocols = registry.get(name).protocols
+            assert set(protocols) <= set(registry.PROTOCOLS)
+
+    @pytest.mark.parametrize(
+        "name, protocol, match",
+        [
+            (
+                "ucf11",
+                "tuned",
+                r"ucf11 has no tuned settings; the "
+                r"experiments with tuned settings are \['madelon', 'mice'\]",
+            ),
+            ("arcene", "tuned", "experiments with tuned settings are"),
+            (
+                "madelon",
+                "fast",
+                r"must be one of \('paper', 'tuned'\) "
+                "for madelon .*video experiments",
+            ),
+            ("mnist", "fast", r"must be one of \('paper',\) for mnist"),
+            (
+                "ucf11",
+                "slow",
+                r"must be one of \('fast', 'paper', "
+                r"'tuned'\)\. Received: protocol='slow' for ucf11",
+            ),
+            (
+                "madelon-tuned",
+                "paper",
+                "madelon-tuned is madelon in the 'tuned' protocol",
+            ),
+        ],
+    )
+    def test_invalid_protocols(self, name, protocol, match):
+        with pytest.raises(registry.ExperimentError, match=match):
+            registry.resolve(name, protocol)
+        base = registry.get(name.removesuffix("-tuned"))
+        if protocol not in base.protocols and protocol in registry.PROTOCOLS:
+            with pytest.raises(registry.ExperimentError, match="`protocol`"):
+                base.with_protocol(protocol)
 
     def test_tt_input_modes(self):
         e = registry.get("ucf11")
@@ -135,3 +207,58 @@ def test_run_experiment_rejects_a_bad_learning_rate(tmp_path, rate):
         run.run_experiment(
             "mice", learning_rate=rate, out=str(tmp_path), verbose=0
         )
+
+
+@pytest.mark.parametrize(
+    "name, protocol", [("ucf11", "tuned"), ("mnist", "fast"), ("yeast", "x")]
+)
+def test_run_experiment_rejects_a_protocol_before_reading(
+    tmp_path, name, protocol
+):
+    """Refused before any data is looked for (there is none here)."""
+    from ttrnn.experiments import run
+
+    assert run.PROTOCOLS == registry.PROTOCOLS
+    with pytest.raises(registry.ExperimentError, match="`protocol`"):
+        run.run_experiment(
+            name, protocol=protocol, out=str(tmp_path), verbose=0
+        )
+
+
+def test_run_many_checks_every_protocol_before_the_first_run(tmp_path):
+    """madelon would run (and fail for want of data) if ucf11's protocol
+    were checked only when its turn came."""
+    from ttrnn.experiments import run
+
+    with pytest.raises(registry.ExperimentError, match="ucf11 has no tun"):
+        run.run_many(
+            ["madelon", "ucf11"], None, protocol="tuned", out=str(tmp_path)
+        )
+
+
+def test_run_experiment_tuned_protocol_and_alias(tmp_path, monkeypatch):
+    """The Python API: protocol="tuned" and the alias run the same
+    settings into the same default folder, runs/mice-tuned-tt."""
+    from tests.formats import write_spls_like
+    from ttrnn.experiments import run
+
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    monkeypatch.chdir(tmp_path)
+    common = dict(data_dir=str(tmp_path), epochs=1, verbose=0, plot=False)
+    first = run.run_experiment("mice", protocol="tuned", **common)
+    second = run.run_experiment("mice-tuned", overwrite=True, **common)
+    for result in (first, second):
+        assert result["out"] == str(pathlib.Path("runs", "mice-tuned-tt"))
+        assert result["experiment"] == "mice"
+        assert result["config"]["protocol"] == "tuned"
+        assert result["config"]["learning_rate"] == pytest.approx(1e-4)
+    assert second["config"] == first["config"]
+    assert second["metrics"]["mse"] == pytest.approx(
+        first["metrics"]["mse"], rel=1e-5
+    )
+    plain = run.run_experiment("mice", **common)
+    assert plain["out"] == str(pathlib.Path("runs", "mice-tt"))
+    assert plain["config"]["protocol"] == "paper"
+    assert plain["config"]["learning_rate"] == pytest.approx(1e-3)

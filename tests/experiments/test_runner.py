@@ -186,3 +186,84 @@ def test_compiled_accuracy_ignores_zero_weight_rows():
         return_dict=True,
     )
     assert logs["accuracy"] == pytest.approx(1.0)
+
+
+# A scripted validation loss, epoch by epoch. With tolerance 0.05, the
+# worse epochs (loss > 1.05 x the best before) are 3 (0.96 > 0.945),
+# 6 (0.85 > 0.84), 8 and 9 (> 0.84), 11 (0.74 > 0.735): the 5th is 11.
+SCRIPT = [1.0, 0.9, 0.96, 0.92, 0.8, 0.85, 0.83, 0.9, 0.95, 0.7, 0.74]
+SCRIPT += [0.5] * 9
+
+
+class _ScriptedValLoss(keras.callbacks.Callback):
+    """Overwrites the epoch's val_loss (callbacks share the logs)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = SCRIPT[epoch]
+
+
+class TestWorseEpochStopping:
+    def test_scripted_losses(self):
+        stopping = runner.WorseEpochStopping(patience=5, tolerance=0.05)
+        stopping.set_model(_build())
+        ends = []
+        for epoch, loss in enumerate(SCRIPT[:11]):
+            stopping.on_epoch_end(epoch, {"val_loss": loss})
+            ends.append(bool(stopping.model.stop_training))
+        assert ends == [False] * 10 + [True]
+        assert stopping.worse_epochs() == 5
+        # Equal to the best, or within the tolerance, never counts.
+        assert stopping.worse_epochs([1.0, 1.0, 1.05, 1.0]) == 0
+        assert stopping.worse_epochs([1.0, 1.051, 2.0, 0.1, 0.2]) == 3
+
+    def test_fit_stops_and_resumes_the_count(self, tmp_path):
+        run_dir = str(tmp_path / "run")
+        x, y = _data()
+        args = dict(
+            run_dir=run_dir,
+            epochs=20,
+            batch_size=10,
+            verbose=0,
+            callbacks=[_ScriptedValLoss()],
+        )
+        with (
+            interrupted_after_epoch(8),
+            pytest.raises(SimulatedInterrupt),
+        ):
+            runner.fit_with_checkpoints(
+                _build,
+                (x, y),
+                (x, y),
+                early_stopping=runner.WorseEpochStopping(5, 0.05),
+                **args,
+            )
+        model, state = runner.fit_with_checkpoints(
+            _build,
+            (x, y),
+            (x, y),
+            resume=True,
+            early_stopping=runner.WorseEpochStopping(5, 0.05),
+            **args,
+        )
+        # Three worse epochs before the interrupt, two after it.
+        assert state["epochs_done"] == state["stopped_early"] == 11
+        assert state["history"]["val_loss"] == SCRIPT[:11]
+        # A stopped run is finished: resuming trains no more.
+        model, state = runner.fit_with_checkpoints(
+            _build,
+            (x, y),
+            (x, y),
+            resume=True,
+            early_stopping=runner.WorseEpochStopping(5, 0.05),
+            **args,
+        )
+        assert state["epochs_done"] == 11 and _iterations(model) == 44
+
+    def test_invalid_arguments(self):
+        with pytest.raises(ValueError, match="`patience` must be an int"):
+            runner.WorseEpochStopping(patience=0)
+        with pytest.raises(ValueError, match="`tolerance` must be a frac"):
+            runner.WorseEpochStopping(tolerance=-0.1)
+        stopping = runner.WorseEpochStopping()
+        with pytest.raises(ValueError, match="monitors 'val_loss'"):
+            stopping.on_epoch_end(0, {"loss": 1.0})

@@ -12,7 +12,8 @@ Video (reading and writing files needs `pip install ttrnn[video]`):
 
 Feed-forward: `load_fashion_mnist` and `read_idx` (MNIST format),
 `load_cifar10` (python pickles), `load_nips2003` and `load_spls` (the
-challenge files), and the helpers `pad_features`, `pad_images`,
+challenge files), `load_reuters` and `bag_of_words` (Keras' reuters.npz),
+and the helpers `pad_features`, `pad_images`,
 `minmax_scale` and `MinMaxScaler`. Nothing is ever downloaded.
 """
 
@@ -47,6 +48,10 @@ from ttrnn.data.preprocessing import MinMaxScaler
 from ttrnn.data.preprocessing import minmax_scale
 from ttrnn.data.preprocessing import pad_features
 from ttrnn.data.preprocessing import pad_images
+from ttrnn.data.reuters import REUTERS_TOPICS
+from ttrnn.data.reuters import bag_of_words
+from ttrnn.data.reuters import load_reuters
+from ttrnn.data.reuters import read_reuters_npz
 from ttrnn.data.sequence import VideoSequence
 from ttrnn.data.spls import SPLS_TASKS
 from ttrnn.data.spls import load_spls
@@ -72,6 +77,7 @@ __all__ = [
     "HOLLYWOOD2_ACTIONS",
     "MOTION_CLASSES",
     "NIPS2003_DATASETS",
+    "REUTERS_TOPICS",
     "SPLS_TASKS",
     "UCF11_CLASSES",
     "DatasetNotFoundError",
@@ -82,6 +88,7 @@ __all__ = [
     "VideoDataset",
     "VideoReadError",
     "VideoSequence",
+    "bag_of_words",
     "grouped_kfold",
     "load_cifar10",
     "load_fashion_mnist",
@@ -89,6 +96,7 @@ __all__ = [
     "load_hollywood2",
     "load_idx_dataset",
     "load_nips2003",
+    "load_reuters",
     "load_spls",
     "load_ucf11",
     "load_youtube_celebrities",
@@ -100,6 +108,7 @@ __all__ = [
     "read_cifar_batch",
     "read_idx",
     "read_nips2003_subset",
+    "read_reuters_npz",
     "read_video",
     "render_motion_clip",
     "write_hmdb51_like",

@@ -33,6 +33,11 @@ _WHERE = {
     "spls": "the spls gene-expression files (<dir>/spls/<name>/"
     "<name>_{train,valid}.{data,labels}[.gz]): the prostate, lymphoma, "
     "mice and yeast sets of the R package spls (CRAN), one example a line",
+    "reuters": "Keras' reuters.npz (x: the newswires as lists of word "
+    'indices, y: their topics), which `python -c "import keras; '
+    'keras.datasets.reuters.load_data()"` downloads on a machine with '
+    "internet to ~/.keras/datasets/reuters.npz: copy it there (or to "
+    "--data-dir)",
     "cifar10": "CIFAR-10's python batches (<dir>/cifar-10-batches-py/"
     "data_batch_1..5, test_batch), from "
     "https://www.cs.toronto.edu/~kriz/cifar.html",
@@ -62,7 +67,7 @@ def load_arrays(experiment, data_dir=None, seed=0):
         padded to `experiment.input_dim`, float32), `outputs` (units of the
         head), `class_names` (or `None`) and `source` (where from).
     """
-    name = experiment.data_name
+    name = experiment.name
     if name == "mnist-seq":
         return _mnist_sequences(data_dir, seed)
     if experiment.kind == "sequence":
@@ -75,6 +80,8 @@ def load_arrays(experiment, data_dir=None, seed=0):
         return _mnist(experiment, data_dir)
     if name == "cifar10":
         return _cifar10(experiment, data_dir)
+    if name == "reuters":
+        return _reuters(experiment, data_dir, seed)
     data_dir = data_dir or default_data_dir(experiment)
     folder = _collection_dir(experiment, data_dir)
     try:
@@ -154,7 +161,7 @@ def _collection_dir(experiment, data_dir):
 
 
 def _nips2003(experiment, folder, seed):
-    name = experiment.data_name
+    name = experiment.name
     if experiment.split == "holdout":
         # Only the validation set carries features here: split it.
         x, y = data.read_nips2003_subset(name, "valid", folder)
@@ -173,7 +180,7 @@ def _nips2003(experiment, folder, seed):
 
 def _spls(experiment, folder):
     (x_train, y_train), (x_test, y_test) = data.load_spls(
-        experiment.data_name, folder
+        experiment.name, folder
     )
     x_train, x_test = data.minmax_scale(x_train, x_test)
     x_train, x_test = _pad(experiment, x_train, x_test)
@@ -247,6 +254,60 @@ def _cifar10(experiment, data_dir):
         for x in (x_train, x_test)
     )
     return _result(x_train, y_train, x_test, y_test, 10, data.CIFAR10_CLASSES)
+
+
+def reuters_path(data_dir=None):
+    """Where the Reuters experiment reads `reuters.npz`: `data_dir` (the
+    file, or a folder holding it) if given; else the one in
+    `$TTRNN_DATA_DIR`; else Keras' download cache
+    (`$KERAS_HOME/datasets/`, by default `~/.keras/datasets/`).
+
+    Raises:
+        DataDirError: if there is no such file (the message says where
+            the file comes from).
+    """
+    name = data.reuters.REUTERS_FILE
+    if data_dir is not None:
+        candidates = [os.fspath(data_dir)]
+        if os.path.isdir(data_dir):
+            candidates = [os.path.join(data_dir, name)]
+    else:
+        keras_home = os.environ.get("KERAS_HOME") or os.path.join(
+            os.path.expanduser("~"), ".keras"
+        )
+        candidates = [os.path.join(keras_home, "datasets", name)]
+        if default_data_dir(None):
+            candidates.insert(0, os.path.join(default_data_dir(None), name))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise DataDirError(
+        f"No {name} for 'reuters' (looked for {candidates}). Expected "
+        f"{_WHERE['reuters']}. Nothing is downloaded."
+    )
+
+
+def _reuters(experiment, data_dir, seed):
+    """The 2017 script: Keras' split of the 1,000 most frequent words,
+    binary bag of words, the columns shuffled (by `seed`)."""
+    path = reuters_path(data_dir)
+    try:
+        (x_train, y_train), (x_test, y_test) = data.load_reuters(
+            path, num_words=experiment.input_dim
+        )
+    except ValueError as error:
+        raise DataDirError(f"{error} Expected {_WHERE['reuters']}.") from error
+    columns = np.random.default_rng(seed).permutation(experiment.input_dim)
+    x_train, x_test = (
+        data.bag_of_words(x, experiment.input_dim)[:, columns]
+        for x in (x_train, x_test)
+    )
+    outputs = max(
+        data.REUTERS_TOPICS, int(max(y_train.max(), y_test.max())) + 1
+    )
+    result = _result(x_train, y_train, x_test, y_test, outputs, None)
+    result["source"] = path
+    return result
 
 
 def _pad(experiment, *arrays):

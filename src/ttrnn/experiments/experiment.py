@@ -5,6 +5,11 @@ experiment scripts) fixes: the TT modes and ranks of the first layer, the
 head, the optimiser, batch size and epochs, the split, and the figures the
 2017 system reported. The experiments themselves are in `catalog`; look
 them up with `registry.get`.
+
+A protocol says how an experiment is run: the video experiments run
+`"fast"` (frames sampled over each clip) or `"paper"` (every frame, as in
+2017); the others run `"paper"` (their 2017 settings) or, where the
+catalog gives tuned settings, `"tuned"` (`Experiment.with_protocol`).
 """
 
 import dataclasses
@@ -15,12 +20,22 @@ VIDEO_MODELS = (
     "tt-rnn",
     "vtt-gru",
     "vtt-lstm",
+    "tt-mlp",
     "gru",
     "lstm",
     "rnn",
 )
 FEEDFORWARD_MODELS = ("tt", "dense")
 SEQUENCE_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm")
+# The TT-MLP's per-frame layer: with UCF11's input modes 8x20x20x18 the
+# one layout of hidden size 256 and one rank at every cut whose cores hold
+# exactly the paper's 7,680 weights (Table 2; docs/experiments.md).
+TT_MLP_OUTPUT_SHAPE = (4, 2, 2, 16)
+TT_MLP_RANKS = (1, 8, 8, 8, 1)
+# Every protocol, and those of the video experiments alone.
+PROTOCOLS = ("fast", "paper", "tuned")
+VIDEO_PROTOCOLS = ("fast", "paper")
+TUNED = "tuned"
 
 
 class ExperimentError(ValueError):
@@ -49,6 +64,18 @@ class Experiment:
         hidden_activation: activation of the feed-forward hidden layer.
         l2: L2 factor on the dense kernels (head; dense baseline layer).
         tt_l2: L2 factor on the TT cores (feed-forward).
+        dense_hidden_l2: L2 factor on the dense baseline's hidden kernel
+            when it is not `l2` (`None`: `l2`).
+        batch_norm: feed-forward: `BatchNormalization` between the hidden
+            layer and the head.
+        validation_split: the fraction of the training set (its last
+            rows, as Keras' `validation_split`) held out for validation:
+            the learning curves and early stopping. 0: the curves are on
+            the test split (as the 2017 scripts drew them).
+        stop_patience: early stopping (`runner.WorseEpochStopping`) after
+            this many epochs of validation loss over `(1 + stop_tolerance)`
+            times the best; `None` for none.
+        stop_tolerance: see `stop_patience`.
         frame_shape: `(height, width)` of the video frames.
         every: keep one decoded frame out of `every` (paper protocol).
         max_frames: keep at most this many frames a clip (paper protocol).
@@ -58,15 +85,13 @@ class Experiment:
             (`"nips2003"`, `"spls"`), or `None`.
         paper: the figures the 2017 system reported, by model.
         notes: protocol details worth knowing.
-        dataset: the data set read, when it is not `name` (the `-tuned`
-            variants read their base experiment's data).
+        tuned: the settings the `"tuned"` protocol changes (field name to
+            value), empty when the experiment has none.
+        tuned_notes: why, in one line (replaces `notes` when tuned).
         masking: sequences are zero pre-padded; a `Masking(0)` layer
             masks the padding.
         dropout: input dropout of the recurrent layer.
         recurrent_dropout: recurrent dropout of the recurrent layer.
-        validation_split: the fraction of the training set (its end) held
-            out for validation; 0 validates on the test set (the 2017
-            scripts' learning curves).
         explain: after training, score the model's explanations (LRP
             relevance a step against the steps that carry the answer).
     """
@@ -86,6 +111,11 @@ class Experiment:
     hidden_activation: str = "relu"
     l2: float = 0.0
     tt_l2: float = 0.0
+    dense_hidden_l2: float = None
+    batch_norm: bool = False
+    validation_split: float = 0.0
+    stop_patience: int = None
+    stop_tolerance: float = 0.05
     frame_shape: tuple = None
     every: int = 1
     max_frames: int = None
@@ -93,17 +123,40 @@ class Experiment:
     data_subdir: str = None
     paper: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
-    dataset: str = None
+    tuned: dict = dataclasses.field(default_factory=dict)
+    tuned_notes: str = ""
     masking: bool = False
     dropout: float = 0.25
     recurrent_dropout: float = 0.25
-    validation_split: float = 0.0
     explain: bool = False
 
     @property
-    def data_name(self):
-        """The name of the data set read (`dataset`, else `name`)."""
-        return self.dataset or self.name
+    def protocols(self):
+        """The protocols this experiment runs, the default first."""
+        base = VIDEO_PROTOCOLS if self.kind == "video" else ("paper",)
+        return base + ((TUNED,) if self.tuned else ())
+
+    def with_protocol(self, protocol):
+        """The experiment as `protocol` runs it: with its tuned settings
+        for `"tuned"`, else unchanged.
+
+        Raises:
+            ExperimentError: if the experiment does not run `protocol`
+                (`registry.resolve` says more: which experiments do).
+        """
+        if protocol not in self.protocols:
+            raise ExperimentError(
+                f"Argument `protocol` must be one of {self.protocols} for "
+                f"{self.name}. Received: protocol={protocol!r}"
+            )
+        if protocol != TUNED:
+            return self
+        return dataclasses.replace(
+            self,
+            description=f"{self.description} (tuned settings)",
+            notes=self.tuned_notes,
+            **self.tuned,
+        )
 
     @property
     def input_dim(self):
@@ -121,12 +174,13 @@ class Experiment:
             size *= n
         return size
 
-    def ranks(self, tt_ranks=None):
+    def ranks(self, tt_ranks=None, model=None):
         """The TT ranks to use: `tt_ranks` (one int or d + 1 ints) when
-        given, else the experiment's (the one place that default is
-        filled in), as an int or a list of ints."""
+        given, else the experiment's (`TT_MLP_RANKS` for the `"tt-mlp"`
+        model; the one place that default is filled in), as an int or a
+        list of ints."""
         if tt_ranks is None:
-            return list(self.tt_ranks)
+            return list(TT_MLP_RANKS if model == "tt-mlp" else self.tt_ranks)
         if isinstance(tt_ranks, int):
             return int(tt_ranks)
         return [int(r) for r in tt_ranks]

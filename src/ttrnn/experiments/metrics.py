@@ -92,6 +92,33 @@ def mean_average_precision(y_true, scores):
     return float(np.mean(values)) if values else float("nan")
 
 
+def one_vs_rest(y_true, y_pred):
+    """Macro AUROC and AUPRC of a multiclass task, the labels one-hot
+    (scikit-learn's `roc_auc_score` and `average_precision_score` of the
+    one-hot labels, `average="macro"`).
+
+    Args:
+        y_true: class indices `(n,)`.
+        y_pred: probabilities `(n, classes)`.
+
+    Returns:
+        `{"auroc": ..., "auprc": ...}`: each the mean over the classes
+        with both positives and negatives in `y_true` (the others have
+        no such curve); NaN if there is none.
+    """
+    y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
+    y_pred = np.asarray(y_pred)
+    aurocs, auprcs = [], []
+    for c in range(y_pred.shape[-1]):
+        positives = y_true == c
+        if positives.any() and not positives.all():
+            aurocs.append(auroc(positives, y_pred[:, c]))
+            auprcs.append(average_precision(positives, y_pred[:, c]))
+    if not aurocs:
+        return {"auroc": float("nan"), "auprc": float("nan")}
+    return {"auroc": float(np.mean(aurocs)), "auprc": float(np.mean(auprcs))}
+
+
 def mse(y_true, y_pred):
     """Mean squared error over every entry."""
     y_true = np.asarray(y_true, dtype=np.float64)
@@ -109,7 +136,8 @@ def evaluate(task, y_true, y_pred):
 
     Returns:
         A dict of metric name to float: accuracy (classification), auroc
-        and auprc (binary), map (multilabel), mse (regression).
+        and auprc (binary; multiclass: `one_vs_rest`), map (multilabel),
+        mse (regression).
     """
     if task == "regression":
         return {"mse": mse(y_true, y_pred)}
@@ -121,6 +149,8 @@ def evaluate(task, y_true, y_pred):
             "subset_accuracy": float(exact),
         }
     result = {"accuracy": accuracy(y_true, y_pred, task)}
+    if task == "multiclass":
+        result.update(one_vs_rest(y_true, y_pred))
     if task == "binary":
         scores = np.asarray(y_pred).reshape(-1)
         result["auroc"] = auroc(y_true, scores)

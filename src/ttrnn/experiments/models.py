@@ -5,15 +5,21 @@ width (`hidden_activation`) -> head. Video and sequences (ICML 2017):
 frames -> [Masking] -> TT-RNN or RNN -> head on the last hidden state,
 with the 2017 cell semantics (GRU reset gate before the recurrent matmul,
 Keras 2 hard sigmoid as recurrent activation, dropout and recurrent
-dropout 0.25, L2 1e-2 on the head's kernel).
+dropout 0.25, L2 1e-2 on the head's kernel). The video TT-MLP (Table 2 of
+the paper) has no recurrence: a TT layer on every frame, the mean over
+the (unmasked) frames, the head.
 """
 
 import math
 
 import keras
 
+from ttrnn.experiments.experiment import TT_MLP_OUTPUT_SHAPE
+from ttrnn.experiments.experiment import TT_MLP_RANKS
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.tt import factorize
+
+TT_MLP_ACTIVATION = "relu"
 
 _HEADS = {
     "multiclass": ("softmax", "sparse_categorical_crossentropy"),
@@ -45,7 +51,8 @@ def head(experiment, outputs, name="head"):
 
 
 def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
-    """A two-layer network: TT (or dense) hidden layer, then the head.
+    """A two-layer network: TT (or dense) hidden layer, [batch
+    normalisation,] then the head.
 
     Args:
         experiment: a feed-forward `Experiment`.
@@ -70,10 +77,11 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
             name="hidden",
         )
     elif model_name == "dense":
+        l2 = experiment.dense_hidden_l2
         hidden = keras.layers.Dense(
             experiment.units,
             activation=experiment.hidden_activation,
-            kernel_regularizer=_l2(experiment.l2),
+            kernel_regularizer=_l2(experiment.l2 if l2 is None else l2),
             name="hidden",
         )
     else:
@@ -81,8 +89,11 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
             f"Argument `model` must be one of {experiment.models} for "
             f"{experiment.name}. Received: model={model_name!r}"
         )
+    x = hidden(inputs)
+    if experiment.batch_norm:
+        x = keras.layers.BatchNormalization(name="batch_norm")(x)
     out_layer, loss = head(experiment, outputs)
-    model = keras.Model(inputs, out_layer(hidden(inputs)), name=model_name)
+    model = keras.Model(inputs, out_layer(x), name=model_name)
     return model, loss
 
 
@@ -98,33 +109,40 @@ def build_recurrent(
     recurrent_dropout=0.25,
     pixels=None,
 ):
-    """A recurrent classifier: frames -> (TT-)RNN -> head.
+    """A clip classifier: frames -> (TT-)RNN -> head, or the TT-MLP.
 
     Args:
         experiment: a video or sequence `Experiment`.
         model_name: one of `experiment.models`: "tt-gru", "tt-lstm",
             "tt-rnn" (one TT-matrix for all gates), "vtt-gru", "vtt-lstm"
-            ("vanilla": one TT-matrix a gate), "gru", "lstm", "rnn".
+            ("vanilla": one TT-matrix a gate), "gru", "lstm", "rnn", or
+            "tt-mlp" (no recurrence: `TTDense` on every frame with
+            `TT_MLP_OUTPUT_SHAPE`, `TT_MLP_RANKS` and ReLU, the mean over
+            the unmasked frames, dropout, the head).
         input_dim: features a time step (e.g. 57600 for 120x160x3 frames).
         outputs: number of outputs of the head.
         tt_input_shape: input modes; `None` takes the experiment's when
             their product is `input_dim`, else a balanced factorisation
             of `input_dim` into as many modes (`tt.factorize`).
-        tt_ranks: ranks overriding the experiment's, or `None`.
+        tt_ranks: ranks overriding the experiment's (the TT-MLP's), or
+            `None`.
         masking: mask padded steps (zero pre-padding): with float
             inputs a `Masking(0.0)` layer first; with `pixels`, a second
             input `"mask"` (batch, time) of booleans, since a black uint8
             frame is all zeros too.
-        dropout: input dropout of the RNN. Defaults to 0.25.
+        dropout: input dropout of the RNN (TT-MLP: dropout of the mean
+            frame features). Defaults to 0.25.
         recurrent_dropout: recurrent dropout. Defaults to 0.25.
         pixels: `None` for float32 inputs, or `(center, scale)` for raw
             uint8 pixels that the model maps to `(x - center) * scale`
             itself: inside the TT input map's time chunks for TT-RNNs
             (`input_scale`, `input_offset`), so the float frames never
-            exist whole; with a `Rescaling` layer for dense RNNs.
+            exist whole; with a `Rescaling` layer for dense RNNs and the
+            TT-MLP.
 
     Returns:
-        `(model, loss)`; the recurrent layer is named `"rnn"`.
+        `(model, loss)`; the recurrent layer is named `"rnn"` (the
+        TT-MLP's frame layer `"frames_tt"`).
     """
     if model_name not in experiment.models:
         raise ExperimentError(
@@ -145,7 +163,12 @@ def build_recurrent(
         name="rnn",
     )
     kind = model_name.split("-")[-1]
-    if model_name.startswith(("tt-", "vtt-")):
+    if model_name == "tt-mlp":
+        if pixels is not None:
+            x = _rescaling(pixels)(x)
+        in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
+        hidden = _tt_mlp(in_shape, tt_ranks, dropout, x, mask)
+    elif model_name.startswith(("tt-", "vtt-")):
         if pixels is not None:
             center, scale = pixels
             common.update(input_scale=scale, input_offset=-center * scale)
@@ -158,14 +181,12 @@ def build_recurrent(
             "separate" if model_name.startswith("vtt-") else "shared",
             common,
         )
+        hidden = layer(x) if mask is None else layer(x, mask=mask)
     else:
         if pixels is not None:
-            center, scale = pixels
-            x = keras.layers.Rescaling(
-                scale, offset=-center * scale, name="pixels"
-            )(x)
+            x = _rescaling(pixels)(x)
         layer = _dense_rnn(kind, experiment.units, common)
-    hidden = layer(x) if mask is None else layer(x, mask=mask)
+        hidden = layer(x) if mask is None else layer(x, mask=mask)
     out_layer, loss = head(experiment, outputs)
     model = keras.Model(inputs, out_layer(hidden), name=model_name)
     return model, loss
@@ -190,6 +211,29 @@ def tt_input_modes(experiment, input_dim, tt_input_shape=None):
         input_dim, len(experiment.tt_input_shape), "input_dim"
     )
     return factorize.pair_modes(experiment.tt_output_shape, modes)
+
+
+def _rescaling(pixels):
+    center, scale = pixels
+    return keras.layers.Rescaling(scale, offset=-center * scale, name="pixels")
+
+
+def _tt_mlp(in_shape, tt_ranks, dropout, x, mask):
+    """The TT-MLP on frames `x` (batch, time, features): the per-frame TT
+    layer, then the mean over the frames `mask` keeps (all without one;
+    a `Masking` layer's mask reaches the pooling through `TTDense`)."""
+    from ttrnn import TTDense
+
+    frames = TTDense(
+        in_shape,
+        TT_MLP_OUTPUT_SHAPE,
+        TT_MLP_RANKS if tt_ranks is None else tt_ranks,
+        activation=TT_MLP_ACTIVATION,
+        name="frames_tt",
+    )(x)
+    pool = keras.layers.GlobalAveragePooling1D(name="mean_over_frames")
+    pooled = pool(frames) if mask is None else pool(frames, mask=mask)
+    return keras.layers.Dropout(dropout, name="dropout")(pooled)
 
 
 def _tt_rnn(kind, in_shape, out_shape, ranks, layout, common):

@@ -19,12 +19,15 @@ from ttrnn.experiments import plots
 from ttrnn.experiments import registry
 from ttrnn.experiments import runner
 from ttrnn.experiments import training
+from ttrnn.experiments.registry import TUNED
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.training import CURVE_METRIC
 from ttrnn.experiments.training import PAPER_MAX_BATCH_FRAMES
 from ttrnn.experiments.training import SWEEP_RATES
 
-PROTOCOLS = ("fast", "paper")
+# One tuple, in `experiment`: the CLI takes its --protocol choices there
+# (that module imports no Keras).
+PROTOCOLS = registry.PROTOCOLS
 RESULTS = "results.json"
 
 
@@ -35,7 +38,7 @@ def run_experiment(
     data_dir=None,
     out=None,
     epochs=None,
-    protocol="fast",
+    protocol=None,
     resume=False,
     overwrite=False,
     batch_size=None,
@@ -58,16 +61,21 @@ def run_experiment(
     """Trains and evaluates one model of one experiment.
 
     Args:
-        name: experiment name (see `registry.names()`).
+        name: experiment name (see `registry.names()`), or an alias such as
+            `"madelon-tuned"` (`registry.ALIASES`).
         model: one of the experiment's models; `None` for its default
             (the TT model).
         data_dir: the dataset directory; `None` for the default (see
             `datasets.default_data_dir`).
-        out: output directory; `None` for `runs/<name>-<model>`.
+        out: output directory; `None` for `runs/<name>-<model>`
+            (`runs/<name>-tuned-<model>` in the tuned protocol).
         epochs: number of epochs; `None` for the experiment's default.
-        protocol: video only: `"fast"` (`num_frames` frames sampled over
-            each clip) or `"paper"` (every frame, zero pre-padding and
-            masking).
+        protocol: one of `PROTOCOLS` that the experiment runs; `None` for
+            its default. Video: `"fast"` (the default: `num_frames`
+            frames sampled over each clip) or `"paper"` (every frame,
+            zero pre-padding and masking). Others: `"paper"` (the
+            default: the 2017 settings) or, for the experiments with
+            tuned settings (`registry.tuned_names()`), `"tuned"`.
         resume: continue a killed run from its last finished epoch.
         overwrite: discard an earlier run in `out`.
         batch_size: `None` for the experiment's default.
@@ -110,28 +118,24 @@ def run_experiment(
     Returns:
         The results dict, also written to `<out>/results.json`.
     """
-    experiment = registry.get(name)
+    label = registry.run_label(name, protocol)
+    experiment, protocol = registry.resolve(name, protocol)
     model_name = model or experiment.models[0]
     if model_name not in experiment.models:
         raise ExperimentError(
             f"Argument `model` must be one of {experiment.models} for "
             f"{name}. Received: model={model_name!r}"
         )
-    if protocol not in PROTOCOLS:
-        raise ExperimentError(
-            f"Argument `protocol` must be one of {PROTOCOLS}. "
-            f"Received: protocol={protocol!r}"
-        )
-    out = out or os.path.join("runs", f"{name}-{model_name}")
+    out = out or os.path.join("runs", f"{label}-{model_name}")
     os.makedirs(out, exist_ok=True)
     config = {
-        "experiment": name,
+        "experiment": experiment.name,
         "model": model_name,
-        "protocol": protocol if experiment.kind == "video" else "paper",
+        "protocol": protocol,
         "epochs": int(epochs or experiment.epochs),
         "batch_size": int(batch_size or experiment.batch_size),
         "learning_rate": _learning_rate_config(learning_rate, experiment),
-        "tt_ranks": experiment.ranks(tt_ranks),
+        "tt_ranks": experiment.ranks(tt_ranks, model_name),
         "dropout": float(experiment.dropout if dropout is None else dropout),
         "recurrent_dropout": float(
             experiment.recurrent_dropout
@@ -188,6 +192,8 @@ def run_many(names, model_names, out=None, **kwargs):
         `<out>/results.json`.
     """
     out = out or "runs"
+    for name in names:  # a bad protocol stops the group before any run
+        registry.resolve(name, kwargs.get("protocol"))
     runs = []
     for name in names:
         experiment = registry.get(name)
@@ -217,7 +223,7 @@ def summary_row(result):
     """The headline figures of a results dict, for tables."""
     metric = result["metric"]
     return {
-        "experiment": result["experiment"],
+        "experiment": _label(result),
         "model": result["model"],
         "metric": metric,
         "value": result["metrics"].get(metric),
@@ -246,6 +252,13 @@ def format_summary(rows):
             f"{_fmt(row['seconds_per_epoch'], 2):>9}"
         )
     return "\n".join(lines)
+
+
+def _label(result):
+    """`<experiment>-tuned` for a run of the tuned protocol."""
+    if result["config"].get("protocol") == TUNED:
+        return f"{result['experiment']}-{TUNED}"
+    return result["experiment"]
 
 
 def _default_models(experiment):
@@ -310,6 +323,7 @@ def _finish(experiment, config, out, splits, started, opts):
             [runner.seconds_per_epoch(s) for _, _, s, _ in splits]
         ),
         "epochs_done": state["epochs_done"],
+        "stopped_early": state.get("stopped_early"),
         "resumed_from": state.get("resumed_from", []),
         # The 2017 figures on the real dataset; none for other data.
         "paper": experiment.paper.get(config["model"], {})
@@ -353,7 +367,7 @@ def _one_line(result):
     value = result["metrics"].get(metric)
     weights = result["weights"]
     paper = result["paper"].get(metric)
-    line = f"{result['experiment']} {result['model']}: {metric} {_fmt(value)}"
+    line = f"{_label(result)} {result['model']}: {metric} {_fmt(value)}"
     if "metrics_std" in result:
         line += f" +- {_fmt(result['metrics_std'].get(metric))}"
     if paper is not None:

@@ -5,7 +5,8 @@ After every epoch the model (weights *and* optimiser state) is saved to
 `<run_dir>/state.json`, each written to a temporary file and renamed, so
 a run killed at any moment leaves the last finished epoch intact and loses
 at most the epoch in progress. `fit_with_checkpoints(..., resume=True)`
-loads both and continues from the next epoch.
+loads both and continues from the next epoch. `WorseEpochStopping` is the
+2017 early stopping, resumable too.
 """
 
 import gc
@@ -94,11 +95,80 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state["train_seconds"].append(self._train_seconds or elapsed)
         state["epoch_seconds"].append(elapsed)
         state["epochs_done"] = epoch + 1
+        if self.model.stop_training:  # by an earlier callback, this epoch
+            state["stopped_early"] = epoch + 1
         checkpoint = os.path.join(self.run_dir, CHECKPOINT)
         temporary = os.path.join(self.run_dir, "checkpoint-tmp.keras")
         self.model.save(temporary)
         os.replace(temporary, checkpoint)
         write_json(os.path.join(self.run_dir, STATE), state)
+
+
+class WorseEpochStopping(keras.callbacks.Callback):
+    """Stops training after `patience` epochs whose monitored loss is more
+    than `tolerance` above the best so far (the 2017 Reuters script).
+
+    The epochs need not follow each other: every epoch whose loss exceeds
+    `(1 + tolerance)` times the lowest loss of the epochs before it
+    counts, and training stops at the end of the `patience`-th. The
+    state is the loss history alone, so a resumed run continues the count
+    (`fit_with_checkpoints` passes the history on).
+
+    Args:
+        patience: worse epochs to stop after. Defaults to 5.
+        tolerance: how much above the best loss an epoch must be to count,
+            as a fraction. Defaults to 0.05.
+        monitor: the loss in the epoch logs. Defaults to `"val_loss"`.
+    """
+
+    def __init__(self, patience=5, tolerance=0.05, monitor="val_loss"):
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int):
+            patience = -1
+        if patience < 1:
+            raise ValueError(
+                "Argument `patience` must be an int >= 1. Received: "
+                f"patience={patience!r}"
+            )
+        if not 0 <= tolerance < math.inf:
+            raise ValueError(
+                "Argument `tolerance` must be a fraction >= 0. Received: "
+                f"tolerance={tolerance!r}"
+            )
+        self.patience = patience
+        self.tolerance = float(tolerance)
+        self.monitor = monitor
+        self.losses = []
+
+    def restore(self, history):
+        """Takes the losses of earlier epochs from a run's history."""
+        self.losses = [float(v) for v in history.get(self.monitor, [])]
+
+    def worse_epochs(self, losses=None):
+        """How many of `losses` (default: those seen) count as worse."""
+        losses = self.losses if losses is None else losses
+        count, best = 0, math.inf
+        for loss in losses:
+            if loss > best * (1 + self.tolerance):
+                count += 1
+            best = min(best, loss)
+        return count
+
+    def stopped(self):
+        """Whether the losses seen so far end the training."""
+        return self.worse_epochs() >= self.patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"WorseEpochStopping monitors {self.monitor!r}, which the "
+                f"epoch logs lack (pass validation data). Received: "
+                f"{sorted(logs)}"
+            )
+        self.losses.append(float(logs[self.monitor]))
+        if self.stopped():
+            self.model.stop_training = True
 
 
 def fit_with_checkpoints(
@@ -114,6 +184,7 @@ def fit_with_checkpoints(
     seed=0,
     verbose=1,
     callbacks=(),
+    early_stopping=None,
 ):
     """Trains a model for `epochs` epochs, checkpointing each one.
 
@@ -132,11 +203,15 @@ def fit_with_checkpoints(
         seed: random seed; offset by the first epoch on resume.
         verbose: Keras progress bars (1), one line an epoch (2), none (0).
         callbacks: extra Keras callbacks.
+        early_stopping: a `WorseEpochStopping`, or `None`. On resume it
+            is given the run's history; a run it stopped is finished
+            (`resume` trains no more).
 
     Returns:
         `(model, state)`: the trained model and the state dict
         (`epochs_done`, `history`, `train_seconds`, `epoch_seconds`,
-        `resumed_from`).
+        `resumed_from`, and `stopped_early`: the epochs done when early
+        stopping ended the run, or `None`).
 
     Raises:
         RunExistsError: if `run_dir` holds a checkpoint and neither
@@ -162,6 +237,7 @@ def fit_with_checkpoints(
             "train_seconds": [],
             "epoch_seconds": [],
             "resumed_from": [],
+            "stopped_early": None,
         }
         keras.utils.set_random_seed(seed)
         model = build()
@@ -172,7 +248,12 @@ def fit_with_checkpoints(
         model = keras.saving.load_model(os.path.join(run_dir, CHECKPOINT))
         if verbose:
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
-    if start < epochs:
+    callbacks = list(callbacks)
+    if early_stopping is not None:
+        early_stopping.restore(state["history"])
+        # Before the checkpoint callback, which records its decision.
+        callbacks.append(early_stopping)
+    if start < epochs and not state.get("stopped_early"):
         x, y = (train, None) if _is_dataset(train) else train
         if hasattr(x, "set_epoch"):
             # A resumed run sees the batch order it would have seen.
@@ -184,7 +265,7 @@ def fit_with_checkpoints(
             epochs=epochs,
             initial_epoch=start,
             validation_data=validation,
-            callbacks=[EpochCheckpoint(run_dir, state), *callbacks],
+            callbacks=[*callbacks, EpochCheckpoint(run_dir, state)],
             verbose=fit_verbosity(verbose),
             # A PyDataset shuffles itself, reproducibly from its seed (and
             # prefetches its batches in order).

@@ -90,14 +90,22 @@ def run_arrays(experiment, config, out, opts):
     train = (arrays["x_train"], arrays["y_train"])
     validation = (arrays["x_test"], arrays["y_test"])
     if experiment.validation_split:
-        # As Keras' validation_split: the end of the training set.
-        keep = len(train[0]) - round(
-            experiment.validation_split * len(train[0])
+        # The last rows, as Keras' `fit(validation_split=...)`.
+        x, y = train
+        cut = int(len(x) * (1 - experiment.validation_split))
+        train, validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
+        config["train_size"] = cut
+        config["validation_size"] = len(x) - cut
+    stopping = None
+    if experiment.stop_patience:
+        stopping = runner.WorseEpochStopping(
+            experiment.stop_patience, experiment.stop_tolerance
         )
-        validation = (train[0][keep:], train[1][keep:])
-        train = (train[0][:keep], train[1][:keep])
-        config["train_size"] = len(train[0])
-        config["validation_size"] = len(validation[0])
+        config["early_stopping"] = {
+            "patience": experiment.stop_patience,
+            "tolerance": experiment.stop_tolerance,
+            "monitor": stopping.monitor,
+        }
     model, state = runner.fit_with_checkpoints(
         _rate_chosen(build, train, config, "official", opts),
         train,
@@ -109,6 +117,7 @@ def run_arrays(experiment, config, out, opts):
         batch_size=config["batch_size"],
         seed=config["seed"],
         verbose=opts["verbose"],
+        early_stopping=stopping,
     )
     _record_rate(config, "official", model)
     y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
