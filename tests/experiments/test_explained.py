@@ -128,7 +128,8 @@ class TestExplainCommand:
         assert cli.main(["explain", str(tmp_path), "--index", "0"]) == 2
         assert "`run_dir` must be the output folder" in capsys.readouterr().err
 
-    def test_video_run_by_clip_file(self, tmp_path, av):
+    @pytest.mark.parametrize("model_name", ["tt-gru", "tt-mlp"])
+    def test_video_run_by_clip_file(self, tmp_path, av, model_name):
         from ttrnn import cli
         from ttrnn import data
 
@@ -147,7 +148,7 @@ class TestExplainCommand:
         argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]
         argv += ["--frame-shape", "16x24", "--folds", "0", "--batch-size", "4"]
         argv += ["--cache-dir", str(tmp_path / "cache"), "--verbose", "0"]
-        assert cli.main(argv + ["--no-plots"]) == 0
+        assert cli.main(argv + ["--no-plots", "--model", model_name]) == 0
         clip = sorted(data_dir.rglob("*.mpg"))[0]
         argv = ["explain", str(out), "--input", str(clip), "--target", "1"]
         assert cli.main(argv + ["--bias-factor", "1", "--top-frames", "2"]) == 0

@@ -348,3 +348,82 @@ class TestInvalidArguments:
         no_head = keras.Sequential([keras.Input((3, 4)), keras.layers.GRU(2)])
         with pytest.raises(ValueError, match="last TTDense or Dense"):
             lrp(no_head, np.zeros((1, 3, 4)))
+
+
+class TestFramePooling:
+    """The TT-MLP of the video experiments: a TT layer on every frame,
+    the mean over the frames the mask input keeps, the head."""
+
+    def _model(self, rng, tt):
+        frames = keras.Input((5, 12))
+        mask = keras.Input((5,), dtype="bool")
+        if tt:
+            per_frame = ttrnn.TTDense(
+                (3, 4), (2, 4), 2, activation="relu", tt_strategy="ltr"
+            )
+        else:
+            per_frame = keras.layers.Dense(8, activation="relu")
+        pooled = keras.layers.GlobalAveragePooling1D()(
+            per_frame(frames), mask=mask
+        )
+        model = keras.Model([frames, mask], keras.layers.Dense(3)(pooled))
+        _randomise(model, rng)
+        return model
+
+    def test_matches_numpy_reference_and_conserves(self, rng):
+        model = self._model(rng, tt=True)
+        x = rng.normal(size=(4, 5, 12))
+        mask = np.ones((4, 5), bool)
+        mask[1, :2] = mask[3, :4] = False
+        eps = 1e-2
+        got = lrp(
+            model, [x, mask], eps=eps, bias_factor=1.0, return_details=True
+        )
+        tt_layer, _, head = [
+            layer
+            for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        w1, b1 = _numpy(tt_layer.to_dense()), _numpy(tt_layer.bias)
+        w2, b2 = _numpy(head.kernel), _numpy(head.bias)
+        for n in range(4):
+            steps = np.flatnonzero(mask[n])
+            h = np.maximum(x[n, steps] @ w1 + b1, 0.0)  # (t, 8)
+            pooled = h.mean(axis=0)
+            z = pooled @ w2 + b2
+            target = int(np.argmax(z))
+            r_z = np.zeros(3)
+            r_z[target] = z[target]
+            r_p = reference.lrp_linear(pooled, w2, b2, z, r_z, 8, eps, 1.0)
+            # The mean: input (t, j) feeds unit j with weight 1/t.
+            r_h = np.stack(
+                [
+                    reference.lrp_linear(
+                        h[:, j],
+                        np.full((len(steps), 1), 1 / len(steps)),
+                        np.zeros(1),
+                        pooled[j : j + 1],
+                        r_p[j : j + 1],
+                        len(steps),
+                        eps,
+                        1.0,
+                    )
+                    for j in range(8)
+                ],
+                axis=1,
+            )
+            r_x = np.stack(
+                [
+                    reference.lrp_linear(
+                        x[n, t], w1, b1, x[n, t] @ w1 + b1, r_h[k], 12, eps, 1.0
+                    )
+                    for k, t in enumerate(steps)
+                ]
+            )
+            np.testing.assert_allclose(
+                got.relevance[n, steps], r_x, rtol=1e-4, atol=1e-6
+            )
+            assert np.all(got.relevance[n, ~mask[n]] == 0)
+        np.testing.assert_allclose(
+            got.relevance.sum(axis=(1, 2)), got.score, rtol=1e-5, atol=1e-6
+        )

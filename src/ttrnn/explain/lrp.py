@@ -27,8 +27,10 @@ _IDENTITY = (
     keras.layers.AlphaDropout,
     keras.layers.ActivityRegularization,
 )
-# Element-wise activations: relevance passes through them.
+# Element-wise maps: relevance passes through them (for Rescaling, the
+# relevance is that of the rescaled values, as for a TT-RNN's input_scale).
 _ACTIVATIONS = (
+    keras.layers.Rescaling,
     keras.layers.Activation,
     keras.layers.ReLU,
     keras.layers.LeakyReLU,
@@ -38,8 +40,10 @@ _ACTIVATIONS = (
 _RESHAPES = (keras.layers.Flatten, keras.layers.Reshape)
 SUPPORTED = (
     "TTDense, TTLSTM, TTGRU, TTSimpleRNN, Dense, LSTM, GRU, SimpleRNN, "
-    "Masking, BatchNormalization, Flatten, Reshape, Dropout (and the other "
-    "noise layers), Activation, ReLU, LeakyReLU, ELU, Softmax"
+    "Masking, Rescaling, BatchNormalization, GlobalAveragePooling1D, "
+    "Flatten, Reshape, "
+    "Dropout (and the other noise layers), Activation, ReLU, LeakyReLU, "
+    "ELU, Softmax"
 )
 
 
@@ -209,6 +213,11 @@ class _Masking(_Step):
 
 class _Activation(_Step):
     def forward(self, x, mask):
+        if isinstance(self.layer, keras.layers.Rescaling):
+            x = np.asarray(x, dtype="float64")
+            scale = np.asarray(self.layer.scale, dtype="float64")
+            offset = np.asarray(self.layer.offset, dtype="float64")
+            return x * scale + offset, mask
         return _numpy(self.layer(ops.convert_to_tensor(x, "float32"))), mask
 
 
@@ -246,6 +255,34 @@ class _BatchNorm(_Step):
         sign = np.where(self.z >= 0, 1.0, -1.0)
         bias = bias_factor * (self.shift + eps * sign)
         return (self.x * self.scale + bias) * q
+
+
+class _AveragePooling(_Step):
+    """The mean over the (unmasked) steps: a linear map with weights
+    mask_t / n, n the real steps of the example (its fan-in)."""
+
+    def forward(self, x, mask):
+        layer = self.layer
+        if layer.data_format != "channels_last" or layer.keepdims:
+            raise ValueError(
+                "lrp supports GlobalAveragePooling1D with data_format="
+                "'channels_last' and keepdims=False. Received: layer "
+                f"{layer.name!r}"
+            )
+        keep = np.ones(x.shape[:2]) if mask is None else mask.astype(float)
+        self.weights = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
+        self.x = np.asarray(x, dtype="float64")
+        self.z = np.einsum("bt,btf->bf", self.weights, self.x)
+        return self.z, None
+
+    def backward(self, relevance, eps, bias_factor):
+        q = rules.ratio(self.z, relevance, eps)
+        sign = np.where(self.z >= 0, 1.0, -1.0)
+        # Each unit's stabiliser share spread over its n real steps.
+        extra = bias_factor * eps * sign * q
+        return self.weights[:, :, None] * (self.x * q[:, None, :]) + (
+            self.weights[:, :, None] * extra[:, None, :]
+        )
 
 
 class _Linear(_Step):
@@ -301,6 +338,8 @@ def _step_for(layer):
         return _Masking(layer)
     if isinstance(layer, keras.layers.BatchNormalization):
         return _BatchNorm(layer)
+    if isinstance(layer, keras.layers.GlobalAveragePooling1D):
+        return _AveragePooling(layer)
     if isinstance(layer, _ACTIVATIONS):
         return _Activation(layer)
     if isinstance(layer, _RESHAPES):
