@@ -108,3 +108,23 @@ def in_symbolic_build():
     except ImportError:  # pragma: no cover - a future Keras layout
         return False
     return bool(in_symbolic_scope())
+
+
+def batch_shards():
+    """How many devices the batch is split over by the current
+    `keras.distribution` (1 without one, and on backends other than JAX).
+
+    Inside a step traced under a distribution, JAX sees the global batch;
+    each device runs its `batch / batch_shards()` rows, and plans are
+    chosen for those.
+    """
+    if keras.backend.backend() != "jax":
+        return 1
+    dist = keras.distribution.distribution()
+    if dist is None:
+        return 1
+    name = getattr(dist, "batch_dim_name", None)
+    mesh = dist.device_mesh
+    if name not in mesh.axis_names:
+        return 1
+    return int(mesh.shape[mesh.axis_names.index(name)])

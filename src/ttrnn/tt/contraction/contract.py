@@ -13,6 +13,7 @@ from keras import ops
 from ttrnn.tt.contraction import cost
 from ttrnn.tt.contraction import execute
 from ttrnn.tt.contraction import measure
+from ttrnn.tt.contraction.backend import batch_shards
 from ttrnn.tt.contraction.backend import in_symbolic_build
 from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction.plan import Plan
@@ -88,7 +89,9 @@ def matmul(x, cores, strategy="auto"):
     the plan of least modelled time (multiply-adds, bytes written, ops;
     forward and backward) for the static batch size of x, cached per
     shape; with an unknown batch it plans for
-    `DEFAULT_PLANNING_BATCH` rows.
+    `DEFAULT_PLANNING_BATCH` rows. Under a `keras.distribution` that
+    shards the batch over n devices, the batch planned for is each
+    device's: ceil(batch / n) (`ttrnn.distribution.batch_shards`).
 
     Args:
         x: tensor of shape (..., prod m_k).
@@ -133,6 +136,10 @@ def matmul(x, cores, strategy="auto"):
         batch_dims = x_shape[:-1]
         known = all(b is not None for b in batch_dims)
         batch = math.prod(int(b) for b in batch_dims) if known else None
+        if batch is not None:
+            # Under a `keras.distribution`, a traced step sees the global
+            # batch; each device runs its share, which the plan is for.
+            batch = -(-batch // batch_shards())
         dtype = getattr(x, "dtype", None) or "float32"
         plan = choose_plan(in_shape, out_shape, ranks, batch, strategy, dtype)
     if len(x_shape) == 2:
