@@ -3,7 +3,9 @@
     ttrnn demo [--out DIR] [--quick]
     ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
                           [--model M] [--protocol fast|paper|tuned]
-                          [--resume]
+                          [--resume] [--devices N]
+                          [--coordinator HOST:PORT --num-processes P
+                           --process-id I]
     ttrnn info NAME-or-results.json [--model M] [--protocol P]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
     ttrnn list
@@ -22,6 +24,7 @@ import os
 import sys
 
 from ttrnn import _select_backend
+from ttrnn import cli_distributed
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
 
@@ -300,6 +303,7 @@ def build_parser():
         "(the results are printed at every level)",
     )
     p.add_argument("--no-plots", action="store_true")
+    cli_distributed.add_arguments(p, _count)
     p.set_defaults(func=commands.experiment)
 
     p = sub.add_parser(
@@ -389,6 +393,7 @@ _USAGE_ERRORS = (
     ("ttrnn.experiments.datasets", "DataDirError"),
     ("ttrnn.experiments.registry", "ExperimentError"),
     ("ttrnn.experiments.runner", "RunExistsError"),
+    ("ttrnn.distribution", "DistributionError"),
 )
 
 

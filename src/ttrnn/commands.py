@@ -32,6 +32,7 @@ def experiment(args):
 
     names = registry.expand(args.name)
     load_keras()
+    _distribute(args)
     from ttrnn.experiments import run
 
     models = None
@@ -243,6 +244,25 @@ def _batch_frames_arg(value):
     if value is None:
         return {}
     return {"max_batch_frames": value or None}
+
+
+def _distribute(args):
+    """`--devices`, `--coordinator`, `--num-processes`, `--process-id`
+    (or Keras' environment variables): sets up `ttrnn.distribution`
+    before any device is used."""
+    asked = (args.devices, args.coordinator, args.num_processes)
+    asked += (args.process_id,)
+    env = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
+    if all(value is None for value in asked) and not env:
+        return
+    from ttrnn import distribution
+
+    distribution.initialize(
+        devices=args.devices,
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
 
 
 def load_keras():

@@ -100,6 +100,14 @@ class VideoSequence(keras.utils.PyDataset):
             fresh seed).
         prefetch: read the next batch in a background thread. Defaults
             to `True`.
+        shard: `(index, count)`: this process's part of every batch, for
+            data-parallel training over `count` processes
+            (`ttrnn.distribution`): each process reads only its own rows
+            from the cache. Defaults to `None` (whole batches).
+        batch_multiple: pad every batch with dummy rows (weight 0) to a
+            multiple of this many rows (the devices the batch is split
+            over; a multiple of the shard count). Defaults to 1. With a
+            shard or a multiple above 1, batches carry sample weights.
         verbose: progress bar while caching (1) or not (0). Defaults to 1.
         **kwargs: `workers`, `use_multiprocessing` and `max_queue_size` of
             `keras.utils.PyDataset`.
@@ -143,6 +151,8 @@ class VideoSequence(keras.utils.PyDataset):
         buckets=None,
         max_batch_frames=None,
         prefetch=True,
+        shard=None,
+        batch_multiple=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -210,6 +220,7 @@ class VideoSequence(keras.utils.PyDataset):
             else:
                 self.buckets = check_buckets(buckets, self.lengths)
         self.prefetch = bool(prefetch)
+        self.shard, self.batch_multiple = _check_shard(shard, batch_multiple)
         # Each epoch's order is a function of (seed, epoch) alone, so a
         # resumed run or a second `fit` can replay it (`set_epoch`).
         self._seed = (
@@ -266,9 +277,14 @@ class VideoSequence(keras.utils.PyDataset):
         """Clip indices (into `dataset`) of batch `index` this epoch;
         -1 marks a dummy row."""
         if self._plan is not None:
-            return self._plan[index][1]
-        start = index * self.batch_size
-        return self._order[start : start + self.batch_size]
+            members = self._plan[index][1]
+        else:
+            start = index * self.batch_size
+            members = self._order[start : start + self.batch_size]
+        extra = -len(members) % self.batch_multiple
+        if extra:
+            members = np.concatenate([members, np.full(extra, -1)])
+        return members
 
     @property
     def padding_overhead(self):
@@ -283,7 +299,8 @@ class VideoSequence(keras.utils.PyDataset):
             padded = 0
             for index in range(len(self)):
                 members = self.members(index)
-                steps = self.max_length or int(self.lengths[members].max())
+                real = members[members >= 0]
+                steps = self.max_length or int(self.lengths[real].max())
                 padded += steps * len(members)
         return padded / real if real else 1.0
 
@@ -307,8 +324,16 @@ class VideoSequence(keras.utils.PyDataset):
 
     def _batch(self, index):
         members = self.members(index)
-        real = members >= 0
         steps = None if self._plan is None else self._plan[index][0]
+        if self.shard is not None:
+            # Every process pads to the same length: the whole batch's.
+            if steps is None and self.num_frames is None:
+                real = members[members >= 0]
+                steps = self.max_length or int(self.lengths[real].max())
+            part, count = self.shard
+            rows = len(members) // count
+            members = members[part * rows : (part + 1) * rows]
+        real = members >= 0
         x, mask = self._frames(members, steps)
         labels = self.dataset.labels[np.where(real, members, 0)]
         if self.dataset.multi_label:
@@ -319,7 +344,8 @@ class VideoSequence(keras.utils.PyDataset):
         if self.dtype == "uint8" and not self.use_multiprocessing:
             x = zero_copy_batch(x)
         inputs = (x, mask) if self.return_mask else x
-        if self._plan is not None:
+        weighted = self.shard is not None or self.batch_multiple > 1
+        if self._plan is not None or weighted:
             return inputs, y, real.astype("float32")
         return inputs, y
 
@@ -388,3 +414,20 @@ class VideoSequence(keras.utils.PyDataset):
             v for v in (self.max_frames, self.max_length, len(frames)) if v
         )
         return frames[:limit]
+
+
+def _check_shard(shard, batch_multiple):
+    multiple = check_int("batch_multiple", batch_multiple)
+    if shard is None:
+        return None, multiple
+    try:
+        part, count = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        part, count = -1, 0
+    if not 0 <= part < count or multiple % count:
+        raise ValueError(
+            "Argument `shard` must be a pair (index, count) with 0 <= "
+            "index < count, and `batch_multiple` a multiple of count. "
+            f"Received: shard={shard!r}, batch_multiple={batch_multiple!r}"
+        )
+    return (part, count), multiple

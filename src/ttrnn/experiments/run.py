@@ -14,6 +14,7 @@ import time
 import keras
 import numpy as np
 
+from ttrnn import distribution
 from ttrnn.experiments import info
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
@@ -145,6 +146,8 @@ def run_experiment(
         "seed": int(seed),
         "data_dir": None if data_dir is None else os.fspath(data_dir),
         "backend": keras.backend.backend(),
+        # Devices and processes (ttrnn.distribution.initialize).
+        "topology": distribution.topology(),
     }
     opts = dict(
         resume=resume,
@@ -343,7 +346,7 @@ def _finish(experiment, config, out, splits, started, opts):
         for label, _, s, _ in splits
     }
     result["history"] = histories
-    if opts["plot"]:
+    if opts["plot"] and distribution.is_chief():
         frame = config.get("frame_shape")
         try:
             result["plots"] = plots.save_all(

@@ -9,6 +9,7 @@ loads both and continues from the next epoch. `WorseEpochStopping` is the
 2017 early stopping, resumable too.
 """
 
+import contextlib
 import gc
 import json
 import math
@@ -20,6 +21,8 @@ import time
 
 import keras
 
+from ttrnn import distribution
+
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
 
@@ -29,7 +32,10 @@ class RunExistsError(FileExistsError):
 
 
 def write_json(path, data):
-    """Writes JSON atomically (temporary file, then rename)."""
+    """Writes JSON atomically (temporary file, then rename); in a run of
+    several processes, process 0 alone writes."""
+    if not distribution.is_chief():
+        return
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="utf-8") as file:
         json.dump(data, file, indent=2, default=_jsonable)
@@ -97,6 +103,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state["epochs_done"] = epoch + 1
         if self.model.stop_training:  # by an earlier callback, this epoch
             state["stopped_early"] = epoch + 1
+        if not distribution.is_chief():
+            return  # process 0 writes the checkpoint, once
         checkpoint = os.path.join(self.run_dir, CHECKPOINT)
         temporary = os.path.join(self.run_dir, "checkpoint-tmp.keras")
         self.model.save(temporary)
@@ -220,8 +228,10 @@ def fit_with_checkpoints(
     os.makedirs(run_dir, exist_ok=True)
     state = load_state(run_dir)
     if state is not None and overwrite:
-        for name in (CHECKPOINT, STATE):
-            os.remove(os.path.join(run_dir, name))
+        if distribution.is_chief():
+            for name in (CHECKPOINT, STATE):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(run_dir, name))
         state = None
     if state is not None and not resume:
         raise RunExistsError(

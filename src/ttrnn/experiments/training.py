@@ -16,6 +16,7 @@ from ttrnn.experiments import datasets
 from ttrnn.experiments import explained
 from ttrnn.experiments import metrics
 from ttrnn.experiments import models
+from ttrnn.experiments import parallel
 from ttrnn.experiments import runner
 
 # `learning_rate="sweep"`: the candidates, and epochs of each trial run.
@@ -96,6 +97,19 @@ def run_arrays(experiment, config, out, opts):
         train, validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
         config["train_size"] = cut
         config["validation_size"] = len(x) - cut
+    if parallel.active():
+        # Each process feeds its rows of every (padded) global batch.
+        shards = parallel.data_options()
+        train = parallel.ArrayBatches(
+            *train,
+            config["batch_size"],
+            shuffle=True,
+            seed=config["seed"],
+            **shards,
+        )
+        validation = parallel.ArrayBatches(
+            *validation, config["batch_size"], **shards
+        )
     stopping = None
     if experiment.stop_patience:
         stopping = runner.WorseEpochStopping(
@@ -120,18 +134,22 @@ def run_arrays(experiment, config, out, opts):
         early_stopping=stopping,
     )
     _record_rate(config, "official", model)
-    y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
-    scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
-    if experiment.explain:
-        plot_path = os.path.join(out, "relevance.png") if opts["plot"] else None
-        scores.update(
-            explained.relevance_scores(
-                model,
-                arrays["x_test"],
-                arrays["step_labels_test"],
-                plot_path=plot_path,
+    model = parallel.local_copy(model)  # scored on this process alone
+    with parallel.no_distribution():
+        y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
+        scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
+        if experiment.explain:
+            plot_path = None
+            if opts["plot"] and parallel.is_chief():
+                plot_path = os.path.join(out, "relevance.png")
+            scores.update(
+                explained.relevance_scores(
+                    model,
+                    arrays["x_test"],
+                    arrays["step_labels_test"],
+                    plot_path=plot_path,
+                )
             )
-        )
     return [("official", model, state, scores)]
 
 
@@ -183,15 +201,22 @@ def run_video(experiment, config, out, opts):
         if paper:
             sequence_args["buckets"] = config["buckets"]
             sequence_args["max_batch_frames"] = config["max_batch_frames"]
+        # Under a distribution each process reads its rows of a batch.
+        shards = parallel.data_options()
         train = data.VideoSequence(
             dataset.subset(train_idx),
             cache,
             shuffle=True,
             seed=config["seed"],
             **sequence_args,
+            **shards,
         )
         test = data.VideoSequence(
-            dataset.subset(test_idx), cache, shuffle=False, **sequence_args
+            dataset.subset(test_idx),
+            cache,
+            shuffle=False,
+            **sequence_args,
+            **shards,
         )
         if paper:
             padding = config.setdefault("padding_overhead", {})
@@ -238,7 +263,13 @@ def run_video(experiment, config, out, opts):
             verbose=verbose,
         )
         _record_rate(config, label, model)
-        y_pred = predict_clips(model, test)
+        if shards:  # scored on this process alone, on whole batches
+            model = parallel.local_copy(model)
+            test = data.VideoSequence(
+                dataset.subset(test_idx), cache, shuffle=False, **sequence_args
+            )
+        with parallel.no_distribution():
+            y_pred = predict_clips(model, test)
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
