@@ -171,7 +171,11 @@ def layout_map(model, device_mesh):
     layouts = keras.distribution.LayoutMap(device_mesh)
     for weight in model.weights:
         if re.fullmatch(TT_CORE_PATTERN, weight.path.split("/")[-1]):
-            layouts[re.escape(weight.path)] = (None,) * len(weight.shape)
+            # The path below the model's name: a model rebuilt under the
+            # distribution (another name, e.g. "sequential_1") matches.
+            inner = weight.path.partition("/")[2] or weight.path
+            key = "(^|/)" + re.escape(inner) + "$"
+            layouts[key] = (None,) * len(weight.shape)
     return layouts
 
 

@@ -17,6 +17,7 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 import keras
@@ -104,7 +105,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.model.stop_training:  # by an earlier callback, this epoch
             state["stopped_early"] = epoch + 1
         if not distribution.is_chief():
-            return  # process 0 writes the checkpoint, once
+            # Saving gathers the weights with collectives that every
+            # process must join; process 0 alone keeps the file.
+            with tempfile.TemporaryDirectory() as scratch:
+                self.model.save(os.path.join(scratch, CHECKPOINT))
+            return
         checkpoint = os.path.join(self.run_dir, CHECKPOINT)
         temporary = os.path.join(self.run_dir, "checkpoint-tmp.keras")
         self.model.save(temporary)

@@ -128,3 +128,12 @@ def batch_shards():
     if name not in mesh.axis_names:
         return 1
     return int(mesh.shape[mesh.axis_names.index(name)])
+
+
+def process_count():
+    """The processes of a multi-process JAX run (1 otherwise)."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()

@@ -15,6 +15,7 @@ from ttrnn.tt.contraction import execute
 from ttrnn.tt.contraction import measure
 from ttrnn.tt.contraction.backend import batch_shards
 from ttrnn.tt.contraction.backend import in_symbolic_build
+from ttrnn.tt.contraction.backend import process_count
 from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction.plan import Plan
 from ttrnn.tt.contraction.plan import validate_strategy
@@ -63,6 +64,15 @@ def choose_plan(
         # Shape inference (e.g. Keras' placeholder batch of 83 on torch):
         # plan by the model, do not time or cache anything.
         strategy = "auto"
+    if strategy == "measure" and process_count() > 1:
+        raise ValueError(
+            "strategy='measure' times plans in each process, and processes "
+            "that chose different plans would run different programs. "
+            "With several processes use 'auto', or a plan measured "
+            "beforehand (`measured_plan`, then pass the `Plan` or its "
+            "name). Received: strategy='measure' in a run of "
+            f"{process_count()} processes"
+        )
     key = (in_shape, out_shape, ranks, batch, strategy, str(dtype), backend)
     key += (cost.model_version(),)
     plan = _CACHE.get(key)
