@@ -37,7 +37,11 @@ jax_only = pytest.mark.skipif(
 
 def _env(devices=1):
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    # One thread a process: 3 processes share 2 cores.
+    env["XLA_FLAGS"] = (
+        f"--xla_force_host_platform_device_count={devices} "
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
     path = [str(ROOT / "src"), str(ROOT)]
     env["PYTHONPATH"] = os.pathsep.join(path + [env.get("PYTHONPATH", "")])
     return env
@@ -187,8 +191,9 @@ def test_two_processes_equal_one_device(runs, model):
 
 
 @jax_only
-@pytest.mark.parametrize("kind", ["dense", "gru"])
-@pytest.mark.parametrize("how", ["data", "model"])
+@pytest.mark.parametrize(
+    "kind, how", [("dense", "data"), ("gru", "data"), ("dense", "model")]
+)
 def test_keras_distributions(runs, kind, how):
     """keras.distribution directly: DataParallel, and ModelParallel with
     `layout_map` (cores replicated, batch sharded), equal one device; the
