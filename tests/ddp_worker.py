@@ -9,21 +9,18 @@ of the batch. Writes the last step's gradients, the final weights and
 the losses to OUT.npz.
 """
 
-import os
+import ttrnn  # noqa: I001  (before keras; the caller sets KERAS_BACKEND)
 import sys
 
-os.environ["KERAS_BACKEND"] = "torch"
-
-import keras  # noqa: E402,I001
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from torch.nn.parallel import DistributedDataParallel  # noqa: E402
-
-import ttrnn  # noqa: E402  (before keras: chooses the backend)
+import keras
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 
 def main(rank, world, port, out):
+    assert keras.backend.backend() == "torch"
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [

@@ -36,9 +36,9 @@ def main(path):
 
 def layer_checks():
     """TTDense and TT-GRU models fitted on one device and DataParallel
-    over two (TTDense with the planner's `measure` strategy), TTDense with
-    ModelParallel and `ttrnn.distribution.layout_map`: the losses and weights, and the
-    batch sizes the planner planned for."""
+    over two (TTDense with the planner's `measure` strategy), TTDense
+    with ModelParallel and `ttrnn.distribution.layout_map`: the losses
+    and weights, and the batch sizes the planner planned for."""
     import keras
     import numpy as np
 
