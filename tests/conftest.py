@@ -17,6 +17,45 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
+def _accelerator():
+    """The backend's accelerator kind ("gpu", "tpu"), or None."""
+    from ttrnn.tt.contraction.backend import device_kind
+
+    kind = device_kind()
+    return None if kind == "cpu" else kind
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.gpu` tests are skipped where no accelerator is."""
+    marked = [item for item in items if "gpu" in item.keywords]
+    if not marked or _accelerator():
+        return
+    skip = pytest.mark.skip(reason="no GPU or TPU for this backend")
+    for item in marked:
+        item.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    """On GPUs, float32 matmuls in full float32 (no TF32): the numerical
+    tests compare against float64 NumPy at float32 tolerances."""
+    if _accelerator() != "gpu":
+        return
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
     """Every test starts from float32, a fixed seed and a clean session

@@ -37,7 +37,7 @@ jax_only = pytest.mark.skipif(
 
 def _env(devices=1):
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    # One thread a process: 3 processes share 2 cores.
+    # One thread a process (two processes share the 2 cores of CI).
     env["XLA_FLAGS"] = (
         f"--xla_force_host_platform_device_count={devices} "
         "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -86,9 +86,9 @@ def _finish(started, timeout=240):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Every distributed run, started together (2 cores: ~40 s): one
-    subprocess with two virtual devices (CLI runs on 1 and 2 devices, and
-    `layer_checks`), and two processes of one device each."""
+    """Every distributed run (~55 s on 2 cores): one subprocess with two
+    virtual devices (CLI runs on 1 and 2 devices, and `layer_checks`),
+    then two processes of one device each."""
     if keras.backend.backend() != "jax":
         pytest.skip("keras.distribution runs on the JAX backend only")
     pytest.importorskip("av")
@@ -127,14 +127,16 @@ def runs(tmp_path_factory):
         *resumed("gru-1", "--devices", "1"),
         *resumed("gru-2", "--devices", "2"),
     ]
-    started = [_start(tmp, "virtual", virtual, devices=2, checks=True)]
+    # One after the other: on 2 cores, faster than all three at once.
+    reports = _finish([_start(tmp, "virtual", virtual, 2, checks=True)])
+    started = []
     port = _free_port()
     for index in range(2):
         dist = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
         dist += ["--process-id", str(index)]
         both = [mice("mice-p", *dist), *resumed("gru-p", *dist)]
         started.append(_start(tmp, f"process{index}", both))
-    reports = _finish(started)
+    reports += _finish(started)
     for report in reports:
         assert set(report["statuses"]) == {0}
     return tmp, reports[0]
@@ -273,3 +275,22 @@ def test_cli_checks_the_options(argv, message, capsys):
     with pytest.raises(SystemExit):
         cli.main(["experiment", "mice", *argv])
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_gpu_precision_and_cost_model(rng):
+    """On a GPU: the GPU cost constants, and a TT matmul within float32
+    rounding of float64 NumPy (TF32 is off, see conftest)."""
+    from ttrnn.tt.contraction import cost
+
+    assert cost.get_cost_model() == cost.default_cost_model(
+        keras.backend.backend(), "gpu"
+    )
+    cores = [
+        rng.standard_normal((1, 8, 8, 4)).astype("float32"),
+        rng.standard_normal((4, 8, 8, 1)).astype("float32"),
+    ]
+    x = rng.standard_normal((256, 64)).astype("float32")
+    y = keras.ops.convert_to_numpy(ttrnn.tt.matmul(x, cores))
+    w = np.einsum("aijb,bklc->ikjl", *[c.astype("float64") for c in cores])
+    np.testing.assert_allclose(y, x @ w.reshape(64, 64), rtol=1e-4, atol=1e-4)

@@ -137,3 +137,32 @@ def process_count():
     import jax
 
     return jax.process_count()
+
+
+_KINDS = {}
+
+
+def device_kind(backend=None):
+    """ "cpu", "gpu" or "tpu": where `backend` computes by default (the
+    planner's cost constants differ). Asked once per backend."""
+    backend = backend or keras.backend.backend()
+    if backend not in _KINDS:
+        _KINDS[backend] = _ask_device_kind(backend)
+    return _KINDS[backend]
+
+
+def _ask_device_kind(backend):
+    if backend == "jax":
+        import jax
+
+        platform = jax.default_backend()
+        return platform if platform in ("gpu", "tpu") else "cpu"
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "cpu"

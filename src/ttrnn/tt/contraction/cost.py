@@ -234,23 +234,46 @@ _VERSION = [0]
 
 # Per-backend departures from the defaults (see `CostModel`).
 _BACKEND_DEFAULTS = {"jax": {"chunked_scale": 1.5}}
+# Per device kind ("cpu", "gpu", "tpu"): the CPU's are the defaults. The
+# GPU constants are estimates for a current datacenter GPU (kernel
+# launches ~10 us, ~20 TFLOP/s float32 without TF32, ~2 TB/s), NOT
+# measured: no GPU was available. `calibrate()` on the GPU fits them.
+_DEVICE_DEFAULTS = {
+    "cpu": {},
+    "gpu": {
+        "op_time": 1.0e-5,
+        "mac_time": 5.0e-14,
+        "byte_time": 5.0e-13,
+        "batch_time": 1.0e-8,
+        "chunked_scale": 1.0,
+    },
+}
+_DEVICE_DEFAULTS["tpu"] = _DEVICE_DEFAULTS["gpu"]
 
 
-def default_cost_model(backend):
-    """The built-in cost model of `backend`."""
-    return CostModel(**_BACKEND_DEFAULTS.get(backend, {}))
+def default_cost_model(backend, device_kind="cpu"):
+    """The built-in cost model of `backend` on a `device_kind` device
+    ("cpu", "gpu" or "tpu"; the CPU's constants for any other)."""
+    values = dict(_BACKEND_DEFAULTS.get(backend, {}))
+    values.update(_DEVICE_DEFAULTS.get(device_kind, {}))
+    return CostModel(**values)
 
 
 def get_cost_model(backend=None):
-    """The cost model used for `backend` (default: Keras' backend)."""
+    """The cost model used for `backend` (default: Keras' backend) on the
+    device kind it computes on (`contraction.backend.device_kind`)."""
     backend = backend or _backend_name()
-    return _MODELS.setdefault(backend, default_cost_model(backend))
+    kind = contraction_backend.device_kind(backend)
+    key = backend if kind == "cpu" else f"{backend}:{kind}"
+    return _MODELS.setdefault(key, default_cost_model(backend, kind))
 
 
 def set_cost_model(model, backend=None):
-    """Installs a cost model for `backend`; plans chosen by the previous
-    one are no longer reused."""
-    _MODELS[backend or _backend_name()] = model
+    """Installs a cost model for `backend` (on its current device kind);
+    plans chosen by the previous one are no longer reused."""
+    backend = backend or _backend_name()
+    kind = contraction_backend.device_kind(backend)
+    _MODELS[backend if kind == "cpu" else f"{backend}:{kind}"] = model
     _VERSION[0] += 1
 
 
