@@ -32,7 +32,7 @@ _EXPORTS = {
     "compress": "ttrnn.compress",
     "summary": "ttrnn.summary",
 }
-_SUBMODULES = ("activations", "explain", "tt")
+_SUBMODULES = ("activations", "distribution", "explain", "tt")
 
 __all__ = [
     "TTConv2D",
@@ -46,6 +46,7 @@ __all__ = [
     "TTSimpleRNNCell",
     "activations",
     "compress",
+    "distribution",
     "explain",
     "summary",
     "tt",
