@@ -256,6 +256,7 @@ def test_several_devices_need_jax(capsys):
     [
         (dict(devices=0), "`devices` must be an int >= 1"),
         (dict(num_processes=True), "`num_processes` must be an int"),
+        (dict(process_id=1), "`process_id` needs `num_processes` > 1"),
     ],
 )
 def test_arguments_are_checked(kwargs, message):

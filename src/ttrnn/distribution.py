@@ -96,6 +96,12 @@ def initialize(
     devices = _check_count("devices", devices)
     num_processes = _check_count("num_processes", num_processes)
     processes = num_processes or _env_int(ENV_PROCESSES) or 1
+    if processes == 1 and process_id not in (None, 0):
+        raise DistributionError(
+            "Argument `process_id` needs `num_processes` > 1 (or "
+            f"{ENV_PROCESSES}). Received: process_id={process_id!r}, "
+            f"num_processes={num_processes!r}"
+        )
     backend = keras.backend.backend()
     if backend != "jax":
         if (devices or 1) > 1 or processes > 1:
