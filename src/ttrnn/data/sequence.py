@@ -374,8 +374,9 @@ class VideoSequence(keras.utils.PyDataset):
         height, width = self.cache.frame_shape
         if self.num_frames is not None:
             steps = self.num_frames
-        elif steps is None:
-            steps = self.max_length or int(self.lengths[members].max())
+        elif steps is None:  # the longest real clip (-1: a dummy row)
+            real = members[members >= 0]
+            steps = self.max_length or int(self.lengths[real].max())
         x = np.zeros((len(members), steps, height, width, 3), self.dtype)
         mask = np.zeros((len(members), steps), bool)
         direct = (
