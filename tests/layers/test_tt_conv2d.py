@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
+from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers.tt_conv2d import TTConv2D
 from ttrnn.tt.contraction.conv import conv_path_costs
@@ -87,6 +88,53 @@ class TestTTConv2D:
         np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
         assert tuple(y.shape) == layer.compute_output_shape(shape)
         assert tuple(y.shape) == conv.compute_output_shape(shape)
+
+    @pytest.mark.parametrize("depthwise", [False, True])
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    @pytest.mark.parametrize(
+        "geometry",
+        [
+            {"padding": "same"},
+            {"padding": "same", "strides": 2},
+            {"padding": "valid", "strides": (2, 1)},
+            {"padding": "valid", "dilation_rate": (2, 1)},
+        ],
+    )
+    def test_spatial_steps_equal_keras_conv2d(
+        self, geometry, data_format, depthwise, monkeypatch
+    ):
+        # Both spatial steps of the channel path (`ttrnn.backends.
+        # depthwise_spatial_step` picks one per backend), on every backend.
+        monkeypatch.setattr(
+            backends, "depthwise_spatial_step", lambda: depthwise
+        )
+        layer = TTConv2D(
+            8,
+            (3, 2),
+            (2, 4),
+            (4, 2),
+            (1, 3, 2, 1),
+            data_format=data_format,
+            tt_strategy="channels",
+            bias_initializer="random_normal",
+            **geometry,
+        )
+        shape = (2, 9, 8, 8) if data_format == "channels_last" else (2, 8, 9, 8)
+        x = _x(shape)
+        y = layer(x)
+        conv = _keras_conv(layer, shape, data_format=data_format, **geometry)
+        np.testing.assert_allclose(
+            to_numpy(y), to_numpy(conv(x)), rtol=1e-5, atol=1e-5
+        )
+
+    def test_depthwise_step_costs_no_transpose(self):
+        # Channels first: the depthwise step moves x (P C) to channels
+        # last instead of moving the conv's output (P C r_d).
+        plan = tt.choose_plan((16, 32), (16, 16), (1, 4, 1), 8 * 32 * 32)
+        modes = ((16, 16), (16, 16), (1, 4, 2, 1))
+        args = (modes, (3, 3), (8192, 8192), plan, "float32", True)
+        folded = conv_path_costs(*args)[0]
+        assert conv_path_costs(*args, depthwise=True)[0] < folded
 
     @pytest.mark.parametrize(
         "strategy", ["ltr", "rtl", "flops", "ltr[1,2]/batch_last"]

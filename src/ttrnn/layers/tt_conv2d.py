@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt import factorize
@@ -240,7 +241,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         if strategy != "auto":
             return "channels", plan
         costs = conv_path_costs(
-            modes, self.kernel_size, (in_pixels, pixels), plan, dtype, first
+            modes,
+            self.kernel_size,
+            (in_pixels, pixels),
+            plan,
+            dtype,
+            first,
+            depthwise=backends.depthwise_spatial_step(),
         )
         return ("channels", plan) if costs[0] <= costs[1] else ("dense", None)
 
@@ -302,24 +309,46 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
     def _channel_path(self, x, plan):
         """Spatial filters per channel, then the channel map (to NHWC)."""
-        rank, channels = self.tt_ranks[-2], self.input_dim
-        if self._channel_axis == -1:
-            x = ops.transpose(x, (0, 3, 1, 2))
-        # Channels join the batch: a 1-channel conv to r_d maps (XLA's CPU
-        # depthwise conv, its backward, takes 100x longer).
-        x = ops.reshape(x, (-1, *ops.shape(x)[2:], 1))
-        spatial = ops.reshape(self.cores[-1], (rank, *self.kernel_size, 1))
-        spatial = ops.transpose(spatial, (1, 2, 3, 0))  # (kh, kw, 1, r_d)
-        u = ops.conv(x, spatial, **self._conv_args("channels_last"))
-        h, w = ops.shape(u)[1:3]
-        u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
+        rank = self.tt_ranks[-2]
+        if backends.depthwise_spatial_step():
+            u = self._depthwise_spatial(x)
+        else:
+            u = self._folded_spatial(x)
         # Channel (c_1, ..., c_d, r) in C order: `channel_matrix`'s input.
-        u = ops.reshape(u, (-1, h, w, channels * rank))
         last = self.cores[-2]  # (r_{d-1}, c_d, f_d, r_d)
         r_prev, c_d, f_d, _ = last.shape
         last = ops.transpose(last, (0, 1, 3, 2))
         last = ops.reshape(last, (r_prev, c_d * rank, f_d, 1))
         return tt.matmul(u, [*self.cores[:-2], last], strategy=plan)
+
+    def _spatial_filters(self):
+        """The r_d spatial filters, (kh, kw, r_d)."""
+        spatial = ops.reshape(self.cores[-1], (-1, *self.kernel_size))
+        return ops.transpose(spatial, (1, 2, 0))
+
+    def _folded_spatial(self, x):
+        """(B, H', W', C r_d): channels join the batch, a 1-channel conv
+        to r_d maps (XLA's CPU depthwise conv, its backward, takes 100x
+        longer), then a transpose to channels last."""
+        rank, channels = self.tt_ranks[-2], self.input_dim
+        if self._channel_axis == -1:
+            x = ops.transpose(x, (0, 3, 1, 2))
+        x = ops.reshape(x, (-1, *ops.shape(x)[2:], 1))
+        spatial = ops.expand_dims(self._spatial_filters(), 2)
+        u = ops.conv(x, spatial, **self._conv_args("channels_last"))
+        h, w = ops.shape(u)[1:3]
+        u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
+        return ops.reshape(u, (-1, h, w, channels * rank))
+
+    def _depthwise_spatial(self, x):
+        """(B, H', W', C r_d) by one depthwise conv of multiplier r_d, the
+        same r_d filters for every channel (output channel c r_d + j)."""
+        rank, channels = self.tt_ranks[-2], self.input_dim
+        if self._channel_axis == 1:
+            x = ops.transpose(x, (0, 2, 3, 1))
+        spatial = ops.expand_dims(self._spatial_filters(), 2)
+        kernel = ops.broadcast_to(spatial, (*self.kernel_size, channels, rank))
+        return ops.depthwise_conv(x, kernel, **self._conv_args("channels_last"))
 
 
 def _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups):
