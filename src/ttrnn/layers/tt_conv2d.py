@@ -247,7 +247,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             plan,
             dtype,
             first,
-            depthwise=backends.depthwise_spatial_step(),
+            flat=self._spatial_step() == "flat",
         )
         return ("channels", plan) if costs[0] <= costs[1] else ("dense", None)
 
@@ -310,8 +310,8 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
     def _channel_path(self, x, plan):
         """Spatial filters per channel, then the channel map (to NHWC)."""
         rank = self.tt_ranks[-2]
-        if backends.depthwise_spatial_step():
-            u = self._depthwise_spatial(x)
+        if self._spatial_step() == "flat":
+            u = self._flat_spatial(x)
         else:
             u = self._folded_spatial(x)
         # Channel (c_1, ..., c_d, r) in C order: `channel_matrix`'s input.
@@ -326,6 +326,38 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         spatial = ops.reshape(self.cores[-1], (-1, *self.kernel_size))
         return ops.transpose(spatial, (1, 2, 0))
 
+    def _spatial_step(self):
+        """The channel path's spatial step (`conv_spatial_steps`)."""
+        # "same" padding splits W C's padding into whole columns only if
+        # W's own padding is even.
+        span = self.dilation_rate[1] * (self.kernel_size[1] - 1)
+        fits = self.strides == (1, 1) and (
+            self.padding == "valid" or span % 2 == 0
+        )
+        flat = "flat" in backends.conv_spatial_steps()
+        return "flat" if flat and fits else "folded"
+
+    def _flat_spatial(self, x):
+        """(B, H', W', C r_d): (W, C) as one axis of W C values, one
+        1-channel conv of dilation C along it (strides (1, 1), and
+        "same" padding only with an even span of W's padding)."""
+        rank, channels = self.tt_ranks[-2], self.input_dim
+        if self._channel_axis == 1:
+            x = ops.transpose(x, (0, 2, 3, 1))
+        h, w = ops.shape(x)[1:3]
+        x = ops.reshape(x, (-1, h, w * channels, 1))
+        spatial = ops.expand_dims(self._spatial_filters(), 2)
+        dilation = self.dilation_rate
+        u = ops.conv(
+            x,
+            spatial,
+            padding=self.padding,
+            data_format="channels_last",
+            dilation_rate=(dilation[0], dilation[1] * channels),
+        )
+        h, w = ops.shape(u)[1:3]
+        return ops.reshape(u, (-1, h, w // channels, channels * rank))
+
     def _folded_spatial(self, x):
         """(B, H', W', C r_d): channels join the batch, a 1-channel conv
         to r_d maps (XLA's CPU depthwise conv, its backward, takes 100x
@@ -339,16 +371,6 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         h, w = ops.shape(u)[1:3]
         u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
         return ops.reshape(u, (-1, h, w, channels * rank))
-
-    def _depthwise_spatial(self, x):
-        """(B, H', W', C r_d) by one depthwise conv of multiplier r_d, the
-        same r_d filters for every channel (output channel c r_d + j)."""
-        rank, channels = self.tt_ranks[-2], self.input_dim
-        if self._channel_axis == 1:
-            x = ops.transpose(x, (0, 2, 3, 1))
-        spatial = ops.expand_dims(self._spatial_filters(), 2)
-        kernel = ops.broadcast_to(spatial, (*self.kernel_size, channels, rank))
-        return ops.depthwise_conv(x, kernel, **self._conv_args("channels_last"))
 
 
 def _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups):
