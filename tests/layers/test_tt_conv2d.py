@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
+from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers.tt_conv2d import TTConv2D
 from ttrnn.tt.contraction.conv import conv_path_costs
@@ -26,6 +27,31 @@ def _keras_conv(layer, input_shape, **kwargs):
         weights.append(to_numpy(layer.bias))
     conv.set_weights(weights)
     return conv
+
+
+def _weight_grads(layer, x, g):
+    """Gradients of sum(layer(x) * g) with respect to the weights."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def loss(values):
+            return (layer.stateless_call(values, [], x)[0] * g).sum()
+
+        values = [v.value for v in layer.trainable_weights]
+        return [np.asarray(v) for v in jax.grad(loss)(values)]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) * g)
+        return [v.numpy() for v in tape.gradient(loss, layer.trainable_weights)]
+    import torch
+
+    for v in layer.trainable_weights:
+        v.value.grad = None
+    (layer(x) * torch.as_tensor(g)).sum().backward()
+    return [to_numpy(v.value.grad) for v in layer.trainable_weights]
 
 
 class TestTTConv2D:
@@ -87,6 +113,76 @@ class TestTTConv2D:
         np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
         assert tuple(y.shape) == layer.compute_output_shape(shape)
         assert tuple(y.shape) == conv.compute_output_shape(shape)
+
+    @pytest.mark.parametrize("steps", [("folded",), ("flat", "folded")])
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    @pytest.mark.parametrize(
+        "geometry",
+        [
+            {"padding": "same"},
+            {"padding": "valid"},
+            {"padding": "same", "strides": 2},
+            {"padding": "valid", "strides": (2, 1)},
+            {"padding": "same", "dilation_rate": 2},
+            {"padding": "valid", "dilation_rate": (2, 1)},
+            {"padding": "same", "kernel_size": 3},
+            {"padding": "same", "kernel_size": 3, "dilation_rate": (1, 2)},
+        ],
+    )
+    def test_spatial_steps_equal_keras_conv2d(
+        self, geometry, data_format, steps, monkeypatch
+    ):
+        # Both spatial steps of the channel path (`ttrnn.backends.
+        # conv_spatial_steps` orders them per backend), on every backend;
+        # "flat" only with strides (1, 1) and, for "same", an even
+        # padding of W (kw = 2 here: "folded").
+        monkeypatch.setattr(backends, "conv_spatial_steps", lambda: steps)
+        geometry = dict(geometry)
+        layer = TTConv2D(
+            8,
+            geometry.pop("kernel_size", (3, 2)),
+            tt_input_shape=(2, 4),
+            tt_output_shape=(4, 2),
+            tt_ranks=(1, 3, 2, 1),
+            data_format=data_format,
+            tt_strategy="channels",
+            bias_initializer="random_normal",
+            **geometry,
+        )
+        shape = (2, 9, 8, 8) if data_format == "channels_last" else (2, 8, 9, 8)
+        x = _x(shape)
+        y = layer(x)
+        conv = _keras_conv(layer, shape, data_format=data_format, **geometry)
+        np.testing.assert_allclose(
+            to_numpy(y), to_numpy(conv(x)), rtol=1e-5, atol=1e-5
+        )
+
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    def test_spatial_steps_have_equal_gradients(self, data_format, monkeypatch):
+        layer = TTConv2D(
+            8, 3, (2, 4), (4, 2), (1, 3, 2, 1), padding="same",
+            data_format=data_format, tt_strategy="channels",
+        )  # fmt: skip
+        shape = (2, 6, 5, 8) if data_format == "channels_last" else (2, 8, 6, 5)
+        x, g = _x(shape), _x(shape, 1)
+        layer.build(shape)
+        grads = []
+        for steps in [("folded",), ("flat",)]:
+            monkeypatch.setattr(
+                backends, "conv_spatial_steps", lambda s=steps: s
+            )
+            grads.append(_weight_grads(layer, x, g))
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+    def test_flat_step_costs_no_transpose(self):
+        # Channels first: the flat step moves x (P C) to channels last
+        # instead of moving the conv's output (P C r_d).
+        plan = tt.choose_plan((16, 32), (16, 16), (1, 4, 1), 8 * 32 * 32)
+        modes = ((16, 16), (16, 16), (1, 4, 2, 1))
+        args = (modes, (3, 3), (8192, 8192), plan, "float32", True)
+        folded = conv_path_costs(*args)[0]
+        assert conv_path_costs(*args, flat=True)[0] < folded
 
     @pytest.mark.parametrize(
         "strategy", ["ltr", "rtl", "flops", "ltr[1,2]/batch_last"]

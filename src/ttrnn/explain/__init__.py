@@ -5,8 +5,8 @@
 every linear map, through TT layers without building their matrices).
 """
 
-from ttrnn.explain.lrp import SUPPORTED
 from ttrnn.explain.lrp import Explanation
 from ttrnn.explain.lrp import lrp
+from ttrnn.explain.steps import SUPPORTED
 
 __all__ = ["SUPPORTED", "Explanation", "lrp"]

@@ -12,39 +12,10 @@ import dataclasses
 
 import keras
 import numpy as np
-from keras import ops
 
-from ttrnn import tt
-from ttrnn.explain import recurrent
-from ttrnn.explain import rules
-from ttrnn.layers.tt_dense import TTDense
-
-# Layers that pass the signal (and the relevance) through unchanged.
-_IDENTITY = (
-    keras.layers.Dropout,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-    keras.layers.AlphaDropout,
-    keras.layers.ActivityRegularization,
-)
-# Element-wise maps: relevance passes through them (for Rescaling, the
-# relevance is that of the rescaled values, as for a TT-RNN's input_scale).
-_ACTIVATIONS = (
-    keras.layers.Rescaling,
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.Softmax,
-)
-_RESHAPES = (keras.layers.Flatten, keras.layers.Reshape)
-SUPPORTED = (
-    "TTDense, TTLSTM, TTGRU, TTSimpleRNN, Dense, LSTM, GRU, SimpleRNN, "
-    "Masking, Rescaling, BatchNormalization, GlobalAveragePooling1D, "
-    "Flatten, Reshape, "
-    "Dropout (and the other noise layers), Activation, ReLU, LeakyReLU, "
-    "ELU, Softmax"
-)
+from ttrnn.explain.steps import ActivationStep
+from ttrnn.explain.steps import LinearStep
+from ttrnn.explain.steps import step_for
 
 
 @dataclasses.dataclass
@@ -161,7 +132,7 @@ def _explain(steps, x, input_mask, target, eps, bias_factor):
         if step.mask_input:
             mask = input_mask
         values, mask = step.forward(values, mask)
-        if isinstance(step, _Linear):
+        if isinstance(step, LinearStep):
             head = i
     z = steps[head].z
     target = _targets(target, values, len(x))
@@ -191,167 +162,6 @@ def _targets(target, outputs, batch):
     return target.astype("int64")
 
 
-class _Step:
-    initial = 0.0
-    mask_input = False  # takes the model's mask input as its step mask
-
-    def __init__(self, layer):
-        self.layer = layer
-
-    def forward(self, x, mask):
-        return x, mask
-
-    def backward(self, relevance, eps, bias_factor):
-        return relevance
-
-
-class _Masking(_Step):
-    def forward(self, x, mask):
-        keep = np.any(x != self.layer.mask_value, axis=-1)
-        return x * keep[..., None], keep
-
-
-class _Activation(_Step):
-    def forward(self, x, mask):
-        if isinstance(self.layer, keras.layers.Rescaling):
-            x = np.asarray(x, dtype="float64")
-            scale = np.asarray(self.layer.scale, dtype="float64")
-            offset = np.asarray(self.layer.offset, dtype="float64")
-            return x * scale + offset, mask
-        return _numpy(self.layer(ops.convert_to_tensor(x, "float32"))), mask
-
-
-class _Reshape(_Step):
-    def forward(self, x, mask):
-        self.shape = x.shape
-        out = self.layer(ops.convert_to_tensor(x, "float32"))
-        return np.reshape(x, tuple(out.shape)), None
-
-    def backward(self, relevance, eps, bias_factor):
-        return np.reshape(relevance, self.shape)
-
-
-class _BatchNorm(_Step):
-    def forward(self, x, mask):
-        layer = self.layer
-        if layer.axis not in (-1, len(x.shape) - 1):
-            raise ValueError(
-                f"lrp supports BatchNormalization over the last axis only. "
-                f"Received: axis={layer.axis} in layer {layer.name!r}"
-            )
-        std = np.sqrt(_numpy(layer.moving_variance) + layer.epsilon)
-        scale = _numpy(layer.gamma) / std if layer.scale else 1.0 / std
-        shift = -_numpy(layer.moving_mean) * scale
-        if layer.center:
-            shift = shift + _numpy(layer.beta)
-        self.x, self.scale, self.shift = x, scale, shift
-        self.z = x * scale + shift
-        return self.z, mask
-
-    def backward(self, relevance, eps, bias_factor):
-        # A diagonal map: each output has one input, which alone takes
-        # the bias share (fan-in 1).
-        q = rules.ratio(self.z, relevance, eps)
-        sign = np.where(self.z >= 0, 1.0, -1.0)
-        bias = bias_factor * (self.shift + eps * sign)
-        return (self.x * self.scale + bias) * q
-
-
-class _AveragePooling(_Step):
-    """The mean over the (unmasked) steps: a linear map with weights
-    mask_t / n, n the real steps of the example (its fan-in)."""
-
-    def forward(self, x, mask):
-        layer = self.layer
-        if layer.data_format != "channels_last" or layer.keepdims:
-            raise ValueError(
-                "lrp supports GlobalAveragePooling1D with data_format="
-                "'channels_last' and keepdims=False. Received: layer "
-                f"{layer.name!r}"
-            )
-        keep = np.ones(x.shape[:2]) if mask is None else mask.astype(float)
-        self.weights = keep / np.maximum(keep.sum(axis=1, keepdims=True), 1)
-        self.x = np.asarray(x, dtype="float64")
-        self.z = np.einsum("bt,btf->bf", self.weights, self.x)
-        return self.z, None
-
-    def backward(self, relevance, eps, bias_factor):
-        q = rules.ratio(self.z, relevance, eps)
-        sign = np.where(self.z >= 0, 1.0, -1.0)
-        # Each unit's stabiliser share spread over its n real steps.
-        extra = bias_factor * eps * sign * q
-        return self.weights[:, :, None] * (self.x * q[:, None, :]) + (
-            self.weights[:, :, None] * extra[:, None, :]
-        )
-
-
-class _Linear(_Step):
-    def forward(self, x, mask):
-        layer = self.layer
-        self.x = np.asarray(x, dtype="float64")
-        if isinstance(layer, TTDense):
-            cores = layer.cores
-            xt = ops.convert_to_tensor(x, layer.compute_dtype)
-            z = _numpy(tt.matmul(xt, cores, strategy=layer.tt_strategy))
-            self.back = lambda v: _numpy(
-                tt.matmul(
-                    ops.convert_to_tensor(v, layer.compute_dtype),
-                    tt.transpose(cores),
-                    strategy=layer.tt_strategy,
-                )
-            )
-        else:
-            kernel = _numpy(layer.kernel)
-            z = self.x @ kernel
-            self.back = lambda v: v @ kernel.T
-        self.bias = None if layer.bias is None else _numpy(layer.bias)
-        self.z = z if self.bias is None else z + self.bias
-        act = recurrent.numpy_activation(layer.activation)
-        return act(self.z), mask
-
-    def backward(self, relevance, eps, bias_factor):
-        return rules.linear(
-            self.x, self.z, relevance, self.back, self.bias, eps, bias_factor
-        )
-
-
-class _Recurrent(_Step):
-    def forward(self, x, mask):
-        self.map = recurrent.recurrent_map(self.layer)
-        out, self.cache = recurrent.forward(self.map, x, mask)
-        return out, mask if self.map.return_sequences else None
-
-    def backward(self, relevance, eps, bias_factor):
-        r_x, initial = recurrent.backward(
-            self.map, self.cache, relevance, eps, bias_factor
-        )
-        self.initial = initial
-        return r_x
-
-
-def _step_for(layer):
-    if isinstance(layer, (TTDense, keras.layers.Dense)):
-        return _Linear(layer)
-    if recurrent.kind_of(layer) is not None:
-        return _Recurrent(layer)
-    if isinstance(layer, keras.layers.Masking):
-        return _Masking(layer)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return _BatchNorm(layer)
-    if isinstance(layer, keras.layers.GlobalAveragePooling1D):
-        return _AveragePooling(layer)
-    if isinstance(layer, _ACTIVATIONS):
-        return _Activation(layer)
-    if isinstance(layer, _RESHAPES):
-        return _Reshape(layer)
-    if isinstance(layer, _IDENTITY):
-        return _Step(layer)
-    raise ValueError(
-        f"lrp does not support layer {layer.name!r} "
-        f"({type(layer).__name__}). Supported: {SUPPORTED}."
-    )
-
-
 def _plan(model):
     """The steps of `model`'s layers, and whether it takes a mask input."""
     if not model.built:
@@ -373,12 +183,12 @@ def _plan(model):
         for layer in model.layers
         if not isinstance(layer, keras.layers.InputLayer)
     ]
-    steps = [_step_for(layer) for layer in layers]
+    steps = [step_for(layer) for layer in layers]
     if not isinstance(model, keras.Sequential):
         _check_single_path(model, steps)
-    linear = [i for i, s in enumerate(steps) if isinstance(s, _Linear)]
+    linear = [i for i, s in enumerate(steps) if isinstance(s, LinearStep)]
     if not linear or not all(
-        isinstance(s, _Activation) for s in steps[linear[-1] + 1 :]
+        isinstance(s, ActivationStep) for s in steps[linear[-1] + 1 :]
     ):
         raise ValueError(
             "lrp explains the score of a last TTDense or Dense layer (only "
@@ -470,7 +280,3 @@ def _check_input(model, x, with_mask):
             f"steps). Received: mask of shape {mask.shape}"
         )
     return x, mask
-
-
-def _numpy(value):
-    return np.asarray(ops.convert_to_numpy(value), dtype="float64")

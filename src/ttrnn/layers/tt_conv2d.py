@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt import factorize
@@ -240,7 +241,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         if strategy != "auto":
             return "channels", plan
         costs = conv_path_costs(
-            modes, self.kernel_size, (in_pixels, pixels), plan, dtype, first
+            modes,
+            self.kernel_size,
+            (in_pixels, pixels),
+            plan,
+            dtype,
+            first,
+            flat=self._spatial_step() == "flat",
         )
         return ("channels", plan) if costs[0] <= costs[1] else ("dense", None)
 
@@ -302,24 +309,68 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
     def _channel_path(self, x, plan):
         """Spatial filters per channel, then the channel map (to NHWC)."""
-        rank, channels = self.tt_ranks[-2], self.input_dim
-        if self._channel_axis == -1:
-            x = ops.transpose(x, (0, 3, 1, 2))
-        # Channels join the batch: a 1-channel conv to r_d maps (XLA's CPU
-        # depthwise conv, its backward, takes 100x longer).
-        x = ops.reshape(x, (-1, *ops.shape(x)[2:], 1))
-        spatial = ops.reshape(self.cores[-1], (rank, *self.kernel_size, 1))
-        spatial = ops.transpose(spatial, (1, 2, 3, 0))  # (kh, kw, 1, r_d)
-        u = ops.conv(x, spatial, **self._conv_args("channels_last"))
-        h, w = ops.shape(u)[1:3]
-        u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
+        rank = self.tt_ranks[-2]
+        if self._spatial_step() == "flat":
+            u = self._flat_spatial(x)
+        else:
+            u = self._folded_spatial(x)
         # Channel (c_1, ..., c_d, r) in C order: `channel_matrix`'s input.
-        u = ops.reshape(u, (-1, h, w, channels * rank))
         last = self.cores[-2]  # (r_{d-1}, c_d, f_d, r_d)
         r_prev, c_d, f_d, _ = last.shape
         last = ops.transpose(last, (0, 1, 3, 2))
         last = ops.reshape(last, (r_prev, c_d * rank, f_d, 1))
         return tt.matmul(u, [*self.cores[:-2], last], strategy=plan)
+
+    def _spatial_filters(self):
+        """The r_d spatial filters, (kh, kw, r_d)."""
+        spatial = ops.reshape(self.cores[-1], (-1, *self.kernel_size))
+        return ops.transpose(spatial, (1, 2, 0))
+
+    def _spatial_step(self):
+        """The channel path's spatial step (`conv_spatial_steps`)."""
+        # "same" padding splits W C's padding into whole columns only if
+        # W's own padding is even.
+        span = self.dilation_rate[1] * (self.kernel_size[1] - 1)
+        fits = self.strides == (1, 1) and (
+            self.padding == "valid" or span % 2 == 0
+        )
+        flat = "flat" in backends.conv_spatial_steps()
+        return "flat" if flat and fits else "folded"
+
+    def _flat_spatial(self, x):
+        """(B, H', W', C r_d): (W, C) as one axis of W C values, one
+        1-channel conv of dilation C along it (strides (1, 1), and
+        "same" padding only with an even span of W's padding)."""
+        rank, channels = self.tt_ranks[-2], self.input_dim
+        if self._channel_axis == 1:
+            x = ops.transpose(x, (0, 2, 3, 1))
+        h, w = ops.shape(x)[1:3]
+        x = ops.reshape(x, (-1, h, w * channels, 1))
+        spatial = ops.expand_dims(self._spatial_filters(), 2)
+        dilation = self.dilation_rate
+        u = ops.conv(
+            x,
+            spatial,
+            padding=self.padding,
+            data_format="channels_last",
+            dilation_rate=(dilation[0], dilation[1] * channels),
+        )
+        h, w = ops.shape(u)[1:3]
+        return ops.reshape(u, (-1, h, w // channels, channels * rank))
+
+    def _folded_spatial(self, x):
+        """(B, H', W', C r_d): channels join the batch, a 1-channel conv
+        to r_d maps (XLA's CPU depthwise conv, its backward, takes 100x
+        longer), then a transpose to channels last."""
+        rank, channels = self.tt_ranks[-2], self.input_dim
+        if self._channel_axis == -1:
+            x = ops.transpose(x, (0, 3, 1, 2))
+        x = ops.reshape(x, (-1, *ops.shape(x)[2:], 1))
+        spatial = ops.expand_dims(self._spatial_filters(), 2)
+        u = ops.conv(x, spatial, **self._conv_args("channels_last"))
+        h, w = ops.shape(u)[1:3]
+        u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
+        return ops.reshape(u, (-1, h, w, channels * rank))
 
 
 def _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups):

@@ -36,7 +36,13 @@ def channel_matrix(tt_input_shape, tt_output_shape, tt_ranks):
 
 
 def conv_path_costs(
-    modes, kernel_size, pixels, plan, dtype="float32", channels_first=False
+    modes,
+    kernel_size,
+    pixels,
+    plan,
+    dtype="float32",
+    channels_first=False,
+    flat=False,
 ):
     """Modelled forward+backward seconds (channels, dense) of `TTConv2D`
     by the planner's `get_cost_model()`, for `modes` = (tt_input_shape,
@@ -44,16 +50,21 @@ def conv_path_costs(
     of the batch: the spatial conv as ("mm", P C, kh kw, r_d),
     the layout changes, and `plan`'s ops on `channel_matrix`, against
     rebuilding K (the dense plan of the d + 1 cores) and the im2col GEMM
-    ("mm", P, kh kw C, F)."""
+    ("mm", P, kh kw C, F). `flat`: the spatial step convolves (B, H, W C, 1)
+    (`ttrnn.backends.conv_spatial_steps`): x moves to channels last and
+    the conv's output needs no transpose."""
     tt_input_shape, tt_output_shape, tt_ranks = modes
     kernel = math.prod(kernel_size)
     channels, filters = math.prod(tt_input_shape), math.prod(tt_output_shape)
     (in_pixels, pixels), rank = pixels, tt_ranks[-2]
     ins, outs, ranks = channel_matrix(tt_input_shape, tt_output_shape, tt_ranks)
     tt_ops = [
-        ("copy", 0 if channels_first else in_pixels * channels),
+        (
+            "copy",
+            0 if channels_first != flat else in_pixels * channels,
+        ),
         ("mm", pixels * channels, kernel, rank, 1),  # the spatial conv
-        ("copy", pixels * channels * rank),  # to (B, H, W, C, r_d)
+        ("copy", 0 if flat else pixels * channels * rank),  # to NHWC
         ("copy", ranks[-2] * ins[-1] * outs[-1]),  # last core's transpose
         *plan_ops(plan, ins, outs, ranks, pixels),
         ("copy", pixels * filters if channels_first else 0),
