@@ -23,9 +23,15 @@ ROOT = pathlib.Path(__file__).parents[1]
 )
 def test_ddp_gradients_equal_one_process(tmp_path):
     with socket.socket() as sock:
-        sock.bind(("localhost", 0))
+        sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="torch",
+        OMP_NUM_THREADS="1",
+    )
+    if sys.platform.startswith("linux"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback, whatever the hostname says
     path = [str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(path)
     jobs = [(0, 1), (0, 2), (1, 2)]
@@ -40,8 +46,20 @@ def test_ddp_gradients_equal_one_process(tmp_path):
         )
         for rank, world in jobs
     ]
-    for process in processes:
-        output = process.communicate(timeout=180)[0]
+    try:
+        outputs = [process.communicate(timeout=240)[0] for process in processes]
+    except subprocess.TimeoutExpired as error:
+        stuck = [
+            process.args[2:4] for process in processes if process.poll() is None
+        ]
+        for process in processes:
+            process.kill()
+        tails = [process.communicate()[0][-1500:] for process in processes]
+        raise AssertionError(
+            f"DDP workers (rank, world) {stuck} hung; output:\n"
+            + "\n".join(tails)
+        ) from error
+    for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
     alone, *ranks = [np.load(tmp_path / f"{r}-{w}.npz") for r, w in jobs]
     for result in ranks:
