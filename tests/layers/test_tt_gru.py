@@ -140,9 +140,9 @@ class TestTTGRU:
         calls = []
         original = layer.cell.input_map
 
-        def spy(inputs):
+        def spy(inputs, *args):
             calls.append(tuple(inputs.shape))
-            return original(inputs)
+            return original(inputs, *args)
 
         monkeypatch.setattr(layer.cell, "input_map", spy)
         # Budget of 2 frames: batch 3 * 2 frames * 12 features.

@@ -103,6 +103,25 @@ class TestUint8Inputs:
         ):
             np.testing.assert_allclose(g_raw, g_ref, rtol=1e-4, atol=1e-5)
 
+    @pytest.mark.parametrize("layer_cls", LAYERS)
+    def test_input_dropout_equals_float_inputs(self, layer_cls, chunk_steps):
+        """Under input dropout the scale and offset still equal the float
+        frames: the uint8 path folds them into the weights and into a
+        bias of one row a sequence (the offset times the masked map)."""
+        raw, ref = pair(layer_cls, dropout=0.5, seed=3)
+        x = pixels()
+        mask = np.ones((3, 7), bool)
+        mask[1, :2] = False
+        dropped = to_numpy(raw(x, mask=mask, training=True))
+        np.testing.assert_allclose(
+            dropped,
+            to_numpy(ref(as_floats(x), mask=mask, training=True)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        # The mask did act: training outputs differ from inference ones.
+        assert np.abs(dropped - to_numpy(raw(x, mask=mask))).max() > 1e-3
+
     def test_training_step_equals_float_model(self, chunk_steps):
         def model(dtype, **kwargs):
             inputs = keras.Input((7, FEATURES), dtype=dtype)
