@@ -290,7 +290,8 @@ def build_parser():
         type=_count("max-batch-frames", allow_zero=True),
         default=None,
         help="video, paper protocol: most padded frames a batch; batches "
-        "of longer clips hold fewer clips (default 8192, 0 for no limit)",
+        "of longer clips hold fewer clips (default 4096 on JAX, 8192 on "
+        "TensorFlow and torch; 0 for no limit)",
     )
     p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
     p.add_argument("--seed", type=int, default=0)

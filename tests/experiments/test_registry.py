@@ -262,3 +262,12 @@ def test_run_experiment_tuned_protocol_and_alias(tmp_path, monkeypatch):
     assert plain["out"] == str(pathlib.Path("runs", "mice-tt"))
     assert plain["config"]["protocol"] == "paper"
     assert plain["config"]["learning_rate"] == pytest.approx(1e-3)
+
+
+def test_paper_frame_budget_by_backend():
+    """4,096 padded frames a batch on JAX (whose compiled step's
+    temporaries grow with the batch), 8,192 on TensorFlow and torch."""
+    from ttrnn.experiments import training
+
+    expected = 4096 if keras.backend.backend() == "jax" else 8192
+    assert training.default_max_batch_frames() == expected

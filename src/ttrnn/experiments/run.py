@@ -23,8 +23,8 @@ from ttrnn.experiments import training
 from ttrnn.experiments.registry import TUNED
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.training import CURVE_METRIC
-from ttrnn.experiments.training import PAPER_MAX_BATCH_FRAMES
 from ttrnn.experiments.training import SWEEP_RATES
+from ttrnn.experiments.training import default_max_batch_frames
 
 # One tuple, in `experiment`: the CLI takes its --protocol choices there
 # (that module imports no Keras).
@@ -56,7 +56,7 @@ def run_experiment(
     verbose=1,
     plot=True,
     buckets=8,
-    max_batch_frames=PAPER_MAX_BATCH_FRAMES,
+    max_batch_frames="auto",
     compare_paper=True,
 ):
     """Trains and evaluates one model of one experiment.
@@ -111,8 +111,9 @@ def run_experiment(
             in a batch; the batches of longer buckets hold fewer clips
             (`ttrnn.data.bucket_rows`), which bounds the memory of the
             longest clips' batches. `None` for `batch_size` clips in
-            every batch. Defaults to `PAPER_MAX_BATCH_FRAMES` (8,192: 16
-            clips of 512 frames, 472 MB of uint8 UCF11 frames).
+            every batch. Defaults to `"auto"`: 4,096 on JAX (16 clips of
+            256 frames; XLA's temporaries grow with the batch), 8,192 on
+            TensorFlow and torch (`training.PAPER_MAX_BATCH_FRAMES`).
         compare_paper: print the 2017 paper's figure beside the result
             (turn off on data other than the real dataset).
 
@@ -271,14 +272,16 @@ def _default_models(experiment):
 
 
 def _max_batch_frames(value):
-    """Validates `max_batch_frames` (an int >= 1, or None)."""
+    """Validates `max_batch_frames` (an int >= 1, None or "auto")."""
+    if isinstance(value, str) and value == "auto":
+        return default_max_batch_frames()
     is_int = isinstance(value, (int, np.integer)) and not isinstance(
         value, bool
     )
     if value is None or (is_int and value >= 1):
         return None if value is None else int(value)
     raise ExperimentError(
-        "Argument `max_batch_frames` must be an int >= 1 or None. "
+        'Argument `max_batch_frames` must be an int >= 1, None or "auto". '
         f"Received: max_batch_frames={value!r}"
     )
 

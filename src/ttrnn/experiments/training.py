@@ -22,12 +22,26 @@ from ttrnn.experiments import runner
 # `learning_rate="sweep"`: the candidates, and epochs of each trial run.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
 SWEEP_EPOCHS = 2
-# Paper protocol: the most padded frames a batch (16 clips of 512 frames;
-# at UCF11's length distribution about 4 % of the clips, those over 512
-# frames, train in smaller batches). bench_epoch.py (JAX, 200 clips, 4 of
-# 1,492 frames, one night): no limit 1,338 frames/s and 4.84 GB peak;
-# 8,192 1,437 and 4.05 GB; 4,096 1,302 and 3.82 GB.
-PAPER_MAX_BATCH_FRAMES = 16 * 512
+# Paper protocol: the most padded frames a batch, per backend (at UCF11's
+# length distribution the batches of clips over 256 or 512 frames hold
+# fewer clips). bench_epoch.py (200 clips, 4 of 1,492 frames, one thread,
+# 3 Dec 2026), frames/s and peak RSS: JAX 8,192 about 3,250 and 4.05 GiB,
+# 4,096 3,187 and 3.54 GiB (XLA's temporaries grow with the batch);
+# TensorFlow 8,192 1,603 and 3.60 GiB, 4,096 1,349 and 3.20; torch 8,192
+# 1,753 and 2.37 GiB, 4,096 1,520 and 2.46.
+PAPER_MAX_BATCH_FRAMES = {
+    "jax": 16 * 256,
+    "tensorflow": 16 * 512,
+    "torch": 16 * 512,
+}
+
+
+def default_max_batch_frames():
+    """The paper protocol's default frame budget a batch on this backend
+    (`PAPER_MAX_BATCH_FRAMES`; 8,192 on a backend not listed)."""
+    return PAPER_MAX_BATCH_FRAMES.get(keras.backend.backend(), 16 * 512)
+
+
 CURVE_METRIC = {
     "multiclass": "accuracy",
     "binary": "accuracy",
