@@ -3,7 +3,6 @@
 - `remat_time_chunks`, `remat_dynamic_time_chunks`: a map over time
   chunks whose backward pass recomputes each chunk (the TT-RNN input map
   of uint8 video frames), written for each backend's own rematerialisation.
-- `cast_and_multiply`: integer frames cast and masked in one pass.
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
 - `conv_spatial_steps`: how `TTConv2D`'s channels path filters space.
 
@@ -148,28 +147,6 @@ def _tf_recompute(f):
         return f(*args), grad
 
     return wrapped
-
-
-def cast_and_multiply(x, factor, dtype):
-    """`cast(x, dtype) * factor` (factor broadcast; `None`: the cast only).
-
-    On torch one `torch.mul` of the integer frames and the float factor
-    reads the uint8 values and writes the float product in one pass,
-    where `keras.ops` casts first (a full float copy) and multiplies
-    after: for a chunk of 16 x 4 uint8 UCF11 frames (3.7 M values) and a
-    dropout mask, 2.0 ms against 4.7 + 1.6 ms (3 Dec 2026, one thread).
-    XLA fuses the two on its own; TensorFlow's multiply needs equal
-    dtypes.
-    """
-    if factor is not None and keras.backend.backend() == "torch":
-        import torch
-
-        product = torch.mul(x, factor)
-        if product.dtype != factor.dtype:  # e.g. float64 frames
-            product = product.to(factor.dtype)
-        return product
-    x = keras.ops.cast(x, dtype)
-    return x if factor is None else keras.ops.multiply(x, factor)
 
 
 def zero_copy_batch(array):
