@@ -102,11 +102,7 @@ class TTInputMapMixin:
             x = ops.multiply(x, self.input_scale)
         if self.input_offset != 0.0:
             x = ops.add(x, self.input_offset)
-        if dropout_mask is not None:
-            if len(x.shape) == 3:
-                dropout_mask = ops.expand_dims(dropout_mask, 1)
-            x = ops.multiply(x, dropout_mask)
-        return x
+        return self._cast_and_mask(x, dropout_mask)
 
     def _cast_and_mask(self, inputs, dropout_mask=None):
         """Cast to the compute dtype and apply the input dropout mask:
