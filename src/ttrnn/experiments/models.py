@@ -137,8 +137,8 @@ def build_recurrent(
             uint8 pixels that the model maps to `(x - center) * scale`
             itself: inside the TT input map's time chunks for TT-RNNs
             (`input_scale`, `input_offset`), so the float frames never
-            exist whole; with a `Rescaling` layer for dense RNNs and the
-            TT-MLP.
+            exist whole (the TT-MLP's `TTDense` likewise, in row chunks);
+            with a `Rescaling` layer for dense RNNs.
 
     Returns:
         `(model, loss)`; the recurrent layer is named `"rnn"` (the
@@ -164,10 +164,8 @@ def build_recurrent(
     )
     kind = model_name.split("-")[-1]
     if model_name == "tt-mlp":
-        if pixels is not None:
-            x = _rescaling(pixels)(x)
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
-        hidden = _tt_mlp(in_shape, tt_ranks, dropout, x, mask)
+        hidden = _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels)
     elif model_name.startswith(("tt-", "vtt-")):
         if pixels is not None:
             center, scale = pixels
@@ -218,18 +216,25 @@ def _rescaling(pixels):
     return keras.layers.Rescaling(scale, offset=-center * scale, name="pixels")
 
 
-def _tt_mlp(in_shape, tt_ranks, dropout, x, mask):
+def _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels=None):
     """The TT-MLP on frames `x` (batch, time, features): the per-frame TT
     layer, then the mean over the frames `mask` keeps (all without one;
-    a `Masking` layer's mask reaches the pooling through `TTDense`)."""
+    a `Masking` layer's mask reaches the pooling through `TTDense`).
+    uint8 `pixels` are scaled by the TT layer itself, in row chunks (no
+    float copy of the batch)."""
     from ttrnn import TTDense
 
+    affine = {}
+    if pixels is not None:
+        center, scale = pixels
+        affine = dict(input_scale=scale, input_offset=-center * scale)
     frames = TTDense(
         in_shape,
         TT_MLP_OUTPUT_SHAPE,
         TT_MLP_RANKS if tt_ranks is None else tt_ranks,
         activation=TT_MLP_ACTIVATION,
         name="frames_tt",
+        **affine,
     )(x)
     pool = keras.layers.GlobalAveragePooling1D(name="mean_over_frames")
     pooled = pool(frames) if mask is None else pool(frames, mask=mask)

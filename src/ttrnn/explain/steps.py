@@ -139,6 +139,10 @@ class LinearStep(Step):
         layer = self.layer
         self.x = np.asarray(x, dtype="float64")
         if isinstance(layer, TTDense):
+            # The layer's input transform is element-wise: relevance
+            # passes through it, as through a Rescaling layer.
+            self.x = self.x * layer.input_scale + layer.input_offset
+            x = self.x
             cores = layer.cores
             xt = ops.convert_to_tensor(x, layer.compute_dtype)
             z = to_numpy(tt.matmul(xt, cores, strategy=layer.tt_strategy))

@@ -1,10 +1,18 @@
 """TTDense: a densely connected layer whose kernel is a TT-matrix."""
 
+import math
+
 import keras
 from keras import ops
 
+from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_rnn_cell import check_finite
+
+# Integer inputs are cast and mapped in row chunks of at most this many
+# input values (16 MiB in float32), as the TT-RNNs' time chunks are.
+MAX_INTEGER_CHUNK_VALUES = 2**22
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -61,6 +69,14 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         tt_max_params: with `tt_ranks="auto"`, the most core weights.
         tt_compression: with `tt_ranks="auto"`, the least ratio of dense
             kernel weights (M * N) to core weights.
+        input_scale: factor applied to the inputs: the layer computes
+            `(inputs * input_scale + input_offset) @ W`. Defaults to 1.0.
+        input_offset: added after `input_scale`. Defaults to 0.0. Both
+            are folded into the weights (the scale into the first core,
+            the offset into the bias), not applied to every value.
+            Integer inputs (raw uint8 pixels) are cast inside row chunks
+            of at most 2^22 values whose map is recomputed in the backward
+            pass, so no float copy of the whole input is ever made.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Input shape:
@@ -106,9 +122,13 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         tt_d=None,
         tt_max_params=None,
         tt_compression=None,
+        input_scale=1.0,
+        input_offset=0.0,
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.input_scale = check_finite("input_scale", input_scale)
+        self.input_offset = check_finite("input_offset", input_offset)
         self._init_tt_kernel(
             tt_input_shape=tt_input_shape,
             tt_output_shape=tt_output_shape,
@@ -146,12 +166,67 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         )
 
     def call(self, inputs):
-        x = tt.matmul(inputs, self.cores, strategy=self.tt_strategy)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
+        cores, bias = list(self.cores), self.bias
+        if self.input_scale != 1.0 or self.input_offset != 0.0:
+            cores, bias = self._folded_weights()
+        integer = "int" in keras.backend.standardize_dtype(inputs.dtype)
+        if integer:
+            x = self._integer_map(inputs, cores, bias)
+        else:
+            x = self._map(inputs, *cores, *([] if bias is None else [bias]))
         if self.activation is not None:
             x = self.activation(x)
         return x
+
+    def _map(self, inputs, *weights):
+        """x @ W (+ bias): `weights` are the cores, then the bias if any."""
+        d = len(self.tt_input_shape)
+        x = ops.cast(inputs, self.compute_dtype)
+        x = tt.matmul(x, list(weights[:d]), strategy=self.tt_strategy)
+        return ops.add(x, weights[d]) if len(weights) > d else x
+
+    def _folded_weights(self):
+        """((x s + o) W + b = x (s W) + (o 1ᵀW + b): the cores and bias
+        with `input_scale` s and `input_offset` o folded in."""
+        cores = [ops.convert_to_tensor(c) for c in self.cores]
+        bias = self.bias
+        if self.input_offset != 0.0:
+            ones = ops.ones((1, self.input_dim), dtype=self.compute_dtype)
+            shift = tt.matmul(ones, cores, strategy=self.tt_strategy)
+            shift = ops.multiply(ops.reshape(shift, (-1,)), self.input_offset)
+            bias = shift if bias is None else ops.add(bias, shift)
+        if self.input_scale != 1.0:
+            cores[0] = ops.multiply(cores[0], self.input_scale)
+        return cores, bias
+
+    def _integer_map(self, inputs, cores, bias):
+        """The map of integer inputs, cast in rematerialised row chunks:
+        the rows are seen as one sequence (1, rows, M) and mapped by the
+        TT-RNNs' time-chunked path (`backends.remat_time_chunks`)."""
+        weights = [ops.convert_to_tensor(c) for c in cores]
+        if bias is not None:
+            weights.append(ops.convert_to_tensor(bias))
+        lead = tuple(inputs.shape[:-1])
+        static = all(size is not None for size in lead)
+        rows = math.prod(lead) if static else -1
+        x = ops.reshape(inputs, (1, rows, self.input_dim))
+        chunk = max(1, MAX_INTEGER_CHUNK_VALUES // self.input_dim)
+        if static:
+            y = backends.remat_time_chunks(self._map, x, chunk, weights)
+        elif keras.backend.backend() == "tensorflow":
+            y = backends.remat_dynamic_time_chunks(
+                self._map,
+                x,
+                MAX_INTEGER_CHUNK_VALUES,
+                self.input_dim,
+                self.compute_dtype,
+                weights,
+            )
+        else:  # unknown sizes (shape inference): no chunks
+            y = self._map(x, *weights)
+        # TensorFlow graphs: the unknown sizes as scalar tensors.
+        lead = lead if static else tuple(ops.shape(inputs)[:-1])
+        return ops.reshape(y, lead + (self.units,))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -161,4 +236,6 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
             **super().get_config(),
             **self._tt_kernel_config(),
             **self._bias_and_activation_config(),
+            "input_scale": self.input_scale,
+            "input_offset": self.input_offset,
         }
