@@ -54,6 +54,17 @@ def _weight_grads(layer, x, g):
     return [to_numpy(v.value.grad) for v in layer.trainable_weights]
 
 
+# Padding, strides and dilation against keras.layers.Conv2D.
+GEOMETRIES = [
+    {"padding": "valid"},
+    {"padding": "same"},
+    {"padding": "same", "strides": 2},
+    {"padding": "valid", "strides": (2, 1)},
+    {"padding": "same", "dilation_rate": 2},
+    {"padding": "valid", "dilation_rate": (2, 1)},
+]
+
+
 class TestTTConv2D:
     def test_basics(self):
         layer = TTConv2D(6, (3, 2), INS, OUTS, RANKS, activation="relu")
@@ -82,17 +93,7 @@ class TestTTConv2D:
 
     @pytest.mark.parametrize("strategy", ["channels", "dense", "auto"])
     @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-    @pytest.mark.parametrize(
-        "geometry",
-        [
-            {"padding": "valid"},
-            {"padding": "same"},
-            {"padding": "same", "strides": 2},
-            {"padding": "valid", "strides": (2, 1)},
-            {"padding": "same", "dilation_rate": 2},
-            {"padding": "valid", "dilation_rate": (2, 1)},
-        ],
-    )
+    @pytest.mark.parametrize("geometry", GEOMETRIES)
     def test_equals_keras_conv2d(self, geometry, data_format, strategy):
         layer = TTConv2D(
             6,
@@ -118,13 +119,8 @@ class TestTTConv2D:
     @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
     @pytest.mark.parametrize(
         "geometry",
-        [
-            {"padding": "same"},
-            {"padding": "valid"},
-            {"padding": "same", "strides": 2},
-            {"padding": "valid", "strides": (2, 1)},
-            {"padding": "same", "dilation_rate": 2},
-            {"padding": "valid", "dilation_rate": (2, 1)},
+        GEOMETRIES
+        + [
             {"padding": "same", "kernel_size": 3},
             {"padding": "same", "kernel_size": 3, "dilation_rate": (1, 2)},
         ],
