@@ -90,15 +90,18 @@ def dense_macs(ins, outs, batch):
     return batch * math.prod(ins) * math.prod(outs)
 
 
-def interleaved(fns, repeats, warmup=1, seed=0):
+def interleaved(fns, repeats, warmup=1, seed=0, inner=None):
     """Median seconds of each callable, runs interleaved.
 
     Every round runs the callables in a new (seeded) random order: in a
     fixed order the callable after the dense layer always met the caches
     and the heap that its 100-400 MB of weights and gradients had just
     churned (case C: the TT layer measured 10 % slower in that seat than
-    the same layer one seat later).
+    the same layer one seat later). `inner` ({key: n}) runs a callable n
+    times in a row in each of its seats, every run a sample: more samples
+    of the fast callables without more rounds of a slow one.
     """
+    inner = inner or {}
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -108,9 +111,10 @@ def interleaved(fns, repeats, warmup=1, seed=0):
     for _ in range(repeats):
         for i in rng.permutation(len(keys)):
             k = keys[i]
-            start = time.perf_counter()
-            fns[k]()
-            times[k].append(time.perf_counter() - start)
+            for _ in range(inner.get(k, 1)):
+                start = time.perf_counter()
+                fns[k]()
+                times[k].append(time.perf_counter() - start)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

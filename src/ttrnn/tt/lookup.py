@@ -14,8 +14,10 @@ one of these plans (`LookupPlan`), picked by `lookup_plan`:
   plain GEMMs, and B gathered slices of the middle cores for one small
   table: worth it when prod_{k<L} m_k is not much above B.
 
-`keras.ops` only; gradients reach only the gathered slices (and, through
-a merged table, the cores it came from).
+The chains run chunk by chunk with a hand-written backward pass
+(`ttrnn.tt.contraction.lookup`): gradients reach only the gathered
+slices (and, through a merged table, the cores it came from), and no
+B-row tensor of slices or slice gradients is written.
 """
 
 import dataclasses
@@ -24,6 +26,7 @@ import math
 
 from keras import ops
 
+from ttrnn.tt.contraction.lookup import chunked_gather_rows
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
 
@@ -124,7 +127,7 @@ def _cheapest_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):
     )
 
 
-def gather_rows(cores, digits, plan=None):
+def gather_rows(cores, digits, plan=None, rows=None):
     """Rows W[i] of a TT-matrix for a batch of row indices, given as
     digits (`row_digits`), without forming W.
 
@@ -134,6 +137,8 @@ def gather_rows(cores, digits, plan=None):
             [0, m_k) (others follow `keras.ops.take` on the backend).
         plan: a `LookupPlan`; None: `lookup_plan` for B (a static B, or
             1,024 rows when unknown).
+        rows: rows computed at a time (None: as many as fit in a CPU's
+            L2 cache; see `ttrnn.tt.contraction.lookup`).
 
     Returns:
         Tensor of shape (B, prod n_k).
@@ -144,45 +149,19 @@ def gather_rows(cores, digits, plan=None):
         batch = 1024 if batch is None else int(batch)
         plan = lookup_plan(in_shape, out_shape, ranks, batch)
     if plan.direction == "rtl":
-        return _gather_rtl(cores, digits, out_shape, ranks)
-    return _gather_ltr(cores, digits, plan.merged, in_shape, out_shape, ranks)
+        return chunked_gather_rows(cores, digits, "rtl", rows)
+    return _gather_ltr(cores, digits, plan.merged, rows)
 
 
-def _gather_ltr(cores, digits, lead, in_shape, out_shape, ranks):
-    # The first `lead` cores multiplied out: (prod m, prod n * r_lead).
-    rows = math.prod(in_shape[:lead])
-    table = ops.reshape(leading_product(cores[:lead]), (rows, -1))
+def _gather_ltr(cores, digits, lead, rows):
+    # The first `lead` cores multiplied out (autodiff): one core of
+    # shape (1, prod m, prod n, r_lead), indexed by the combined digit.
+    in_shape = [int(c.shape[1]) for c in cores[:lead]]
+    table = leading_product(cores[:lead])
+    table = ops.reshape(table, (1, *(int(s) for s in table.shape)))
     index = digits[0]
     for k in range(1, lead):
         index = index * in_shape[k] + digits[k]
-    cols = math.prod(out_shape[:lead])
-    res = ops.reshape(ops.take(table, index, axis=0), (-1, cols, ranks[lead]))
-    for k in range(lead, len(cores)):
-        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
-        # (m, r, n*r'): one gather of contiguous slices per index.
-        core = ops.reshape(
-            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r, n * r_next)
-        )
-        sliced = ops.take(core, digits[k], axis=0)  # (B, r, n*r')
-        res = ops.matmul(res, sliced)  # (B, cols, r) @ (B, r, n*r')
-        cols *= n
-        res = ops.reshape(res, (-1, cols, r_next))
-    return ops.reshape(res, (-1, cols))
-
-
-def _gather_rtl(cores, digits, out_shape, ranks):
-    res, cols = None, 1
-    for k in range(len(cores) - 1, -1, -1):
-        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
-        # (m, r*n, r'): one gather of contiguous slices per index.
-        table = ops.reshape(
-            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r * n, r_next)
-        )
-        sliced = ops.take(table, digits[k], axis=0)  # (B, r*n, r')
-        if res is None:
-            res = ops.reshape(sliced, (-1, r, n))
-        else:
-            res = ops.matmul(sliced, res)  # (B, r*n, r') @ (B, r', cols)
-            res = ops.reshape(res, (-1, r, n * cols))
-        cols *= n
-    return ops.reshape(res, (-1, cols))
+    return chunked_gather_rows(
+        [table, *cores[lead:]], [index, *digits[lead:]], "ltr", rows
+    )

@@ -13,7 +13,9 @@ by a *strategy* (`STRATEGIES`) and cached:
 - `kernels`: contraction steps shared by `execute` and `chunked`;
 - `backend`: the per-backend switches;
 - `contract`: `choose_plan` and `matmul`;
-- `conv`: the cost of a TT convolution's two paths (`TTConv2D`).
+- `conv`: the cost of a TT convolution's two paths (`TTConv2D`);
+- `lookup`: rows of a TT-matrix chunk by chunk, with their own backward
+  (`ttrnn.tt.gather_rows`, `TTEmbedding`).
 
 The modules import in that order (no cycles); the TT math they use
 (`ttrnn.tt.shapes`, `ttrnn.tt.cores`) knows nothing of them.

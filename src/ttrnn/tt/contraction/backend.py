@@ -24,7 +24,7 @@ def transposed_first_gemm():
 
 
 class _TorchArrayOps:
-    """The few `keras.ops` the chunked kernel uses, as direct torch calls.
+    """The few `keras.ops` the chunked kernels use, as direct torch calls.
 
     Each `keras.ops` call on torch costs ~15-20 us of Python (argument
     conversion, dtype resolution); the chunked kernel issues ~20 per
@@ -57,6 +57,18 @@ class _TorchArrayOps:
 
     def broadcast_to(self, x, shape):
         return x.expand(shape)
+
+    def take(self, x, indices, axis=0):
+        # index_select raises on an index out of range, as keras.ops.take.
+        return self._torch.index_select(x, axis, indices)
+
+    def index_add(self, acc, indices, values):
+        """acc[indices[i]] += values[i], in place (acc is a new tensor
+        of the caller's; the keras.ops version returns a new one)."""
+        return acc.index_add_(0, indices, values)
+
+    def zeros(self, shape, dtype):
+        return self._torch.zeros(shape, dtype=dtype)
 
 
 _TORCH_OPS = []

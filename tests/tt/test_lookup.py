@@ -1,0 +1,134 @@
+"""`gather_rows` chunk by chunk: rows and hand-written core gradients
+against float64 NumPy references, for every plan and chunking."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from tests.helpers import dense_from_cores
+from tests.helpers import random_cores
+from tests.helpers import to_numpy
+from tests.tt.test_planner import _core_grads_reference
+from ttrnn import TTEmbedding
+from ttrnn import tt
+from ttrnn.tt.contraction import lookup as lookup_kernel
+
+BACKEND = keras.backend.backend()
+CASES = [
+    ((4, 8, 8, 4), (2, 5, 3, 4), (1, 3, 4, 2, 1)),
+    ((5,), (7,), (1, 1)),
+    ((2, 3), (4, 1), (1, 2, 1)),
+    ((3, 1, 4), (1, 5, 2), (1, 2, 2, 1)),
+]
+
+
+def _plans(d):
+    return [tt.LookupPlan("rtl")] + [
+        tt.LookupPlan("ltr", k) for k in range(1, d + 1)
+    ]
+
+
+def _core_grads(fn, cores):
+    """Gradients of the scalar fn(cores) w.r.t. every core, per backend."""
+    if BACKEND == "jax":
+        import jax
+
+        cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+        return [to_numpy(g) for g in jax.grad(fn)(cs)]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        vs = [tf.Variable(c, dtype="float32") for c in cores]
+        with tf.GradientTape() as tape:
+            out = fn(vs)
+        return [to_numpy(g) for g in tape.gradient(out, vs)]
+    import torch
+
+    ts = [
+        torch.tensor(c, dtype=torch.float32, requires_grad=True) for c in cores
+    ]
+    fn(ts).backward()
+    return [t.grad.numpy().astype(np.float64) for t in ts]
+
+
+def _check(rng, ins, outs, ranks, rows, plan, chunk):
+    cores = random_cores(rng, ins, outs, ranks)
+    g = rng.standard_normal((len(rows), int(np.prod(outs))))
+    digits = tt.row_digits(keras.ops.convert_to_tensor(rows, "int32"), ins)
+    w = dense_from_cores(cores)
+
+    def loss(cs):
+        got = tt.gather_rows(cs, digits, plan, rows=chunk)
+        return keras.ops.sum(got * keras.ops.convert_to_tensor(g, "float32"))
+
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    got = to_numpy(tt.gather_rows(cs, digits, plan, rows=chunk))
+    np.testing.assert_allclose(got, w[rows], rtol=1e-4, atol=1e-4)
+    # Rows as one-hot x: W[rows] = x @ W, so the reference of the matmul
+    # applies (repeated rows add up their gradients).
+    onehot = np.eye(w.shape[0])[rows]
+    want = _core_grads_reference(onehot, g, cores)
+    for k, (a, b) in enumerate(zip(_core_grads(loss, cores), want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=str(k))
+
+
+@pytest.mark.parametrize("ins, outs, ranks", CASES)
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_every_plan_and_chunking_matches_dense(rng, ins, outs, ranks, chunk):
+    # 8 rows, two of them twice: with 3 rows a chunk, the last is short.
+    rows = rng.integers(0, int(np.prod(ins)), size=6)
+    rows = np.concatenate([rows, rows[:2]])
+    for plan in _plans(len(ins)):
+        _check(rng, ins, outs, ranks, rows, plan, chunk)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    modes=st.lists(
+        st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)),
+        min_size=1,
+        max_size=4,
+    ),
+    batch=st.integers(1, 9),
+    chunk=st.integers(1, 10),
+    seed=st.integers(0, 2**16),
+)
+def test_any_shape_any_chunking(modes, batch, chunk, seed):
+    rng = np.random.default_rng(seed)
+    ins = tuple(m for m, _, _ in modes)
+    outs = tuple(n for _, n, _ in modes)
+    ranks = (1, *(r for _, _, r in modes[:-1]), 1)
+    rows = rng.integers(0, int(np.prod(ins)), size=batch)
+    plans = _plans(len(ins))
+    _check(rng, ins, outs, ranks, rows, plans[seed % len(plans)], chunk)
+
+
+def test_chunk_rows_fit_the_cache_budget():
+    # The benchmark's table: 1,000,000 x 256 at rank 16.
+    out_shape, ranks = (8, 4, 8), (1, 16, 16, 1)
+    rows = lookup_kernel.chunk_rows(out_shape, ranks, "rtl", 4096)
+    per_row = lookup_kernel.values_per_row(out_shape, ranks, "rtl") * 4
+    assert rows * per_row <= lookup_kernel.CHUNK_BYTES
+    assert (rows + 1) * per_row > lookup_kernel.CHUNK_BYTES
+    assert lookup_kernel.chunk_rows(out_shape, ranks, "rtl", 7) == 7
+    assert lookup_kernel.chunk_rows(out_shape, ranks, "rtl", None) is None
+
+
+def test_training_under_mixed_precision_moves_the_looked_up_slices(rng):
+    layer = TTEmbedding(60, 12, (3, 4, 5), (2, 3, 2), 3, dtype="mixed_float16")
+    model = keras.Sequential(
+        [keras.Input((2,), dtype="int32"), layer, keras.layers.Flatten()]
+    )
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    before = [to_numpy(c) for c in layer.cores]
+    ids = np.array([[0, 59], [7, 7]])
+    loss = model.train_on_batch(ids, rng.standard_normal((2, 24)))
+    assert np.isfinite(loss)
+    moved = [
+        np.abs(to_numpy(c) - b).max() > 0 for c, b in zip(layer.cores, before)
+    ]
+    assert all(moved)
+    assert all(str(c.dtype).endswith("float32") for c in layer.cores)
