@@ -1,5 +1,7 @@
-"""`gather_rows` chunk by chunk: rows and hand-written core gradients
-against float64 NumPy references, for every plan and chunking."""
+"""`gather_rows`: rows and core gradients against float64 NumPy
+references, for every plan, by the backend's default path (`rows=None`:
+the chunked kernel on torch, autodiff elsewhere) and by the chunked
+kernel with its hand-written backward (`rows=k`) on every backend."""
 
 import keras
 import numpy as np

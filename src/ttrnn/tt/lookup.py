@@ -14,10 +14,11 @@ one of these plans (`LookupPlan`), picked by `lookup_plan`:
   plain GEMMs, and B gathered slices of the middle cores for one small
   table: worth it when prod_{k<L} m_k is not much above B.
 
-The chains run chunk by chunk with a hand-written backward pass
-(`ttrnn.tt.contraction.lookup`): gradients reach only the gathered
-slices (and, through a merged table, the cores it came from), and no
-B-row tensor of slices or slice gradients is written.
+Gradients reach only the gathered slices (and, through a merged table,
+the cores it came from). On torch the chains run chunk by chunk with a
+hand-written backward pass (`ttrnn.tt.contraction.lookup`), so no B-row
+tensor of slices or slice gradients is written; on JAX and TensorFlow
+they run under autodiff (`keras.ops`), which their compilers fuse.
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ import math
 
 from keras import ops
 
+from ttrnn.tt.contraction import backend
 from ttrnn.tt.contraction.lookup import chunked_gather_rows
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
@@ -137,8 +139,10 @@ def gather_rows(cores, digits, plan=None, rows=None):
             [0, m_k) (others follow `keras.ops.take` on the backend).
         plan: a `LookupPlan`; None: `lookup_plan` for B (a static B, or
             1,024 rows when unknown).
-        rows: rows computed at a time (None: as many as fit in a CPU's
-            L2 cache; see `ttrnn.tt.contraction.lookup`).
+        rows: compute the chains this many rows at a time with the
+            hand-written backward of `ttrnn.tt.contraction.lookup`. None:
+            the backend's default (on torch in chunks that fit a CPU's L2
+            cache; on JAX and TensorFlow all rows at once under autodiff).
 
     Returns:
         Tensor of shape (B, prod n_k).
@@ -148,20 +152,63 @@ def gather_rows(cores, digits, plan=None, rows=None):
         batch = digits[0].shape[0]
         batch = 1024 if batch is None else int(batch)
         plan = lookup_plan(in_shape, out_shape, ranks, batch)
+    if plan.direction == "ltr" and plan.merged > 1:
+        cores, digits = _merge_leading(cores, digits, plan.merged)
+    if rows is not None or backend.chunked_lookup():
+        return chunked_gather_rows(cores, digits, plan.direction, rows)
     if plan.direction == "rtl":
-        return chunked_gather_rows(cores, digits, "rtl", rows)
-    return _gather_ltr(cores, digits, plan.merged, rows)
+        return _gather_rtl(cores, digits)
+    return _gather_ltr(cores, digits)
 
 
-def _gather_ltr(cores, digits, lead, rows):
-    # The first `lead` cores multiplied out (autodiff): one core of
-    # shape (1, prod m, prod n, r_lead), indexed by the combined digit.
+def _merge_leading(cores, digits, lead):
+    """The first `lead` cores multiplied out for every combination of
+    their digits: one core (1, prod m, prod n, r_lead), and its digit."""
     in_shape = [int(c.shape[1]) for c in cores[:lead]]
     table = leading_product(cores[:lead])
     table = ops.reshape(table, (1, *(int(s) for s in table.shape)))
     index = digits[0]
     for k in range(1, lead):
         index = index * in_shape[k] + digits[k]
-    return chunked_gather_rows(
-        [table, *cores[lead:]], [index, *digits[lead:]], "ltr", rows
-    )
+    return [table, *cores[lead:]], [index, *digits[lead:]]
+
+
+# The chains under autodiff (JAX and TensorFlow by default): their
+# compilers fuse the ops, and the chunked kernel's unrolled chunks cost
+# compile time (see `ttrnn.tt.contraction.backend.chunked_lookup`).
+
+
+def _gather_ltr(cores, digits):
+    _, out_shape, ranks = cores_modes(cores)
+    res, cols = None, 1
+    for k, core in enumerate(cores):
+        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
+        # (m, r, n*r'): one gather of contiguous slices per index.
+        table = ops.reshape(
+            ops.transpose(core, (1, 0, 2, 3)), (-1, r, n * r_next)
+        )
+        sliced = ops.take(table, digits[k], axis=0)  # (B, r, n*r')
+        if res is not None:
+            sliced = ops.matmul(res, sliced)  # (B, cols, r) @ (B, r, n*r')
+        cols *= n
+        res = ops.reshape(sliced, (-1, cols, r_next))
+    return ops.reshape(res, (-1, cols))
+
+
+def _gather_rtl(cores, digits):
+    _, out_shape, ranks = cores_modes(cores)
+    res, cols = None, 1
+    for k in range(len(cores) - 1, -1, -1):
+        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
+        # (m, r*n, r'): one gather of contiguous slices per index.
+        table = ops.reshape(
+            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r * n, r_next)
+        )
+        sliced = ops.take(table, digits[k], axis=0)  # (B, r*n, r')
+        if res is None:
+            res = ops.reshape(sliced, (-1, r, n))
+        else:
+            res = ops.matmul(sliced, res)  # (B, r*n, r') @ (B, r', cols)
+            res = ops.reshape(res, (-1, r, n * cols))
+        cols *= n
+    return ops.reshape(res, (-1, cols))
