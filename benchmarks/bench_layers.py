@@ -1,7 +1,8 @@
 """TTEmbedding and TTConv2D against Keras' layers and TensorLy-Torch.
 
-Usage: python benchmarks/bench_layers.py [--cases embedding,conv]
-       [--repeats 5] [--json out.json]
+Usage: python benchmarks/bench_layers.py
+       [--cases embedding,conv,conv-input-grad] [--repeats 5]
+       [--json out.json]
 
 One process, torch backend, so that the Keras layers, the ttrnn layers
 and TensorLy-Torch's (`pip install "ttrnn[bench]"`) run side by side with
@@ -10,7 +11,9 @@ one optimizer (torch.optim.Adam over each layer's weights):
 - embedding: vocabulary 1,000,000, dim 256, a batch of 4,096 random ids,
   one step = forward + backward + Adam update, TT rank 16;
 - conv: 256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward +
-  backward, ranks giving at most 1/4 of the dense multiply-adds.
+  backward, ranks giving at most 1/4 of the dense multiply-adds;
+  conv-input-grad (not run by default): the same with the input's
+  gradient too, as for any layer but a network's first.
 
 Prints the median step time of each (interleaved rounds in random order;
 in the embedding case the TT layers run 5 times in a row in each round,
@@ -63,6 +66,7 @@ def _step(module, x, g_out, optimizer=True):
     adam = torch.optim.Adam(params, lr=1e-3) if optimizer else None
 
     def step():
+        x.grad = None
         for p in params:
             p.grad = None
         (module(x) * g_out).sum().backward()
@@ -142,8 +146,11 @@ def conv_layers():
     return out
 
 
-def bench_conv(repeats):
-    x = torch.randn(CONV_BATCH, 256, SIDE, SIDE)
+def bench_conv(repeats, input_grad=False):
+    # input_grad: x needs its gradient too, as in any layer but a
+    # network's first (TensorLy-Torch's chain then pays for its first
+    # 1x1's input gradient; ours computes it either way).
+    x = torch.randn(CONV_BATCH, 256, SIDE, SIDE, requires_grad=input_grad)
     g_out = torch.randn(CONV_BATCH, 256, SIDE, SIDE)
     layers = conv_layers()
     model = keras.Sequential(
@@ -155,7 +162,12 @@ def bench_conv(repeats):
         f"conv: TT channels path {cost.macs / cost.dense_macs:.1%} of the "
         f"dense multiply-adds; auto takes the {path} path"
     )
-    return _bench(layers, x, g_out, repeats, "conv", optimizer=False)
+    case = "conv+dx" if input_grad else "conv"
+    return _bench(layers, x, g_out, repeats, case, optimizer=False)
+
+
+def bench_conv_input_grad(repeats):
+    return bench_conv(repeats, input_grad=True)
 
 
 def _bench(layers, x, g_out, repeats, case, optimizer=True, inner=1):
@@ -193,12 +205,16 @@ def _bench(layers, x, g_out, repeats, case, optimizer=True, inner=1):
     return rows
 
 
-CASES = {"embedding": bench_embedding, "conv": bench_conv}
+CASES = {
+    "embedding": bench_embedding,
+    "conv": bench_conv,
+    "conv-input-grad": bench_conv_input_grad,
+}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default="embedding,conv")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)

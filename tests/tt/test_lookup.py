@@ -13,18 +13,13 @@ from hypothesis import strategies as st
 from tests.helpers import dense_from_cores
 from tests.helpers import random_cores
 from tests.helpers import to_numpy
+from tests.tt.test_ops import CASES
 from tests.tt.test_planner import _core_grads_reference
 from ttrnn import TTEmbedding
 from ttrnn import tt
 from ttrnn.tt.contraction import lookup as lookup_kernel
 
 BACKEND = keras.backend.backend()
-CASES = [
-    ((4, 8, 8, 4), (2, 5, 3, 4), (1, 3, 4, 2, 1)),
-    ((5,), (7,), (1, 1)),
-    ((2, 3), (4, 1), (1, 2, 1)),
-    ((3, 1, 4), (1, 5, 2), (1, 2, 2, 1)),
-]
 
 
 def _plans(d):
@@ -87,24 +82,37 @@ def test_every_plan_and_chunking_matches_dense(rng, ins, outs, ranks, chunk):
         _check(rng, ins, outs, ranks, rows, plan, chunk)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     modes=st.lists(
-        st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)),
+        st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
         min_size=1,
         max_size=4,
     ),
     batch=st.integers(1, 9),
-    chunk=st.integers(1, 10),
+    chunk=st.one_of(st.none(), st.integers(1, 10)),
     seed=st.integers(0, 2**16),
 )
-def test_any_shape_any_chunking(modes, batch, chunk, seed):
+def test_any_shape_any_plan(modes, batch, chunk, seed):
     rng = np.random.default_rng(seed)
     ins = tuple(m for m, _, _ in modes)
     outs = tuple(n for _, n, _ in modes)
     ranks = (1, *(r for _, _, r in modes[:-1]), 1)
     rows = rng.integers(0, int(np.prod(ins)), size=batch)
+    digits = tt.row_digits(keras.ops.convert_to_tensor(rows), ins)
+    # The digits are C-order: np.unravel_index is the reference.
+    np.testing.assert_array_equal(
+        [to_numpy(d).astype(int) for d in digits], np.unravel_index(rows, ins)
+    )
+    cores = random_cores(rng, ins, outs, ranks)
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
     plans = _plans(len(ins))
+    for plan in plans:
+        got = to_numpy(tt.gather_rows(cs, digits, plan, rows=chunk))
+        np.testing.assert_allclose(
+            got, dense_from_cores(cores)[rows], rtol=1e-4, atol=1e-4
+        )
+    # Gradients (slower to check) for one plan per example.
     _check(rng, ins, outs, ranks, rows, plans[seed % len(plans)], chunk)
 
 
@@ -134,3 +142,14 @@ def test_training_under_mixed_precision_moves_the_looked_up_slices(rng):
     ]
     assert all(moved)
     assert all(str(c.dtype).endswith("float32") for c in layer.cores)
+
+
+def test_lookup_plan_merges_leading_cores_when_the_table_is_small():
+    # 4,096 ids: 40 x 50 digit pairs (2,000 rows) merged once beat 4,096
+    # gathered middle slices; 100 x 100 = 10,000 rows do not.
+    small = tt.lookup_plan((40, 50, 50), (8, 4, 8), (1, 34, 34, 1), 4096)
+    assert small == tt.LookupPlan("ltr", 2)
+    big = tt.lookup_plan((100, 100, 100), (8, 4, 8), (1, 16, 16, 1), 4096)
+    assert big.merged == 1
+    tiny = tt.lookup_plan((4, 5), (8, 8), (1, 4, 1), 4096)
+    assert tiny == tt.LookupPlan("ltr", 2)  # the whole 20-row table
