@@ -116,6 +116,34 @@ def test_any_shape_any_plan(modes, batch, chunk, seed):
     _check(rng, ins, outs, ranks, rows, plans[seed % len(plans)], chunk)
 
 
+def test_chunks_are_balanced_and_cover_the_batch():
+    assert lookup_kernel._bounds(4096, 240) == [
+        (s, min(s + 228, 4096)) for s in range(0, 4096, 228)
+    ]  # 18 chunks of 228 or 220 rows, not 17 of 240 and one of 16
+    assert lookup_kernel._bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]
+    assert lookup_kernel._bounds(6, 3) == [(0, 3), (3, 6)]
+    assert lookup_kernel._bounds(0, 3) == [(0, 0)]
+    assert lookup_kernel._bounds(None, 3) == [(None, None)]
+
+
+def test_empty_batch(rng):
+    cores = random_cores(rng, (3, 4), (2, 5), (1, 2, 1))
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    ids = keras.ops.zeros((0,), "int32")
+    for chunk in (None, 2):
+        got = tt.gather_rows(cs, tt.row_digits(ids, (3, 4)), rows=chunk)
+        assert tuple(got.shape) == (0, 10)
+
+
+@pytest.mark.parametrize("rows", [0, -2, 1.5, True, "8"])
+def test_rows_must_be_a_positive_integer(rng, rows):
+    cores = random_cores(rng, (3, 4), (2, 5), (1, 2, 1))
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    digits = tt.row_digits(keras.ops.convert_to_tensor([1, 5]), (3, 4))
+    with pytest.raises(ValueError, match="`rows` must be a positive integer"):
+        tt.gather_rows(cs, digits, rows=rows)
+
+
 def test_chunk_rows_fit_the_cache_budget():
     # The benchmark's table: 1,000,000 x 256 at rank 16.
     out_shape, ranks = (8, 4, 8), (1, 16, 16, 1)

@@ -147,6 +147,13 @@ def gather_rows(cores, digits, plan=None, rows=None):
     Returns:
         Tensor of shape (B, prod n_k).
     """
+    if rows is not None and (
+        isinstance(rows, bool) or not isinstance(rows, int) or rows < 1
+    ):
+        raise ValueError(
+            "`rows` must be a positive integer or None. "
+            f"Received: rows={rows!r}"
+        )
     in_shape, out_shape, ranks = cores_modes(cores)
     if plan is None:
         batch = digits[0].shape[0]

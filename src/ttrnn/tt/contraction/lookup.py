@@ -54,6 +54,18 @@ def chunk_rows(out_shape, ranks, direction, batch, itemsize=4):
     return int(max(1, min(batch, CHUNK_BYTES // per_row)))
 
 
+def _bounds(batch, rows):
+    """(start, stop) of each chunk: at most `rows` rows, sizes balanced
+    (no short last chunk); one open chunk for an unknown batch."""
+    if batch is None or rows is None:
+        return [(None, None)]
+    if batch == 0:
+        return [(0, 0)]
+    count = -(-batch // rows)
+    size = -(-batch // count)
+    return [(s, min(s + size, batch)) for s in range(0, batch, size)]
+
+
 def chunked_gather_rows(cores, digits, direction, rows=None):
     """W[i] for a batch of rows given by their digits, chunk by chunk.
 
@@ -64,7 +76,8 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
             (others follow `keras.ops.take` on the backend).
         direction: "rtl" (multiply the chains from the last core) or
             "ltr".
-        rows: rows per chunk; None: `chunk_rows` for the cores.
+        rows: at most this many rows per chunk (a positive int); None:
+            `chunk_rows` for the cores.
 
     Returns:
         (B, prod n_k) tensor; the gradients of the cores come from the
@@ -79,10 +92,7 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
         rows = chunk_rows(
             out_shape, ranks, direction, batch, backend.itemsize(cores[0])
         )
-    if batch is None or rows is None:
-        bounds = [(None, None)]
-    else:
-        bounds = [(s, min(s + rows, batch)) for s in range(0, batch, rows)]
+    bounds = _bounds(batch, rows)
     xp = backend.array_ops()
     chain = (_Rtl if direction == "rtl" else _Ltr)(xp, out_shape, ranks)
     digits = [keras_ops.convert_to_tensor(g) for g in digits]
