@@ -29,6 +29,7 @@ from keras import ops
 
 from ttrnn.tt.contraction import backend
 from ttrnn.tt.contraction.lookup import chunked_gather_rows
+from ttrnn.tt.contraction.lookup import gather_rows_autodiff
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
 
@@ -147,13 +148,6 @@ def gather_rows(cores, digits, plan=None, rows=None):
     Returns:
         Tensor of shape (B, prod n_k).
     """
-    if rows is not None and (
-        isinstance(rows, bool) or not isinstance(rows, int) or rows < 1
-    ):
-        raise ValueError(
-            "`rows` must be a positive integer or None. "
-            f"Received: rows={rows!r}"
-        )
     in_shape, out_shape, ranks = cores_modes(cores)
     if plan is None:
         batch = digits[0].shape[0]
@@ -163,9 +157,7 @@ def gather_rows(cores, digits, plan=None, rows=None):
         cores, digits = _merge_leading(cores, digits, plan.merged)
     if rows is not None or backend.chunked_lookup():
         return chunked_gather_rows(cores, digits, plan.direction, rows)
-    if plan.direction == "rtl":
-        return _gather_rtl(cores, digits)
-    return _gather_ltr(cores, digits)
+    return gather_rows_autodiff(cores, digits, plan.direction)
 
 
 def _merge_leading(cores, digits, lead):
@@ -178,44 +170,3 @@ def _merge_leading(cores, digits, lead):
     for k in range(1, lead):
         index = index * in_shape[k] + digits[k]
     return [table, *cores[lead:]], [index, *digits[lead:]]
-
-
-# The chains under autodiff (JAX and TensorFlow by default): their
-# compilers fuse the ops, and the chunked kernel's unrolled chunks cost
-# compile time (see `ttrnn.tt.contraction.backend.chunked_lookup`).
-
-
-def _gather_ltr(cores, digits):
-    _, out_shape, ranks = cores_modes(cores)
-    res, cols = None, 1
-    for k, core in enumerate(cores):
-        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
-        # (m, r, n*r'): one gather of contiguous slices per index.
-        table = ops.reshape(
-            ops.transpose(core, (1, 0, 2, 3)), (-1, r, n * r_next)
-        )
-        sliced = ops.take(table, digits[k], axis=0)  # (B, r, n*r')
-        if res is not None:
-            sliced = ops.matmul(res, sliced)  # (B, cols, r) @ (B, r, n*r')
-        cols *= n
-        res = ops.reshape(sliced, (-1, cols, r_next))
-    return ops.reshape(res, (-1, cols))
-
-
-def _gather_rtl(cores, digits):
-    _, out_shape, ranks = cores_modes(cores)
-    res, cols = None, 1
-    for k in range(len(cores) - 1, -1, -1):
-        r, n, r_next = ranks[k], out_shape[k], ranks[k + 1]
-        # (m, r*n, r'): one gather of contiguous slices per index.
-        table = ops.reshape(
-            ops.transpose(cores[k], (1, 0, 2, 3)), (-1, r * n, r_next)
-        )
-        sliced = ops.take(table, digits[k], axis=0)  # (B, r*n, r')
-        if res is None:
-            res = ops.reshape(sliced, (-1, r, n))
-        else:
-            res = ops.matmul(sliced, res)  # (B, r*n, r') @ (B, r', cols)
-            res = ops.reshape(res, (-1, r, n * cols))
-        cols *= n
-    return ops.reshape(res, (-1, cols))

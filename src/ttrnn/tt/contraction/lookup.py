@@ -84,9 +84,14 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
         (B, prod n_k) tensor; the gradients of the cores come from the
         hand-written backward pass (none flows to `digits`).
     """
-    shapes = [tuple(int(s) for s in c.shape) for c in cores]
-    ranks = [s[0] for s in shapes] + [1]
-    out_shape = [s[2] for s in shapes]
+    if rows is not None and (
+        isinstance(rows, bool) or not isinstance(rows, int) or rows < 1
+    ):
+        raise ValueError(
+            "`rows` must be a positive integer or None. "
+            f"Received: rows={rows!r}"
+        )
+    shapes, out_shape, ranks = _modes(cores)
     batch = digits[0].shape[0]
     batch = None if batch is None else int(batch)
     if rows is None:
@@ -95,7 +100,7 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
         )
     bounds = _bounds(batch, rows)
     xp = backend.array_ops()
-    chain = (_Rtl if direction == "rtl" else _Ltr)(xp, out_shape, ranks)
+    chain = _chain(direction)(xp, out_shape, ranks)
     digits = [keras_ops.convert_to_tensor(g) for g in digits]
 
     @keras_ops.custom_gradient
@@ -131,6 +136,30 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
     # Read variables into tensors outside the custom gradient: TensorFlow
     # rejects a tf.custom_gradient function that reads variables itself.
     return run(*[keras_ops.reshape(c, s) for c, s in zip(cores, shapes)])
+
+
+def gather_rows_autodiff(cores, digits, direction):
+    """The same chains, all rows at once in `keras.ops` under autodiff
+    (the default on JAX and TensorFlow, whose compilers fuse them)."""
+    _, out_shape, ranks = _modes(cores)
+    chain = _chain(direction)(keras_ops, out_shape, ranks)
+    tables = chain.tables(cores)
+    sliced = [keras_ops.take(t, g, axis=0) for t, g in zip(tables, digits)]
+    return chain.forward(sliced)[-1]
+
+
+def _modes(cores):
+    """Static core shapes, output modes and ranks (r_d = 1 appended)."""
+    shapes = [tuple(int(s) for s in c.shape) for c in cores]
+    return shapes, [s[2] for s in shapes], [s[0] for s in shapes] + [1]
+
+
+def _chain(direction):
+    if direction not in ("rtl", "ltr"):
+        raise ValueError(
+            f'`direction` must be "rtl" or "ltr". Received: {direction!r}'
+        )
+    return _Rtl if direction == "rtl" else _Ltr
 
 
 def _index_add(xp, acc, indices, values):
