@@ -9,6 +9,7 @@
     ttrnn info NAME-or-results.json [--model M] [--protocol P]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
     ttrnn list
+    ttrnn data list | get NAME... [--offline] | path NAME
     ttrnn --version
 
 See docs/experiments.md for every experiment and its defaults.
@@ -24,6 +25,7 @@ import os
 import sys
 
 from ttrnn import _select_backend
+from ttrnn import cli_data
 from ttrnn import cli_distributed
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
@@ -205,9 +207,8 @@ def build_parser():
     p.add_argument(
         "--data-dir",
         default=None,
-        help="dataset directory (default: $TTRNN_DATA_DIR; for mnist, "
-        "Fashion-MNIST from the Debian package; for reuters, also "
-        "~/.keras/datasets/reuters.npz)",
+        help="dataset directory (default: $TTRNN_DATA_DIR, else the data "
+        "set is fetched into the cache on first use: ttrnn data)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
     p.add_argument("--epochs", type=_count("epochs"), default=None)
@@ -304,6 +305,7 @@ def build_parser():
         "(the results are printed at every level)",
     )
     p.add_argument("--no-plots", action="store_true")
+    cli_data.add_experiment_arguments(p)
     cli_distributed.add_arguments(p, _count)
     p.set_defaults(func=commands.experiment)
 
@@ -385,6 +387,7 @@ def build_parser():
 
     p = sub.add_parser("list", help="list the experiments")
     p.set_defaults(func=commands.list_experiments)
+    cli_data.add_parser(sub)
     return parser
 
 
@@ -392,6 +395,7 @@ def build_parser():
 # (module, class), looked up only in modules already imported.
 _USAGE_ERRORS = (
     ("ttrnn.experiments.datasets", "DataDirError"),
+    ("ttrnn.data.errors", "DataFetchError"),
     ("ttrnn.experiments.registry", "ExperimentError"),
     ("ttrnn.experiments.runner", "RunExistsError"),
     ("ttrnn.distribution", "DistributionError"),

@@ -8,6 +8,7 @@ first), so `--help`, `--version` and `list` stay light.
 import os
 
 from ttrnn import _select_backend
+from ttrnn import cli_data
 
 
 def demo(args):
@@ -31,6 +32,7 @@ def experiment(args):
     from ttrnn.experiments import registry
 
     names = registry.expand(args.name)
+    cli_data.apply_offline(args)
     load_keras()
     _distribute(args)
     from ttrnn.experiments import run
@@ -49,6 +51,7 @@ def experiment(args):
         models,
         out=args.out or os.path.join("runs", label),
         data_dir=args.data_dir,
+        dataset=args.dataset,
         epochs=args.epochs,
         protocol=args.protocol,
         resume=args.resume,

@@ -6,6 +6,8 @@ import os
 import numpy as np
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# Keras' MNIST file (`keras.datasets.mnist`, `ttrnn.data.fetch("mnist")`).
+MNIST_FILE = "mnist.npz"
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -163,3 +165,20 @@ def _find(folder, name):
         "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
         "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz)."
     )
+
+
+def read_mnist_npz(path):
+    """Reads Keras' `mnist.npz` (as `keras.datasets.mnist.load_data`).
+
+    Args:
+        path: path of the file.
+
+    Returns:
+        `(x_train, y_train), (x_test, y_test)`: uint8 images `(n, 28, 28)`
+        and uint8 labels.
+    """
+    with np.load(path, allow_pickle=False) as arrays:
+        return (arrays["x_train"], arrays["y_train"]), (
+            arrays["x_test"],
+            arrays["y_test"],
+        )

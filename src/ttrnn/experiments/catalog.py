@@ -230,12 +230,11 @@ ALL = (
         (5, 10, 10, 10),
         (3, 3, 3, 3),
         (1, 5, 5, 5, 1),
-        description="NIPS 2003 gisette: 5,000 features; only the 1,000 "
-        "valid examples carry features here",
+        description="NIPS 2003 gisette: 5,000 features, 6,000 train / "
+        "1,000 valid",
         batch_size=25,
         epochs=200,
         l2=0.1,
-        split="holdout",
         paper={
             "tt": {"accuracy": 0.927, "auroc": 0.980, "first_layer": 1725},
             "dense": {
@@ -244,8 +243,10 @@ ALL = (
                 "first_layer": 405000,
             },
         },
-        notes="the shared copy has no gisette_train.data: the valid set is "
-        "split 2/3 train, 1/3 test (stratified, seeded)",
+        notes="the training features come from UCI (the 2017 repository "
+        "lacks them); a folder without gisette_train.data falls back to "
+        "splitting the valid set 2/3 train, 1/3 test (stratified, seeded) "
+        "with a warning",
     ),
     _nips(
         "dexter",

@@ -2,12 +2,15 @@
 
 Feed-forward sets come back as arrays (padded to the TT input size and
 scaled); video sets as a `VideoDataset` with its train/test splits, ready
-for `FrameCache` and `VideoSequence`. Nothing is downloaded: a missing
-directory raises `DataDirError` saying which layout is expected and where
-the data comes from.
+for `FrameCache` and `VideoSequence`. Where the data come from: `--data-dir`
+(`data_dir`), else `$TTRNN_DATA_DIR` (NIPS 2003, spls, reuters), else the
+data set is fetched into the cache on first use (`ttrnn.data.fetch`:
+`$TTRNN_DATA_MIRROR`, `$TTRNN_OFFLINE`). A missing or malformed directory
+raises `DataDirError` saying which layout is expected.
 """
 
 import os
+import warnings
 
 import numpy as np
 
@@ -18,6 +21,9 @@ from ttrnn.experiments.sequences import make_digit_sequences
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
 # mnist-seq: training and test sequences (the 2018 script's counts).
 MNIST_SEQUENCES = (10_000, 1_000)
+# The images mnist and mnist-seq read (`--dataset`); the first is the
+# default, as in 2017.
+IMAGE_DATASETS = ("mnist", "fashion-mnist")
 
 _VIDEO_LOADERS = {
     "ucf11": data.load_ucf11,
@@ -50,17 +56,49 @@ class DataDirError(FileNotFoundError):
 
 def default_data_dir(experiment):
     """The data directory used when `--data-dir` is not given:
-    `$TTRNN_DATA_DIR` if set, else `None` (nothing is downloaded)."""
+    `$TTRNN_DATA_DIR` if set, else `None` (the data set is fetched)."""
     return os.environ.get(DATA_DIR_ENV) or None
 
 
-def load_arrays(experiment, data_dir=None, seed=0):
+def dataset_name(experiment, dataset=None):
+    """The data set an experiment reads, for `--dataset`.
+
+    Args:
+        experiment: the `Experiment`.
+        dataset: for mnist and mnist-seq, one of `IMAGE_DATASETS` (`None`:
+            "mnist"); for the others `None`.
+
+    Returns:
+        The data set name for mnist and mnist-seq, else `None`.
+
+    Raises:
+        ExperimentError: if `dataset` is not one the experiment reads.
+    """
+    if experiment.name not in ("mnist", "mnist-seq"):
+        if dataset is not None:
+            raise ExperimentError(
+                "Argument `dataset` is for mnist and mnist-seq only. "
+                f"Received: dataset={dataset!r} for {experiment.name!r}"
+            )
+        return None
+    if dataset is None:
+        return IMAGE_DATASETS[0]
+    if dataset not in IMAGE_DATASETS:
+        raise ExperimentError(
+            f"Argument `dataset` must be one of {IMAGE_DATASETS}. "
+            f"Received: dataset={dataset!r}"
+        )
+    return dataset
+
+
+def load_arrays(experiment, data_dir=None, seed=0, dataset=None):
     """Train and test arrays of a feed-forward or sequence experiment.
 
     Args:
         experiment: the `Experiment`.
         data_dir: the data directory, or `None` for the default.
         seed: seed of generated data and of held-out splits.
+        dataset: mnist and mnist-seq: "mnist" (`None`) or "fashion-mnist".
 
     Returns:
         A dict with `x_train`, `y_train`, `x_test`, `y_test` (features
@@ -69,7 +107,7 @@ def load_arrays(experiment, data_dir=None, seed=0):
     """
     name = experiment.name
     if name == "mnist-seq":
-        return _mnist_sequences(data_dir, seed)
+        return _mnist_sequences(data_dir, seed, dataset)
     if experiment.kind == "sequence":
         from ttrnn.experiments.sequences import make_fibonacci_sequences
 
@@ -77,13 +115,16 @@ def load_arrays(experiment, data_dir=None, seed=0):
         split = int(0.75 * len(x))
         return _result(x[:split], y[:split], x[split:], y[split:], 1, None)
     if name == "mnist":
-        return _mnist(experiment, data_dir)
+        return _mnist(experiment, data_dir, dataset)
     if name == "cifar10":
         return _cifar10(experiment, data_dir)
     if name == "reuters":
         return _reuters(experiment, data_dir, seed)
     data_dir = data_dir or default_data_dir(experiment)
-    folder = _collection_dir(experiment, data_dir)
+    if data_dir is None:
+        folder = data.fetch(name)
+    else:
+        folder = _collection_dir(experiment, data_dir)
     try:
         if experiment.data_subdir == "nips2003":
             result = _nips2003(experiment, folder, seed)
@@ -100,19 +141,17 @@ def load_arrays(experiment, data_dir=None, seed=0):
 def load_video(experiment, data_dir):
     """The `VideoDataset` of a video experiment's directory.
 
+    `data_dir=None` fetches the dataset into the cache on first use.
+
     Raises:
-        DataDirError: if `data_dir` is `None` or not in the dataset's layout
-            (the message says what is expected and where to get it).
+        DataDirError: if `data_dir` is not in the dataset's layout (the
+            message says what is expected and where to get it).
+        ttrnn.data.DataFetchError: if it cannot be fetched (YouTube
+            Celebrities never can: the message says how to request it).
     """
     loader = _VIDEO_LOADERS[experiment.name]
     if data_dir is None:
-        try:
-            loader(os.path.join(os.sep, "nonexistent-ttrnn-data"))
-        except data.DatasetNotFoundError as error:
-            raise DataDirError(
-                f"Experiment {experiment.name!r} needs --data-dir (nothing "
-                f"is downloaded). {_help_of(error)}"
-            ) from None
+        data_dir = data.fetch(experiment.name)
     try:
         return loader(data_dir)
     except data.DatasetNotFoundError as error:
@@ -162,7 +201,7 @@ def _collection_dir(experiment, data_dir):
 
 def _nips2003(experiment, folder, seed):
     name = experiment.name
-    if experiment.split == "holdout":
+    if experiment.split == "holdout" or _no_train_data(name, folder):
         # Only the validation set carries features here: split it.
         x, y = data.read_nips2003_subset(name, "valid", folder)
         train, test = _stratified_split(y, 1 / 3, seed)
@@ -176,6 +215,24 @@ def _nips2003(experiment, folder, seed):
         x_train, x_test = data.minmax_scale(x_train, x_test)
     x_train, x_test = _pad(experiment, x_train, x_test)
     return _result(x_train, y_train, x_test, y_test, 1, None)
+
+
+def _no_train_data(name, folder):
+    """True (with a warning) where a NIPS 2003 folder lacks the training
+    features, as gisette's copy in the 2017 repository does."""
+    for where in (os.path.join(folder, name), folder):
+        for suffix in ("", ".gz"):
+            if os.path.isfile(
+                os.path.join(where, f"{name}_train.data{suffix}")
+            ):
+                return False
+    warnings.warn(
+        f"No {name}_train.data in {os.fspath(folder)!r}: training on 2/3 "
+        "of the validation set and testing on the other 1/3 (stratified, "
+        f"seeded). `ttrnn data get {name}` fetches the training data.",
+        stacklevel=3,
+    )
+    return True
 
 
 def _spls(experiment, folder):
@@ -193,8 +250,10 @@ def _spls(experiment, folder):
     return _result(x_train, y_train, x_test, y_test, outputs, None)
 
 
-def _mnist(experiment, data_dir):
-    (x_train, y_train), (x_test, y_test), names, source = _idx_images(data_dir)
+def _mnist(experiment, data_dir, dataset):
+    (x_train, y_train), (x_test, y_test), names, source = _idx_images(
+        data_dir, dataset
+    )
     x_train, x_test = (
         data.pad_images(x, 32).reshape(len(x), -1).astype("float32") / 255.0
         for x in (x_train, x_test)
@@ -205,26 +264,34 @@ def _mnist(experiment, data_dir):
     return result
 
 
-def _idx_images(data_dir):
-    """MNIST-format images: Fashion-MNIST (Debian) or `data_dir`'s."""
+def _idx_images(data_dir, dataset):
+    """MNIST-format images: `data_dir`'s (mnist.npz or the four IDX
+    files), else the data set fetched (Fashion-MNIST: the Debian
+    package's folder first, where installed)."""
+    dataset = dataset or IMAGE_DATASETS[0]
+    names = data.FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else None
+    folder, source = data_dir, os.fspath(data_dir or dataset)
     if data_dir is None:
-        try:
-            train, test = data.load_fashion_mnist()
-        except FileNotFoundError as error:
-            raise DataDirError(
-                f"{error} Or pass --data-dir to a directory of MNIST's four "
-                "IDX files (train-images-idx3-ubyte[.gz], ...)."
-            ) from error
-        return train, test, data.FASHION_MNIST_CLASSES, "fashion-mnist"
+        debian = data.idx.FASHION_MNIST_DIR
+        local = dataset == "fashion-mnist" and os.path.isdir(debian)
+        folder = debian if local else data.fetch(dataset)
+    npz = os.path.join(folder, data.MNIST_FILE)
     try:
-        train, test = data.load_idx_dataset(data_dir)
+        if os.path.isfile(npz) or os.fspath(folder).endswith(".npz"):
+            train, test = data.read_mnist_npz(
+                npz if os.path.isfile(npz) else folder
+            )
+        else:
+            train, test = data.load_idx_dataset(folder)
     except FileNotFoundError as error:
         raise DataDirError(str(error)) from error
-    return train, test, None, os.fspath(data_dir)
+    return train, test, names, source
 
 
-def _mnist_sequences(data_dir, seed):
-    (x_train, y_train), (x_test, y_test), names, source = _idx_images(data_dir)
+def _mnist_sequences(data_dir, seed, dataset):
+    (x_train, y_train), (x_test, y_test), names, source = _idx_images(
+        data_dir, dataset
+    )
     # The 2018 script: 10,000 training sequences from the training
     # images, 1,000 test sequences from the test images, seeded.
     train_size, test_size = MNIST_SEQUENCES
@@ -241,10 +308,7 @@ def _mnist_sequences(data_dir, seed):
 
 def _cifar10(experiment, data_dir):
     if data_dir is None:
-        raise DataDirError(
-            "Experiment 'cifar10' needs --data-dir (nothing is downloaded). "
-            f"Expected {_WHERE['cifar10']}."
-        )
+        data_dir = data.fetch("cifar10")
     try:
         (x_train, y_train), (x_test, y_test) = data.load_cifar10(data_dir)
     except FileNotFoundError as error:
@@ -260,11 +324,12 @@ def reuters_path(data_dir=None):
     """Where the Reuters experiment reads `reuters.npz`: `data_dir` (the
     file, or a folder holding it) if given; else the one in
     `$TTRNN_DATA_DIR`; else Keras' download cache
-    (`$KERAS_HOME/datasets/`, by default `~/.keras/datasets/`).
+    (`$KERAS_HOME/datasets/`, by default `~/.keras/datasets/`); else
+    the file fetched into ttrnn's cache (`ttrnn.data.fetch`).
 
     Raises:
-        DataDirError: if there is no such file (the message says where
-            the file comes from).
+        DataDirError: if `data_dir` holds no such file (the message says
+            where the file comes from).
     """
     name = data.reuters.REUTERS_FILE
     if data_dir is not None:
@@ -281,9 +346,11 @@ def reuters_path(data_dir=None):
     for path in candidates:
         if os.path.isfile(path):
             return path
+    if data_dir is None:
+        return os.path.join(data.fetch("reuters"), name)
     raise DataDirError(
         f"No {name} for 'reuters' (looked for {candidates}). Expected "
-        f"{_WHERE['reuters']}. Nothing is downloaded."
+        f"{_WHERE['reuters']}."
     )
 
 
@@ -335,9 +402,3 @@ def _result(x_train, y_train, x_test, y_test, outputs, class_names):
         "class_names": class_names,
         "source": "generated",
     }
-
-
-def _help_of(error):
-    text = str(error)
-    index = text.find("Expected")
-    return text[index:] if index >= 0 else text

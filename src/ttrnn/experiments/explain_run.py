@@ -187,7 +187,10 @@ def _test_example(experiment, config, index, data_dir):
             f"Received: index={index}"
         )
     arrays = datasets.load_arrays(
-        experiment, data_dir or config.get("data_dir"), config.get("seed", 0)
+        experiment,
+        data_dir or config.get("data_dir"),
+        config.get("seed", 0),
+        dataset=config.get("dataset"),
     )
     count = len(arrays["x_test"])
     if not 0 <= index < count:

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from ttrnn import distribution
+from ttrnn.experiments import datasets
 from ttrnn.experiments import info
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
@@ -37,6 +38,7 @@ def run_experiment(
     model=None,
     *,
     data_dir=None,
+    dataset=None,
     out=None,
     epochs=None,
     protocol=None,
@@ -67,7 +69,9 @@ def run_experiment(
         model: one of the experiment's models; `None` for its default
             (the TT model).
         data_dir: the dataset directory; `None` for the default (see
-            `datasets.default_data_dir`).
+            `datasets.default_data_dir`; else fetched on first use).
+        dataset: mnist and mnist-seq: "mnist" (`None`, as in 2017) or
+            "fashion-mnist" (`datasets.IMAGE_DATASETS`).
         out: output directory; `None` for `runs/<name>-<model>`
             (`runs/<name>-tuned-<model>` in the tuned protocol).
         epochs: number of epochs; `None` for the experiment's default.
@@ -150,6 +154,9 @@ def run_experiment(
         # Devices and processes (ttrnn.distribution.initialize).
         "topology": distribution.topology(),
     }
+    image_dataset = datasets.dataset_name(experiment, dataset)
+    if image_dataset:  # mnist, mnist-seq: which images (--dataset)
+        config["dataset"] = image_dataset
     opts = dict(
         resume=resume,
         overwrite=overwrite,

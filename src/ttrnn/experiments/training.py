@@ -75,7 +75,10 @@ def compile_model(model, loss, experiment, learning_rate):
 
 def run_arrays(experiment, config, out, opts):
     arrays = datasets.load_arrays(
-        experiment, config["data_dir"], config["seed"]
+        experiment,
+        config["data_dir"],
+        config["seed"],
+        dataset=config.get("dataset"),
     )
     config["source"] = arrays["source"]
     if experiment.kind == "feedforward":
