@@ -106,3 +106,13 @@ def _skip_reason(report):
     else:
         reason = str(longrepr)
     return reason.removeprefix("Skipped: ")
+
+
+@pytest.fixture(autouse=True)
+def _no_data_downloads(monkeypatch, tmp_path_factory):
+    """Tests never download data: ttrnn's data cache is an empty
+    temporary folder, offline, with no mirror (the fetching tests turn
+    these on against a local server)."""
+    monkeypatch.setenv("TTRNN_DATA_CACHE", str(tmp_path_factory.mktemp("c")))
+    monkeypatch.setenv("TTRNN_OFFLINE", "1")
+    monkeypatch.delenv("TTRNN_DATA_MIRROR", raising=False)

@@ -6,6 +6,8 @@ layouts (real video files) and NIPS 2003 / spls files generated in their
 real formats (`tests.formats`).
 """
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -20,9 +22,13 @@ import ttrnn
 from tests.formats import write_nips2003_like
 from tests.formats import write_reuters_like
 from tests.formats import write_spls_like
+from tests.formats import write_tiny_fashion_mnist
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
+from tests.mirror_server import MirrorServer
 from ttrnn import cli
+from ttrnn.data import idx
+from ttrnn.data import sources
 from ttrnn.experiments import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -206,11 +212,13 @@ class TestBadArguments:
 
 class TestErrors:
     def test_missing_video_dir(self, tmp_path, capsys):
+        # No --data-dir: fetched; offline (as every test) it is an error
+        # saying how to get the data.
         status = cli.main(["experiment", "ucf11", "--out", str(tmp_path / "o")])
         assert status == 2
         err = capsys.readouterr().err
-        assert "needs --data-dir" in err and "Expected the UCF11" in err
-        assert "crcv.ucf.edu" in err
+        assert err.startswith("ttrnn experiment: error: video/ucf11/")
+        assert "`ttrnn data get ucf11`" in err and "--data-dir" in err
 
     def test_wrong_video_dir(self, tmp_path, capsys):
         status = cli.main(
@@ -704,3 +712,109 @@ def test_reuters_from_the_keras_cache_resumes(tmp_path, monkeypatch, capsys):
     assert result["epochs_done"] == 2 and result["resumed_from"] == [1]
     assert result["config"]["source"] == str(home / "datasets" / "reuters.npz")
     assert len(result["history"]["tt"]["val_loss"]) == 2
+
+
+class TestFetchedData:
+    """`ttrnn experiment` and `ttrnn data` fetch on first use, from a
+    local mirror in a thread serving generated files in the real formats
+    (the registry's hashes pointed at them)."""
+
+    @pytest.fixture
+    def mirror(self, tmp_path, monkeypatch):
+        root = tmp_path / "mirror"
+        write_nips2003_like(
+            root / "nips2003", "arcene", "non-sparse", 10_000, {"train": 20}
+        )
+        write_nips2003_like(
+            root / "nips2003", "arcene", "non-sparse", 10_000, {"valid": 10}
+        )
+        write_tiny_fashion_mnist(root / "images" / "fashion-mnist")
+        for name in ("arcene", "fashion-mnist"):
+            source = sources.DATA_SOURCES[name]
+            folder = root / source.group / name
+            files = tuple(
+                dataclasses.replace(f, hash=_sha256(folder / f.name))
+                for f in source.files
+            )
+            monkeypatch.setitem(
+                sources.DATA_SOURCES,
+                name,
+                dataclasses.replace(source, files=files),
+            )
+        monkeypatch.setattr(idx, "FASHION_MNIST_DIR", str(tmp_path / "none"))
+        monkeypatch.setenv("TTRNN_DATA_CACHE", str(tmp_path / "cache"))
+        monkeypatch.delenv("TTRNN_OFFLINE")
+        with MirrorServer(root) as server:
+            monkeypatch.setenv("TTRNN_DATA_MIRROR", server.url)
+            yield server
+
+    def _arcene(self, out, *extra):
+        return cli.main(
+            ["experiment", "arcene", "--epochs", "1", "--out", str(out)]
+            + ["--verbose", "0", "--no-plots", *extra]
+        )
+
+    def test_experiment_fetches_then_reads_the_cache(
+        self, tmp_path, mirror, capsys
+    ):
+        assert self._arcene(tmp_path / "a") == 0
+        cached = tmp_path / "cache" / "nips2003" / "arcene"
+        config = _results(tmp_path / "a" / "results.json")["config"]
+        assert config["source"] == str(cached)
+        assert (config["train_size"], config["test_size"]) == (20, 10)
+        assert (
+            "Downloading arcene_train.data.gz from" in capsys.readouterr().err
+        )
+        assert len(mirror.hits) == 5
+        mirror.stop()
+        assert self._arcene(tmp_path / "b") == 0
+        assert self._arcene(tmp_path / "c", "--offline") == 0
+        assert "Downloading" not in capsys.readouterr().err
+
+    def test_corrupt_mirror_is_a_checksum_error(self, tmp_path, mirror, capsys):
+        param = mirror.root / "nips2003" / "arcene" / "arcene.param.gz"
+        expected = _sha256(param)
+        param.write_bytes(b"not the file")
+        assert self._arcene(tmp_path / "a") == 2
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.startswith(
+            "ttrnn experiment: error: Checksum mismatch for arcene.param.gz "
+        )
+        assert f"expected {expected}, got {_sha256(param)}" in err
+        cache = tmp_path / "cache"
+        assert not any(files for _, _, files in os.walk(cache))
+
+    def test_mnist_dataset_flag(self, tmp_path, mirror):
+        status = cli.main(
+            ["experiment", "mnist", "--dataset", "fashion-mnist"]
+            + ["--epochs", "1", "--out", str(tmp_path / "m")]
+            + ["--verbose", "0", "--no-plots", "--batch-size", "48"]
+        )
+        assert status == 0
+        config = _results(tmp_path / "m" / "results.json")["config"]
+        assert config["dataset"] == config["source"] == "fashion-mnist"
+        assert (config["train_size"], config["test_size"]) == (96, 48)
+
+    def test_data_commands(self, tmp_path, mirror, capsys):
+        folder = str(tmp_path / "cache" / "nips2003" / "arcene")
+        assert cli.main(["data", "path", "arcene"]) == 0
+        out, err = capsys.readouterr()
+        assert out == f"{folder}\n"
+        assert "`ttrnn data get arcene`" in err
+        assert cli.main(["data", "get", "arcene", "--offline"]) == 2
+        assert "ttrnn data: error: " in capsys.readouterr().err
+        assert mirror.hits == []
+        assert cli.main(["data", "get", "arcene"]) == 0
+        assert capsys.readouterr().out == f"arcene: {folder}\n"
+        assert cli.main(["data", "list"]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert listed[0] == f"cache: {tmp_path / 'cache'}"
+        arcene = next(line for line in listed if line.startswith("arcene "))
+        assert "nips2003" in arcene and "1.9 MB" in arcene
+        assert " cached " in arcene
+        assert cli.main(["data", "get", "nope"]) == 2
+        assert "Received: name='nope'" in capsys.readouterr().err
+
+
+def _sha256(path):
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()

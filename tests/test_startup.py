@@ -64,7 +64,8 @@ def _env(tmp_path, hide=(), **extra):
     for name in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "PYTHONPATH"):
         env.pop(name, None)
     env.update(
-        PYTHONPATH=str(site),
+        # This checkout's ttrnn, not another one installed in the venv.
+        PYTHONPATH=os.pathsep.join([str(site), str(REPO / "src")]),
         KERAS_HOME=str(home),
         TTRNN_TEST_HIDE=",".join(hide),
         **extra,
@@ -169,6 +170,7 @@ def _imported(stderr):
         (["--help"], "usage: ttrnn"),
         (["--version"], f"ttrnn {ttrnn.__version__}"),
         (["list"], "fibonacci"),
+        (["data", "list"], "arcene"),
         (["experiment", "--help"], "--epochs"),
     ],
 )

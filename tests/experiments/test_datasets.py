@@ -5,8 +5,10 @@ import pytest
 
 from tests.formats import write_nips2003_like
 from tests.formats import write_spls_like
+from ttrnn.data import DataOfflineError
 from ttrnn.experiments import datasets
 from ttrnn.experiments import registry
+from ttrnn.experiments.registry import ExperimentError
 
 
 class TestDatasets:
@@ -15,16 +17,18 @@ class TestDatasets:
         monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path))
         assert datasets.default_data_dir(arcene) == str(tmp_path)
         monkeypatch.delenv(datasets.DATA_DIR_ENV)
-        # Video datasets have no default: they need --data-dir.
+        # Video datasets have no default folder: they are fetched.
         assert datasets.default_data_dir(registry.get("ucf11")) is None
 
     def test_gisette_holdout(self, tmp_path):
-        # Only gisette's validation set carries features: 2/3 train,
-        # 1/3 test, stratified, disjoint.
+        # Where gisette's training features are missing (the 2017
+        # repository's copy): 2/3 train, 1/3 test of the validation set,
+        # stratified, disjoint, with a warning.
         write_nips2003_like(
             tmp_path / "nips2003", "gisette", "non-sparse", 5000, {"valid": 300}
         )
-        arrays = datasets.load_arrays(registry.get("gisette"), tmp_path)
+        with pytest.warns(UserWarning, match="No gisette_train.data in"):
+            arrays = datasets.load_arrays(registry.get("gisette"), tmp_path)
         n_train, n_test = len(arrays["x_train"]), len(arrays["x_test"])
         assert n_train + n_test == 300
         assert abs(n_test - 300 / 3) <= 2
@@ -47,19 +51,39 @@ class TestDatasets:
         assert x[:, :6033].max() == pytest.approx(1.0)
         assert arrays["outputs"] == 1
 
-    def test_no_default_data(self, monkeypatch):
-        # Nothing is downloaded and no folder outside the project is read.
+    def test_gisette_with_training_data(self, tmp_path):
+        # With the training features (fetched from UCI): train on the
+        # training set, test on the validation set, as the other sets.
+        write_nips2003_like(
+            tmp_path, "gisette", "non-sparse", 5000, {"train": 30, "valid": 20}
+        )
+        arrays = datasets.load_arrays(registry.get("gisette"), tmp_path)
+        assert (len(arrays["x_train"]), len(arrays["x_test"])) == (30, 20)
+
+    def test_no_default_data_is_fetched(self, monkeypatch):
+        # No --data-dir, no $TTRNN_DATA_DIR: fetched into the cache
+        # (offline in the tests: the error says how to get it).
         monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
         arcene = registry.get("arcene")
         assert datasets.default_data_dir(arcene) is None
-        with pytest.raises(datasets.DataDirError, match="--data-dir"):
+        with pytest.raises(DataOfflineError, match="ttrnn data get arcene"):
             datasets.load_arrays(arcene)
 
     def test_missing_directory(self, tmp_path):
         with pytest.raises(datasets.DataDirError, match="Data directory not"):
             datasets.load_arrays(registry.get("yeast"), tmp_path / "none")
-        with pytest.raises(datasets.DataDirError, match="needs --data-dir"):
+        with pytest.raises(DataOfflineError, match="ttrnn data get hmdb51"):
             datasets.load_video(registry.get("hmdb51"), None)
+
+    def test_dataset_choice(self):
+        mnist = registry.get("mnist")
+        assert datasets.dataset_name(mnist) == "mnist"
+        assert datasets.dataset_name(mnist, "fashion-mnist") == "fashion-mnist"
+        assert datasets.dataset_name(registry.get("arcene")) is None
+        with pytest.raises(ExperimentError, match="Received: dataset='cifar'"):
+            datasets.dataset_name(mnist, "cifar")
+        with pytest.raises(ExperimentError, match="for mnist and mnist-seq"):
+            datasets.dataset_name(registry.get("arcene"), "mnist")
 
 
 class TestReuters:
@@ -94,10 +118,9 @@ class TestReuters:
     def test_where_the_file_is_looked_for(self, tmp_path, monkeypatch):
         home = tmp_path / "keras-home"
         monkeypatch.setenv("KERAS_HOME", str(home))
-        with pytest.raises(datasets.DataDirError) as error:
+        # Nowhere: fetched into ttrnn's cache (offline in the tests).
+        with pytest.raises(DataOfflineError, match="ttrnn data get reuters"):
             datasets.reuters_path()
-        assert "keras.datasets.reuters.load_data()" in str(error.value)
-        assert str(home / "datasets" / "reuters.npz") in str(error.value)
         cached = home / "datasets" / "reuters.npz"
         cached.parent.mkdir(parents=True)
         cached.write_bytes(b"")

@@ -157,8 +157,9 @@ def _get(source, file, folder, root, offline, mirror, progress):
                 f"{key} is not in the cache ({folder}) and ttrnn is offline "
                 f"(--offline or ${OFFLINE_ENV}). Run `ttrnn data get "
                 f"{source.name}` on a machine with internet access (and copy "
-                f"{folder} here, or point ${CACHE_ENV} at a copy), or set "
-                f"${MIRROR_ENV} to a mirror of <group>/<name>/<file>."
+                f"{folder} here, or point ${CACHE_ENV} at a copy), set "
+                f"${MIRROR_ENV} to a mirror of <group>/<name>/<file>, or "
+                "pass --data-dir to a folder of the data."
             )
         url = f"{mirror.rstrip('/')}/{key}" if mirror else file.url
         _download(url, target, expected, progress)
