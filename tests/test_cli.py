@@ -695,15 +695,15 @@ def test_reuters_tt_and_dense(tmp_path, reuters_dir):
 
 
 def test_reuters_from_the_keras_cache_resumes(tmp_path, monkeypatch, capsys):
-    """Without --data-dir the file in Keras' download cache is read; a
-    killed run resumes."""
+    """Without --data-dir the file in Keras' download cache is read (else
+    it is fetched: offline here, an error); a killed run resumes."""
     home = tmp_path / "keras-home"
     monkeypatch.setenv("KERAS_HOME", str(home))
     argv = ["experiment", "reuters", "--epochs", "2", "--verbose", "0"]
     argv += ["--no-plots", "--out", str(tmp_path / "run")]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert "No reuters.npz" in err and "reuters.load_data()" in err
+    assert "`ttrnn data get reuters`" in err
     write_reuters_like(home / "datasets" / "reuters.npz", count=120, seed=4)
     with interrupted_after_epoch(1), pytest.raises(SimulatedInterrupt):
         cli.main(argv)
@@ -723,10 +723,11 @@ class TestFetchedData:
     def mirror(self, tmp_path, monkeypatch):
         root = tmp_path / "mirror"
         write_nips2003_like(
-            root / "nips2003", "arcene", "non-sparse", 10_000, {"train": 20}
-        )
-        write_nips2003_like(
-            root / "nips2003", "arcene", "non-sparse", 10_000, {"valid": 10}
+            root / "nips2003",
+            "arcene",
+            "non-sparse",
+            10_000,
+            {"train": 20, "valid": 10},
         )
         write_tiny_fashion_mnist(root / "images" / "fashion-mnist")
         for name in ("arcene", "fashion-mnist"):

@@ -167,7 +167,8 @@ def _get(source, file, folder, root, offline, mirror, progress):
         _record(root, key, target)
     if file.unpack:
         unpack(target, os.path.join(folder, file.unpacked), file.unpack)
-        os.remove(target)
+        if os.path.exists(target):  # (another process may have been first)
+            os.remove(target)
 
 
 def _check_cached(path, expected, offline):

@@ -1,6 +1,6 @@
 """Unpacking downloaded archives into place, never half-way.
 
-An archive is unpacked into `<folder>.partial` and renamed to `<folder>`
+An archive is unpacked into `<folder>.partial-XXXX` and renamed to `<folder>`
 only when every member is out, so a folder in the cache is complete.
 tar and zip go through pooch's `Untar` and `Unzip`; RAR needs the
 optional `rarfile` package (`pip install "ttrnn[rar]"`) and a program
@@ -9,6 +9,7 @@ it drives (unrar, unar or bsdtar): no RAR code of ttrnn's own.
 
 import os
 import shutil
+import tempfile
 
 from ttrnn.data.errors import DataFetchError
 
@@ -42,9 +43,9 @@ def unpack(archive, folder, kind):
             "Argument `kind` must be 'tar', 'zip' or 'rar'. "
             f"Received: kind={kind!r}"
         )
-    partial = f"{folder}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
+    parent, name = os.path.split(os.path.abspath(folder))
+    # Its own temporary folder: several processes may unpack at once.
+    partial = tempfile.mkdtemp(prefix=f"{name}.partial-", dir=parent)
     try:
         if kind == "rar":
             _unrar(archive, partial, folder)
@@ -58,7 +59,12 @@ def unpack(archive, folder, kind):
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    os.replace(partial, folder)
+    try:
+        os.rename(partial, folder)
+    except OSError:
+        if not os.path.isdir(folder):
+            raise
+        shutil.rmtree(partial)  # another process was first
 
 
 def _unrar(archive, partial, folder):
