@@ -275,3 +275,36 @@ def test_real_files_match_the_registry(shared_data_dir, cache, monkeypatch):
                 data.fetch(source.name)
     x, y = data.read_nips2003_subset("arcene", "train", data.fetch("arcene"))
     assert x.shape == (100, 10_000) and y.sum() == 44
+
+
+def test_video_set_is_fetched_unpacked_and_listed(
+    cache, mirror, monkeypatch, tmp_path
+):
+    """Hollywood2 from a tar.gz in its own layout (a `Hollywood2/`
+    folder), through `load_video` without --data-dir; its hash is
+    recorded at the first download."""
+    pytest.importorskip("av")
+    from ttrnn.experiments import datasets
+    from ttrnn.experiments import registry
+
+    clips = tmp_path / "clips"
+    data.write_hollywood2_like(
+        clips / "Hollywood2",
+        num_train=3,
+        num_test=2,
+        num_frames=2,
+        frame_shape=(8, 8),
+    )
+    folder = mirror.root / "video" / "hollywood2"
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "Hollywood2-actions.tar.gz", "w:gz") as tar:
+        tar.add(clips / "Hollywood2", arcname="Hollywood2")
+    dataset = datasets.load_video(registry.get("hollywood2"), None)
+    assert len(dataset.clips) == 5
+    assert dataset.clips[0].startswith(
+        str(cache / "video" / "hollywood2" / "Hollywood2-actions")
+    )
+    recorded = json.loads((cache / "hashes.json").read_text())
+    assert list(recorded) == ["video/hollywood2/Hollywood2-actions.tar.gz"]
+    cached = cache / "video" / "hollywood2"
+    assert not (cached / "Hollywood2-actions.tar.gz").exists()  # unpacked

@@ -246,8 +246,8 @@ def _network_error(error):
 def _downloader(url, name, progress):
     import pooch
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    if progress is None:  # Keras' bar draws on stdout
+        progress = sys.stdout.isatty()
     if url.startswith(("http://", "https://")):
         bar = _progress_bar(name) if progress else False
         return pooch.HTTPDownloader(progressbar=bar, chunk_size=1 << 16)
