@@ -231,6 +231,10 @@ def test_not_downloadable_and_unknown_names(cache):
     assert "on request" in str(error.value)
     assert "--data-dir" in str(error.value)
     assert str(cache / "video" / "youtube-celebrities") in str(error.value)
+    by_hand = cache / "video" / "youtube-celebrities"
+    by_hand.mkdir(parents=True)
+    (by_hand / "0001_01_001_alanis_morissette.avi").write_bytes(b"")
+    assert data.fetch("youtube-celebrities") == str(by_hand)
     with pytest.raises(data.DataFetchError, match="Received: name='nope'"):
         data.fetch("nope")
 

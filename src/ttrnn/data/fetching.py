@@ -132,9 +132,12 @@ def fetch(name, cache_dir=None, offline=None, mirror=None, progress=None):
     root = cache_dir or data_cache_dir()
     folder = _folder(source, root)
     if not source.files:
+        path = data_path(name, root)
+        if os.path.isdir(path) and os.listdir(path):
+            return path  # put there by hand, as the error below says
         raise DataNotDownloadableError(
             f"Data set {name!r} cannot be downloaded: "
-            + source.request.format(path=data_path(name, root))
+            + source.request.format(path=path)
             + "."
         )
     for file in source.files:
