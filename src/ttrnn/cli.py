@@ -4,6 +4,7 @@
     ttrnn experiment NAME [--data-dir D] [--out O] [--epochs N]
                           [--model M] [--protocol fast|paper|tuned]
                           [--resume] [--devices N]
+                          [--dataset mnist|fashion-mnist] [--offline]
                           [--coordinator HOST:PORT --num-processes P
                            --process-id I]
     ttrnn info NAME-or-results.json [--model M] [--protocol P]

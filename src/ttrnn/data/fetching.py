@@ -34,6 +34,7 @@ CACHE_ENV = "TTRNN_DATA_CACHE"
 MIRROR_ENV = "TTRNN_DATA_MIRROR"
 OFFLINE_ENV = "TTRNN_OFFLINE"
 HASHES_FILE = "hashes.json"
+_TRUE = ("1", "true", "yes")
 
 
 def data_cache_dir():
@@ -122,11 +123,7 @@ def fetch(name, cache_dir=None, offline=None, mirror=None, progress=None):
     """
     source = _source(name)
     if offline is None:
-        offline = os.environ.get(OFFLINE_ENV, "").lower() in (
-            "1",
-            "true",
-            "yes",
-        )
+        offline = os.environ.get(OFFLINE_ENV, "").lower() in _TRUE
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV) or None
     root = cache_dir or data_cache_dir()
