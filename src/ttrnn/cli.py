@@ -20,8 +20,10 @@ Start-up stays light: this module imports neither Keras nor a backend.
 """
 
 import argparse
+import contextlib
 import os
 import sys
+import warnings
 
 from ttrnn import _select_backend
 from ttrnn import cli_distributed
@@ -189,7 +191,8 @@ def build_parser():
     p.add_argument(
         "--keep-checkpoints",
         action="store_true",
-        help="keep each model's checkpoint.keras (the GRU's is ~0.5 GB)",
+        help="keep the GRU's checkpoint.keras too (~0.5 GB; the "
+        "TT-GRU's, a few kB, is always kept for `ttrnn explain`)",
     )
     p.set_defaults(func=commands.demo)
 
@@ -391,6 +394,7 @@ def build_parser():
 # Errors a command reports as `ttrnn CMD: error: ...` with status 2:
 # (module, class), looked up only in modules already imported.
 _USAGE_ERRORS = (
+    ("ttrnn.extras", "MissingExtraError"),
     ("ttrnn.experiments.datasets", "DataDirError"),
     ("ttrnn.experiments.registry", "ExperimentError"),
     ("ttrnn.experiments.runner", "RunExistsError"),
@@ -410,24 +414,53 @@ def main(argv=None):
     """Runs the command; returns the exit status.
 
     0: done; 1: no usable Keras backend (the message says which is
-    installed and how to choose); 2: bad arguments or data.
+    installed and how to choose); 2: bad arguments or data, or a missing
+    optional package; 130: interrupted (Ctrl-C; the message says how to
+    resume). A user's mistake is one line on stderr; a bug keeps its
+    traceback.
 
     Args:
         argv: the arguments; `None` reads the command line.
     """
     _select_backend.quiet_tensorflow()
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _plain_warnings():
+            return args.func(args)
     except _select_backend.BackendError as error:
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        message = commands.interrupted(args, argv)
+        print(f"ttrnn {args.command}: {message}", file=sys.stderr)
+        return 130
     except Exception as error:
         if not _usage_error(error):
             raise
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _plain_warnings():
+    """ttrnn's own warnings as one line, `ttrnn: warning: ...`, without
+    the line of our source that Python shows under a warning; others
+    (Keras', a backend's) as usual. Only the formatting changes: the
+    filters and recording (`pytest.warns`) are untouched."""
+    original = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if category.__module__.partition(".")[0] != "ttrnn":
+            return original(message, category, filename, lineno, line)
+        return f"ttrnn: warning: {message}\n"
+
+    warnings.formatwarning = formatwarning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from ttrnn import data
+from ttrnn.data.idx import FASHION_MNIST_DIR
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
 
@@ -210,11 +211,15 @@ def _idx_images(data_dir):
     if data_dir is None:
         try:
             train, test = data.load_fashion_mnist()
-        except FileNotFoundError as error:
+        except FileNotFoundError:
+            # Not the loader's message: it names its `path` argument.
             raise DataDirError(
-                f"{error} Or pass --data-dir to a directory of MNIST's four "
-                "IDX files (train-images-idx3-ubyte[.gz], ...)."
-            ) from error
+                f"Fashion-MNIST not found in {FASHION_MNIST_DIR!r}. "
+                "Install the Debian package (`apt-get install "
+                "dataset-fashion-mnist`) or pass --data-dir to a directory "
+                "of MNIST's four IDX files (train-images-idx3-ubyte[.gz], "
+                "...)."
+            ) from None
         return train, test, data.FASHION_MNIST_CLASSES, "fashion-mnist"
     try:
         train, test = data.load_idx_dataset(data_dir)
