@@ -20,13 +20,12 @@ Start-up stays light: this module imports neither Keras nor a backend.
 """
 
 import argparse
-import contextlib
 import os
 import sys
-import warnings
 
 from ttrnn import _select_backend
 from ttrnn import cli_distributed
+from ttrnn import cli_warnings
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
 
@@ -427,7 +426,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _plain_warnings():
+        with cli_warnings.plain_warnings():
             return args.func(args)
     except _select_backend.BackendError as error:
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
@@ -441,26 +440,6 @@ def main(argv=None):
             raise
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
-
-
-@contextlib.contextmanager
-def _plain_warnings():
-    """ttrnn's own warnings as one line, `ttrnn: warning: ...`, without
-    the line of our source that Python shows under a warning; others
-    (Keras', a backend's) as usual. Only the formatting changes: the
-    filters and recording (`pytest.warns`) are untouched."""
-    original = warnings.formatwarning
-
-    def formatwarning(message, category, filename, lineno, line=None):
-        if category.__module__.partition(".")[0] != "ttrnn":
-            return original(message, category, filename, lineno, line)
-        return f"ttrnn: warning: {message}\n"
-
-    warnings.formatwarning = formatwarning
-    try:
-        yield
-    finally:
-        warnings.formatwarning = original
 
 
 if __name__ == "__main__":  # pragma: no cover

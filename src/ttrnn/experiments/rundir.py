@@ -84,8 +84,9 @@ def check_writable(out):
 
 
 def run_folders(run_dir):
-    """`run_dir` and its subfolders that hold a run's files (folds);
-    none if `run_dir` is not a folder."""
+    """`run_dir` and its subfolders that hold a run's state or checkpoint
+    (the folds of a cross-validated run); none if `run_dir` is not a
+    folder."""
     run_dir = os.fspath(run_dir)
     if not os.path.isdir(run_dir):
         return []
@@ -94,7 +95,7 @@ def run_folders(run_dir):
         folder = os.path.join(run_dir, entry)
         if entry != EXPLAIN_DIR and os.path.isdir(folder):
             names = os.listdir(folder)
-            if any(name in names for name in RUN_FILES):
+            if runner.STATE in names or runner.CHECKPOINT in names:
                 found.append(folder)
     return found
 
@@ -103,12 +104,11 @@ def clear_outputs(run_dir):
     """Deletes what an earlier run wrote in `run_dir`, nothing else.
 
     Removes the files named in `RUN_FILES` (and their `.tmp` leftovers)
-    from `run_dir` and from its fold subfolders (those holding such
-    files), `ttrnn explain`'s files (`EXPLAIN_FILES`) from
-    `explain/<input>/`, and the folders this leaves empty (`run_dir`
-    itself stays). Files of other names are not a run's: they and their
-    folders are kept. In a run of several processes, process 0 alone
-    deletes.
+    from `run_dir` and from its fold subfolders (`run_folders`), `ttrnn
+    explain`'s files (`EXPLAIN_FILES`) from `explain/<input>/`, and the
+    folders this leaves empty (`run_dir` itself stays). Files of other
+    names are not a run's: they and their folders are kept. In a run of
+    several processes, process 0 alone deletes.
     """
     if not distribution.is_chief():
         return
