@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 from tests.formats import write_spls_like
@@ -284,3 +285,113 @@ def test_ctrl_c_says_how_to_resume(tmp_path, spls_dir):
         f"finished epochs. Resume with: {command}"
     )
     assert runner.load_state(out)["epochs_done"] >= 1
+
+
+def _smooth_clip(num_frames, height=16, width=24):
+    """Frames MPEG-1 codes well (a cut file then loses a frame or two,
+    not the clip)."""
+    y, x = np.mgrid[:height, :width]
+    frames = [
+        np.stack([x * 4 + t, y * 6, 200 - x * 3 - t], axis=-1)
+        for t in range(num_frames)
+    ]
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def _cut(path, fraction=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+def test_video_run_lists_its_clips_and_explains_by_index(
+    tmp_path, capsys, monkeypatch
+):
+    pytest.importorskip("av")
+    from ttrnn import data
+
+    data_dir = tmp_path / "ucf11"
+    data.write_ucf11_like(
+        data_dir,
+        num_classes=3,
+        groups_per_class=5,
+        clips_per_group=1,
+        num_frames=5,
+        frame_shape=(16, 24),
+        seed=2,
+    )
+    clips = sorted(data_dir.rglob("*.mpg"))
+    junk, short = clips[3], clips[7]
+    junk.write_bytes(b"junk")
+    data.write_video(short, _smooth_clip(48))
+    _cut(short)
+    out = tmp_path / "run"
+    argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+    argv += ["--out", str(out), "--epochs", "1", "--frame-shape", "16x24"]
+    argv += ["--folds", "0,1", "--batch-size", "4", "--frames", "3"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--verbose", "2"]
+    with pytest.warns(data.SkippedClipWarning, match=junk.name):
+        with pytest.warns(data.TruncatedVideoWarning, match=short.name):
+            assert cli.main([*argv, "--no-plots"]) == 0
+    log = capsys.readouterr().out
+    assert f"skipped 1 clip(s): {junk.name}" in log
+    assert f"truncated 1 clip(s): {short.name}" in log
+    config = _json(out / "results.json")["config"]
+    assert list(config["skipped_clips"]) == [str(junk)]
+    assert list(config["truncated_clips"]) == [str(short)]
+    assert "looks truncated" in config["truncated_clips"][str(short)]
+    assert config["clips"] == 14
+
+    # The cache noted the truncation: the next run warns again, from the
+    # cache (nothing is decoded).
+    cache = data.FrameCache(tmp_path / "cache", frame_shape=(16, 24))
+    monkeypatch.setattr(
+        "ttrnn.data.cache.read_video",
+        lambda *args: pytest.fail("decoded again"),
+    )
+    dataset = data.load_ucf11(data_dir)
+    with pytest.warns(data.TruncatedVideoWarning, match=short.name):
+        with pytest.warns(data.SkippedClipWarning, match=junk.name):
+            kept, details = cache.prepare(
+                dataset, verbose=0, return_details=True
+            )
+    assert len(kept) == 14 and list(details["truncated"]) == [str(short)]
+    assert list(details["skipped"]) == [str(junk)]
+    monkeypatch.undo()
+
+    # --index on a video run: the fold's test clip, read as --input reads
+    # the same file.
+    fold = out / "fold-1"
+    assert cli.main(["explain", str(fold), "--index", "2", "--no-plots"]) == 0
+    summary = _json(fold / "explain" / "test-2" / "explanation.json")
+    clip = summary["input"]
+    kept = data.load_ucf11(data_dir).subset(
+        [
+            i
+            for i, c in enumerate(data.load_ucf11(data_dir).clips)
+            if c != str(junk)
+        ]
+    )
+    test_clips = [kept.clips[i] for i in kept.folds(5, seed=0)[1][1]]
+    assert clip == test_clips[2]
+    assert summary["label"] == int(kept.labels[kept.clips.index(clip)])
+    argv = ["explain", str(fold), "--input", clip, "--no-plots"]
+    assert cli.main(argv) == 0
+    stem = os.path.splitext(os.path.basename(clip))[0]
+    np.testing.assert_array_equal(
+        np.load(fold / "explain" / "test-2" / "relevance.npy"),
+        np.load(fold / "explain" / stem / "relevance.npy"),
+    )
+    capsys.readouterr()
+    # The run's folder holds folds: it says which; a bad index; a
+    # corrupt clip: one line each.
+    assert cli.main(["explain", str(out), "--index", "0"]) == 2
+    _one_line_error(capsys, "explain", "Its folds: ['fold-0', 'fold-1']")
+    assert cli.main(["explain", str(fold), "--index", "3"]) == 2
+    _one_line_error(capsys, "explain", "`index` must be in [0, 3)")
+    assert cli.main(["explain", str(fold), "--input", str(junk)]) == 2
+    _one_line_error(capsys, "explain", "readable video file", junk.name)
+
+
+def _json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
