@@ -382,7 +382,12 @@ def test_video_run_lists_its_clips_and_explains_by_index(
         np.load(fold / "explain" / stem / "relevance.npy"),
     )
     capsys.readouterr()
-    # The run's folder holds folds: it says which; a bad index; a
+    # A file, explained from the run's folder: by its first fold's model.
+    argv = ["explain", str(out), "--input", clip, "--no-plots"]
+    assert cli.main(argv) == 0
+    assert (out / "fold-0" / "explain" / stem / "relevance.npy").is_file()
+    capsys.readouterr()
+    # The run's folder holds folds: --index says which; a bad index; a
     # corrupt clip: one line each.
     assert cli.main(["explain", str(out), "--index", "0"]) == 2
     _one_line_error(capsys, "explain", "Its folds: ['fold-0', 'fold-1']")

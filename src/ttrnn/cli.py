@@ -342,7 +342,9 @@ def build_parser():
         "and explanation.json.",
     )
     p.add_argument(
-        "run_dir", help="the run's output folder (a fold's, for CV runs)"
+        "run_dir",
+        help="the run's output folder (a fold's, for CV runs; with "
+        "--input, the run's means its first fold's)",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -354,7 +356,8 @@ def build_parser():
         "--index",
         type=_count("index", allow_zero=True),
         default=None,
-        help="the index of a test example of the run's data",
+        help="the index of a test example of the run's data (video: a "
+        "test clip of the fold of RUN_DIR)",
     )
     p.add_argument(
         "--target",

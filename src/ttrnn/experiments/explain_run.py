@@ -40,8 +40,9 @@ def explain_run(
     """Explains one input to the model a run trained.
 
     Args:
-        run_dir: the run's output folder (or, for cross-validated video
-            runs, one fold's folder, e.g. `runs/ucf11/fold0`).
+        run_dir: the run's output folder, or, for cross-validated video
+            runs, one fold's folder, e.g. `runs/ucf11/fold-0` (with
+            `input_path`, the run's folder means its first fold's).
         input_path: a video file (video experiments) or a `.npy` array of
             one example (with or without the batch axis).
         index: instead of `input_path`, the index of a test example of
@@ -60,6 +61,8 @@ def explain_run(
     """
     import keras
 
+    if input_path is not None:
+        run_dir = _first_fold(run_dir)
     config, checkpoint = _run_files(run_dir)
     experiment = registry.get(config["experiment"])
     if (input_path is None) == (index is None):
@@ -122,6 +125,20 @@ def explain_run(
         ]
     runner.write_json(os.path.join(out, "explanation.json"), summary)
     return summary
+
+
+def _first_fold(run_dir):
+    """A cross-validated run's folder: its first fold's, whose model
+    explains a file as well as any (`--index` needs the fold: its test
+    clips); any other folder: itself."""
+    own = os.path.join(run_dir, runner.CHECKPOINT)
+    folds = rundir.run_folders(run_dir)[1:]
+    with_checkpoint = [
+        f for f in folds if os.path.isfile(os.path.join(f, runner.CHECKPOINT))
+    ]
+    if os.path.isfile(own) or not with_checkpoint:
+        return run_dir
+    return with_checkpoint[0]
 
 
 def _run_files(run_dir):
