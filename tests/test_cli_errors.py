@@ -233,6 +233,23 @@ class TestMissingPackages:
         _one_line_error(capsys, "demo", "PyAV", 'pip install "ttrnn[video]"')
         assert not out.exists()
 
+    def test_video_experiment_without_pyav(self, tmp_path, capsys):
+        pytest.importorskip("av")
+        from ttrnn import data
+
+        data_dir = tmp_path / "ucf11"
+        data.write_ucf11_like(
+            data_dir, 2, 5, 1, num_frames=2, frame_shape=(8, 8)
+        )
+        out = tmp_path / "run"
+        argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+        argv += ["--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setitem(sys.modules, "av", None)
+            assert cli.main([*argv, "--frame-shape", "8x8"]) == 2
+        _one_line_error(capsys, "experiment", 'pip install "ttrnn[video]"')
+        assert not out.exists()
+
     def test_plots_without_matplotlib(self, monkeypatch):
         from ttrnn.experiments import plots
         from ttrnn.extras import MissingExtraError

@@ -41,7 +41,9 @@ class FrameCache:
     time together with the decoding settings, so an edited file or other
     settings decode afresh. A clip that fails to decode leaves a `.failed`
     note, so it is reported (with a `SkippedClipWarning`) but not decoded
-    again.
+    again; a truncated one (fewer frames than it should have) is cached
+    with a `.truncated` note, so every later `prepare` warns again
+    (`TruncatedVideoWarning`).
 
     Args:
         cache_dir: directory of the cache files (created if needed).
