@@ -439,10 +439,27 @@ def test_demo_writes_files(tmp_path, capsys, av):
         losses = {float(k): v for k, v in sweep["training_loss"].items()}
         assert row["learning_rates"] == [min(losses, key=losses.get)]
         assert f"{row['learning_rates'][0]:g}" in text
-    # Generated data: no 2017 UCF11 figures beside it; no checkpoints kept.
+    # Generated data: no 2017 UCF11 figures beside it. The TT-GRU keeps
+    # its checkpoint (kilobytes), the GRU's goes (hundreds of MB at full
+    # size).
     assert "2017" not in text
-    assert not list(out.rglob("*.keras"))
+    kept = [p.relative_to(out) for p in out.rglob("*.keras")]
+    assert kept == [pathlib.Path("tt-gru", runner.CHECKPOINT)]
     assert _results(out / "tt-gru" / "results.json")["paper"] == {}
+    # ... so the demo's TT-GRU can be explained, as the README says.
+    clip = sorted((out / "data").rglob("*.mpg"))[0]
+    explain = ["explain", str(out / "tt-gru"), "--input", str(clip)]
+    assert cli.main([*explain, "--no-plots"]) == 0
+    relevance = np.load(
+        out / "tt-gru" / "explain" / clip.stem / "relevance.npy"
+    )
+    assert relevance.shape == (4, 24 * 32 * 3)  # --frames of the demo
+    capsys.readouterr()
+    explain[1] = str(out / "gru")
+    assert cli.main(explain) == 2
+    err = capsys.readouterr().err
+    assert "deleted this model's checkpoint" in err
+    assert "--keep-checkpoints" in err
 
 
 def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):

@@ -28,6 +28,7 @@ import sys
 from ttrnn import _select_backend
 from ttrnn import cli_data
 from ttrnn import cli_distributed
+from ttrnn import cli_warnings
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
 
@@ -192,7 +193,8 @@ def build_parser():
     p.add_argument(
         "--keep-checkpoints",
         action="store_true",
-        help="keep each model's checkpoint.keras (the GRU's is ~0.5 GB)",
+        help="keep the GRU's checkpoint.keras too (~0.5 GB; the "
+        "TT-GRU's, a few kB, is always kept for `ttrnn explain`)",
     )
     p.set_defaults(func=commands.demo)
 
@@ -343,7 +345,9 @@ def build_parser():
         "and explanation.json.",
     )
     p.add_argument(
-        "run_dir", help="the run's output folder (a fold's, for CV runs)"
+        "run_dir",
+        help="the run's output folder (a fold's, for CV runs; with "
+        "--input, the run's means its first fold's)",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -355,7 +359,8 @@ def build_parser():
         "--index",
         type=_count("index", allow_zero=True),
         default=None,
-        help="the index of a test example of the run's data",
+        help="the index of a test example of the run's data (video: a "
+        "test clip of the fold of RUN_DIR)",
     )
     p.add_argument(
         "--target",
@@ -395,6 +400,7 @@ def build_parser():
 # Errors a command reports as `ttrnn CMD: error: ...` with status 2:
 # (module, class), looked up only in modules already imported.
 _USAGE_ERRORS = (
+    ("ttrnn.extras", "MissingExtraError"),
     ("ttrnn.experiments.datasets", "DataDirError"),
     ("ttrnn.data.errors", "DataFetchError"),
     ("ttrnn.experiments.registry", "ExperimentError"),
@@ -415,19 +421,28 @@ def main(argv=None):
     """Runs the command; returns the exit status.
 
     0: done; 1: no usable Keras backend (the message says which is
-    installed and how to choose); 2: bad arguments or data.
+    installed and how to choose); 2: bad arguments or data, or a missing
+    optional package; 130: interrupted (Ctrl-C; the message says how to
+    resume). A user's mistake is one line on stderr; a bug keeps its
+    traceback.
 
     Args:
         argv: the arguments; `None` reads the command line.
     """
     _select_backend.quiet_tensorflow()
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with cli_warnings.plain_warnings():
+            return args.func(args)
     except _select_backend.BackendError as error:
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        message = commands.interrupted(args, argv)
+        print(f"ttrnn {args.command}: {message}", file=sys.stderr)
+        return 130
     except Exception as error:
         if not _usage_error(error):
             raise

@@ -6,6 +6,7 @@ first), so `--help`, `--version` and `list` stay light.
 """
 
 import os
+import shlex
 
 from ttrnn import _select_backend
 from ttrnn import cli_data
@@ -42,14 +43,10 @@ def experiment(args):
         models = [m.strip() for m in args.model.split(",") if m.strip()]
     elif len(names) == 1:
         models = [registry.get(names[0]).models[0]]
-    # `madelon --protocol tuned` writes where `madelon-tuned` always did.
-    label = args.name
-    if len(names) == 1:
-        label = registry.run_label(args.name, args.protocol)
     run.run_many(
         names,
         models,
-        out=args.out or os.path.join("runs", label),
+        out=args.out or os.path.join("runs", _label(args)),
         data_dir=args.data_dir,
         dataset=args.dataset,
         epochs=args.epochs,
@@ -110,11 +107,14 @@ def info(args):
     if args.model:
         chosen = [m.strip() for m in args.model.split(",")]
     chosen = chosen or list(experiment.models)
+    ranks = args.tt_ranks or overrides.get("tt_ranks")
+    modes = args.tt_input_shape or overrides.get("tt_input_shape")
+    for model_name in chosen:
+        experiment.check_model(model_name, ranks, modes)
     load_keras()  # the models are built to be counted
     from ttrnn.experiments import info as info_module
     from ttrnn.experiments import models as models_module
 
-    ranks = args.tt_ranks or overrides.get("tt_ranks")
     frame = args.frame_shape or overrides.get("frame_shape")
     print(f"{experiment.name}: {experiment.description}")
     print(f"protocol {protocol}{_tuned_text(experiment, protocol)}")
@@ -135,8 +135,7 @@ def info(args):
                 model_name,
                 input_dim,
                 _info_outputs(experiment),
-                tt_input_shape=args.tt_input_shape
-                or overrides.get("tt_input_shape"),
+                tt_input_shape=modes,
                 tt_ranks=ranks,
             )
         print(f"\n{model_name}: {model.count_params():,} weights in all")
@@ -171,6 +170,51 @@ def explain(args):
         print(f"most relevant steps: {summary['most_relevant_steps']}")
     print("wrote " + ", ".join(summary["files"]))
     return 0
+
+
+def interrupted(args, argv):
+    """What `ttrnn CMD` says when Ctrl-C stops it: for an experiment
+    with a checkpoint, the command that resumes it."""
+    if args.command == "demo":
+        return (
+            "interrupted. Run `ttrnn demo` again to start the training "
+            "over (the generated clips and decoded frames are kept)."
+        )
+    if args.command != "experiment":
+        return "interrupted."
+    out = args.out or os.path.join("runs", _label(args))
+    found = []
+    for root, _, files in os.walk(out):
+        if "state.json" in files and "checkpoint.keras" in files:
+            found.append(root)
+    if not found:
+        return (
+            f"interrupted before the first checkpoint in {out}: nothing "
+            "to resume."
+        )
+    kept = [a for a in argv if not _abbreviates(a, "--overwrite", 4)]
+    if not any(_abbreviates(a, "--resume", 5) for a in kept):
+        kept.append("--resume")
+    return (
+        f"interrupted; the checkpoint in {found[0]} keeps the finished "
+        f"epochs. Resume with: ttrnn {shlex.join(kept)}"
+    )
+
+
+def _abbreviates(arg, option, shortest):
+    """Whether `arg` is `option` or a prefix argparse accepts for it."""
+    return len(arg) >= shortest and option.startswith(arg)
+
+
+def _label(args):
+    """The default output folder's name: `madelon --protocol tuned`
+    writes where `madelon-tuned` always did; a group, under its name."""
+    from ttrnn.experiments import registry
+
+    try:
+        return registry.run_label(args.name, args.protocol)
+    except ValueError:  # a group: its runs are below runs/NAME
+        return args.name
 
 
 def list_experiments(args):

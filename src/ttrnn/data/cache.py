@@ -18,10 +18,20 @@ import numpy as np
 from ttrnn.data._checks import check_frame_shape
 from ttrnn.data._checks import check_int
 from ttrnn.data.clips import SkippedClipWarning
+from ttrnn.data.video import TruncatedVideoWarning
 from ttrnn.data.video import VideoReadError
 from ttrnn.data.video import read_video
 
 _VERSION = 1
+# Notes beside a clip's cache file: why it failed (no frames), or why
+# its frames are fewer than they should be (a truncated file).
+_FAILED = ".failed"
+_TRUNCATED = ".truncated"
+
+
+def _read_note(path):
+    with open(path, encoding="utf-8") as file:
+        return file.read().strip()
 
 
 class FrameCache:
@@ -31,7 +41,9 @@ class FrameCache:
     time together with the decoding settings, so an edited file or other
     settings decode afresh. A clip that fails to decode leaves a `.failed`
     note, so it is reported (with a `SkippedClipWarning`) but not decoded
-    again.
+    again; a truncated one (fewer frames than it should have) is cached
+    with a `.truncated` note, so every later `prepare` warns again
+    (`TruncatedVideoWarning`).
 
     Args:
         cache_dir: directory of the cache files (created if needed).
@@ -175,20 +187,27 @@ class FrameCache:
         """
         return self.load(clip).shape[0]
 
-    def prepare(self, dataset, verbose=1):
+    def prepare(self, dataset, verbose=1, return_details=False):
         """Decodes the clips missing from the cache and drops broken ones.
 
         Shows a Keras progress bar while decoding. Clips that are missing,
         unreadable or corrupt are reported with a `SkippedClipWarning` and
-        left out; they never stop the run.
+        left out; they never stop the run. Clips cut short are kept with
+        the frames read and reported with a `TruncatedVideoWarning`, on
+        every call: the cache notes the truncation beside their frames.
 
         Args:
             dataset: a `VideoDataset`.
             verbose: 1 shows a progress bar, 2 one line when done, 0
                 nothing. Defaults to 1.
+            return_details: also return which clips were skipped or
+                truncated, and why. Defaults to `False`.
 
         Returns:
-            The `VideoDataset` of the clips now in the cache.
+            The `VideoDataset` of the clips now in the cache; with
+            `return_details`, `(dataset, details)`, `details` a dict with
+            `"skipped"` and `"truncated"`, each mapping a clip's path to
+            the reason.
         """
         keep, todo, failed = [], [], []
         for index, clip in enumerate(dataset.clips):
@@ -199,9 +218,8 @@ class FrameCache:
                 continue
             if os.path.isfile(path):
                 keep.append(index)
-            elif os.path.isfile(path + ".failed"):
-                with open(path + ".failed", encoding="utf-8") as file:
-                    failed.append((clip, file.read().strip()))
+            elif os.path.isfile(path + _FAILED):
+                failed.append((clip, _read_note(path + _FAILED)))
             else:
                 todo.append(index)
         if todo:
@@ -222,19 +240,50 @@ class FrameCache:
                 SkippedClipWarning,
                 stacklevel=2,
             )
-        return dataset.subset(sorted(keep))
+        truncated = {}
+        for index in sorted(keep):
+            clip = dataset.clips[index]
+            note = self.path_for(clip) + _TRUNCATED
+            if os.path.isfile(note):
+                truncated[os.fspath(clip)] = _read_note(note)
+                warnings.warn(
+                    truncated[os.fspath(clip)],
+                    TruncatedVideoWarning,
+                    stacklevel=2,
+                )
+        kept = dataset.subset(sorted(keep))
+        if not return_details:
+            return kept
+        skipped = {os.fspath(clip): error for clip, error in failed}
+        return kept, {"skipped": skipped, "truncated": truncated}
 
     def _decode(self, clip):
-        """Decodes one clip into the cache; returns an error text or None."""
+        """Decodes one clip into the cache; returns an error text or None.
+
+        A truncation warning is noted in a `.truncated` file beside the
+        frames (written first), which `prepare` reports on every call."""
         path = self.path_for(clip)
         try:
-            frames = read_video(
-                clip, self.frame_shape, self.every, self.max_frames
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", TruncatedVideoWarning)
+                frames = read_video(
+                    clip, self.frame_shape, self.every, self.max_frames
+                )
         except (VideoReadError, OSError) as error:
-            with open(path + ".failed", "w", encoding="utf-8") as file:
+            with open(path + _FAILED, "w", encoding="utf-8") as file:
                 file.write(str(error))
             return str(error)
+        for warning in caught:
+            if issubclass(warning.category, TruncatedVideoWarning):
+                with open(path + _TRUNCATED, "w", encoding="utf-8") as file:
+                    file.write(str(warning.message))
+            else:  # not ours to keep: shown as it would have been
+                warnings.warn_explicit(
+                    warning.message,
+                    warning.category,
+                    warning.filename,
+                    warning.lineno,
+                )
         self._write(path, frames)
         return None
 

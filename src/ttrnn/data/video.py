@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ttrnn import extras
 from ttrnn.data._checks import check_frame_shape
 from ttrnn.data._checks import check_int
 
@@ -44,15 +45,12 @@ def require_av():
 
     Returns:
         The `av` module.
+
+    Raises:
+        ttrnn.extras.MissingExtraError: (an `ImportError`) naming
+            `pip install "ttrnn[video]"`.
     """
-    try:
-        import av
-    except ImportError as error:
-        raise ImportError(
-            "Reading and writing video files needs PyAV. Install it with "
-            "`pip install ttrnn[video]` (or `pip install av`)."
-        ) from error
-    return av
+    return extras.require("av", "video", "Reading and writing video files")
 
 
 def read_video(path, frame_shape=(120, 160), every=1, max_frames=None):

@@ -26,6 +26,7 @@ import keras
 
 from ttrnn.experiments import plots
 from ttrnn.experiments import run
+from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 
 # Sizes of the full demo and of the quick one (tests, smoke checks).
@@ -75,9 +76,10 @@ def run_demo(
         epochs: number of epochs, `None` for the default (10; quick 2).
         seed: seed of the data and the training.
         verbose: 0 silent, 1 progress bars and the table.
-        keep_checkpoints: keep each run's `checkpoint.keras` (the GRU's
-            is about 0.5 GB: its weights and Adam state); by default they
-            are deleted once the plots are drawn.
+        keep_checkpoints: keep the GRU's `checkpoint.keras` too (about
+            0.5 GB: its weights and Adam state); by default it is deleted
+            once the plots are drawn. The TT-GRU's (kilobytes) is always
+            kept, for `ttrnn explain`.
 
     Returns:
         The results dict written to `<out>/results.json`.
@@ -85,6 +87,10 @@ def run_demo(
     sizes = dict(QUICK if quick else FULL)
     if epochs is not None:
         sizes["epochs"] = int(epochs)
+    from ttrnn.data.video import require_av
+
+    require_av()  # before anything is written
+    rundir.check_writable(out)
     os.makedirs(out, exist_ok=True)
     data_dir = os.path.join(out, "data")
     clips = _write_data(data_dir, sizes, seed, verbose)
@@ -117,9 +123,8 @@ def run_demo(
         results[model_name] = result
         checkpoints = _checkpoints(os.path.join(out, model_name))
         models[model_name] = keras.saving.load_model(checkpoints[-1])
-        if not keep_checkpoints:
-            for path in checkpoints:
-                os.remove(path)
+        if not (keep_checkpoints or model_name.startswith("tt-")):
+            _drop_checkpoints(os.path.join(out, model_name), checkpoints)
         rows.append(_row(result))
     dense = rows[-1]["input_to_hidden"]
     for row in rows:
@@ -223,6 +228,20 @@ def _row(result):
         "seconds_per_epoch": result["seconds_per_epoch"],
         "out": result["out"],
     }
+
+
+def _drop_checkpoints(model_dir, checkpoints):
+    """Deletes a run's checkpoints and notes it in its results.json, where
+    `ttrnn explain` finds why there is none."""
+    for path in checkpoints:
+        os.remove(path)
+    path = os.path.join(model_dir, run.RESULTS)
+    result = runner.read_json(path)
+    result[rundir.CHECKPOINT_DELETED] = (
+        "ttrnn demo deleted this model's checkpoint.keras; run it with "
+        "--keep-checkpoints to keep it"
+    )
+    runner.write_json(path, result)
 
 
 def _checkpoints(model_dir):

@@ -184,3 +184,57 @@ class Experiment:
         if isinstance(tt_ranks, int):
             return int(tt_ranks)
         return [int(r) for r in tt_ranks]
+
+    def check_model(self, model, tt_ranks=None, tt_input_shape=None):
+        """Checks a model's TT settings before any data is read.
+
+        Args:
+            model: the model name (must be one of `models`).
+            tt_ranks: `None`, one int, or one rank a cut: d + 1 ints
+                starting and ending with 1, d being the TT layer's modes.
+            tt_input_shape: video: `None` or d input modes.
+
+        Raises:
+            ExperimentError: naming the argument and what it must be.
+        """
+        if model not in self.models:
+            raise ExperimentError(
+                f"Argument `model` must be one of {self.models} for "
+                f"{self.name}. Received: model={model!r}"
+            )
+        tt_model = model == "tt" or model.startswith(("tt-", "vtt-"))
+        if not tt_model:
+            return
+        tt_mlp = model == "tt-mlp"
+        d = len(TT_MLP_OUTPUT_SHAPE if tt_mlp else self.tt_output_shape)
+        if tt_input_shape is not None and len(tt_input_shape) != d:
+            raise ExperimentError(
+                f"Argument `tt_input_shape` must have {d} modes for "
+                f"{self.name} {model} (its TT layer has {d} output modes). "
+                f"Received: tt_input_shape={_listed(tt_input_shape)}"
+            )
+        if tt_ranks is None or isinstance(tt_ranks, int):
+            if tt_ranks is not None and tt_ranks < 1:
+                raise ExperimentError(
+                    f"Argument `tt_ranks` must be >= 1. Received: "
+                    f"tt_ranks={tt_ranks}"
+                )
+            return
+        ranks = [int(r) for r in tt_ranks]
+        example = ",".join(["1"] + ["4"] * (d - 1) + ["1"])
+        if len(ranks) != d + 1 or ranks[0] != 1 or ranks[-1] != 1:
+            raise ExperimentError(
+                f"Argument `tt_ranks` must be one int or d + 1 = {d + 1} "
+                f"ints starting and ending with 1 (e.g. {example}) for "
+                f"{self.name} {model}, whose TT layer has d = {d} modes. "
+                f"Received: tt_ranks={_listed(ranks)}"
+            )
+        if min(ranks) < 1:
+            raise ExperimentError(
+                f"Argument `tt_ranks` must hold ints >= 1. Received: "
+                f"tt_ranks={_listed(ranks)}"
+            )
+
+
+def _listed(values):
+    return ",".join(str(int(v)) for v in values)

@@ -18,6 +18,7 @@ import numpy as np
 from ttrnn.experiments import datasets
 from ttrnn.experiments import explained
 from ttrnn.experiments import registry
+from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.run import RESULTS
@@ -39,12 +40,14 @@ def explain_run(
     """Explains one input to the model a run trained.
 
     Args:
-        run_dir: the run's output folder (or, for cross-validated video
-            runs, one fold's folder, e.g. `runs/ucf11/fold0`).
+        run_dir: the run's output folder, or, for cross-validated video
+            runs, one fold's folder, e.g. `runs/ucf11/fold-0` (with
+            `input_path`, the run's folder means its first fold's).
         input_path: a video file (video experiments) or a `.npy` array of
             one example (with or without the batch axis).
         index: instead of `input_path`, the index of a test example of
-            the experiment's data (array experiments).
+            the run's data (for video, a clip of the run's test split:
+            of the fold whose folder `run_dir` is).
         target: the output unit explained; None: the predicted one.
         out: output folder. Defaults to `<run_dir>/explain/<input>`.
         eps, bias_factor: the LRP settings (see `ttrnn.explain.lrp`).
@@ -58,6 +61,8 @@ def explain_run(
     """
     import keras
 
+    if input_path is not None:
+        run_dir = _first_fold(run_dir)
     config, checkpoint = _run_files(run_dir)
     experiment = registry.get(config["experiment"])
     if (input_path is None) == (index is None):
@@ -69,6 +74,11 @@ def explain_run(
     if input_path is not None:
         x, label = _read_input(experiment, config, model, input_path)
         name = os.path.splitext(os.path.basename(input_path))[0]
+    elif experiment.kind == "video":
+        x, label, input_path = _test_clip(
+            experiment, config, run_dir, index, data_dir
+        )
+        name = f"test-{index}"
     else:
         x, label = _test_example(experiment, config, index, data_dir)
         name = f"test-{index}"
@@ -117,6 +127,20 @@ def explain_run(
     return summary
 
 
+def _first_fold(run_dir):
+    """A cross-validated run's folder: its first fold's, whose model
+    explains a file as well as any (`--index` needs the fold: its test
+    clips); any other folder: itself."""
+    own = os.path.join(run_dir, runner.CHECKPOINT)
+    folds = rundir.run_folders(run_dir)[1:]
+    with_checkpoint = [
+        f for f in folds if os.path.isfile(os.path.join(f, runner.CHECKPOINT))
+    ]
+    if os.path.isfile(own) or not with_checkpoint:
+        return run_dir
+    return with_checkpoint[0]
+
+
 def _run_files(run_dir):
     """(config of the run, its checkpoint path)."""
     run_dir = os.fspath(run_dir)
@@ -133,6 +157,11 @@ def _run_files(run_dir):
             if os.path.isfile(os.path.join(run_dir, entry, runner.CHECKPOINT))
         )
         hint = f" Its folds: {folds}; pass one of them." if folds else ""
+        deleted = results and runner.read_json(results).get(
+            rundir.CHECKPOINT_DELETED
+        )
+        if deleted and not folds:
+            hint = f" It has none: {deleted}."
         raise ExperimentError(
             "Argument `run_dir` must be the output folder of one run of "
             "`ttrnn experiment` (results.json and checkpoint.keras)."
@@ -154,21 +183,14 @@ def _read_input(experiment, config, model, path):
             f"Argument `input` must be a file. Received: input={path!r}"
         )
     if experiment.kind == "video" and not path.endswith(".npy"):
-        from ttrnn import data
-
-        frames = data.read_video(
-            path,
-            frame_shape=tuple(config["frame_shape"]),
-            every=experiment.every,
-            max_frames=experiment.max_frames,
-        )
-        if config.get("num_frames"):  # the fast protocol's even sampling
-            picks = np.rint(
-                np.linspace(0, len(frames) - 1, config["num_frames"])
-            )
-            frames = frames[picks.astype(np.int64)]
-        return frames.reshape(1, len(frames), -1), None
-    x = np.load(path, allow_pickle=False)
+        return _read_clip(experiment, config, path), None
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ExperimentError(
+            f"Argument `input` must be a video file or a .npy array "
+            f"(np.save): {error} Received: input={path!r}"
+        ) from None
     expected = tuple(model.inputs[0].shape[1:])
     if x.ndim == len(expected):
         x = x[None]
@@ -180,12 +202,66 @@ def _read_input(experiment, config, model, path):
     return x, None
 
 
-def _test_example(experiment, config, index, data_dir):
-    if experiment.kind == "video":
-        raise ExperimentError(
-            "Video runs explain a clip: pass its file as `input`. "
-            f"Received: index={index}"
+def _read_clip(experiment, config, path):
+    """A clip's frames as the run read them: `(1, frames, features)`."""
+    from ttrnn import data
+
+    try:
+        frames = data.read_video(
+            path,
+            frame_shape=tuple(config["frame_shape"]),
+            every=experiment.every,
+            max_frames=experiment.max_frames,
         )
+    except data.VideoReadError as error:
+        raise ExperimentError(
+            f"Argument `input` must be a readable video file: {error} "
+            f"Received: input={os.fspath(path)!r}"
+        ) from None
+    if config.get("num_frames"):  # the fast protocol's even sampling
+        picks = np.rint(np.linspace(0, len(frames) - 1, config["num_frames"]))
+        frames = frames[picks.astype(np.int64)]
+    return frames.reshape(1, len(frames), -1)
+
+
+def _test_clip(experiment, config, run_dir, index, data_dir):
+    """The `index`-th test clip of the run's split: `(x, label, path)`.
+
+    The split is rebuilt as the run built it: the run's data folder
+    (or `data_dir`), less the clips it skipped (its `skipped_clips`),
+    the run's folds and seed; a cross-validated run's fold is the one
+    whose folder `run_dir` is.
+    """
+    dataset = datasets.load_video(
+        experiment, data_dir or config.get("data_dir")
+    )
+    skipped = set(config.get("skipped_clips") or ())
+    dataset = dataset.subset(
+        [i for i, clip in enumerate(dataset.clips) if clip not in skipped]
+    )
+    splits = datasets.video_splits(
+        experiment, dataset, config.get("folds"), config.get("seed", 0)
+    )
+    fold = os.path.basename(os.path.abspath(run_dir))
+    chosen = [s for s in splits if len(splits) == 1 or s[0] == fold]
+    if not chosen:
+        raise ExperimentError(
+            f"Argument `run_dir` must be one fold's folder of this "
+            f"cross-validated run, one of {[s[0] for s in splits]}, for "
+            f"`index`. Received: run_dir={os.fspath(run_dir)!r}"
+        )
+    test = chosen[0][2]
+    if not 0 <= index < len(test):
+        raise ExperimentError(
+            f"Argument `index` must be in [0, {len(test)}) (the test "
+            f"clips). Received: index={index}"
+        )
+    clip = dataset.clips[test[index]]
+    label = np.asarray(dataset.labels[test[index]]).tolist()
+    return _read_clip(experiment, config, clip), label, clip
+
+
+def _test_example(experiment, config, index, data_dir):
     arrays = datasets.load_arrays(
         experiment,
         data_dir or config.get("data_dir"),

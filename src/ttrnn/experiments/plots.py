@@ -18,10 +18,17 @@ import textwrap
 
 import numpy as np
 
+from ttrnn import extras
+
 
 def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display needed)."""
-    import matplotlib
+    """matplotlib's pyplot on the Agg backend (no display needed).
+
+    Raises:
+        ttrnn.extras.MissingExtraError: (an `ImportError`) without
+            matplotlib, naming `pip install "ttrnn[plots]"`.
+    """
+    matplotlib = extras.require("matplotlib", "plots", "Drawing plots")
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -17,8 +17,10 @@ import numpy as np
 from ttrnn import distribution
 from ttrnn.experiments import datasets
 from ttrnn.experiments import info
+from ttrnn.experiments import models
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
+from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 from ttrnn.experiments import training
 from ttrnn.experiments.registry import TUNED
@@ -124,16 +126,17 @@ def run_experiment(
     Returns:
         The results dict, also written to `<out>/results.json`.
     """
-    label = registry.run_label(name, protocol)
-    experiment, protocol = registry.resolve(name, protocol)
-    model_name = model or experiment.models[0]
-    if model_name not in experiment.models:
-        raise ExperimentError(
-            f"Argument `model` must be one of {experiment.models} for "
-            f"{name}. Received: model={model_name!r}"
-        )
-    out = out or os.path.join("runs", f"{label}-{model_name}")
-    os.makedirs(out, exist_ok=True)
+    experiment, protocol, model_name, out = check_run(
+        name,
+        model,
+        out,
+        protocol=protocol,
+        resume=resume,
+        overwrite=overwrite,
+        tt_ranks=tt_ranks,
+        tt_input_shape=tt_input_shape,
+        frame_shape=frame_shape,
+    )
     config = {
         "experiment": experiment.name,
         "model": model_name,
@@ -181,10 +184,53 @@ def run_experiment(
         if protocol == "paper":
             config["buckets"] = int(buckets)
             config["max_batch_frames"] = _max_batch_frames(max_batch_frames)
-        splits = training.run_video(experiment, config, out, opts)
-    else:
-        splits = training.run_arrays(experiment, config, out, opts)
+    video = experiment.kind == "video"
+    train = training.run_video if video else training.run_arrays
+    # The folder is made when training begins; a run that fails before
+    # its first checkpoint leaves none behind.
+    with rundir.removed_unless_checkpointed(out):
+        splits = train(experiment, config, out, opts)
     return _finish(experiment, config, out, splits, started, opts)
+
+
+def check_run(
+    name,
+    model=None,
+    out=None,
+    *,
+    protocol=None,
+    resume=False,
+    overwrite=False,
+    tt_ranks=None,
+    tt_input_shape=None,
+    frame_shape=None,
+    **unused,
+):
+    """Checks a run's settings and output folder before any work.
+
+    Takes `run_experiment`'s arguments (those it does not check are
+    ignored).
+
+    Returns:
+        `(experiment, protocol, model_name, out)`, filled in.
+
+    Raises:
+        ExperimentError: for an unknown experiment, protocol or model,
+            TT ranks or input modes that do not fit the model, or an
+            output folder that cannot be written.
+        RunExistsError: if `out` holds an earlier run and neither
+            `resume` nor `overwrite` is set.
+    """
+    label = registry.run_label(name, protocol)
+    experiment, protocol = registry.resolve(name, protocol)
+    model_name = model or experiment.models[0]
+    experiment.check_model(model_name, tt_ranks, tt_input_shape)
+    if experiment.kind == "video" and tt_input_shape is not None:
+        height, width = frame_shape or experiment.frame_shape
+        models.tt_input_modes(experiment, height * width * 3, tt_input_shape)
+    out = out or os.path.join("runs", f"{label}-{model_name}")
+    rundir.check_out(out, resume=resume, overwrite=overwrite)
+    return experiment, protocol, model_name, out
 
 
 def run_many(names, model_names, out=None, **kwargs):
@@ -203,10 +249,9 @@ def run_many(names, model_names, out=None, **kwargs):
         `<out>/results.json`.
     """
     out = out or "runs"
-    for name in names:  # a bad protocol stops the group before any run
-        registry.resolve(name, kwargs.get("protocol"))
-    runs = []
+    planned = []
     for name in names:
+        registry.resolve(name, kwargs.get("protocol"))
         experiment = registry.get(name)
         chosen = model_names or _default_models(experiment)
         for model_name in chosen:
@@ -215,11 +260,14 @@ def run_many(names, model_names, out=None, **kwargs):
                 parts.append(name)
             if len(chosen) > 1:
                 parts.append(model_name)
-            runs.append(
-                run_experiment(
-                    name, model_name, out=os.path.join(*parts), **kwargs
-                )
-            )
+            planned.append((name, model_name, os.path.join(*parts)))
+    # A bad setting or output folder stops the group before any run.
+    for name, model_name, run_out in planned:
+        check_run(name, model_name, run_out, **kwargs)
+    runs = [
+        run_experiment(name, model_name, out=run_out, **kwargs)
+        for name, model_name, run_out in planned
+    ]
     if len(runs) > 1:
         rows = [summary_row(r) for r in runs]
         runner.write_json(os.path.join(out, RESULTS), {"runs": rows})

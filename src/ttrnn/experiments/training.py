@@ -17,6 +17,7 @@ from ttrnn.experiments import explained
 from ttrnn.experiments import metrics
 from ttrnn.experiments import models
 from ttrnn.experiments import parallel
+from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 
 # `learning_rate="sweep"`: the candidates, and epochs of each trial run.
@@ -137,6 +138,7 @@ def run_arrays(experiment, config, out, opts):
             "tolerance": experiment.stop_tolerance,
             "monitor": stopping.monitor,
         }
+    begin_training(out, opts)
     model, state = runner.fit_with_checkpoints(
         _rate_chosen(build, train, config, "official", opts),
         train,
@@ -186,16 +188,27 @@ def run_video(experiment, config, out, opts):
     if verbose and missing:
         print(f"Decoding {missing} clips into {cache.cache_dir} ...")
     # A progress bar on a terminal, one line at the end in a log file.
-    dataset = cache.prepare(
-        dataset, verbose=runner.fit_verbosity(1) if verbose else 0
+    dataset, details = cache.prepare(
+        dataset,
+        verbose=runner.fit_verbosity(1) if verbose else 0,
+        return_details=True,
     )
     config["clips"] = len(dataset)
+    # By name, with the reason: the warnings scroll by, the results stay.
+    config["skipped_clips"] = details["skipped"]
+    config["truncated_clips"] = details["truncated"]
+    if verbose:
+        for kind, clips in details.items():
+            if clips:
+                names = ", ".join(os.path.basename(c) for c in clips)
+                print(f"{kind} {len(clips)} clip(s): {names}")
     outputs = 1 if experiment.task == "binary" else dataset.num_classes
     input_dim = frame_shape[0] * frame_shape[1] * 3
     splits = datasets.video_splits(
         experiment, dataset, config["folds"], config["seed"]
     )
     paper = config["protocol"] == "paper"
+    begin_training(out, opts)
     results = []
     for label, train_idx, test_idx in splits:
         run_dir = os.path.join(out, label) if len(splits) > 1 else out
@@ -290,6 +303,14 @@ def run_video(experiment, config, out, opts):
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
+
+
+def begin_training(out, opts):
+    """The data is ready and training begins: `--overwrite` now deletes
+    the earlier run's files (`rundir.clear_outputs`), not before (a run
+    that stops at its data keeps the earlier one)."""
+    if opts["overwrite"]:
+        rundir.clear_outputs(out)
 
 
 def predict_clips(model, sequence):
