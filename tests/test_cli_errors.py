@@ -134,12 +134,14 @@ class TestCheckedBeforeTheData:
     def test_mnist_names_the_real_option(self, tmp_path, capsys, monkeypatch):
         from ttrnn.data import idx
 
+        # No Debian copy, no cache, offline (tests never download): the
+        # message names what to run, not a `path` argument.
         missing = str(tmp_path / "no-fashion-mnist")
         monkeypatch.setattr(idx, "FASHION_MNIST_DIR", missing)
         monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", missing)
         argv = ["experiment", "mnist", "--out", str(tmp_path / "o")]
-        assert cli.main(argv) == 2
-        err = _one_line_error(capsys, "experiment", missing, "--data-dir")
+        assert cli.main([*argv, "--dataset", "fashion-mnist"]) == 2
+        err = _one_line_error(capsys, "experiment", "ttrnn data get")
         assert "`path`" not in err
         assert not (tmp_path / "o").exists()
 
