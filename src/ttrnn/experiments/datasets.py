@@ -12,8 +12,11 @@ import os
 import numpy as np
 
 from ttrnn import data
+from ttrnn.experiments.experiment import SEED_2017
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
+from ttrnn.experiments.sequences import make_fiboclass
+from ttrnn.experiments.sequences import split_fiboclass
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
 # mnist-seq: training and test sequences (the 2018 script's counts).
@@ -70,12 +73,8 @@ def load_arrays(experiment, data_dir=None, seed=0):
     name = experiment.name
     if name == "mnist-seq":
         return _mnist_sequences(data_dir, seed)
-    if experiment.kind == "sequence":
-        from ttrnn.experiments.sequences import make_fibonacci_sequences
-
-        x, y = make_fibonacci_sequences(2000, seed=seed)
-        split = int(0.75 * len(x))
-        return _result(x[:split], y[:split], x[split:], y[split:], 1, None)
+    if name == "fibonacci":
+        return _fiboclass(seed)
     if name == "mnist":
         return _mnist(experiment, data_dir)
     if name == "cifar10":
@@ -131,8 +130,11 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     Returns:
         A list of `(label, train_indices, test_indices)`.
     """
-    if experiment.split == "cv5":
-        every = dataset.folds(5, seed=seed)
+    if experiment.split in ("cv5", "cv5-2017"):
+        if experiment.split == "cv5":
+            every = dataset.folds(5, seed=seed)
+        else:
+            every = folds_2017(len(dataset))
         chosen = range(5) if folds is None else folds
         for fold in chosen:
             if not 0 <= fold < 5:
@@ -143,6 +145,24 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     key = 1 if experiment.name == "hmdb51" else None
     train, test = dataset.split(key)
     return [("official", train, test)]
+
+
+def folds_2017(count, k=5):
+    """The 2017 video scripts' cross-validation folds of `count` clips:
+    `np.random.seed(11111986)`, a permutation
+    (`np.random.choice(n, n, False)`), cut by `np.array_split` into `k`
+    runs; fold i tests on run i and trains on the others.
+
+    Returns:
+        A list of `k` `(train_indices, test_indices)`, sorted indices.
+    """
+    # Legacy RandomState: the numbers the 2017 scripts drew.
+    order = np.random.RandomState(SEED_2017).choice(count, count, False)
+    runs = np.array_split(order, k)
+    return [
+        (np.sort(np.concatenate(runs[:i] + runs[i + 1 :])), np.sort(test))
+        for i, test in enumerate(runs)
+    ]
 
 
 def _collection_dir(experiment, data_dir):
@@ -160,30 +180,65 @@ def _collection_dir(experiment, data_dir):
     return nested if os.path.isdir(nested) else data_dir
 
 
-def _nips2003(experiment, folder, seed):
-    name = experiment.name
-    if experiment.split == "holdout":
-        # Only the validation set carries features here: split it.
+def nips2003_sets(name, folder, seed):
+    """The train and test sets of a NIPS 2003 experiment: train on the
+    train subset, test on the valid one (2017). Without the train
+    subset's features (gisette's large file may be absent) the valid
+    subset is split 2/3 train, 1/3 test, stratified by `seed`.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test), split)`, `split` being
+        `"official"` or `"holdout"`.
+    """
+    try:
+        train = data.read_nips2003_subset(name, "train", folder)
+    except FileNotFoundError:
         x, y = data.read_nips2003_subset(name, "valid", folder)
         train, test = _stratified_split(y, 1 / 3, seed)
-        (x_train, y_train), (x_test, y_test) = (
-            (x[train], y[train]),
-            (x[test], y[test]),
-        )
-    else:
-        (x_train, y_train), (x_test, y_test) = data.load_nips2003(name, folder)
-    if name != "dorothea":  # dorothea is binary: not scaled (2017 script)
-        x_train, x_test = data.minmax_scale(x_train, x_test)
+        return (x[train], y[train]), (x[test], y[test]), "holdout"
+    test = data.read_nips2003_subset(name, "valid", folder)
+    return train, test, "official"
+
+
+def _nips2003(experiment, folder, seed):
+    train, test, split = nips2003_sets(experiment.name, folder, seed)
+    x_train, x_test = _scaled(experiment, train[0], test[0])
     x_train, x_test = _pad(experiment, x_train, x_test)
-    return _result(x_train, y_train, x_test, y_test, 1, None)
+    result = _result(x_train, train[1], x_test, test[1], 1, None)
+    result["split"] = split
+    return result
+
+
+def _scaled(experiment, x_train, x_test):
+    """The experiment's `scaling` of the train and test features."""
+    if experiment.scaling == "minmax":
+        return data.minmax_scale(x_train, x_test)
+    if experiment.scaling == "minmax-each":  # the 2017 NIPS 2003 / spls
+        return data.minmax_scale(x_train)[0], data.minmax_scale(x_test)[0]
+    if experiment.scaling == "unit":
+        return x_train / np.float32(255), x_test / np.float32(255)
+    return x_train, x_test
+
+
+def _column_shuffled(experiment, *arrays):
+    """The 2017 spls script's permutation of the padded columns
+    (`np.random.seed(11111986)`, its first draw), if the experiment
+    shuffles them."""
+    if not experiment.column_shuffle:
+        return arrays
+    size = experiment.input_dim
+    columns = np.random.RandomState(SEED_2017).choice(size, size, False)
+    return tuple(x[:, columns] for x in arrays)
 
 
 def _spls(experiment, folder):
     (x_train, y_train), (x_test, y_test) = data.load_spls(
         experiment.name, folder
     )
-    x_train, x_test = data.minmax_scale(x_train, x_test)
+    # 2017 order: pad, shuffle the columns, scale.
     x_train, x_test = _pad(experiment, x_train, x_test)
+    x_train, x_test = _column_shuffled(experiment, x_train, x_test)
+    x_train, x_test = _scaled(experiment, x_train, x_test)
     if experiment.task == "regression":
         outputs = y_train.shape[1]
     elif experiment.task == "binary":
@@ -196,9 +251,10 @@ def _spls(experiment, folder):
 def _mnist(experiment, data_dir):
     (x_train, y_train), (x_test, y_test), names, source = _idx_images(data_dir)
     x_train, x_test = (
-        data.pad_images(x, 32).reshape(len(x), -1).astype("float32") / 255.0
+        data.pad_images(x, 32).reshape(len(x), -1).astype("float32")
         for x in (x_train, x_test)
     )
+    x_train, x_test = _scaled(experiment, x_train, x_test)
     outputs = int(max(y_train.max(), y_test.max())) + 1
     result = _result(x_train, y_train, x_test, y_test, outputs, names)
     result["source"] = source
@@ -239,6 +295,15 @@ def _mnist_sequences(data_dir, seed):
     return result
 
 
+def _fiboclass(seed):
+    """FiboClass (2017): the sequences of the script's seed, split by the
+    run's `seed` (the script's split depended on its Keras version)."""
+    x, y = make_fiboclass()
+    train, test = split_fiboclass(len(x), seed=seed)
+    outputs = int(y.max()) + 1
+    return _result(x[train], y[train], x[test], y[test], outputs, None)
+
+
 def _cifar10(experiment, data_dir):
     if data_dir is None:
         raise DataDirError(
@@ -249,9 +314,9 @@ def _cifar10(experiment, data_dir):
         (x_train, y_train), (x_test, y_test) = data.load_cifar10(data_dir)
     except FileNotFoundError as error:
         raise DataDirError(f"{error} Expected {_WHERE['cifar10']}.") from error
-    x_train, x_test = (
-        x.reshape(len(x), -1).astype("float32") / 255.0
-        for x in (x_train, x_test)
+    x_train, x_test = _scaled(
+        experiment,
+        *(x.reshape(len(x), -1).astype("float32") for x in (x_train, x_test)),
     )
     return _result(x_train, y_train, x_test, y_test, 10, data.CIFAR10_CLASSES)
 
@@ -297,11 +362,13 @@ def _reuters(experiment, data_dir, seed):
         )
     except ValueError as error:
         raise DataDirError(f"{error} Expected {_WHERE['reuters']}.") from error
-    columns = np.random.default_rng(seed).permutation(experiment.input_dim)
     x_train, x_test = (
-        data.bag_of_words(x, experiment.input_dim)[:, columns]
-        for x in (x_train, x_test)
+        data.bag_of_words(x, experiment.input_dim) for x in (x_train, x_test)
     )
+    if experiment.column_shuffle:
+        size = experiment.input_dim
+        columns = np.random.default_rng(seed).permutation(size)
+        x_train, x_test = x_train[:, columns], x_test[:, columns]
     outputs = max(
         data.REUTERS_TOPICS, int(max(y_train.max(), y_test.max())) + 1
     )

@@ -78,6 +78,7 @@ def run_arrays(experiment, config, out, opts):
         experiment, config["data_dir"], config["seed"]
     )
     config["source"] = arrays["source"]
+    config["split"] = arrays.get("split", experiment.split)
     if experiment.kind == "feedforward":
         config.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
     config["train_size"] = len(arrays["x_train"])
@@ -196,6 +197,11 @@ def run_video(experiment, config, out, opts):
     results = []
     for label, train_idx, test_idx in splits:
         run_dir = os.path.join(out, label) if len(splits) > 1 else out
+        # The last clips of the training split validate (Keras'
+        # `validation_split`, Hollywood2 2017); else the test clips do.
+        train_idx, validation_idx = _held_out(
+            train_idx, experiment.validation_split
+        )
         config["train_clips"] = len(train_idx)
         config["test_clips"] = len(test_idx)
         config.setdefault("split_clips", {})[label] = {
@@ -232,6 +238,16 @@ def run_video(experiment, config, out, opts):
             **sequence_args,
             **shards,
         )
+        validation = test
+        if validation_idx is not None:
+            config["validation_clips"] = len(validation_idx)
+            validation = data.VideoSequence(
+                dataset.subset(validation_idx),
+                cache,
+                shuffle=False,
+                **sequence_args,
+                **shards,
+            )
         if paper:
             padding = config.setdefault("padding_overhead", {})
             padding[label] = {
@@ -268,7 +284,7 @@ def run_video(experiment, config, out, opts):
         model, state = runner.fit_with_checkpoints(
             _rate_chosen(build, train, config, label, opts),
             train,
-            test,
+            validation,
             run_dir=run_dir,
             epochs=config["epochs"],
             resume=opts["resume"],
@@ -287,6 +303,15 @@ def run_video(experiment, config, out, opts):
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
+
+
+def _held_out(indices, fraction):
+    """`(train, validation)`: the last `fraction` of `indices` validate
+    (`None` when `fraction` is 0)."""
+    if not fraction:
+        return indices, None
+    cut = int(len(indices) * (1 - fraction))
+    return indices[:cut], indices[cut:]
 
 
 def predict_clips(model, sequence):
