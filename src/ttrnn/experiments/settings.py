@@ -105,7 +105,7 @@ def _preprocessing(e, protocol):
         paper = protocol == "paper"
         scale = pixel_scale(protocol)
         return {
-            "frames": "every frame" if paper else "sampled over the clip",
+            "frames": "all" if paper else "sampled evenly over the clip",
             "every": e.every,
             "max_frames": e.max_frames,
             "frame_shape": list(e.frame_shape),
