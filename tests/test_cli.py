@@ -477,13 +477,23 @@ def test_demo_keeps_checkpoints_when_asked(tmp_path, av, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "name, changed, sizes",
+    "name, expected, sizes",
     [
-        ("madelon", {"tt_l2": 5e-4}, (2000, 600)),
-        ("mice", {"learning_rate": 1e-4}, (50, 10)),
+        # Our settings: L2 5e-4 on the cores (2017: 5e-3); every training
+        # row trains (2017: 20 % validate).
+        (
+            "madelon",
+            {"learning_rate": 1e-4, "batch_size": 20, "tt_l2": 5e-4},
+            (2000, 600),
+        ),
+        (
+            "mice",
+            {"learning_rate": 1e-4, "batch_size": 5, "l2": 1e-3},
+            (50, 10),
+        ),
     ],
 )
-def test_tuned_protocol(tmp_path, name, changed, sizes, data_dir):
+def test_tuned_protocol(tmp_path, name, expected, sizes, data_dir):
     from ttrnn.experiments import registry
 
     base = registry.get(name)
@@ -495,15 +505,9 @@ def test_tuned_protocol(tmp_path, name, changed, sizes, data_dir):
     result = _results(out / "results.json")
     config = result["config"]
     assert (result["experiment"], config["protocol"]) == (name, "tuned")
-    # The base experiment's data, and its settings apart from the tuned.
+    # The base experiment's data, all of its training rows.
     assert (config["train_size"], config["test_size"]) == sizes
-    expected = {
-        "learning_rate": base.learning_rate,
-        "batch_size": base.batch_size,
-        "l2": base.l2,
-        "tt_l2": base.tt_l2,
-        **changed,
-    }
+    assert "validation_size" not in config
     for key, value in expected.items():
         assert config[key] == pytest.approx(value), key
     weights = {"madelon": 885, "mice": 10_500}[name]
@@ -545,11 +549,10 @@ def test_tuned_alias_runs_as_the_protocol(tmp_path, monkeypatch, capsys):
     [
         (
             ["experiment", "ucf11", "--protocol", "tuned"],
-            "the experiments with tuned settings are ['madelon', 'mice']",
+            "ucf11 runs its tuned settings as 'fast'",
         ),
         (["experiment", "mnist", "--protocol", "fast"], "video experiments"),
-        # The whole group is refused before its first member runs.
-        (["experiment", "spls", "--protocol", "tuned"], "prostate has no"),
+        (["experiment", "reuters", "--protocol", "tuned"], "reuters has no"),
     ],
 )
 def test_protocol_errors(tmp_path, capsys, argv, words):
@@ -574,7 +577,7 @@ def test_list_and_info_show_tuned_settings(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "mice-tuned = mice --protocol tuned" in out
-    assert "madelon           tt_l2 0.0005 (else 0.005): " in out
+    assert "madelon           tt_l2 0.0005 (else 0.005), " in out
     rows = [line for line in out.splitlines() if "; protocols " in line]
     lines = {line.split()[0]: line for line in rows}
     assert lines["madelon"].endswith("protocols paper, tuned")
@@ -582,16 +585,47 @@ def test_list_and_info_show_tuned_settings(capsys):
     assert "madelon-tuned" not in lines
     assert cli.main(["info", "madelon", "--model", "tt"]) == 0
     plain = capsys.readouterr().out.splitlines()
-    setting = "tt_l2 0.0005 (else 0.005)"
-    assert plain[1] == f"protocol paper; --protocol tuned sets {setting}"
+    setting = "tt_l2 0.0005 (else 0.005), scaling minmax (else minmax-each)"
+    assert plain[1].startswith(
+        f"protocol paper; --protocol tuned sets {setting}"
+    )
     for argv in (["madelon-tuned"], ["madelon", "--protocol", "tuned"]):
         assert cli.main(["info", *argv, "--model", "tt"]) == 0
         tuned = capsys.readouterr().out.splitlines()
-        assert tuned[1] == f"protocol tuned: tuned settings {setting}"
+        assert tuned[1].startswith(f"protocol tuned: tuned settings {setting}")
         # Same model, same head: the tuned settings change no weights.
-        assert tuned[2:] == plain[2:]
+        assert _layer_tables(tuned) == _layer_tables(plain)
     assert cli.main(["info", "ucf11", "--model", "tt-gru"]) == 0
-    assert capsys.readouterr().out.splitlines()[1] == "protocol fast"
+    fast = capsys.readouterr().out.splitlines()[1]
+    assert fast.startswith("protocol fast: tuned settings epochs 100 (else")
+
+
+def _layer_tables(lines):
+    """The lines of `ttrnn info` from the first model's table on."""
+    return lines[next(i for i, x in enumerate(lines) if x.startswith("tt: ")) :]
+
+
+def test_info_json_prostate(capsys):
+    """The resolved 2017 settings, the L2 read off the built layers."""
+    assert cli.main(["info", "prostate", "--protocol", "paper", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["optimizer"], got["batch_size"], got["epochs"]) == (
+        "adam",
+        10,
+        200,
+    )
+    assert got["learning_rate"] == pytest.approx(1e-4)
+    assert got["validation_split"] == pytest.approx(0.2)
+    assert got["l2"] == pytest.approx({"tt": 5e-4, "hidden": 0.1, "head": 0.1})
+    assert got["preprocessing"]["scaling"] == "minmax-each"
+    assert got["dropout"] is None and got["split"] == "official"
+    assert got["models"]["tt"]["layers"][0]["input_to_hidden"] == 22650
+    assert cli.main(["info", "prostate", "--protocol", "tuned", "--json"]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert tuned["learning_rate"] == pytest.approx(1e-3)
+    assert tuned["l2"] == pytest.approx(
+        {"tt": 1e-4, "hidden": 1e-3, "head": 1e-3}
+    )
 
 
 def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):

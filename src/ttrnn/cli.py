@@ -7,7 +7,7 @@
                           [--dataset mnist|fashion-mnist] [--offline]
                           [--coordinator HOST:PORT --num-processes P
                            --process-id I]
-    ttrnn info NAME-or-results.json [--model M] [--protocol P]
+    ttrnn info NAME-or-results.json [--model M] [--protocol P] [--json]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
     ttrnn list
     ttrnn data list | get NAME... [--offline] | path NAME
@@ -331,6 +331,11 @@ def build_parser():
         default=None,
         help="the settings to show (default: the run's, else the "
         "experiment's default)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the resolved settings and layers as JSON",
     )
     p.set_defaults(func=commands.info)
 

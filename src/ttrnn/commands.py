@@ -114,10 +114,10 @@ def info(args):
     load_keras()  # the models are built to be counted
     from ttrnn.experiments import info as info_module
     from ttrnn.experiments import models as models_module
+    from ttrnn.experiments import settings
 
     frame = args.frame_shape or overrides.get("frame_shape")
-    print(f"{experiment.name}: {experiment.description}")
-    print(f"protocol {protocol}{_tuned_text(experiment, protocol)}")
+    built = {}
     for model_name in chosen:
         if experiment.kind == "feedforward":
             outputs = _info_outputs(experiment)
@@ -138,6 +138,22 @@ def info(args):
                 tt_input_shape=modes,
                 tt_ranks=ranks,
             )
+        built[model_name] = model
+    resolved = settings.resolved(experiment, protocol, built)
+    if getattr(args, "json", False):
+        resolved["models"] = {
+            name: {
+                "weights": int(model.count_params()),
+                "layers": info_module.layer_rows(model),
+            }
+            for name, model in built.items()
+        }
+        print(json.dumps(resolved, indent=2))
+        return 0
+    print(f"{experiment.name}: {experiment.description}")
+    print(f"protocol {protocol}{_tuned_text(experiment, protocol)}")
+    print(settings.format_settings(resolved))
+    for model_name, model in built.items():
         print(f"\n{model_name}: {model.count_params():,} weights in all")
         print(info_module.format_rows(info_module.layer_rows(model)))
     return 0
@@ -262,11 +278,13 @@ def _tuned_text(experiment, protocol):
     """What `ttrnn info` says of the tuned settings of a protocol."""
     from ttrnn.experiments import registry
 
-    if protocol == registry.TUNED:
+    # The video experiments run their tuned settings as "fast".
+    tuned = "fast" if experiment.kind == "video" else registry.TUNED
+    if protocol == tuned and experiment.tuned:
         base = registry.get(experiment.name)
         return f": tuned settings {_settings(base)}"
     if experiment.tuned:
-        return f"; --protocol tuned sets {_settings(experiment)}"
+        return f"; --protocol {tuned} sets {_settings(experiment)}"
     return ""
 
 
@@ -279,6 +297,7 @@ def _info_outputs(experiment):
         "mnist": 10,
         "cifar10": 10,
         "lymphoma": 3,
+        "fibonacci": 4,
         "reuters": 46,
         "mice": 83,
         "yeast": 18,

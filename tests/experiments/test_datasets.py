@@ -38,18 +38,89 @@ class TestDatasets:
         train_rows = {r.tobytes() for r in arrays["x_train"]}
         assert not any(r.tobytes() in train_rows for r in arrays["x_test"])
 
-    def test_spls_padded_and_scaled(self, tmp_path):
+    def test_gisette_train_on_train_when_present(self, tmp_path):
+        # The 2017 split: train on train, test on valid.
+        written = write_nips2003_like(
+            tmp_path / "nips2003",
+            "gisette",
+            "non-sparse",
+            5000,
+            {"train": 30, "valid": 12},
+        )
+        arrays = datasets.load_arrays(registry.get("gisette"), tmp_path)
+        assert arrays["split"] == "official"
+        np.testing.assert_array_equal(arrays["y_train"], written["train"][1])
+        np.testing.assert_array_equal(arrays["y_test"], written["valid"][1])
+
+    @pytest.mark.parametrize("protocol", ["paper", "tuned"])
+    def test_nips2003_scaling(self, tmp_path, protocol):
+        """paper: each set min-max scaled with its own range (2017);
+        tuned: with the training set's range."""
+        written = write_nips2003_like(
+            tmp_path / "nips2003",
+            "arcene",
+            "non-sparse",
+            10000,
+            {"train": 8, "valid": 6},
+        )
+        experiment, _ = registry.resolve("arcene", protocol)
+        arrays = datasets.load_arrays(experiment, tmp_path)
+        train, valid = written["train"][0], written["valid"][0]
+        fitted = train if protocol == "tuned" else valid
+        low, span = fitted.min(0), np.ptp(fitted, 0)
+        expected = np.where(
+            span > 0, (valid - low) / np.where(span, span, 1), 0
+        )
+        np.testing.assert_allclose(arrays["x_test"], expected, atol=1e-6)
+
+    def test_spls_2017_preprocessing(self, tmp_path):
+        """Pad to 6,300 columns, permute them by the 2017 draw
+        (seed 11111986), scale each set with its own range."""
+        written = write_spls_like(
+            tmp_path / "spls", "prostate", {"train": 20, "valid": 8}, 6033
+        )
+        arrays = datasets.load_arrays(registry.get("prostate"), tmp_path)
+        columns = np.random.RandomState(11111986).permutation(6300)
+        for key, subset in (("x_train", "train"), ("x_test", "valid")):
+            x = np.zeros((len(written[subset][0]), 6300))
+            x[:, :6033] = written[subset][0]
+            x = x[:, columns]
+            span = np.ptp(x, 0)
+            expected = np.where(
+                span > 0, (x - x.min(0)) / np.where(span, span, 1), 0
+            )
+            np.testing.assert_allclose(arrays[key], expected, atol=1e-6)
+        assert arrays["outputs"] == 1
+
+    def test_spls_tuned_padded_and_scaled(self, tmp_path):
         # prostate has 6,033 genes; the TT modes 7 * 9 * 10 * 10 = 6,300.
         write_spls_like(
             tmp_path / "spls", "prostate", {"train": 20, "valid": 8}, 6033
         )
-        arrays = datasets.load_arrays(registry.get("prostate"), tmp_path)
+        experiment, _ = registry.resolve("prostate", "tuned")
+        arrays = datasets.load_arrays(experiment, tmp_path)
         x = arrays["x_train"]
         assert x.shape == (20, 6300)
         np.testing.assert_array_equal(x[:, 6033:], 0.0)
         assert x[:, :6033].min() == pytest.approx(0.0)
         assert x[:, :6033].max() == pytest.approx(1.0)
-        assert arrays["outputs"] == 1
+
+    def test_folds_2017(self):
+        """A permutation by the legacy generator seeded 11111986, cut into
+        5 consecutive runs (np.array_split)."""
+        order = np.random.RandomState(11111986).permutation(103)
+        folds = datasets.folds_2017(103)
+        assert len(folds) == 5
+        start = 0
+        for i, (train, test) in enumerate(folds):
+            size = 21 if i < 3 else 20
+            np.testing.assert_array_equal(
+                test, np.sort(order[start : start + size])
+            )
+            start += size
+            np.testing.assert_array_equal(
+                np.sort(np.concatenate([train, test])), np.arange(103)
+            )
 
     def test_gisette_with_training_data(self, tmp_path):
         # With the training features (fetched from UCI): train on the

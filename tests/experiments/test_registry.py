@@ -101,7 +101,25 @@ class TestRegistry:
 
     @pytest.mark.parametrize(
         "name, changed",
-        [("madelon", {"tt_l2": 5e-4}), ("mice", {"learning_rate": 1e-4})],
+        [
+            (
+                "madelon",
+                {"tt_l2": 5e-4, "scaling": "minmax", "validation_split": 0.0},
+            ),
+            (
+                "mice",
+                {
+                    # Adam 1e-4 in both (2017 and ours).
+                    "l2": 1e-3,
+                    "tt_l2": 1e-4,
+                    "batch_size": 5,
+                    "epochs": 200,
+                    "scaling": "minmax",
+                    "column_shuffle": False,
+                    "validation_split": 0.0,
+                },
+            ),
+        ],
     )
     def test_tuned_protocol_changes_only_its_settings(self, name, changed):
         base = registry.get(name)
@@ -131,7 +149,13 @@ class TestRegistry:
         assert registry.resolve("ucf11", "paper")[1] == "paper"
         assert registry.resolve("madelon")[1] == "paper"
         assert registry.resolve("fibonacci")[1] == "paper"
-        assert registry.tuned_names() == ("madelon", "mice")
+        # Every experiment whose 2017 settings we changed keeps ours.
+        assert set(registry.tuned_names()) == {
+            "mnist",
+            "cifar10",
+            *registry.GROUPS["nips2003"],
+            *registry.GROUPS["spls"],
+        }
         for name in registry.names():
             protocols = registry.get(name).protocols
             assert set(protocols) <= set(registry.PROTOCOLS)
@@ -142,17 +166,17 @@ class TestRegistry:
             (
                 "ucf11",
                 "tuned",
-                r"ucf11 has no tuned settings; the "
-                r"experiments with tuned settings are \['madelon', 'mice'\]",
+                r"ucf11 runs its tuned settings as 'fast'; the "
+                r"experiments with a 'tuned' protocol are \['mnist', ",
             ),
-            ("arcene", "tuned", "experiments with tuned settings are"),
+            ("reuters", "tuned", "reuters has no tuned settings"),
             (
                 "madelon",
                 "fast",
                 r"must be one of \('paper', 'tuned'\) "
                 "for madelon .*video experiments",
             ),
-            ("mnist", "fast", r"must be one of \('paper',\) for mnist"),
+            ("reuters", "fast", r"must be one of \('paper',\) for reuters"),
             (
                 "ucf11",
                 "slow",
@@ -230,7 +254,7 @@ def test_run_many_checks_every_protocol_before_the_first_run(tmp_path):
     were checked only when its turn came."""
     from ttrnn.experiments import run
 
-    with pytest.raises(registry.ExperimentError, match="ucf11 has no tun"):
+    with pytest.raises(registry.ExperimentError, match="ucf11 runs its"):
         run.run_many(
             ["madelon", "ucf11"], None, protocol="tuned", out=str(tmp_path)
         )
@@ -261,7 +285,10 @@ def test_run_experiment_tuned_protocol_and_alias(tmp_path, monkeypatch):
     plain = run.run_experiment("mice", **common)
     assert plain["out"] == str(pathlib.Path("runs", "mice-tt"))
     assert plain["config"]["protocol"] == "paper"
-    assert plain["config"]["learning_rate"] == pytest.approx(1e-3)
+    assert (plain["config"]["batch_size"], first["config"]["batch_size"]) == (
+        7,
+        5,
+    )
 
 
 def test_paper_frame_budget_by_backend():

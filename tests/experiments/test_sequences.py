@@ -1,43 +1,137 @@
-"""The Fibonacci-like bit-pattern sequences and the digit sequences."""
+"""FiboClass (the 2017 sequences) and the digit sequences."""
 
 import numpy as np
 import pytest
 
+from ttrnn.experiments.sequences import FIBOCLASS_CLASSES
+from ttrnn.experiments.sequences import bit_rows
 from ttrnn.experiments.sequences import make_digit_sequences
-from ttrnn.experiments.sequences import make_fibonacci_sequences
+from ttrnn.experiments.sequences import make_fiboclass
+from ttrnn.experiments.sequences import sequence_terms
+from ttrnn.experiments.sequences import split_fiboclass
+
+# Known values: Fibonacci from 1, 1 (F_1, F_2, ...); Lucas from 2, 1;
+# Padovan P(i) = P(i-2) + P(i-3) from 1, 1, 1 (OEIS A000931 from n = 5).
+FIBONACCI_START = [1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144]
+LUCAS_START = [2, 1, 3, 4, 7, 11, 18, 29, 47, 76, 123, 199]
+PADOVAN_START = [1, 1, 1, 2, 2, 3, 4, 5, 7, 9, 12, 16, 21, 28, 37, 49, 65]
+FIBONACCI_100 = 354224848179261915075  # F_100: term 99 here
+LUCAS_50 = 28143753123  # L_50: term 50
 
 
-def _violations(seq):
-    """Steps t >= 2 where x_t != x_{t-1} XOR x_{t-2}."""
-    bits = seq.astype(bool)
-    return [
-        t
-        for t in range(2, len(bits))
-        if np.any(bits[t] != (bits[t - 1] ^ bits[t - 2]))
-    ]
+def _decode(row):
+    """A 0/1 row, most significant bit first, as an int."""
+    return int("".join(str(int(b)) for b in row), 2)
 
 
-class TestFibonacciSequences:
-    def test_correctness(self):
-        x, y = make_fibonacci_sequences(60, steps=8, seed=4)
-        assert x.shape == (60, 8, 512) and x.dtype == np.float32
-        assert set(np.unique(x)) <= {0.0, 1.0}
-        assert y.sum() == 30
+class TestSequenceTerms:
+    def test_known_values(self):
+        assert sequence_terms("fibonacci", 12) == FIBONACCI_START
+        assert sequence_terms("lucas", 12) == LUCAS_START
+        assert sequence_terms("padovan", 17) == PADOVAN_START
+        assert sequence_terms("fibonacci", 100)[99] == FIBONACCI_100
+        assert sequence_terms("lucas", 51)[50] == LUCAS_50
+
+    def test_identities_over_400_terms(self):
+        fib = sequence_terms("fibonacci", 402)
+        luc = sequence_terms("lucas", 400)
+        pad = sequence_terms("padovan", 400)
+        # With F_n = fib[n - 1] (F_0 = 0): L_n = F_{n-1} + F_{n+1}.
+        for n in range(1, 400):
+            previous = fib[n - 2] if n >= 2 else 0
+            assert luc[n] == previous + fib[n]
+        # Padovan: P(n) = P(n - 1) + P(n - 5).
+        for n in range(5, 400):
+            assert pad[n] == pad[n - 1] + pad[n - 5]
+        # The bits of the largest terms (PROTOCOLS-2017 §2).
+        bits = [max(t.bit_length() for t in s) for s in (fib[:400], luc, pad)]
+        assert bits == [277, 278, 162]
+
+    def test_invalid_name(self):
+        with pytest.raises(ValueError, match="`name` must be one of"):
+            sequence_terms("tribonacci", 5)
+
+
+class TestBitRows:
+    def test_most_significant_bit_first_right_aligned(self):
+        terms = [0, 1, 2, 5, 2**511 + 3, 123456789123456789]
+        rows = bit_rows(terms, width=512)
+        assert rows.shape == (6, 512) and rows.dtype == np.uint8
+        assert [_decode(r) for r in rows] == terms
+        np.testing.assert_array_equal(rows[3, -3:], [1, 0, 1])
+        assert not rows[3, :-3].any()
+        assert rows[4, 0] == 1
+
+    def test_too_narrow(self):
+        with pytest.raises(ValueError, match="`width` must hold every"):
+            bit_rows([2**8], width=8)
+
+
+class TestFiboClass:
+    def test_layout_and_terms(self):
+        x, y = make_fiboclass()
+        assert x.shape == (1200, 30, 512) and x.dtype == np.float32
+        assert set(np.unique(x)) == {0.0, 1.0}
+        np.testing.assert_array_equal(y, np.repeat(np.arange(4), 300))
+        assert FIBOCLASS_CLASSES == ("fibonacci", "lucas", "padovan", "random")
+        terms = [sequence_terms(name, 400) for name in FIBOCLASS_CLASSES[:3]]
+        # The random table: the script's first draw, 400 * 512 fair bits
+        # (legacy numpy: choice([0, 1], n) draws randint(0, 2, n)).
+        noise = np.random.RandomState(11111986).randint(0, 2, 400 * 512)
+        noise = noise.reshape(400, 512)
+        lengths = []
         for seq, label in zip(x, y):
-            broken = _violations(seq)
-            assert (len(broken) == 0) if label == 1 else (len(broken) == 1)
+            steps = np.flatnonzero(seq.any(axis=1))
+            length = len(steps)
+            lengths.append(length)
+            # Zero pre-padding: the terms fill the last steps.
+            np.testing.assert_array_equal(steps, np.arange(30 - length, 30))
+            rows = seq[30 - length :]
+            if label < 3:
+                values = [_decode(r) for r in rows]
+                table = terms[label]
+                starts = [
+                    s
+                    for s in range(400 - length)
+                    if table[s : s + length] == values
+                ]
+                assert starts, (label, values[:3])
+            else:
+                starts = [
+                    s
+                    for s in range(400 - length)
+                    if np.array_equal(noise[s : s + length], rows)
+                ]
+                assert starts
+        lengths = np.reshape(lengths, (4, 300))
+        assert lengths.min() == 3 and lengths.max() == 30
+        # With the script's seed every class reaches 30 steps.
+        np.testing.assert_array_equal(lengths.max(axis=1), 30)
+        assert len(np.unique(lengths)) == 28
 
     def test_seeded(self):
-        a = make_fibonacci_sequences(10, steps=5, seed=7)
-        b = make_fibonacci_sequences(10, steps=5, seed=7)
+        a = make_fiboclass(per_class=5, steps=6, rows=40, width=64, seed=3)
+        b = make_fiboclass(per_class=5, steps=6, rows=40, width=64, seed=3)
+        c = make_fiboclass(per_class=5, steps=6, rows=40, width=64, seed=4)
         np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_array_equal(a[1], b[1])
+        assert not np.array_equal(a[0], c[0])
+
+    def test_split(self):
+        train, test = split_fiboclass(1200, seed=0)
+        assert (len(train), len(test)) == (450, 750)
+        assert sorted(np.concatenate([train, test]).tolist()) == list(
+            range(1200)
+        )
+        again, _ = split_fiboclass(1200, seed=0)
+        other, _ = split_fiboclass(1200, seed=1)
+        np.testing.assert_array_equal(train, again)
+        assert not np.array_equal(train, other)
 
     def test_invalid_arguments(self):
-        with pytest.raises(ValueError, match="`steps` must be at least 4"):
-            make_fibonacci_sequences(10, steps=3)
-        with pytest.raises(ValueError, match="`num_sequences` must be at"):
-            make_fibonacci_sequences(1)
+        with pytest.raises(ValueError, match="min_length <= steps < rows"):
+            make_fiboclass(steps=30, rows=30)
+        with pytest.raises(ValueError, match="min_length <= steps < rows"):
+            make_fiboclass(min_length=0)
 
 
 def _digits(count=50, seed=0):

@@ -16,8 +16,11 @@ import numpy as np
 
 from ttrnn import data
 from ttrnn.data.idx import FASHION_MNIST_DIR
+from ttrnn.experiments.experiment import SEED_2017
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
+from ttrnn.experiments.sequences import make_fiboclass
+from ttrnn.experiments.sequences import split_fiboclass
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
 # mnist-seq: training and test sequences (the 2018 script's counts).
@@ -109,12 +112,8 @@ def load_arrays(experiment, data_dir=None, seed=0, dataset=None):
     name = experiment.name
     if name == "mnist-seq":
         return _mnist_sequences(data_dir, seed, dataset)
-    if experiment.kind == "sequence":
-        from ttrnn.experiments.sequences import make_fibonacci_sequences
-
-        x, y = make_fibonacci_sequences(2000, seed=seed)
-        split = int(0.75 * len(x))
-        return _result(x[:split], y[:split], x[split:], y[split:], 1, None)
+    if name == "fibonacci":
+        return _fiboclass(seed)
     if name == "mnist":
         return _mnist(experiment, data_dir, dataset)
     if name == "cifar10":
@@ -171,8 +170,11 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     Returns:
         A list of `(label, train_indices, test_indices)`.
     """
-    if experiment.split == "cv5":
-        every = dataset.folds(5, seed=seed)
+    if experiment.split in ("cv5", "cv5-2017"):
+        if experiment.split == "cv5":
+            every = dataset.folds(5, seed=seed)
+        else:
+            every = folds_2017(len(dataset))
         chosen = range(5) if folds is None else folds
         for fold in chosen:
             if not 0 <= fold < 5:
@@ -183,6 +185,24 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     key = 1 if experiment.name == "hmdb51" else None
     train, test = dataset.split(key)
     return [("official", train, test)]
+
+
+def folds_2017(count, k=5):
+    """The 2017 video scripts' cross-validation folds of `count` clips:
+    `np.random.seed(11111986)`, a permutation
+    (`np.random.choice(n, n, False)`), cut by `np.array_split` into `k`
+    runs; fold i tests on run i and trains on the others.
+
+    Returns:
+        A list of `k` `(train_indices, test_indices)`, sorted indices.
+    """
+    # Legacy RandomState: the numbers the 2017 scripts drew.
+    order = np.random.RandomState(SEED_2017).choice(count, count, False)
+    runs = np.array_split(order, k)
+    return [
+        (np.sort(np.concatenate(runs[:i] + runs[i + 1 :])), np.sort(test))
+        for i, test in enumerate(runs)
+    ]
 
 
 def _collection_dir(experiment, data_dir):
@@ -200,48 +220,72 @@ def _collection_dir(experiment, data_dir):
     return nested if os.path.isdir(nested) else data_dir
 
 
-def _nips2003(experiment, folder, seed):
-    name = experiment.name
-    if experiment.split == "holdout" or _no_train_data(name, folder):
-        # Only the validation set carries features here: split it.
+def nips2003_sets(name, folder, seed):
+    """The train and test sets of a NIPS 2003 experiment: train on the
+    train subset, test on the valid one (2017). Without the train
+    subset's features (gisette's large file may be absent) the valid
+    subset is split 2/3 train, 1/3 test, stratified by `seed`.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test), split)`, `split` being
+        `"official"` or `"holdout"`.
+    """
+    try:
+        train = data.read_nips2003_subset(name, "train", folder)
+    except FileNotFoundError:
+        warnings.warn(
+            f"No {name}_train.data in {os.fspath(folder)!r}: training on "
+            "2/3 of the validation set and testing on the other 1/3 "
+            f"(stratified, seeded). `ttrnn data get {name}` fetches the "
+            "training data.",
+            stacklevel=3,
+        )
         x, y = data.read_nips2003_subset(name, "valid", folder)
         train, test = _stratified_split(y, 1 / 3, seed)
-        (x_train, y_train), (x_test, y_test) = (
-            (x[train], y[train]),
-            (x[test], y[test]),
-        )
-    else:
-        (x_train, y_train), (x_test, y_test) = data.load_nips2003(name, folder)
-    if name != "dorothea":  # dorothea is binary: not scaled (2017 script)
-        x_train, x_test = data.minmax_scale(x_train, x_test)
+        return (x[train], y[train]), (x[test], y[test]), "holdout"
+    test = data.read_nips2003_subset(name, "valid", folder)
+    return train, test, "official"
+
+
+def _nips2003(experiment, folder, seed):
+    train, test, split = nips2003_sets(experiment.name, folder, seed)
+    x_train, x_test = _scaled(experiment, train[0], test[0])
     x_train, x_test = _pad(experiment, x_train, x_test)
-    return _result(x_train, y_train, x_test, y_test, 1, None)
+    result = _result(x_train, train[1], x_test, test[1], 1, None)
+    result["split"] = split
+    return result
 
 
-def _no_train_data(name, folder):
-    """True (with a warning) where a NIPS 2003 folder lacks the training
-    features, as gisette's copy in the 2017 repository does."""
-    for where in (os.path.join(folder, name), folder):
-        for suffix in ("", ".gz"):
-            if os.path.isfile(
-                os.path.join(where, f"{name}_train.data{suffix}")
-            ):
-                return False
-    warnings.warn(
-        f"No {name}_train.data in {os.fspath(folder)!r}: training on 2/3 "
-        "of the validation set and testing on the other 1/3 (stratified, "
-        f"seeded). `ttrnn data get {name}` fetches the training data.",
-        stacklevel=3,
-    )
-    return True
+def _scaled(experiment, x_train, x_test):
+    """The experiment's `scaling` of the train and test features."""
+    if experiment.scaling == "minmax":
+        return data.minmax_scale(x_train, x_test)
+    if experiment.scaling == "minmax-each":  # the 2017 NIPS 2003 / spls
+        return data.minmax_scale(x_train)[0], data.minmax_scale(x_test)[0]
+    if experiment.scaling == "unit":
+        return x_train / np.float32(255), x_test / np.float32(255)
+    return x_train, x_test
+
+
+def _column_shuffled(experiment, *arrays):
+    """The 2017 spls script's permutation of the padded columns
+    (`np.random.seed(11111986)`, its first draw), if the experiment
+    shuffles them."""
+    if not experiment.column_shuffle:
+        return arrays
+    size = experiment.input_dim
+    columns = np.random.RandomState(SEED_2017).choice(size, size, False)
+    return tuple(x[:, columns] for x in arrays)
 
 
 def _spls(experiment, folder):
     (x_train, y_train), (x_test, y_test) = data.load_spls(
         experiment.name, folder
     )
-    x_train, x_test = data.minmax_scale(x_train, x_test)
+    # 2017 order: pad, shuffle the columns, scale.
     x_train, x_test = _pad(experiment, x_train, x_test)
+    x_train, x_test = _column_shuffled(experiment, x_train, x_test)
+    x_train, x_test = _scaled(experiment, x_train, x_test)
     if experiment.task == "regression":
         outputs = y_train.shape[1]
     elif experiment.task == "binary":
@@ -256,9 +300,10 @@ def _mnist(experiment, data_dir, dataset):
         data_dir, dataset
     )
     x_train, x_test = (
-        data.pad_images(x, 32).reshape(len(x), -1).astype("float32") / 255.0
+        data.pad_images(x, 32).reshape(len(x), -1).astype("float32")
         for x in (x_train, x_test)
     )
+    x_train, x_test = _scaled(experiment, x_train, x_test)
     outputs = int(max(y_train.max(), y_test.max())) + 1
     result = _result(x_train, y_train, x_test, y_test, outputs, names)
     result["source"] = source
@@ -307,6 +352,15 @@ def _mnist_sequences(data_dir, seed, dataset):
     return result
 
 
+def _fiboclass(seed):
+    """FiboClass (2017): the sequences of the script's seed, split by the
+    run's `seed` (the script's split depended on its Keras version)."""
+    x, y = make_fiboclass()
+    train, test = split_fiboclass(len(x), seed=seed)
+    outputs = int(y.max()) + 1
+    return _result(x[train], y[train], x[test], y[test], outputs, None)
+
+
 def _cifar10(experiment, data_dir):
     if data_dir is None:
         data_dir = data.fetch("cifar10")
@@ -314,9 +368,9 @@ def _cifar10(experiment, data_dir):
         (x_train, y_train), (x_test, y_test) = data.load_cifar10(data_dir)
     except FileNotFoundError as error:
         raise DataDirError(f"{error} Expected {_WHERE['cifar10']}.") from error
-    x_train, x_test = (
-        x.reshape(len(x), -1).astype("float32") / 255.0
-        for x in (x_train, x_test)
+    x_train, x_test = _scaled(
+        experiment,
+        *(x.reshape(len(x), -1).astype("float32") for x in (x_train, x_test)),
     )
     return _result(x_train, y_train, x_test, y_test, 10, data.CIFAR10_CLASSES)
 
@@ -365,11 +419,13 @@ def _reuters(experiment, data_dir, seed):
         )
     except ValueError as error:
         raise DataDirError(f"{error} Expected {_WHERE['reuters']}.") from error
-    columns = np.random.default_rng(seed).permutation(experiment.input_dim)
     x_train, x_test = (
-        data.bag_of_words(x, experiment.input_dim)[:, columns]
-        for x in (x_train, x_test)
+        data.bag_of_words(x, experiment.input_dim) for x in (x_train, x_test)
     )
+    if experiment.column_shuffle:
+        size = experiment.input_dim
+        columns = np.random.default_rng(seed).permutation(size)
+        x_train, x_test = x_train[:, columns], x_test[:, columns]
     outputs = max(
         data.REUTERS_TOPICS, int(max(y_train.max(), y_test.max())) + 1
     )

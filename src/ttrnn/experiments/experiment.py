@@ -6,10 +6,11 @@ head, the optimiser, batch size and epochs, the split, and the figures the
 2017 system reported. The experiments themselves are in `catalog`; look
 them up with `registry.get`.
 
-A protocol says how an experiment is run: the video experiments run
-`"fast"` (frames sampled over each clip) or `"paper"` (every frame, as in
-2017); the others run `"paper"` (their 2017 settings) or, where the
-catalog gives tuned settings, `"tuned"` (`Experiment.with_protocol`).
+A protocol says how an experiment is run. `"paper"` runs the 2017
+script's settings (every frame for video); `"tuned"` runs ours where they
+differ (the catalog's `tuned` entries). The video experiments run
+`"paper"` or `"fast"`: frames sampled over each clip, with the tuned
+settings (`Experiment.with_protocol`).
 """
 
 import dataclasses
@@ -27,6 +28,8 @@ VIDEO_MODELS = (
 )
 FEEDFORWARD_MODELS = ("tt", "dense")
 SEQUENCE_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm")
+# FiboClass (2017): the three cells, each plain and TT.
+FIBONACCI_MODELS = ("tt-gru", "gru", "tt-lstm", "lstm", "tt-rnn", "rnn")
 # The TT-MLP's per-frame layer: with UCF11's input modes 8x20x20x18 the
 # one layout of hidden size 256 and one rank at every cut whose cores hold
 # exactly the paper's 7,680 weights (Table 2; docs/experiments.md).
@@ -36,6 +39,20 @@ TT_MLP_RANKS = (1, 8, 8, 8, 1)
 PROTOCOLS = ("fast", "paper", "tuned")
 VIDEO_PROTOCOLS = ("fast", "paper")
 TUNED = "tuned"
+FAST = "fast"
+# The seed every 2017 script passed to `np.random.seed` (splits, column
+# shuffles, generated data).
+SEED_2017 = 11111986
+# How features are scaled (`Experiment.scaling`): "none"; "unit" (pixels
+# / 255); "minmax" (per column, with the training set's range, applied to
+# every set); "minmax-each" (each set with its own range, as the 2017
+# NIPS 2003 and spls scripts did).
+SCALINGS = ("none", "unit", "minmax", "minmax-each")
+# Video and array splits (`Experiment.split`): "cv5" (5 folds, balanced
+# per class, groups kept together, seeded by the run), "cv5-2017" (the
+# 2017 scripts' folds: a permutation of the clips by `SEED_2017`, cut
+# into 5 runs of consecutive clips), "official", "holdout".
+SPLITS = ("cv5", "cv5-2017", "official", "holdout")
 
 
 class ExperimentError(ValueError):
@@ -66,6 +83,10 @@ class Experiment:
         tt_l2: L2 factor on the TT cores (feed-forward).
         dense_hidden_l2: L2 factor on the dense baseline's hidden kernel
             when it is not `l2` (`None`: `l2`).
+        head_dropout: `Dropout` rate before the head (0: none).
+        scaling: how features are scaled, one of `SCALINGS`.
+        column_shuffle: permute the (padded) feature columns, the same
+            permutation for every set (spls: by `SEED_2017`, as in 2017).
         batch_norm: feed-forward: `BatchNormalization` between the hidden
             layer and the head.
         validation_split: the fraction of the training set (its last
@@ -79,8 +100,9 @@ class Experiment:
         frame_shape: `(height, width)` of the video frames.
         every: keep one decoded frame out of `every` (paper protocol).
         max_frames: keep at most this many frames a clip (paper protocol).
-        split: `"cv5"` (5-fold cross-validation), `"official"` or
-            `"holdout"`.
+        split: one of `SPLITS`.
+        folds: the folds a cross-validation split runs by default
+            (`None`: all five).
         data_subdir: the folder below the shared data directory
             (`"nips2003"`, `"spls"`), or `None`.
         paper: the figures the 2017 system reported, by model.
@@ -91,7 +113,12 @@ class Experiment:
         masking: sequences are zero pre-padded; a `Masking(0)` layer
             masks the padding.
         dropout: input dropout of the recurrent layer.
+        tt_dropout: input dropout of the TT recurrent layers when it is
+            not `dropout` (`None`: `dropout`); the 2017 TT-RNNs applied
+            none (`dropout_for`).
         recurrent_dropout: recurrent dropout of the recurrent layer.
+        rnn_units: width of the plain RNN baselines when it is not the
+            TT layer's (`None`: `units`; `plain_rnn_units`).
         explain: after training, score the model's explanations (LRP
             relevance a step against the steps that carry the answer).
     """
@@ -112,6 +139,9 @@ class Experiment:
     l2: float = 0.0
     tt_l2: float = 0.0
     dense_hidden_l2: float = None
+    head_dropout: float = 0.0
+    scaling: str = "none"
+    column_shuffle: bool = False
     batch_norm: bool = False
     validation_split: float = 0.0
     stop_patience: int = None
@@ -120,6 +150,7 @@ class Experiment:
     every: int = 1
     max_frames: int = None
     split: str = "official"
+    folds: tuple = None
     data_subdir: str = None
     paper: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
@@ -127,18 +158,33 @@ class Experiment:
     tuned_notes: str = ""
     masking: bool = False
     dropout: float = 0.25
+    tt_dropout: float = None
     recurrent_dropout: float = 0.25
+    rnn_units: int = None
     explain: bool = False
+
+    def __post_init__(self):
+        for field, value, choices in (
+            ("scaling", self.scaling, SCALINGS),
+            ("split", self.split, SPLITS),
+        ):
+            if value not in choices:
+                raise ExperimentError(
+                    f"Argument `{field}` must be one of {choices}. "
+                    f"Received: {field}={value!r} for {self.name}"
+                )
 
     @property
     def protocols(self):
         """The protocols this experiment runs, the default first."""
-        base = VIDEO_PROTOCOLS if self.kind == "video" else ("paper",)
-        return base + ((TUNED,) if self.tuned else ())
+        if self.kind == "video":
+            return VIDEO_PROTOCOLS
+        return ("paper",) + ((TUNED,) if self.tuned else ())
 
     def with_protocol(self, protocol):
         """The experiment as `protocol` runs it: with its tuned settings
-        for `"tuned"`, else unchanged.
+        for `"tuned"` (video: `"fast"`), else unchanged (the 2017
+        settings).
 
         Raises:
             ExperimentError: if the experiment does not run `protocol`
@@ -149,7 +195,7 @@ class Experiment:
                 f"Argument `protocol` must be one of {self.protocols} for "
                 f"{self.name}. Received: protocol={protocol!r}"
             )
-        if protocol != TUNED:
+        if protocol not in (TUNED, FAST) or not self.tuned:
             return self
         return dataclasses.replace(
             self,
@@ -157,6 +203,19 @@ class Experiment:
             notes=self.tuned_notes,
             **self.tuned,
         )
+
+    def dropout_for(self, model):
+        """The input dropout of `model`'s recurrent layer: `tt_dropout`
+        for the TT-RNNs when set, else `dropout`."""
+        is_tt_rnn = model.startswith(("tt-", "vtt-")) and model != "tt-mlp"
+        if is_tt_rnn and self.tt_dropout is not None:
+            return self.tt_dropout
+        return self.dropout
+
+    @property
+    def plain_rnn_units(self):
+        """Width of the plain RNN baselines (`rnn_units`, else `units`)."""
+        return self.units if self.rnn_units is None else self.rnn_units
 
     @property
     def input_dim(self):

@@ -64,7 +64,11 @@ def explain_run(
     if input_path is not None:
         run_dir = _first_fold(run_dir)
     config, checkpoint = _run_files(run_dir)
-    experiment = registry.get(config["experiment"])
+    # The run's protocol: its data are prepared as the run's were.
+    protocol = config.get("protocol")
+    if protocol not in registry.get(config["experiment"]).protocols:
+        protocol = None
+    experiment, _ = registry.resolve(config["experiment"], protocol)
     if (input_path is None) == (index is None):
         raise ExperimentError(
             "Give one of `input_path` (a file) or `index` (a test "

@@ -5,7 +5,8 @@ width (`hidden_activation`) -> head. Video and sequences (ICML 2017):
 frames -> [Masking] -> TT-RNN or RNN -> head on the last hidden state,
 with the 2017 cell semantics (GRU reset gate before the recurrent matmul,
 Keras 2 hard sigmoid as recurrent activation, dropout and recurrent
-dropout 0.25, L2 1e-2 on the head's kernel). The video TT-MLP (Table 2 of
+dropout as the experiment says, L2 on the head's kernel, the head's
+dropout if any). The video TT-MLP (Table 2 of
 the paper) has no recurrence: a TT layer on every frame, the mean over
 the (unmasked) frames, the head.
 """
@@ -27,6 +28,14 @@ _HEADS = {
     "multilabel": ("sigmoid", "binary_crossentropy"),
     "regression": (None, "mse"),
 }
+
+
+def head_dropout(experiment, x):
+    """`x` through the experiment's `Dropout` before the head, if any."""
+    if not experiment.head_dropout:
+        return x
+    layer = keras.layers.Dropout(experiment.head_dropout, name="head_dropout")
+    return layer(x)
 
 
 def head(experiment, outputs, name="head"):
@@ -92,6 +101,7 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
     x = hidden(inputs)
     if experiment.batch_norm:
         x = keras.layers.BatchNormalization(name="batch_norm")(x)
+    x = head_dropout(experiment, x)
     out_layer, loss = head(experiment, outputs)
     model = keras.Model(inputs, out_layer(x), name=model_name)
     return model, loss
@@ -105,8 +115,8 @@ def build_recurrent(
     tt_input_shape=None,
     tt_ranks=None,
     masking=False,
-    dropout=0.25,
-    recurrent_dropout=0.25,
+    dropout=None,
+    recurrent_dropout=None,
     pixels=None,
 ):
     """A clip classifier: frames -> (TT-)RNN -> head, or the TT-MLP.
@@ -131,8 +141,10 @@ def build_recurrent(
             input `"mask"` (batch, time) of booleans, since a black uint8
             frame is all zeros too.
         dropout: input dropout of the RNN (TT-MLP: dropout of the mean
-            frame features). Defaults to 0.25.
-        recurrent_dropout: recurrent dropout. Defaults to 0.25.
+            frame features). `None` for the experiment's
+            (`Experiment.dropout_for`).
+        recurrent_dropout: recurrent dropout. `None` for the
+            experiment's.
         pixels: `None` for float32 inputs, or `(center, scale)` for raw
             uint8 pixels that the model maps to `(x - center) * scale`
             itself: inside the TT input map's time chunks for TT-RNNs
@@ -149,6 +161,10 @@ def build_recurrent(
             f"Argument `model` must be one of {experiment.models} for "
             f"{experiment.name}. Received: model={model_name!r}"
         )
+    if dropout is None:
+        dropout = experiment.dropout_for(model_name)
+    if recurrent_dropout is None:
+        recurrent_dropout = experiment.recurrent_dropout
     dtype = "float32" if pixels is None else "uint8"
     frames = keras.Input((None, input_dim), dtype=dtype, name="frames")
     inputs, x, mask = frames, frames, None
@@ -183,8 +199,9 @@ def build_recurrent(
     else:
         if pixels is not None:
             x = _rescaling(pixels)(x)
-        layer = _dense_rnn(kind, experiment.units, common)
+        layer = _dense_rnn(kind, experiment.plain_rnn_units, common)
         hidden = layer(x) if mask is None else layer(x, mask=mask)
+    hidden = head_dropout(experiment, hidden)
     out_layer, loss = head(experiment, outputs)
     model = keras.Model(inputs, out_layer(hidden), name=model_name)
     return model, loss

@@ -41,7 +41,9 @@ GROUPS = {
     "spls": ("prostate", "lymphoma", "mice", "yeast"),
 }
 # The tuned variants were experiments of their own: their names still run.
-ALIASES = {f"{e.name}-{TUNED}": (e.name, TUNED) for e in ALL if e.tuned}
+ALIASES = {
+    f"{e.name}-{TUNED}": (e.name, TUNED) for e in ALL if TUNED in e.protocols
+}
 
 
 def names():
@@ -50,8 +52,11 @@ def names():
 
 
 def tuned_names():
-    """Names of the experiments with tuned settings."""
-    return tuple(name for name, e in EXPERIMENTS.items() if e.tuned)
+    """Names of the experiments with a `"tuned"` protocol (the video
+    experiments run their tuned settings as `"fast"`)."""
+    return tuple(
+        name for name, e in EXPERIMENTS.items() if TUNED in e.protocols
+    )
 
 
 def get(name):
@@ -112,11 +117,13 @@ def resolve(name, protocol=None):
         raise ExperimentError(
             f"Argument `protocol` must be one of {PROTOCOLS}. {received}"
         )
-    if protocol == TUNED and not experiment.tuned:
+    if protocol == TUNED and TUNED not in experiment.protocols:
+        what = f"{name} has no tuned settings"
+        if experiment.kind == "video":
+            what = f"{name} runs its tuned settings as 'fast'"
         raise ExperimentError(
-            f"Argument `protocol`: {name} has no tuned settings; the "
-            f"experiments with tuned settings are {list(tuned_names())}. "
-            f"{received}"
+            f"Argument `protocol`: {what}; the experiments with a "
+            f"'tuned' protocol are {list(tuned_names())}. {received}"
         )
     if protocol not in experiment.protocols:
         raise ExperimentError(

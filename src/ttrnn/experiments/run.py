@@ -22,6 +22,7 @@ from ttrnn.experiments import plots
 from ttrnn.experiments import registry
 from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
+from ttrnn.experiments import settings
 from ttrnn.experiments import training
 from ttrnn.experiments.registry import TUNED
 from ttrnn.experiments.registry import ExperimentError
@@ -100,9 +101,11 @@ def run_experiment(
             dataset's (e.g. 120x160).
         num_frames: frames a clip in the fast protocol. Defaults to 16.
         folds: cross-validation folds to run (list of ints), `None` for
-            all five.
+            the experiment's (`Experiment.folds`; all five if none).
         dropout: input dropout of the recurrent models. Defaults to the
-            experiment's (0.25, as run in 2017; mnist-seq 0).
+            experiment's (`Experiment.dropout_for`: in the paper protocol
+            0 for the TT-RNNs, whose 2017 code applied none, 0.25 for the
+            plain ones; mnist-seq 0).
         recurrent_dropout: their recurrent dropout. Defaults to the
             experiment's (0.25; mnist-seq 0.5).
         cache_dir: decoded-frame cache; `None` for
@@ -145,7 +148,9 @@ def run_experiment(
         "batch_size": int(batch_size or experiment.batch_size),
         "learning_rate": _learning_rate_config(learning_rate, experiment),
         "tt_ranks": experiment.ranks(tt_ranks, model_name),
-        "dropout": float(experiment.dropout if dropout is None else dropout),
+        "dropout": float(
+            experiment.dropout_for(model_name) if dropout is None else dropout
+        ),
         "recurrent_dropout": float(
             experiment.recurrent_dropout
             if recurrent_dropout is None
@@ -176,10 +181,8 @@ def run_experiment(
             tt_input_shape=None
             if tt_input_shape is None
             else [int(m) for m in tt_input_shape],
-            folds=None if folds is None else [int(f) for f in folds],
-            # The paper fed raw pixels - 128; the fast protocol scales
-            # them to [-1, 1), which trains in far fewer epochs.
-            pixel_scale=1.0 if protocol == "paper" else 1.0 / 128,
+            folds=_folds(experiment, folds),
+            pixel_scale=settings.pixel_scale(protocol),
         )
         if protocol == "paper":
             config["buckets"] = int(buckets)
@@ -324,6 +327,11 @@ def _default_models(experiment):
     if experiment.kind == "feedforward":
         return ("tt", "dense")
     return (experiment.models[0], experiment.models[0].split("-")[-1])
+
+
+def _folds(experiment, folds):
+    folds = experiment.folds if folds is None else folds
+    return None if folds is None else [int(f) for f in folds]
 
 
 def _max_batch_frames(value):

@@ -1,73 +1,145 @@
-"""Fibonacci-like sequences of bit patterns (the 2017 proof of concept).
+"""The generated sequence tasks: FiboClass (2017) and digit sequences.
 
-A sequence holds `steps` binary patterns of `16 x 32 = 512` bits. Two
-random seed patterns start it and every later pattern follows the
-Fibonacci-like rule x_t = x_{t-1} XOR x_{t-2}. Half of the sequences are
-corrupted: at one random step a random fraction of the bits is flipped,
-and the rule goes on from the corrupted pattern, so exactly one step
-breaks it. The label says whether the sequence obeys the rule (1) or not (0):
-a model has to relate patterns two steps apart, which a single frame or
-a bag of frames cannot tell.
+FiboClass, the 2017 proof of concept (`Experiment_FiboClass.py`): is a
+sequence of consecutive terms of the Fibonacci, the Lucas or the Padovan
+sequence, or random bits? Each time step is one term written in binary,
+512 bits, most significant first (right-aligned, leading zeros); a
+sequence holds 3-30 consecutive terms from a random start among the
+first 400, zero pre-padded to 30 steps. The terms are exact (Python
+ints; the largest, Lucas' 400th, has 278 bits).
 """
 
 import numpy as np
 
+# The classes of FiboClass, in label order.
+FIBOCLASS_CLASSES = ("fibonacci", "lucas", "padovan", "random")
 
-def make_fibonacci_sequences(
-    num_sequences=2000,
-    steps=12,
-    pattern_shape=(16, 32),
-    density=0.2,
-    flip_rate=0.15,
-    seed=0,
-):
-    """Generates the Fibonacci-like bit-pattern classification set.
+
+def sequence_terms(name, count):
+    """The first `count` terms of an integer sequence, as Python ints.
 
     Args:
-        num_sequences: number of sequences (half obey the rule).
-            Defaults to 2000.
-        steps: patterns a sequence, at least 4. Defaults to 12.
-        pattern_shape: shape of one pattern; it is flattened. Defaults to
-            `(16, 32)` (the TT input modes of the 2017 experiment).
-        density: probability of a one in the seed patterns.
-            Defaults to 0.2.
-        flip_rate: fraction of the bits flipped at the corrupted step.
-            Defaults to 0.15.
-        seed: seed of the generator. Defaults to 0.
+        name: `"fibonacci"` (1, 1, 2, 3, 5, ...), `"lucas"` (2, 1, 3, 4,
+            7, ...) or `"padovan"` (1, 1, 1, 2, 2, 3, 4, 5, ...:
+            P(i) = P(i - 2) + P(i - 3)), as the 2017 script started them.
+        count: number of terms.
 
     Returns:
-        `(x, y)`: float32 `(num_sequences, steps, prod(pattern_shape))` of
-        0s and 1s, and int32 labels `(num_sequences,)`.
+        A list of `count` ints.
 
     Example:
-    >>> x, y = make_fibonacci_sequences(4, steps=5, seed=1)
-    >>> x.shape, sorted(set(y.tolist()))
-    ((4, 5, 512), [0, 1])
+    >>> sequence_terms("lucas", 6)
+    [2, 1, 3, 4, 7, 11]
     """
-    if steps < 4:
+    starts = {"fibonacci": [1, 1], "lucas": [2, 1], "padovan": [1, 1, 1]}
+    if name not in starts:
         raise ValueError(
-            f"Argument `steps` must be at least 4. Received: steps={steps}"
+            f"Argument `name` must be one of {sorted(starts)}. "
+            f"Received: name={name!r}"
         )
-    if num_sequences < 2:
+    terms = list(starts[name])
+    while len(terms) < count:
+        if name == "padovan":
+            terms.append(terms[-2] + terms[-3])
+        else:
+            terms.append(terms[-1] + terms[-2])
+    return terms[:count]
+
+
+def bit_rows(terms, width=512):
+    """Terms written in binary, one row each, most significant bit first,
+    right-aligned (leading zeros).
+
+    Args:
+        terms: non-negative ints.
+        width: bits a row. Defaults to 512.
+
+    Returns:
+        uint8 array `(len(terms), width)` of 0s and 1s.
+
+    Example:
+    >>> bit_rows([5, 2], width=4).tolist()
+    [[0, 1, 0, 1], [0, 0, 1, 0]]
+    """
+    rows = np.zeros((len(terms), width), dtype=np.uint8)
+    for i, term in enumerate(terms):
+        bits = format(int(term), "b")
+        if len(bits) > width:
+            raise ValueError(
+                f"Argument `width` must hold every term's {len(bits)} "
+                f"bits. Received: width={width}"
+            )
+        rows[i, width - len(bits) :] = [int(b) for b in bits]
+    return rows
+
+
+def make_fiboclass(
+    per_class=300, steps=30, min_length=3, rows=400, width=512, seed=11111986
+):
+    """The FiboClass data set of the 2017 script.
+
+    The draws are those of the script (numpy's legacy `RandomState`, seed
+    11111986): first the random class's table, `rows * width` bits; then,
+    for each of the `per_class` samples and each class in turn, a length
+    in `min_length..steps` and a start in `0..rows - length - 1`; the
+    sample is rows `start .. start + length - 1` of the class's table.
+
+    Args:
+        per_class: sequences a class. Defaults to 300.
+        steps: longest sequence and padded length. Defaults to 30.
+        min_length: shortest sequence. Defaults to 3.
+        rows: terms a table (the first `rows` of each sequence).
+            Defaults to 400.
+        width: bits a term. Defaults to 512.
+        seed: seed of the legacy numpy generator. Defaults to 11111986
+            (the script's).
+
+    Returns:
+        `(x, y)`: float32 `(4 * per_class, steps, width)` of 0s and 1s,
+        the classes one after another (`FIBOCLASS_CLASSES` order), each
+        sequence zero pre-padded; int32 labels `(4 * per_class,)`.
+
+    Example:
+    >>> x, y = make_fiboclass(per_class=2, steps=5, rows=20, width=16)
+    >>> x.shape, y.tolist()
+    ((8, 5, 16), [0, 0, 1, 1, 2, 2, 3, 3])
+    """
+    if not 1 <= min_length <= steps < rows:
         raise ValueError(
-            "Argument `num_sequences` must be at least 2. "
-            f"Received: num_sequences={num_sequences}"
+            "Arguments must satisfy 1 <= min_length <= steps < rows. "
+            f"Received: min_length={min_length}, steps={steps}, rows={rows}"
         )
-    rng = np.random.default_rng(seed)
-    size = int(np.prod(pattern_shape))
-    x = np.zeros((num_sequences, steps, size), dtype=bool)
-    x[:, :2] = rng.random((num_sequences, 2, size)) < density
-    y = np.zeros(num_sequences, dtype=np.int32)
-    y[: num_sequences // 2] = 1
-    rng.shuffle(y)
-    corrupt_at = rng.integers(2, steps, size=num_sequences)
-    for t in range(2, steps):
-        x[:, t] = x[:, t - 1] ^ x[:, t - 2]
-        flip = (y == 0) & (corrupt_at == t)
-        if flip.any():
-            noise = rng.random((int(flip.sum()), size)) < flip_rate
-            x[flip, t] ^= noise
-    return x.astype(np.float32), y
+    rng = np.random.RandomState(seed)
+    noise = rng.choice([0, 1], rows * width, True).reshape(rows, width)
+    tables = [
+        bit_rows(sequence_terms(n, rows), width) for n in FIBOCLASS_CLASSES[:3]
+    ]
+    tables.append(noise.astype(np.uint8))
+    x = np.zeros((len(tables), per_class, steps, width), dtype=np.float32)
+    for i in range(per_class):
+        for label, table in enumerate(tables):
+            length = int(rng.choice(range(min_length, steps + 1), 1)[0])
+            start = int(rng.choice(range(0, rows - length), 1)[0])
+            x[label, i, steps - length :] = table[start : start + length]
+    y = np.repeat(np.arange(len(tables), dtype=np.int32), per_class)
+    return x.reshape(-1, steps, width), y
+
+
+def split_fiboclass(count, train_size=None, seed=0):
+    """The train and test indices of FiboClass: a permutation of the
+    `count` sequences, the first `train_size` (default `3 * count / 8`,
+    the script's 450 of 1,200) train, the rest test.
+
+    The script drew this permutation from numpy's global state after
+    building its model, which Keras' initialisers had consumed: no seed
+    reproduces it. Here `seed` seeds a legacy `RandomState`.
+
+    Returns:
+        `(train_indices, test_indices)`.
+    """
+    train_size = 3 * count // 8 if train_size is None else train_size
+    order = np.random.RandomState(seed).choice(count, count, False)
+    return order[:train_size], order[train_size:]
 
 
 def make_digit_sequences(

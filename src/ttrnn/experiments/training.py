@@ -82,6 +82,7 @@ def run_arrays(experiment, config, out, opts):
         dataset=config.get("dataset"),
     )
     config["source"] = arrays["source"]
+    config["split"] = arrays.get("split", experiment.split)
     if experiment.kind == "feedforward":
         config.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
     config["train_size"] = len(arrays["x_train"])
@@ -212,6 +213,11 @@ def run_video(experiment, config, out, opts):
     results = []
     for label, train_idx, test_idx in splits:
         run_dir = os.path.join(out, label) if len(splits) > 1 else out
+        # The last clips of the training split validate (Keras'
+        # `validation_split`, Hollywood2 2017); else the test clips do.
+        train_idx, validation_idx = _held_out(
+            train_idx, experiment.validation_split
+        )
         config["train_clips"] = len(train_idx)
         config["test_clips"] = len(test_idx)
         config.setdefault("split_clips", {})[label] = {
@@ -248,6 +254,16 @@ def run_video(experiment, config, out, opts):
             **sequence_args,
             **shards,
         )
+        validation = test
+        if validation_idx is not None:
+            config["validation_clips"] = len(validation_idx)
+            validation = data.VideoSequence(
+                dataset.subset(validation_idx),
+                cache,
+                shuffle=False,
+                **sequence_args,
+                **shards,
+            )
         if paper:
             padding = config.setdefault("padding_overhead", {})
             padding[label] = {
@@ -284,7 +300,7 @@ def run_video(experiment, config, out, opts):
         model, state = runner.fit_with_checkpoints(
             _rate_chosen(build, train, config, label, opts),
             train,
-            test,
+            validation,
             run_dir=run_dir,
             epochs=config["epochs"],
             resume=opts["resume"],
@@ -311,6 +327,15 @@ def begin_training(out, opts):
     that stops at its data keeps the earlier one)."""
     if opts["overwrite"]:
         rundir.clear_outputs(out)
+
+
+def _held_out(indices, fraction):
+    """`(train, validation)`: the last `fraction` of `indices` validate
+    (`None` when `fraction` is 0)."""
+    if not fraction:
+        return indices, None
+    cut = int(len(indices) * (1 - fraction))
+    return indices[:cut], indices[cut:]
 
 
 def predict_clips(model, sequence):
