@@ -8,6 +8,7 @@
                            --process-id I]
     ttrnn info NAME-or-results.json [--model M] [--protocol P]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
+    ttrnn reproduce NAME | --list     (cli_reproduce)
     ttrnn list
     ttrnn --version
 
@@ -25,6 +26,7 @@ import sys
 
 from ttrnn import _select_backend
 from ttrnn import cli_distributed
+from ttrnn import cli_reproduce
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
 
@@ -382,6 +384,8 @@ def build_parser():
     )
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=commands.explain)
+
+    cli_reproduce.add_parser(sub, _count, _folds_arg)
 
     p = sub.add_parser("list", help="list the experiments")
     p.set_defaults(func=commands.list_experiments)
