@@ -109,13 +109,19 @@ def markdown(report):
 
 
 def _settings(settings):
+    """One line: protocol, seed, and epochs and folds, by experiment
+    where they differ."""
     parts = [f"protocol `{settings['protocol']}`", f"seed {settings['seed']}"]
+    grouped = {}
     for name, s in settings["experiments"].items():
-        folds = ""
-        if s["folds"] is not None:
-            folds = f", folds {', '.join(map(str, s['folds']))}"
         epochs = f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}"
-        parts.append(f"{name}: {epochs}{folds}")
+        if s["folds"] is not None:
+            epochs += f", folds {', '.join(map(str, s['folds']))}"
+        grouped.setdefault(epochs, []).append(name)
+    for text, names in grouped.items():
+        parts.append(
+            text if len(grouped) == 1 else f"{text} ({', '.join(names)})"
+        )
     return ["Settings: " + "; ".join(parts) + "."]
 
 
