@@ -2,7 +2,7 @@
 
     ttrnn reproduce --list
     ttrnn reproduce NAME [--models M] [--folds F] [--epochs N] [--out O]
-                         [--data-dir D] [--seed S] [--verbose V]
+                         [--data-dir D] [--seed S] [--seeds N] [--verbose V]
                          [--no-plots]
 
 `add_parser` registers the command with `cli`; `reproduce` runs it
@@ -57,7 +57,14 @@ def add_parser(sub, count, folds):
         default=None,
         help="dataset directory (default: as for `ttrnn experiment`)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every run")
+    p.add_argument(
+        "--seeds",
+        type=count("seeds"),
+        default=1,
+        help="run each model (and fold) with this many seeds, SEED, "
+        "SEED+1, ...; the table's spread is over all runs (default 1)",
+    )
     p.add_argument(
         "--verbose",
         type=int,
@@ -103,6 +110,7 @@ def reproduce(args):
         out=args.out,
         data_dir=args.data_dir,
         seed=args.seed,
+        seeds=args.seeds,
         verbose=args.verbose,
         plot=not args.no_plots,
     )

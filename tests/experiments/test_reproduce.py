@@ -218,3 +218,47 @@ def test_without_matplotlib_the_plot_is_skipped(tmp_path, monkeypatch, capsys):
         str(tmp_path / "table.md"),
         str(tmp_path / "table.json"),
     ]
+
+
+def test_plan_with_seeds(tmp_path):
+    runs, shrunk, _ = reproduce_tables.plan(
+        reproduce_tables.get("ucf11"),
+        str(tmp_path),
+        models=["tt-gru"],
+        folds=[0],
+        seeds=(4, 5),
+    )
+    assert [(r.seed, r.out) for r in runs] == [
+        (s, str(tmp_path / "tt-gru" / f"seed-{s}" / "fold-0")) for s in (4, 5)
+    ]
+    assert not any("seed" in phrase for phrase in shrunk)
+
+
+def test_seeds_give_the_spread(tmp_path, tiny_fibonacci):
+    report = reproduce(
+        "fibonacci",
+        models=["tt-gru"],
+        epochs=1,
+        seed=7,
+        seeds=2,
+        out=tmp_path,
+        verbose=0,
+        plot=False,
+    )
+    (row,) = report["rows"]
+    assert row["seeds"] == [7, 8] and len(row["values"]) == 2
+    for seed in (7, 8):
+        result = _json(tmp_path / "tt-gru" / f"seed-{seed}" / "results.json")
+        assert result["config"]["seed"] == seed
+    assert row["value"] == pytest.approx(sum(row["values"]) / 2)
+    assert row["spread"] == pytest.approx(
+        abs(row["values"][0] - row["values"][1]) / 2
+    )
+    assert report["settings"]["seeds"] == [7, 8]
+    text = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert f"{row['value']:.3f} ± {row['spread']:.3f} (2 seeds)" in text
+    assert "seeds 7, 8" in text
+    with pytest.raises(TableError, match="Argument `seeds` must be an int"):
+        reproduce("fibonacci", seeds=0, out=tmp_path)
+    with pytest.raises(TableError, match="table1 trains nothing"):
+        reproduce("table1", seeds=2, out=tmp_path)

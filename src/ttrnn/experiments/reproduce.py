@@ -34,6 +34,7 @@ def reproduce(
     out=None,
     data_dir=None,
     seed=0,
+    seeds=1,
     verbose=1,
     plot=True,
 ):
@@ -47,7 +48,9 @@ def reproduce(
         out: output folder; `None` for `runs/reproduce/<name>`.
         data_dir: the data directory, `None` for each experiment's
             default (see `ttrnn experiment`).
-        seed: random seed of every run.
+        seed: random seed of every run (the first, with `seeds`).
+        seeds: how many seeds (`seed`, `seed + 1`, ...) each model (and
+            fold) runs with; the table's spread is over all of them.
         verbose: training logs of the runs: 0 none, 1 progress bars, 2 a
             line an epoch. Progress lines print unless 0.
         plot: write each run's plots and the table's PNG.
@@ -63,9 +66,16 @@ def reproduce(
     """
     table = reproduce_tables.get(name)
     out = os.fspath(out or os.path.join("runs", "reproduce", table.name))
-    settings = {"seed": int(seed), "data_dir": data_dir, "out": out}
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise TableError(
+            f"Argument `seeds` must be an int >= 1. Received: seeds={seeds!r}"
+        )
+    seed_list = [int(seed) + k for k in range(seeds)]
+    settings = {"seed": int(seed), "seeds": seed_list}
+    settings.update(data_dir=data_dir, out=out)
     if not table.experiments:
         given = {"models": models, "folds": folds, "epochs": epochs}
+        given["seeds"] = None if seeds == 1 else seeds
         for option, value in given.items():
             if value is not None:
                 raise TableError(
@@ -75,18 +85,20 @@ def reproduce(
         rows, shrunk = reproduce_tables.table1_rows(), []
     else:
         runs, shrunk, by_experiment = reproduce_tables.plan(
-            table, out, models, folds, epochs
+            table, out, models, folds, epochs, seed_list
         )
         settings.update(protocol=PROTOCOL, experiments=by_experiment)
         results = []
         for index, run in enumerate(runs):
             if verbose:
                 fold = "" if run.fold is None else f" fold {run.fold}"
+                if len(seed_list) > 1:
+                    fold += f" seed {run.seed}"
                 print(
                     f"[{index + 1}/{len(runs)}] {run.experiment} "
                     f"{run.model}{fold} -> {run.out}"
                 )
-            results.append(_run_or_reuse(run, seed, data_dir, verbose, plot))
+            results.append(_run_or_reuse(run, data_dir, verbose, plot))
         rows = table_rows(runs, results)
     report = {
         "table": table.name,
@@ -100,7 +112,7 @@ def reproduce(
     return report
 
 
-def finished_result(run, seed):
+def finished_result(run):
     """The results of `run`'s folder when they are complete and of the
     same settings (epochs, seed, protocol, fold), else `None`.
 
@@ -119,6 +131,7 @@ def finished_result(run, seed):
             result = json.load(file)
         config = result.get("config", {})
         theirs = (config.get("seed"), config.get("protocol"))
+        seed = run.seed
         if theirs != (seed, PROTOCOL):
             raise RunExistsError(
                 f"{run.out!r} holds a run of seed {theirs[0]}, protocol "
@@ -146,8 +159,8 @@ def finished_result(run, seed):
     return result if complete and same else None
 
 
-def _run_or_reuse(run, seed, data_dir, verbose, plot):
-    result = finished_result(run, seed)
+def _run_or_reuse(run, data_dir, verbose, plot):
+    result = finished_result(run)
     if result is not None:
         if verbose:
             print(f"  finished earlier: {os.path.join(run.out, RESULTS)}")
@@ -163,7 +176,7 @@ def _run_or_reuse(run, seed, data_dir, verbose, plot):
         epochs=run.epochs,
         protocol=PROTOCOL,
         resume=True,
-        seed=seed,
+        seed=run.seed,
         verbose=verbose,
         plot=plot,
         **options,
@@ -197,6 +210,7 @@ def table_rows(runs, results):
                 "spread": _spread(values),
                 "values": values,
                 "folds": [run.fold for run, _ in pairs],
+                "seeds": [run.seed for run, _ in pairs],
                 "metrics": metrics,
                 "input_to_hidden": weights["input_to_hidden"],
                 "compression": weights["compression"],

@@ -111,7 +111,9 @@ def markdown(report):
 def _settings(settings):
     """One line: protocol, seed, and epochs and folds, by experiment
     where they differ."""
-    parts = [f"protocol `{settings['protocol']}`", f"seed {settings['seed']}"]
+    seeds = settings["seeds"]
+    seed = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    parts = [f"protocol `{settings['protocol']}`", seed]
     grouped = {}
     for name, s in settings["experiments"].items():
         epochs = f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}"
@@ -178,7 +180,7 @@ def _runs(rows):
             row["experiment"],
             row["model"],
             row["metric"],
-            _value(row["value"], row["spread"], len(row["values"])),
+            _value(row["value"], row["spread"], _runs_of(row)),
             _num(row["paper_value"]),
         ]
         for key in extras:
@@ -197,7 +199,7 @@ def _runs(rows):
     lines += [
         "",
         "ours: the test metric after the last epoch, mean ± standard "
-        "deviation over the folds where there are several; "
+        "deviation over the folds and seeds where there are several; "
         "input-to-hidden: weights of the first layer's kernel (TT cores "
         "or dense); s/epoch: median training seconds an epoch (2017: a "
         "4-core Xeon E7-4850 v2 CPU); epochs: epochs trained; -: not "
@@ -206,12 +208,21 @@ def _runs(rows):
     return lines
 
 
-def _value(value, spread, count):
+def _runs_of(row):
+    """'5 folds', '3 seeds' or '10 runs' (folds and seeds)."""
+    folds = len(set(row["folds"]))
+    seeds = len(set(row["seeds"]))
+    if seeds == 1:
+        return f"{folds} folds"
+    return f"{seeds} seeds" if folds == 1 else f"{len(row['values'])} runs"
+
+
+def _value(value, spread, runs):
     if value is None:
         return "-"
     if spread is None:
         return f"{value:.3f}"
-    return f"{value:.3f} ± {spread:.3f} ({count} folds)"
+    return f"{value:.3f} ± {spread:.3f} ({runs})"
 
 
 def _num(value, digits=3):

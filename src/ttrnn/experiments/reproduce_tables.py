@@ -132,13 +132,15 @@ _BY_NAME = {table.name: table for table in TABLES}
 @dataclasses.dataclass(frozen=True)
 class Run:
     """One training run of a table: an experiment's model on one split
-    (`fold` `None`: the experiment's one split), in the folder `out`."""
+    (`fold` `None`: the experiment's one split) with one seed, in the
+    folder `out`."""
 
     experiment: str
     model: str
     fold: int
     epochs: int
     out: str
+    seed: int = 0
 
 
 def names():
@@ -183,7 +185,7 @@ def describe(table):
     return lines
 
 
-def plan(table, out, models=None, folds=None, epochs=None):
+def plan(table, out, models=None, folds=None, epochs=None, seeds=(0,)):
     """The runs of a table and what the options shrink.
 
     Args:
@@ -193,6 +195,8 @@ def plan(table, out, models=None, folds=None, epochs=None):
             for the table's.
         folds: cross-validation folds to run, `None` for all.
         epochs: epochs of every run, `None` for each experiment's.
+        seeds: the seeds; each model (and fold) runs once a seed, in a
+            folder `seed-<s>` when there are several.
 
     Returns:
         `(runs, shrunk, settings)`: the `Run`s in order, the list of
@@ -234,15 +238,22 @@ def plan(table, out, models=None, folds=None, epochs=None):
             "default_epochs": experiment.epochs,
         }
         for model in chosen:
-            for fold in run_folds:
-                parts = [out]
-                if len(experiments) > 1:
-                    parts.append(experiment.name)
-                parts.append(model)
-                if fold is not None:
-                    parts.append(f"fold-{fold}")
-                path = os.path.join(*parts)
-                runs.append(Run(experiment.name, model, fold, run_epochs, path))
+            for seed in seeds:
+                for fold in run_folds:
+                    parts = [out]
+                    if len(experiments) > 1:
+                        parts.append(experiment.name)
+                    parts.append(model)
+                    if len(seeds) > 1:
+                        parts.append(f"seed-{seed}")
+                    if fold is not None:
+                        parts.append(f"fold-{fold}")
+                    path = os.path.join(*parts)
+                    runs.append(
+                        Run(
+                            experiment.name, model, fold, run_epochs, path, seed
+                        )
+                    )
     shrunk = _shrunk(settings)
     return runs, shrunk, settings
 
