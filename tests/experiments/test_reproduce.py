@@ -4,6 +4,7 @@ The runs train fibonacci on a few sequences (`fewer_rows`); the CLI
 side (the files, the second call, errors) is in tests/test_cli.py.
 """
 
+import dataclasses
 import json
 import math
 import sys
@@ -262,3 +263,25 @@ def test_seeds_give_the_spread(tmp_path, tiny_fibonacci):
         reproduce("fibonacci", seeds=0, out=tmp_path)
     with pytest.raises(TableError, match="table1 trains nothing"):
         reproduce("table1", seeds=2, out=tmp_path)
+
+
+def test_rows_follow_the_catalog(tmp_path, tiny_fibonacci, monkeypatch):
+    """A catalog entry with the 2017 FiboClass's six models and figures
+    keyed by model (its runtime of 100 epochs a string) gives six rows
+    with their 2017 figures."""
+    six = ("rnn", "tt-rnn", "gru", "tt-gru", "lstm", "tt-lstm")
+    accuracy = (0.629, 0.765, 0.893, 0.975, 0.925, 0.935)
+    paper = {
+        m: {"accuracy": a, "runtime": "00:00:51"} for m, a in zip(six, accuracy)
+    }
+    fibo = dataclasses.replace(
+        registry.get("fibonacci"), models=six, paper=paper
+    )
+    monkeypatch.setitem(registry.EXPERIMENTS, "fibonacci", fibo)
+    report = reproduce("fibonacci", epochs=1, out=tmp_path, verbose=0)
+    assert [r["model"] for r in report["rows"]] == list(six)
+    assert [r["paper_value"] for r in report["rows"]] == list(accuracy)
+    text = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert "| runtime ours | runtime 2017 |" in text
+    assert "| fibonacci | tt-gru | accuracy |" in text and "| 0.975 |" in text
+    assert (tmp_path / "table.png").stat().st_size > 0

@@ -226,11 +226,15 @@ def _value(value, spread, runs):
 
 
 def _num(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    return "-" if value is None else str(value)  # a 2017 "00:01:22"
 
 
 def _count(value):
-    return "-" if value is None else f"{value:,}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "-" if value is None else str(value)
 
 
 def draw(report, path):
@@ -279,9 +283,9 @@ def _bars(ax, rows, metric, several):
                 width,
                 yerr=row["spread"],
                 color="tab:blue",
-                label="ours" if i == 0 else None,
+                label="ours" if "ours" not in _labels(ax) else None,
             )
-        if row["paper_value"] is not None:
+        if isinstance(row["paper_value"], (int, float)):
             ax.bar(
                 i + width / 2,
                 row["paper_value"],
