@@ -61,3 +61,26 @@ def interrupted_after_epoch(epoch):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner.EpochCheckpoint, "on_epoch_end", on_epoch_end)
         yield
+
+
+@contextlib.contextmanager
+def fewer_rows(train=48, test=16):
+    """Within the context, array experiments (feed-forward, sequences)
+    keep only the first `train` training and `test` test rows of their
+    data: runs of seconds."""
+    import pytest
+
+    from ttrnn.experiments import datasets
+
+    load = datasets.load_arrays
+
+    def few(experiment, data_dir=None, seed=0):
+        arrays = dict(load(experiment, data_dir, seed))
+        for key, size in (("train", train), ("test", test)):
+            arrays[f"x_{key}"] = arrays[f"x_{key}"][:size]
+            arrays[f"y_{key}"] = arrays[f"y_{key}"][:size]
+        return arrays
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets, "load_arrays", few)
+        yield

@@ -870,3 +870,94 @@ class TestFetchedData:
 
 def _sha256(path):
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reproduce_list(capsys):
+    from ttrnn.experiments import reproduce_tables
+
+    assert cli.main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    starts = [line.split()[0] for line in out.splitlines() if line[:1] != " "]
+    assert starts == list(reproduce_tables.names())
+    assert "ucf11: tt-gru, tt-lstm, tt-mlp, gru, lstm (5 folds" in out
+    assert out.count("cost: ") == len(starts)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["nope"], "Unknown table. Expected one of ['table1', 'ucf11'"),
+        ([], "Argument `name` must be a table"),
+        (["fibonacci", "--folds", "1"], "has no cross-validated experiment"),
+    ],
+)
+def test_reproduce_usage_errors(tmp_path, capsys, argv, words):
+    argv = ["reproduce", *argv, "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ttrnn reproduce: error: ") and words in err
+    assert err.count("\n") == 1
+
+
+def test_reproduce_fibonacci_table_and_reuse(tmp_path, capsys, monkeypatch):
+    """`reproduce fibonacci --epochs 1`: a row per catalog model with the
+    2017 figure; a second call reuses the finished runs."""
+    from tests.helpers import fewer_rows
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import run
+
+    calls = []
+    original = run.run_experiment
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(run, "run_experiment", counted)
+    out = tmp_path / "fib"
+    argv = ["reproduce", "fibonacci", "--epochs", "1", "--out", str(out)]
+    argv += ["--verbose", "0", "--seed", "3"]
+    fibonacci = registry.get("fibonacci")
+    with fewer_rows(48, 16):
+        assert cli.main(argv) == 0
+        assert len(calls) == len(fibonacci.models)
+        table = _results(out / "table.json")
+        stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
+        assert len(stamps) == len(fibonacci.models)
+        assert cli.main(argv) == 0  # reuses: no run, no results rewritten
+    assert len(calls) == len(fibonacci.models)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    again = _results(out / "table.json")
+    assert again["rows"] == table["rows"]
+    rows = table["rows"]
+    assert [r["model"] for r in rows] == list(fibonacci.models)
+    for row in rows:
+        paper = fibonacci.paper.get(row["model"], {})
+        assert row["paper_value"] == paper.get(fibonacci.metric)
+        assert 0 <= row["value"] <= 1 and row["epochs_done"] == [1]
+        assert row["config"]["epochs"] == 1 and row["config"]["seed"] == 3
+    assert table["shrunk"] == [f"epochs 1 of {fibonacci.epochs}"]
+    assert table["settings"]["seed"] == 3
+    machine = table["machine"]
+    assert machine["cores"] >= 1 and machine["keras"] and machine["date"]
+    assert machine["backend"] == rows[0]["config"]["backend"]
+    text = (out / "table.md").read_text(encoding="utf-8")
+    assert f"**Shrunk: epochs 1 of {fibonacci.epochs}.**" in text
+    header = next(line for line in text.splitlines() if "| model |" in line)
+    assert "| ours | 2017 |" in header
+    lines = [line for line in text.splitlines() if line.startswith("| fib")]
+    assert len(lines) == len(fibonacci.models)
+    gru = next(line for line in lines if line.startswith("| fibonacci | gru"))
+    assert f"| {fibonacci.paper['gru'][fibonacci.metric]:.3f} |" in gru
+    assert (out / "table.png").stat().st_size > 0
+    assert "wrote " in capsys.readouterr().out
+
+
+def test_reproduce_table1(tmp_path, capsys):
+    assert cli.main(["reproduce", "table1", "--out", str(tmp_path)]) == 0
+    table = _results(tmp_path / "table.json")
+    assert len(table["rows"]) == 15 and table["shrunk"] == []
+    assert all(r["ours"] == r["paper"] for r in table["rows"])
+    text = (tmp_path / "table.md").read_text(encoding="utf-8")
+    assert "| 4 | 2,976 / 2,976 | 11,904 / 11,904 | 3,360 / 3,360 |" in text
+    assert "differs" not in text

@@ -9,6 +9,7 @@
                            --process-id I]
     ttrnn info NAME-or-results.json [--model M] [--protocol P] [--json]
     ttrnn explain RUN_DIR (--input FILE | --index N) [--target K]
+    ttrnn reproduce NAME | --list     (cli_reproduce)
     ttrnn list
     ttrnn data list | get NAME... [--offline] | path NAME
     ttrnn --version
@@ -28,6 +29,8 @@ import sys
 from ttrnn import _select_backend
 from ttrnn import cli_data
 from ttrnn import cli_distributed
+from ttrnn import cli_reproduce
+from ttrnn import cli_types
 from ttrnn import cli_warnings
 from ttrnn import commands
 from ttrnn.experiments.experiment import PROTOCOLS
@@ -43,103 +46,6 @@ _PROTOCOL_HELP = (
     "'paper' (default), the 2017 settings; 'tuned', the tuned settings "
     "of the experiments that have them (ttrnn list)"
 )
-
-
-def _shape(text):
-    """'120x160' or '120,160' -> (120, 160)."""
-    values = _integers(text)
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(
-            f"expected positive integers like 120x160 or 8,20,20,18. "
-            f"Received: {text!r}"
-        )
-    return values
-
-
-def _ranks(text):
-    """'4' -> 4; '1,4,4,4,1' -> (1, 4, 4, 4, 1)."""
-    values = _integers(text)
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(
-            "expected TT ranks: positive integers, one for every inner "
-            "cut (e.g. 4) or one a cut (e.g. 1,4,4,4,1). "
-            f"Received: {text!r}"
-        )
-    return values[0] if len(values) == 1 else values
-
-
-def _integers(text):
-    """'8,20x3' -> (8, 20, 3); () when a part is not an integer."""
-    parts = text.replace("x", ",").split(",")
-    try:
-        return tuple(int(p) for p in parts if p.strip())
-    except ValueError:
-        return ()
-
-
-def _count(what, allow_zero=False):
-    """An argparse type: a positive integer (or zero, with `allow_zero`),
-    the message naming `what`."""
-    low = 0 if allow_zero else 1
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < low:
-            kind = "a number" if allow_zero else "a positive number"
-            raise argparse.ArgumentTypeError(
-                f"expected {kind} of {what} ({low} or more). Received: {text!r}"
-            )
-        return value
-
-    parse.__name__ = what  # argparse names the type in some messages
-    return parse
-
-
-def _learning_rate(text):
-    """A positive number, `sweep`, or comma-separated candidates."""
-    if text == "sweep":
-        return text
-    try:
-        rates = [float(part) for part in text.split(",")]
-    except ValueError:
-        rates = [0.0]
-    if not all(0 < rate < float("inf") for rate in rates):
-        raise argparse.ArgumentTypeError(
-            "expected a positive number like 0.001, 'sweep', or "
-            f"candidates like 1e-3,1e-4. Received: {text!r}"
-        )
-    return rates[0] if len(rates) == 1 else rates
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction from 0 to below 1, like 0.25. "
-            f"Received: {text!r}"
-        )
-    return value
-
-
-def _folds_arg(text):
-    if text == "all":
-        return None
-    try:
-        folds = [int(f) for f in text.split(",")]
-    except ValueError:
-        folds = []
-    if not folds or any(not 0 <= f < 5 for f in folds):
-        raise argparse.ArgumentTypeError(
-            "expected 'all' or fold numbers from 0 to 4 (5-fold "
-            f"cross-validation) like 0 or 0,1. Received: {text!r}"
-        )
-    return folds
 
 
 class _Version(argparse.Action):
@@ -187,7 +93,7 @@ def build_parser():
     p.add_argument(
         "--quick", action="store_true", help="tiny frames, for smoke tests"
     )
-    p.add_argument("--epochs", type=_count("epochs"), default=None)
+    p.add_argument("--epochs", type=cli_types.count("epochs"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
@@ -214,7 +120,7 @@ def build_parser():
         "set is fetched into the cache on first use: ttrnn data)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
-    p.add_argument("--epochs", type=_count("epochs"), default=None)
+    p.add_argument("--epochs", type=cli_types.count("epochs"), default=None)
     p.add_argument(
         "--model",
         default=None,
@@ -233,65 +139,70 @@ def build_parser():
     p.add_argument(
         "--overwrite", action="store_true", help="discard an earlier run"
     )
-    p.add_argument("--batch-size", type=_count("samples"), default=None)
+    p.add_argument(
+        "--batch-size", type=cli_types.count("samples"), default=None
+    )
     p.add_argument(
         "--learning-rate",
-        type=_learning_rate,
+        type=cli_types.learning_rate,
         default=None,
         help="Adam's rate; 'sweep' (or candidates like 1e-3,1e-4) picks "
         "the one with the lowest training loss after short trial runs",
     )
     p.add_argument(
-        "--tt-ranks", type=_ranks, default=None, help="e.g. 4 or 1,4,4,4,1"
+        "--tt-ranks",
+        type=cli_types.ranks,
+        default=None,
+        help="e.g. 4 or 1,4,4,4,1",
     )
     p.add_argument(
         "--tt-input-shape",
-        type=_shape,
+        type=cli_types.shape,
         default=None,
         help="video: TT input modes, e.g. 8,20,20,18",
     )
     p.add_argument(
         "--frame-shape",
-        type=_shape,
+        type=cli_types.shape,
         default=None,
         help="video: HxW frames are resized to (default: the dataset's)",
     )
     p.add_argument(
         "--frames",
-        type=_count("frames"),
+        type=cli_types.count("frames"),
         default=16,
         help="fast protocol: frames a clip",
     )
     p.add_argument(
         "--folds",
-        type=_folds_arg,
+        type=cli_types.folds,
         default=None,
         help="cross-validation folds to run, e.g. 0 or 0,1 (default all)",
     )
     p.add_argument(
         "--dropout",
-        type=_fraction,
+        type=cli_types.fraction,
         default=None,
         help="RNN input dropout (default: the experiment's, 0.25 as run "
         "in 2017)",
     )
     p.add_argument(
         "--recurrent-dropout",
-        type=_fraction,
+        type=cli_types.fraction,
         default=None,
         help="RNN recurrent dropout (default: the experiment's, 0.25 as "
         "run in 2017)",
     )
     p.add_argument(
         "--buckets",
-        type=_count("buckets"),
+        type=cli_types.count("buckets"),
         default=8,
         help="video, paper protocol: most length buckets (one compiled "
         "graph each)",
     )
     p.add_argument(
         "--max-batch-frames",
-        type=_count("max-batch-frames", allow_zero=True),
+        type=cli_types.count("max-batch-frames", allow_zero=True),
         default=None,
         help="video, paper protocol: most padded frames a batch; batches "
         "of longer clips hold fewer clips (default 4096 on JAX, 8192 on "
@@ -309,7 +220,7 @@ def build_parser():
     )
     p.add_argument("--no-plots", action="store_true")
     cli_data.add_experiment_arguments(p)
-    cli_distributed.add_arguments(p, _count)
+    cli_distributed.add_arguments(p, cli_types.count)
     p.set_defaults(func=commands.experiment)
 
     p = sub.add_parser(
@@ -322,9 +233,9 @@ def build_parser():
     )
     p.add_argument("target", help="experiment name or a results.json")
     p.add_argument("--model", default=None)
-    p.add_argument("--tt-ranks", type=_ranks, default=None)
-    p.add_argument("--tt-input-shape", type=_shape, default=None)
-    p.add_argument("--frame-shape", type=_shape, default=None)
+    p.add_argument("--tt-ranks", type=cli_types.ranks, default=None)
+    p.add_argument("--tt-input-shape", type=cli_types.shape, default=None)
+    p.add_argument("--frame-shape", type=cli_types.shape, default=None)
     p.add_argument(
         "--protocol",
         choices=PROTOCOLS,
@@ -362,14 +273,14 @@ def build_parser():
     )
     source.add_argument(
         "--index",
-        type=_count("index", allow_zero=True),
+        type=cli_types.count("index", allow_zero=True),
         default=None,
         help="the index of a test example of the run's data (video: a "
         "test clip of the fold of RUN_DIR)",
     )
     p.add_argument(
         "--target",
-        type=_count("target", allow_zero=True),
+        type=cli_types.count("target", allow_zero=True),
         default=None,
         help="the output unit explained (default: the predicted one)",
     )
@@ -389,12 +300,14 @@ def build_parser():
     p.add_argument("--data-dir", default=None, help="for --index")
     p.add_argument(
         "--top-frames",
-        type=_count("frames"),
+        type=cli_types.count("frames"),
         default=4,
         help="video: the most relevant frames drawn pixel by pixel",
     )
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=commands.explain)
+
+    cli_reproduce.add_parser(sub, cli_types.count, cli_types.folds)
 
     p = sub.add_parser("list", help="list the experiments")
     p.set_defaults(func=commands.list_experiments)
