@@ -21,6 +21,9 @@ from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
 from ttrnn.experiments.sequences import make_fiboclass
 from ttrnn.experiments.sequences import split_fiboclass
+from ttrnn.experiments.splits import folds_2017  # noqa: F401 (re-export)
+from ttrnn.experiments.splits import stratified_split
+from ttrnn.experiments.splits import video_splits  # noqa: F401 (re-export)
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
 # mnist-seq: training and test sequences (the 2018 script's counts).
@@ -158,53 +161,6 @@ def load_video(experiment, data_dir):
         raise DataDirError(str(error)) from error
 
 
-def video_splits(experiment, dataset, folds=None, seed=0):
-    """The (train, test) index pairs a video experiment runs.
-
-    Args:
-        experiment: the `Experiment` (`split` "cv5" or "official").
-        dataset: its `VideoDataset`.
-        folds: fold numbers to run (cv5), `None` for all five.
-        seed: seed of the fold assignment.
-
-    Returns:
-        A list of `(label, train_indices, test_indices)`.
-    """
-    if experiment.split in ("cv5", "cv5-2017"):
-        if experiment.split == "cv5":
-            every = dataset.folds(5, seed=seed)
-        else:
-            every = folds_2017(len(dataset))
-        chosen = range(5) if folds is None else folds
-        for fold in chosen:
-            if not 0 <= fold < 5:
-                raise ExperimentError(
-                    f"Folds are numbered 0 to 4. Received: fold={fold}"
-                )
-        return [(f"fold-{f}", *every[f]) for f in chosen]
-    key = 1 if experiment.name == "hmdb51" else None
-    train, test = dataset.split(key)
-    return [("official", train, test)]
-
-
-def folds_2017(count, k=5):
-    """The 2017 video scripts' cross-validation folds of `count` clips:
-    `np.random.seed(11111986)`, a permutation
-    (`np.random.choice(n, n, False)`), cut by `np.array_split` into `k`
-    runs; fold i tests on run i and trains on the others.
-
-    Returns:
-        A list of `k` `(train_indices, test_indices)`, sorted indices.
-    """
-    # Legacy RandomState: the numbers the 2017 scripts drew.
-    order = np.random.RandomState(SEED_2017).choice(count, count, False)
-    runs = np.array_split(order, k)
-    return [
-        (np.sort(np.concatenate(runs[:i] + runs[i + 1 :])), np.sort(test))
-        for i, test in enumerate(runs)
-    ]
-
-
 def _collection_dir(experiment, data_dir):
     where = _WHERE[experiment.data_subdir]
     if data_dir is None:
@@ -241,7 +197,7 @@ def nips2003_sets(name, folder, seed):
             stacklevel=3,
         )
         x, y = data.read_nips2003_subset(name, "valid", folder)
-        train, test = _stratified_split(y, 1 / 3, seed)
+        train, test = stratified_split(y, 1 / 3, seed)
         return (x[train], y[train]), (x[test], y[test]), "holdout"
     test = data.read_nips2003_subset(name, "valid", folder)
     return train, test, "official"
@@ -436,17 +392,6 @@ def _reuters(experiment, data_dir, seed):
 
 def _pad(experiment, *arrays):
     return tuple(data.pad_features(x, experiment.input_dim) for x in arrays)
-
-
-def _stratified_split(labels, test_fraction, seed):
-    rng = np.random.default_rng(seed)
-    test = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test.extend(members[: round(test_fraction * len(members))])
-    test = np.sort(np.asarray(test, dtype=np.int64))
-    train = np.setdiff1d(np.arange(len(labels)), test)
-    return train, test
 
 
 def _result(x_train, y_train, x_test, y_test, outputs, class_names):
