@@ -144,9 +144,12 @@ def run_demo(
         "epochs": sizes["epochs"],
         "models": rows,
     }
-    # Learning curves of the last fold (the one whose model is plotted).
+    # Learning curves of every fold; weights.png shows the last fold's
+    # models (the last checkpoints).
     histories = {
-        name: list(r["history"].values())[-1] for name, r in results.items()
+        f"{name} {label}": history
+        for name, r in results.items()
+        for label, history in r["history"].items()
     }
     try:
         summary["plots"] = plots.save_all(
@@ -155,9 +158,11 @@ def run_demo(
             models,
             "accuracy",
             sizes["frame_shape"],
-            "TT-GRU vs GRU on generated motion videos",
+            "TT-GRU vs GRU on generated motion videos, "
+            f"{len(sizes['folds'])} folds",
         )
-    except ImportError:  # matplotlib is an optional extra
+    except ImportError as error:  # matplotlib is an optional extra
+        plots.report_skipped(error)
         summary["plots"] = []
     runner.write_json(os.path.join(out, "results.json"), summary)
     if verbose:

@@ -360,7 +360,8 @@ def _finish(experiment, config, out, splits, started, opts):
                 tuple(frame) if frame else None,
                 f"{experiment.name}: {config['model']}",
             )
-        except ImportError:  # matplotlib is an optional extra
+        except ImportError as error:  # matplotlib is an optional extra
+            plots.report_skipped(error)
             result["plots"] = []
     runner.write_json(os.path.join(out, RESULTS), result)
     if opts["verbose"]:
