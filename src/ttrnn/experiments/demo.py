@@ -183,7 +183,7 @@ def format_table(summary):
         f"frames of {h}x{w}x{c}); {summary['epochs']} epochs; "
         f"{len(folds)} fold(s), {data.get('test_clips')} test clips in all; "
         f"chance accuracy {summary.get('chance', 1 / data['classes']):.3f}",
-        f"{'model':<8}{'input-to-hidden':>17}{'compression':>13}"
+        f"{'model':<8}{'input-to-hidden':>17}{'input-map compression':>23}"
         f"{'Adam rate':>11}{'train acc.':>12}{'test acc.':>15}"
         f"{'s/epoch':>9}",
     ]
@@ -198,7 +198,7 @@ def format_table(summary):
         train = "-" if train is None else f"{train:.3f}"
         lines.append(
             f"{row['model']:<8}{row['input_to_hidden']:>17,}"
-            f"{row['compression_vs_gru']:>12,.0f}x{rate:>11}{train:>12}"
+            f"{row['compression_vs_gru']:>22,.0f}x{rate:>11}{train:>12}"
             f"{accuracy:>15}{row['seconds_per_epoch']:>9.2f}"
         )
     lines.append(

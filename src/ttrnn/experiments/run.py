@@ -381,7 +381,7 @@ def _one_line(result):
         line += f" (2017: {_fmt(paper)})"
     line += (
         f"; input-to-hidden {weights['input_to_hidden']:,} weights "
-        f"({weights['compression']:,.0f}x compression); "
+        f"({weights['compression']:,.0f}x input-map compression); "
         f"{_fmt(result['seconds_per_epoch'], 2)} s/epoch -> "
         f"{os.path.join(result['out'], RESULTS)}"
     )
