@@ -67,9 +67,8 @@ def test_filtered_stderr_writes_back_the_rest(capfd):
     assert capfd.readouterr().err == OTHER + "after\n"
 
 
-def test_install_is_idempotent_and_uninstall_removes_the_hook():
-    if "tensorflow" in sys.modules:
-        pytest.skip("TensorFlow is imported: install() does nothing")
+def test_install_is_idempotent_and_uninstall_removes_the_hook(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     _tf_logs.uninstall()
     try:
         _tf_logs.install()
@@ -78,6 +77,12 @@ def test_install_is_idempotent_and_uninstall_removes_the_hook():
         assert len(hooks) == 1
     finally:
         _tf_logs.uninstall()
+    assert not [f for f in sys.meta_path if "TensorFlowFinder" in repr(f)]
+
+
+def test_install_does_nothing_once_tensorflow_is_imported(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    _tf_logs.install()
     assert not [f for f in sys.meta_path if "TensorFlowFinder" in repr(f)]
 
 
