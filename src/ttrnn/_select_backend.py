@@ -26,6 +26,8 @@ import json
 import os
 import sys
 
+from ttrnn import _tf_logs
+
 # Backends in the order ttrnn prefers them, and the package each needs.
 PREFERRED = ("jax", "tensorflow", "torch")
 PACKAGES = {
@@ -52,12 +54,14 @@ class BackendError(ImportError):
 def quiet_tensorflow():
     """Keeps TensorFlow's C++ INFO/WARNING lines off stderr by default.
 
-    Sets `TF_CPP_MIN_LOG_LEVEL=2` unless the user has set it. Only
-    logging; numerics are untouched. TensorFlow reads it when it is
-    loaded, which Keras' serialisation does whenever TensorFlow is
-    installed, on every backend.
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` unless the user has set it, and applies
+    that level to the lines TensorFlow prints while it loads, before it
+    reads the variable (`ttrnn._tf_logs`). Only logging; numerics are
+    untouched. Keras loads TensorFlow whenever it is installed, on every
+    backend (seeding, saving).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _tf_logs.install()
 
 
 def is_command_line():

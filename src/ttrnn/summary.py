@@ -67,7 +67,17 @@ class LayerCost:
 
     @property
     def compression(self):
+        """Layer compression: `dense_params / params`, all weights of the
+        layer (a TT-RNN's recurrent kernel and bias included)."""
         return self.dense_params / max(self.params, 1)
+
+    @property
+    def input_map_compression(self):
+        """Input-map compression: `dense_kernel_params / kernel_params`,
+        the (input) kernel alone; None for layers without one."""
+        if not self.kernel_params or self.dense_kernel_params is None:
+            return None
+        return self.dense_kernel_params / self.kernel_params
 
 
 def _shape(tensor_or_none):
@@ -309,10 +319,10 @@ def summary(model, print_fn=None):
     ...     TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3, name="tt"),
     ...     keras.layers.Dense(10, name="head")])
     >>> summary(model)  # doctest: +NORMALIZE_WHITESPACE
-    Layer (type)  Output shape  Weights  Dense equiv.  Compression  Mult-adds
-    tt (TTDense)  (None, 1024)  2,272    1,049,600     462.0x       172,032
-    head (Dense)  (None, 10)    10,250   10,250        1.0x         10,240
-    Total                       12,522   1,059,850     84.6x        182,272
+    Layer (type) Output shape Weights Dense equiv. Layer compression Mult-adds
+    tt (TTDense) (None, 1024) 2,272   1,049,600    462.0x            172,032
+    head (Dense) (None, 10)   10,250  10,250       1.0x              10,240
+    Total                     12,522  1,059,850    84.6x             182,272
     """
     print_fn = print if print_fn is None else print_fn
     costs = layer_costs(model)
@@ -321,7 +331,7 @@ def summary(model, print_fn=None):
         "Output shape",
         "Weights",
         "Dense equiv.",
-        "Compression",
+        "Layer compression",
         "Mult-adds",
     )
     rows = [head]

@@ -149,9 +149,12 @@ def run_demo(
         "epochs": sizes["epochs"],
         "models": rows,
     }
-    # Learning curves of the last fold (the one whose model is plotted).
+    # Learning curves of every fold; weights.png shows the last fold's
+    # models (the last checkpoints).
     histories = {
-        name: list(r["history"].values())[-1] for name, r in results.items()
+        f"{name} {label}": history
+        for name, r in results.items()
+        for label, history in r["history"].items()
     }
     try:
         summary["plots"] = plots.save_all(
@@ -160,9 +163,11 @@ def run_demo(
             models,
             "accuracy",
             sizes["frame_shape"],
-            "TT-GRU vs GRU on generated motion videos",
+            "TT-GRU vs GRU on generated motion videos, "
+            f"{len(sizes['folds'])} folds",
         )
-    except ImportError:  # matplotlib is an optional extra
+    except ImportError as error:  # matplotlib is an optional extra
+        plots.report_skipped(error)
         summary["plots"] = []
     runner.write_json(os.path.join(out, "results.json"), summary)
     if verbose:
@@ -183,7 +188,7 @@ def format_table(summary):
         f"frames of {h}x{w}x{c}); {summary['epochs']} epochs; "
         f"{len(folds)} fold(s), {data.get('test_clips')} test clips in all; "
         f"chance accuracy {summary.get('chance', 1 / data['classes']):.3f}",
-        f"{'model':<8}{'input-to-hidden':>17}{'compression':>13}"
+        f"{'model':<8}{'input-to-hidden':>17}{'input-map compression':>23}"
         f"{'Adam rate':>11}{'train acc.':>12}{'test acc.':>15}"
         f"{'s/epoch':>9}",
     ]
@@ -198,7 +203,7 @@ def format_table(summary):
         train = "-" if train is None else f"{train:.3f}"
         lines.append(
             f"{row['model']:<8}{row['input_to_hidden']:>17,}"
-            f"{row['compression_vs_gru']:>12,.0f}x{rate:>11}{train:>12}"
+            f"{row['compression_vs_gru']:>22,.0f}x{rate:>11}{train:>12}"
             f"{accuracy:>15}{row['seconds_per_epoch']:>9.2f}"
         )
     lines.append(

@@ -17,6 +17,7 @@ import numpy as np
 
 from ttrnn.experiments import datasets
 from ttrnn.experiments import explained
+from ttrnn.experiments import plots
 from ttrnn.experiments import registry
 from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
@@ -108,8 +109,8 @@ def explain_run(
             files.append(
                 _draw(experiment, config, x[0], relevance, out, top_frames)
             )
-        except ImportError:  # matplotlib is an optional extra
-            pass
+        except ImportError as error:  # matplotlib is an optional extra
+            plots.report_skipped(error)
     summary = {
         "run": os.fspath(run_dir),
         "input": os.fspath(input_path) if input_path else name,
@@ -290,6 +291,11 @@ def _draw(experiment, config, x, relevance, out, top_frames):
             path, x, relevance, (height, width, 3), top_frames
         )
     if relevance.ndim == 2:
+        side = math.isqrt(x.shape[-1])
+        if side * side != x.shape[-1]:  # steps that are not images
+            return explained.sequence_heatmap(
+                path, x, relevance, f"{experiment.name}: relevance"
+            )
         per_step = explained.step_relevance(relevance[None])
         return explained.sequences(path, x[None], per_step)
     side = math.isqrt(x.size)

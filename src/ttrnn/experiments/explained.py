@@ -62,8 +62,8 @@ def relevance_scores(model, x, step_labels, target=0, plot_path=None):
         shown = np.flatnonzero(np.asarray(step_labels).any(axis=1))[:4]
         try:
             sequences(plot_path, x[shown], per_step[shown], step_labels[shown])
-        except ImportError:  # matplotlib is an optional extra
-            pass
+        except ImportError as error:  # matplotlib is an optional extra
+            plots.report_skipped(error)
     return {
         "relevance_auroc": metrics.auroc(labels, scores),
         "relevance_auprc": metrics.average_precision(labels, scores),
@@ -136,6 +136,68 @@ def sequences(
         "that carries the answer)",
         fontsize=9,
     )
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def sequence_heatmap(path, x, relevance, title="relevance"):
+    """Draws one sequence of feature vectors (not images) and its relevance.
+
+    Three panels share the step axis (the real, non-zero steps only): the
+    input values, the relevance of every input value (red for, blue
+    against, one symmetric colour scale with its colour bar), and the
+    relevance of each step (the sum over its features).
+
+    Args:
+        path: output PNG path.
+        x: `(steps, features)`, zero pre-padded.
+        relevance: the same shape.
+        title: figure title.
+
+    Returns:
+        `path`.
+    """
+    plt = plots.pyplot()
+    x, relevance = np.asarray(x), np.asarray(relevance)
+    steps = np.flatnonzero(np.any(x != 0, axis=-1))
+    if len(steps) == 0:
+        steps = np.arange(len(x))
+    x, relevance = x[steps], relevance[steps]
+    per_step = relevance.sum(axis=-1)
+    extent = (-0.5, x.shape[1] - 0.5, steps[-1] + 0.5, steps[0] - 0.5)
+    fig, axes = plt.subplots(
+        1,
+        3,
+        figsize=(13, 0.25 * len(steps) + 2.2),
+        gridspec_kw={"width_ratios": [4, 4, 1.3]},
+        sharey=True,
+    )
+    pixels = {"aspect": "auto", "extent": extent, "interpolation": "nearest"}
+    im = axes[0].imshow(x, cmap="gray_r", **pixels)
+    fig.colorbar(im, ax=axes[0], fraction=0.04).set_label("input value")
+    axes[0].set_title("input", fontsize=9)
+    axes[0].set_ylabel("step")
+    scale = float(np.abs(relevance).max()) or 1.0
+    im = axes[1].imshow(
+        relevance,
+        cmap="bwr",
+        vmin=-scale,
+        vmax=scale,
+        **pixels,
+    )
+    bar = fig.colorbar(im, ax=axes[1], fraction=0.04)
+    bar.set_label("relevance (red: for, blue: against)")
+    axes[1].set_title("relevance of each input value", fontsize=9)
+    for ax in axes[:2]:
+        ax.set_xlabel("input feature")
+    colors = ["tab:red" if v >= 0 else "tab:blue" for v in per_step]
+    axes[2].barh(steps, per_step, color=colors, height=0.8)
+    axes[2].axvline(0, color="black", linewidth=0.6)
+    axes[2].set_xlabel("relevance a step")
+    axes[2].set_title("sum over features", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

@@ -20,7 +20,8 @@ def layer_rows(model):
         A list of dicts: `layer`, `type`, `weights` (all weights of the
         layer), `input_to_hidden` (the kernel or TT cores alone),
         `dense_equivalent` (weights of the dense kernel it replaces),
-        `compression` (dense equivalent / input-to-hidden), `macs`
+        `compression` (input-map compression: dense equivalent /
+        input-to-hidden; `LayerCost.input_map_compression`), `macs`
         (multiply-adds a sample or time step) and, for TT layers,
         `tt_input_shape`, `tt_output_shape` and `tt_ranks`.
     """
@@ -42,9 +43,7 @@ def layer_rows(model):
             row["tt_input_shape"] = list(ins)
             row["tt_output_shape"] = list(outs)
             row["tt_ranks"] = list(ranks)
-        kernel = row.get("input_to_hidden")
-        dense = row.get("dense_equivalent")
-        row["compression"] = dense / kernel if kernel and dense else None
+        row["compression"] = cost.input_map_compression
         rows.append(row)
     return rows
 
@@ -52,17 +51,18 @@ def layer_rows(model):
 def format_rows(rows):
     """The rows of `layer_rows` as an aligned text table."""
     header = (
-        f"{'layer':<12}{'type':<14}{'weights':>12}{'input->hidden':>15}"
-        f"{'dense equiv.':>14}{'compression':>13}{'MACs/step':>13}"
+        f"{'layer':<12}{'type':<14}{'weights':>12}{'input map':>12}"
+        f"{'dense input map':>17}{'input-map compression':>23}"
+        f"{'MACs/step':>13}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         compression = row.get("compression")
         lines.append(
             f"{row['layer']:<12.12}{row['type']:<14.14}{row['weights']:>12,}"
-            f"{_num(row.get('input_to_hidden')):>15}"
-            f"{_num(row.get('dense_equivalent')):>14}"
-            f"{(f'{compression:,.1f}x' if compression else '-'):>13}"
+            f"{_num(row.get('input_to_hidden')):>12}"
+            f"{_num(row.get('dense_equivalent')):>17}"
+            f"{(f'{compression:,.1f}x' if compression else '-'):>23}"
             f"{_num(row.get('macs')):>13}"
         )
     return "\n".join(lines)

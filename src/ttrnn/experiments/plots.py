@@ -14,11 +14,24 @@ Epoch axes carry integer ticks only.
 
 import math
 import os
+import sys
 import textwrap
 
 import numpy as np
 
 from ttrnn import extras
+
+
+def report_skipped(error):
+    """Prints one line to stderr: plots were skipped, and why.
+
+    Args:
+        error: the ImportError of matplotlib (an optional extra).
+    """
+    print(
+        f"ttrnn: plots skipped ({error}; pip install matplotlib)",
+        file=sys.stderr,
+    )
 
 
 def pyplot():

@@ -423,7 +423,8 @@ def _finish(experiment, config, out, splits, started, opts):
                 tuple(frame) if frame else None,
                 f"{experiment.name}: {config['model']}",
             )
-        except ImportError:  # matplotlib is an optional extra
+        except ImportError as error:  # matplotlib is an optional extra
+            plots.report_skipped(error)
             result["plots"] = []
     runner.write_json(os.path.join(out, RESULTS), result)
     if opts["verbose"]:
@@ -443,7 +444,7 @@ def _one_line(result):
         line += f" (2017: {_fmt(paper)})"
     line += (
         f"; input-to-hidden {weights['input_to_hidden']:,} weights "
-        f"({weights['compression']:,.0f}x compression); "
+        f"({weights['compression']:,.0f}x input-map compression); "
         f"{_fmt(result['seconds_per_epoch'], 2)} s/epoch -> "
         f"{os.path.join(result['out'], RESULTS)}"
     )

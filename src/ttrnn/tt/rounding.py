@@ -128,18 +128,33 @@ def norm(cores):
 
 
 def relative_error(cores, reference):
-    """||W - W_ref||_F / ||W_ref||_F for two TT-matrices, without W.
+    """||W - W_ref||_F / ||W_ref||_F of a TT-matrix W against a reference.
 
-    The difference is a TT-matrix of ranks r_k + r'_k (block cores); its
-    norm comes from a QR sweep, which stays accurate for tiny errors
-    (no cancellation as in ||A||^2 - 2<A, B> + ||B||^2).
+    The reference is a dense matrix W_ref, or another TT-matrix. Against
+    a TT-matrix W is never formed: the difference is a TT-matrix of ranks
+    r_k + r'_k (block cores) whose norm comes from a QR sweep, which stays
+    accurate for tiny errors (no cancellation as in ||A||^2 - 2<A, B> +
+    ||B||^2). Against a dense matrix W is built once. NumPy float64.
 
     Args:
-        cores, reference: lists of d cores with the same modes.
+        cores: list of d cores (r_k, m_k, n_k, r_{k+1}).
+        reference: a 2-D array or tensor of shape (prod m_k, prod n_k),
+            or a list of d cores with the same modes.
 
     Returns:
-        float; 0.0 when both are zero.
+        float; 0.0 when both are zero, inf when only the reference is.
+
+    Raises:
+        ValueError: a reference of another shape or other modes.
+
+    Example:
+    >>> import numpy as np
+    >>> cores = [np.ones((1, 2, 2, 1)), np.ones((1, 3, 3, 1))]
+    >>> relative_error(cores, np.full((6, 6), 2.0))
+    0.5
     """
+    if not isinstance(reference, (list, tuple)):
+        return _relative_error_dense(cores, reference)
     a, in_a, out_a, _ = _as_numpy_cores(cores)
     b, in_b, out_b, _ = _as_numpy_cores(reference)
     if (in_a, out_a) != (in_b, out_b):
@@ -167,6 +182,23 @@ def relative_error(cores, reference):
             diff.append(block)
     num = np.linalg.norm(_right_orthogonalize(diff)[0])
     den = np.linalg.norm(_right_orthogonalize(b)[0])
+    if den == 0:
+        return 0.0 if num == 0 else math.inf
+    return float(num / den)
+
+
+def _relative_error_dense(cores, reference):
+    """`relative_error` against a dense matrix."""
+    w = dense_numpy(cores)
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.shape != w.shape:
+        raise ValueError(
+            "Argument `reference` must be a list of cores or a matrix of "
+            f"the cores' shape {w.shape}. Received: reference of shape "
+            f"{ref.shape}"
+        )
+    num = np.linalg.norm(w - ref)
+    den = np.linalg.norm(ref)
     if den == 0:
         return 0.0 if num == 0 else math.inf
     return float(num / den)

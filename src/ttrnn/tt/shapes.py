@@ -252,8 +252,75 @@ def core_shapes(tt_input_shape, tt_output_shape, tt_ranks):
     ]
 
 
-def num_params(tt_input_shape, tt_output_shape, tt_ranks):
-    """Number of weights of the cores: sum_k r_k m_k n_k r_{k+1}."""
+def _is_core_list(value):
+    """Whether `value` is a list of arrays or tensors (not of ints)."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(hasattr(core, "shape") for core in value)
+    )
+
+
+def _core_list_params(cores):
+    """Weights of a core list, after checking the cores chain."""
+    shapes = [tuple(int(s) for s in core.shape) for core in cores]
+    right = 1
+    for k, shape in enumerate(shapes):
+        if len(shape) != 4 or shape[0] != right:
+            raise ValueError(
+                "Argument `tt_input_shape`, given cores, must be a list of "
+                "4-D cores (r_k, m_k, n_k, r_{k+1}) whose ranks chain from "
+                f"1 to 1. Received: cores of shapes {shapes} (cores[{k}])"
+            )
+        right = shape[3]
+    if right != 1:
+        raise ValueError(
+            "Argument `tt_input_shape`, given cores, must end in a core of "
+            f"right rank 1. Received: cores of shapes {shapes}"
+        )
+    return sum(math.prod(shape) for shape in shapes)
+
+
+def num_params(tt_input_shape, tt_output_shape=None, tt_ranks=None):
+    """Number of weights of a TT-matrix: sum_k r_k m_k n_k r_{k+1}.
+
+    Args:
+        tt_input_shape: the input modes (m_k), or a list of cores (arrays
+            or tensors of shape (r_k, m_k, n_k, r_{k+1})) to count.
+        tt_output_shape: the output modes (n_k); not with cores.
+        tt_ranks: one int or the d + 1 ranks; not with cores.
+
+    Returns:
+        int.
+
+    Raises:
+        ValueError: shapes without ranks, cores with shapes, or cores
+            whose ranks do not chain.
+
+    Example:
+    >>> import numpy as np
+    >>> num_params((4, 8, 8, 4), (4, 8, 8, 4), 3)
+    1248
+    >>> num_params([np.zeros((1, 4, 4, 3)), np.zeros((3, 8, 8, 1))])
+    240
+    """
+    if _is_core_list(tt_input_shape):
+        if tt_output_shape is not None or tt_ranks is not None:
+            raise ValueError(
+                "Give cores alone, or the modes and ranks. Received: "
+                f"cores with tt_output_shape={tt_output_shape!r}, "
+                f"tt_ranks={tt_ranks!r}"
+            )
+        return _core_list_params(tt_input_shape)
+    for name, value in (
+        ("tt_output_shape", tt_output_shape),
+        ("tt_ranks", tt_ranks),
+    ):
+        if value is None:
+            raise ValueError(
+                f"Argument `{name}` is needed with modes (or pass a list of "
+                f"cores alone). Received: {name}=None"
+            )
     in_shape, out_shape = validate_modes(tt_input_shape, tt_output_shape)
     ranks = validate_ranks(tt_ranks, in_shape, out_shape, clip=False)
     return sum(math.prod(s) for s in core_shapes(in_shape, out_shape, ranks))
