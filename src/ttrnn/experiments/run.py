@@ -20,11 +20,11 @@ from ttrnn.experiments import info
 from ttrnn.experiments import models
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
+from ttrnn.experiments import run_summary
 from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 from ttrnn.experiments import settings
 from ttrnn.experiments import training
-from ttrnn.experiments.registry import TUNED
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.training import CURVE_METRIC
 from ttrnn.experiments.training import SWEEP_RATES
@@ -33,7 +33,7 @@ from ttrnn.experiments.training import default_max_batch_frames
 # One tuple, in `experiment`: the CLI takes its --protocol choices there
 # (that module imports no Keras).
 PROTOCOLS = registry.PROTOCOLS
-RESULTS = "results.json"
+RESULTS = run_summary.RESULTS
 
 
 def run_experiment(
@@ -272,55 +272,13 @@ def run_many(names, model_names, out=None, **kwargs):
         for name, model_name, run_out in planned
     ]
     if len(runs) > 1:
-        rows = [summary_row(r) for r in runs]
+        rows = [run_summary.summary_row(r) for r in runs]
         runner.write_json(os.path.join(out, RESULTS), {"runs": rows})
         # The results, whatever `verbose` (it controls training logs).
-        print(format_summary(rows))
+        print(run_summary.format_summary(rows))
     elif runs and not kwargs.get("verbose", 1):
-        print(_one_line(runs[0]))  # verbose runs print it themselves
+        print(run_summary.one_line(runs[0]))  # verbose runs print it themselves
     return runs
-
-
-def summary_row(result):
-    """The headline figures of a results dict, for tables."""
-    metric = result["metric"]
-    return {
-        "experiment": _label(result),
-        "model": result["model"],
-        "metric": metric,
-        "value": result["metrics"].get(metric),
-        "auroc": result["metrics"].get("auroc"),
-        "input_to_hidden": result["weights"]["input_to_hidden"],
-        "compression": result["weights"]["compression"],
-        "seconds_per_epoch": result["seconds_per_epoch"],
-        "paper": result["paper"].get(metric),
-        "out": result["out"],
-    }
-
-
-def format_summary(rows):
-    """A side-by-side table of `summary_row`s."""
-    header = (
-        f"{'experiment':<20}{'model':<9}{'metric':<9}{'value':>8}"
-        f"{'2017':>8}{'weights':>12}{'compr.':>10}{'s/epoch':>9}"
-    )
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        lines.append(
-            f"{row['experiment']:<20}{row['model']:<9}{row['metric']:<9}"
-            f"{_fmt(row['value']):>8}{_fmt(row['paper']):>8}"
-            f"{row['input_to_hidden']:>12,}"
-            f"{row['compression']:>9,.0f}x"
-            f"{_fmt(row['seconds_per_epoch'], 2):>9}"
-        )
-    return "\n".join(lines)
-
-
-def _label(result):
-    """`<experiment>-tuned` for a run of the tuned protocol."""
-    if result["config"].get("protocol") == TUNED:
-        return f"{result['experiment']}-{TUNED}"
-    return result["experiment"]
 
 
 def _default_models(experiment):
@@ -428,27 +386,8 @@ def _finish(experiment, config, out, splits, started, opts):
             result["plots"] = []
     runner.write_json(os.path.join(out, RESULTS), result)
     if opts["verbose"]:
-        print(_one_line(result))
+        print(run_summary.one_line(result))
     return result
-
-
-def _one_line(result):
-    metric = result["metric"]
-    value = result["metrics"].get(metric)
-    weights = result["weights"]
-    paper = result["paper"].get(metric)
-    line = f"{_label(result)} {result['model']}: {metric} {_fmt(value)}"
-    if "metrics_std" in result:
-        line += f" +- {_fmt(result['metrics_std'].get(metric))}"
-    if paper is not None:
-        line += f" (2017: {_fmt(paper)})"
-    line += (
-        f"; input-to-hidden {weights['input_to_hidden']:,} weights "
-        f"({weights['compression']:,.0f}x input-map compression); "
-        f"{_fmt(result['seconds_per_epoch'], 2)} s/epoch -> "
-        f"{os.path.join(result['out'], RESULTS)}"
-    )
-    return line
 
 
 def _mean(values):
@@ -458,7 +397,3 @@ def _mean(values):
 
 def _isnan(value):
     return isinstance(value, float) and math.isnan(value)
-
-
-def _fmt(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
