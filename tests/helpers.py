@@ -74,8 +74,8 @@ def fewer_rows(train=48, test=16):
 
     load = datasets.load_arrays
 
-    def few(experiment, data_dir=None, seed=0):
-        arrays = dict(load(experiment, data_dir, seed))
+    def few(experiment, data_dir=None, seed=0, **kwargs):
+        arrays = dict(load(experiment, data_dir, seed, **kwargs))
         for key, size in (("train", train), ("test", test)):
             arrays[f"x_{key}"] = arrays[f"x_{key}"][:size]
             arrays[f"y_{key}"] = arrays[f"y_{key}"][:size]

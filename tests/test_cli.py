@@ -813,7 +813,9 @@ class TestFetchedData:
         cached = tmp_path / "cache" / "nips2003" / "arcene"
         config = _results(tmp_path / "a" / "results.json")["config"]
         assert config["source"] == str(cached)
-        assert (config["train_size"], config["test_size"]) == (20, 10)
+        # 20 training rows, the last 20 % of them held out (2017).
+        assert (config["train_size"], config["test_size"]) == (16, 10)
+        assert config["validation_size"] == 4
         assert (
             "Downloading arcene_train.data.gz from" in capsys.readouterr().err
         )

@@ -125,7 +125,7 @@ def test_plan_of_a_cross_validated_table_shrunk(tmp_path):
     assert runs[1].out == str(tmp_path / "tt-gru" / "fold-2")
     assert {r.epochs for r in runs} == {3}
     assert shrunk == [
-        "epochs 3 of 100",
+        f"epochs 3 of {registry.get('ucf11').epochs}",
         "models tt-gru, gru of tt-gru, tt-lstm, tt-mlp, gru, lstm",
         "folds 0, 2 of 0-4",
     ]
@@ -174,8 +174,9 @@ def test_every_table_plans():
             runs, shrunk, _ = reproduce_tables.plan(table, "out")
             assert runs and shrunk == []
             folds = {r.fold for r in runs}
-            cv = registry.get(table.experiments[0]).split == "cv5"
-            assert folds == (set(range(5)) if cv else {None})
+            first = registry.resolve(table.experiments[0], "paper")[0]
+            every = set(first.folds or range(5))
+            assert folds == (every if first.cross_validated else {None})
 
 
 def test_rows_aggregate_folds(tmp_path):

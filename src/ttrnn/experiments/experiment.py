@@ -218,6 +218,12 @@ class Experiment:
         return self.units if self.rnn_units is None else self.rnn_units
 
     @property
+    def cross_validated(self):
+        """Whether the experiment runs 5-fold cross-validation (ours,
+        "cv5", or the 2017 scripts' folds, "cv5-2017")."""
+        return self.split in ("cv5", "cv5-2017")
+
+    @property
     def input_dim(self):
         """Product of the TT input modes (the padded input size)."""
         size = 1

@@ -174,7 +174,7 @@ def describe(table):
     lines = [f"{table.name:<21}{table.reproduces}"]
     for name in table.experiments:
         experiment = registry.get(name)
-        folds = f"{FOLDS} folds, " if experiment.split == "cv5" else ""
+        folds = f"{FOLDS} folds, " if experiment.cross_validated else ""
         models = ", ".join(table_models(table, experiment))
         lines.append(
             f"{'':<23}{name}: {models} ({folds}{experiment.epochs} epochs)"
@@ -207,7 +207,7 @@ def plan(table, out, models=None, folds=None, epochs=None, seeds=(0,)):
         TableError: for a model or fold the table does not have.
     """
     experiments = [registry.resolve(n, PROTOCOL)[0] for n in table.experiments]
-    if folds is not None and not any(e.split == "cv5" for e in experiments):
+    if folds is not None and not any(e.cross_validated for e in experiments):
         raise TableError(
             f"Argument `folds`: {table.name} has no cross-validated "
             f"experiment. Received: folds={list(folds)}"
@@ -227,13 +227,18 @@ def plan(table, out, models=None, folds=None, epochs=None, seeds=(0,)):
                 f"Argument `models` must be models of {experiment.name}: "
                 f"{list(experiment.models)}. Received: models={list(chosen)}"
             )
-        cv = experiment.split == "cv5"
-        run_folds = list(folds or range(FOLDS)) if cv else [None]
+        cv = experiment.cross_validated
+        run_folds = (
+            list(folds or experiment.folds or range(FOLDS)) if cv else [None]
+        )
         run_epochs = int(epochs or experiment.epochs)
         settings[experiment.name] = {
             "models": list(chosen),
             "default_models": list(default),
             "folds": run_folds if cv else None,
+            "default_folds": list(experiment.folds or range(FOLDS))
+            if cv
+            else None,
             "epochs": run_epochs,
             "default_epochs": experiment.epochs,
         }
@@ -278,15 +283,22 @@ def _shrunk(settings):
     if models != paper:
         chosen = ", ".join(dict.fromkeys(models))
         shrunk.append(f"models {chosen} of {', '.join(dict.fromkeys(paper))}")
-    folds = [s["folds"] for s in settings.values() if s["folds"] is not None]
-    if folds and any(len(f) < FOLDS for f in folds):
-        chosen = ", ".join(map(str, folds[0]))
-        shrunk.append(f"folds {chosen} of 0-{FOLDS - 1}")
+    for s in settings.values():
+        if s["folds"] is not None and s["folds"] != s["default_folds"]:
+            chosen = ", ".join(map(str, s["folds"]))
+            every = s["default_folds"]
+            of = (
+                f"0-{FOLDS - 1}"
+                if every == list(range(FOLDS))
+                else ", ".join(map(str, every))
+            )
+            shrunk.append(f"folds {chosen} of {of}")
+            break
     return shrunk
 
 
 # Table 1 of the ICML 2017 paper: input 57,600 = 8x20x20x18, hidden 256 =
-# 4x4x4x4, input-to-hidden weights by rank (REFERENCE.md section 4).
+# 4x4x4x4, input-to-hidden weights by rank (the paper's Table 1).
 TABLE1_INPUT_SHAPE = (8, 20, 20, 18)
 TABLE1_OUTPUT_SHAPE = (4, 4, 4, 4)
 TABLE1_MODELS = {

@@ -12,7 +12,7 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     """The (train, test) index pairs a video experiment runs.
 
     Args:
-        experiment: the `Experiment` (`split` "cv5" or "official").
+        experiment: the `Experiment` (`split` "cv5", "cv5-2017" or "official").
         dataset: its `VideoDataset`.
         folds: fold numbers to run (cv5), `None` for all five.
         seed: seed of the fold assignment.
@@ -20,7 +20,7 @@ def video_splits(experiment, dataset, folds=None, seed=0):
     Returns:
         A list of `(label, train_indices, test_indices)`.
     """
-    if experiment.split in ("cv5", "cv5-2017"):
+    if experiment.cross_validated:
         if experiment.split == "cv5":
             every = dataset.folds(5, seed=seed)
         else:
