@@ -1,23 +1,24 @@
-"""The random state of a training run, checkpointed with its weights.
+"""The random state of a training run, so that a resumed run draws what
+the uninterrupted run draws.
 
-A `.keras` file keeps a model's weights and optimiser state, but not the
-state of its `keras.random.SeedGenerator`s (the dropout masks of
-`keras.layers.Dropout` and of RNN cells' `dropout` and
-`recurrent_dropout`): a loaded model draws new seeds. Nor does it keep
-the global generators: torch's, from which Keras' torch backend draws the
-dropout masks of a layer made without a `seed`, NumPy's and Python's.
-`capture` takes them all after an epoch and `restore` puts them back into
-the loaded model, so that a resumed run draws the masks the uninterrupted
-run draws. The batch order needs nothing here: it is a function of the
-seed and the epoch (`parallel.ArrayBatches`, `data.VideoSequence`).
-TensorFlow's global seed is not kept: Keras draws nothing from it (its
-TensorFlow backend runs stateless ops seeded by the `SeedGenerator`s).
+Two kinds of state drive the dropout masks:
 
-The state is JSON: lists of ints, and the global generators' bytes as
-hexadecimal text.
+- The model's `keras.random.SeedGenerator`s (`keras.layers.Dropout`, the
+  `dropout` and `recurrent_dropout` of RNN cells), whose state is a
+  variable that every step advances. A `.keras` file does not keep it (a
+  loaded model draws new seeds, on every backend): `capture` takes it
+  after an epoch, for the checkpoint, and `restore` puts it back into the
+  loaded model.
+- The global generators: torch's, from which Keras' torch backend draws
+  the masks of a layer made without a `seed`; NumPy's, Python's,
+  TensorFlow's and Keras' global seed. Their streams are also drawn by
+  Keras itself, a different number of times in a fresh `fit` and in a
+  resumed one (each torch `DataLoader` iterator draws a seed, and `fit`
+  makes an extra one to build the model). `EpochSeeds` therefore
+  reseeds them at the start of every epoch from `(seed, epoch)`, so each
+  epoch's draws depend on the seed and the epoch alone, as the batch
+  order does (`parallel.ArrayBatches`, `data.VideoSequence`).
 """
-
-import random
 
 import keras
 import numpy as np
@@ -31,22 +32,16 @@ def seed_states(model):
 
 
 def capture(model):
-    """`model`'s random state and the global generators', as JSON data."""
-    state = {
+    """`model`'s random state, as JSON data."""
+    return {
         "seed_generators": [
             keras.ops.convert_to_numpy(v).tolist() for v in seed_states(model)
-        ],
-        "python": _python_state(),
-        "numpy": _numpy_state(),
+        ]
     }
-    if keras.backend.backend() == "torch":
-        state["torch"] = _torch_state()
-    return state
 
 
 def restore(model, state):
-    """Puts a `capture`d state back: into `model`'s `SeedGenerator`s (the
-    same architecture) and the global generators.
+    """Puts a `capture`d state back into `model` (the same architecture).
 
     Raises:
         ValueError: if `model` has not as many `SeedGenerator`s as the
@@ -62,63 +57,26 @@ def restore(model, state):
     for variable, value in zip(variables, saved):
         dtype = keras.backend.standardize_dtype(variable.dtype)
         variable.assign(np.asarray(value, dtype=dtype))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(_ints(internal).tolist()), gauss))
-    numpy = state["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            _ints(numpy["keys"]),
-            numpy["pos"],
-            numpy["has_gauss"],
-            numpy["cached_gaussian"],
-        )
-    )
-    if "torch" in state and keras.backend.backend() == "torch":
-        _set_torch_state(state["torch"])
 
 
-def _python_state():
-    version, internal, gauss = random.getstate()
-    return [version, _hex(internal), gauss]
+def epoch_seed(seed, epoch):
+    """The seed of the global generators in epoch `epoch` (0-based) of a
+    run seeded `seed`: a 31-bit int."""
+    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)
+    return int(state[0] >> 1)
 
 
-def _numpy_state():
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "keys": _hex(keys),
-        "pos": int(pos),
-        "has_gauss": int(has_gauss),
-        "cached_gaussian": float(cached),
-    }
+class EpochSeeds(keras.callbacks.Callback):
+    """Seeds the global generators with `epoch_seed(seed, epoch)` when an
+    epoch begins (`keras.utils.set_random_seed`).
 
+    Args:
+        seed: the run's seed.
+    """
 
-def _torch_state():
-    import torch
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = int(seed)
 
-    state = {"cpu": torch.get_rng_state().numpy().tobytes().hex()}
-    if torch.cuda.is_available():
-        state["cuda"] = [
-            s.numpy().tobytes().hex() for s in torch.cuda.get_rng_state_all()
-        ]
-    return state
-
-
-def _set_torch_state(state):
-    import torch
-
-    def tensor(text):
-        return torch.tensor(list(bytes.fromhex(text)), dtype=torch.uint8)
-
-    torch.set_rng_state(tensor(state["cpu"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([tensor(s) for s in state["cuda"]])
-
-
-def _hex(words):
-    """32-bit words (a Mersenne Twister's state) as hexadecimal text."""
-    return np.asarray(words, dtype="<u4").tobytes().hex()
-
-
-def _ints(text):
-    return np.frombuffer(bytes.fromhex(text), dtype="<u4").astype(np.int64)
+    def on_epoch_begin(self, epoch, logs=None):
+        keras.utils.set_random_seed(epoch_seed(self.seed, epoch))

@@ -4,14 +4,15 @@ After every epoch the model (weights *and* optimiser state) is saved to
 `<run_dir>/checkpoint.keras` and the history so far to
 `<run_dir>/state.json`, each written to a temporary file and renamed, so
 a run killed at any moment leaves the last finished epoch intact and loses
-at most the epoch in progress. `state.json` also keeps the random state
-(`random_state`: dropout seeds and global generators, which `.keras`
-files lack). `fit_with_checkpoints(..., resume=True)` loads them and
-continues from the next epoch as the uninterrupted run would have: the
-same batches (arrays go through `parallel.ArrayBatches`, whose order is a
-function of the seed and the epoch, with or without a distribution), the
-same dropout masks. `WorseEpochStopping` is the 2017 early stopping,
-resumable too.
+at most the epoch in progress. `state.json` also keeps the states of the
+model's dropout seeds, which `.keras` files lack (`random_state`).
+`fit_with_checkpoints(..., resume=True)` loads them and continues from
+the next epoch as the uninterrupted run would have: the same batches
+(arrays go through `parallel.ArrayBatches`, whose order is a function of
+the seed and the epoch, with or without a distribution) and the same
+dropout masks (the global generators are reseeded from the seed and the
+epoch when an epoch begins). `WorseEpochStopping` is the 2017 early
+stopping, resumable too.
 """
 
 import contextlib
@@ -272,7 +273,8 @@ def fit_with_checkpoints(
         model = _resumed_model(run_dir, state, seed)
         if verbose:
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
-    callbacks = list(callbacks)
+    # First: the callbacks after it draw from the epoch's seeds too.
+    callbacks = [random_state.EpochSeeds(seed), *callbacks]
     if early_stopping is not None:
         early_stopping.restore(state["history"])
         # Before the checkpoint callback, which records its decision.
@@ -299,14 +301,13 @@ def fit_with_checkpoints(
 
 
 def _resumed_model(run_dir, state, seed):
-    """The checkpoint's model, with the random state of the epoch it
-    ended (a checkpoint without one, of an earlier ttrnn: reseeded)."""
+    """The checkpoint's model, with the dropout seeds' states of the
+    epoch it ended (a checkpoint of an earlier ttrnn has none: a resumed
+    run draws other masks)."""
     keras.utils.set_random_seed(seed)
     model = keras.saving.load_model(os.path.join(run_dir, CHECKPOINT))
     saved = state.get("random_state")
-    if saved is None:
-        keras.utils.set_random_seed(seed + int(state["epochs_done"]))
-    else:
+    if saved is not None:
         random_state.restore(model, saved)
     return model
 
@@ -372,7 +373,14 @@ def sweep_learning_rate(
         if hasattr(x, "set_epoch"):
             x.set_epoch(0)
         model = build(rate)
-        history = model.fit(x, epochs=epochs, verbose=0, shuffle=False)
+        history = model.fit(
+            x,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,
+            # The draws of `fit_with_checkpoints`' first epochs.
+            callbacks=[random_state.EpochSeeds(seed)],
+        )
         loss = float(history.history["loss"][-1])
         losses[float(rate)] = loss if math.isfinite(loss) else math.inf
         del model, history
