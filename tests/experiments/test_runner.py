@@ -273,3 +273,42 @@ class TestWorseEpochStopping:
         stopping = runner.WorseEpochStopping()
         with pytest.raises(ValueError, match="monitors 'val_loss'"):
             stopping.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_padded_batches_weigh_their_real_rows():
+    # 21 rows in batches of 5, padded to 8 rows (batch_multiple=4): each
+    # batch's loss is the mean over its real rows, the epoch's the mean of
+    # the batches', as on any number of devices.
+    from ttrnn.experiments import parallel
+    from ttrnn.experiments import random_state
+
+    x, y = _regression_data()
+    x, y = x[:21], y[:21]
+    model = _regression(0.1)
+    batches = parallel.ArrayBatches(x, y, 5, batch_multiple=4)
+    assert {len(batches[i][0]) for i in range(len(batches))} == {8}
+    error = (keras.ops.convert_to_numpy(model(x)) - y)[:, 0] ** 2
+    means = [error[i : i + 5].mean() for i in range(0, 21, 5)]
+    loss = model.evaluate(batches, verbose=0)
+    assert loss == pytest.approx(np.mean(means), rel=1e-5)
+    # Training: the steps of the unpadded batches (the same order).
+    keras.utils.set_random_seed(0)
+    model = _regression(0.1)
+    batches = parallel.ArrayBatches(x, y, 5, shuffle=True, seed=3)
+    for epoch in range(3):
+        batches.set_epoch(epoch)
+        for i in range(len(batches)):
+            rows = batches.members(i)
+            rows = rows[rows >= 0]
+            model.train_on_batch(x[rows], y[rows])
+    keras.utils.set_random_seed(0)
+    padded = _regression(0.1)
+    batches = parallel.ArrayBatches(
+        x, y, 5, shuffle=True, seed=3, batch_multiple=4
+    )
+    # EpochSeeds: epoch e's order is that of set_epoch(e).
+    seeds = random_state.EpochSeeds(0, batches)
+    padded.fit(batches, epochs=3, verbose=0, shuffle=False, callbacks=[seeds])
+    np.testing.assert_allclose(
+        padded.get_weights()[0], model.get_weights()[0], rtol=1e-5
+    )

@@ -67,16 +67,26 @@ def epoch_seed(seed, epoch):
 
 
 class EpochSeeds(keras.callbacks.Callback):
-    """Seeds the global generators with `epoch_seed(seed, epoch)` when an
-    epoch begins (`keras.utils.set_random_seed`).
+    """Makes an epoch's draws those of its number: when an epoch begins,
+    seeds the global generators with `epoch_seed(seed, epoch)`
+    (`keras.utils.set_random_seed`) and sets the data's epoch.
+
+    The data's own count of epochs is off by one: Keras' `fit` calls a
+    `PyDataset`'s `on_epoch_end` once before the first epoch too (it
+    resets the iterator it built the model with).
 
     Args:
         seed: the run's seed.
+        data: a dataset with `set_epoch(epoch)` (`parallel.ArrayBatches`,
+            `data.VideoSequence`), or `None`.
     """
 
-    def __init__(self, seed):
+    def __init__(self, seed, data=None):
         super().__init__()
         self.seed = int(seed)
+        self.data = data if hasattr(data, "set_epoch") else None
 
     def on_epoch_begin(self, epoch, logs=None):
         keras.utils.set_random_seed(epoch_seed(self.seed, epoch))
+        if self.data is not None:
+            self.data.set_epoch(epoch)

@@ -273,8 +273,7 @@ def fit_with_checkpoints(
         model = _resumed_model(run_dir, state, seed)
         if verbose:
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
-    # First: the callbacks after it draw from the epoch's seeds too.
-    callbacks = [random_state.EpochSeeds(seed), *callbacks]
+    callbacks = list(callbacks)
     if early_stopping is not None:
         early_stopping.restore(state["history"])
         # Before the checkpoint callback, which records its decision.
@@ -283,15 +282,15 @@ def fit_with_checkpoints(
         train = as_batches(train, batch_size, shuffle=True, seed=seed)
         if validation is not None:
             validation = as_batches(validation, batch_size)
-        if hasattr(train, "set_epoch"):
-            # A resumed run sees the batch order it would have seen.
-            train.set_epoch(start)
+        # First, so that later callbacks draw from the epoch's seeds too:
+        # a resumed run sees the batches and masks it would have seen.
+        seeds = random_state.EpochSeeds(seed, train)
         model.fit(
             train,
             epochs=epochs,
             initial_epoch=start,
             validation_data=validation,
-            callbacks=[*callbacks, EpochCheckpoint(run_dir, state)],
+            callbacks=[seeds, *callbacks, EpochCheckpoint(run_dir, state)],
             verbose=fit_verbosity(verbose),
             # The dataset shuffles itself, reproducibly from its seed (and
             # prefetches its batches in order).
@@ -370,8 +369,6 @@ def sweep_learning_rate(
     x = as_batches(train, batch_size, shuffle=True, seed=seed)
     for rate in rates:
         keras.utils.set_random_seed(seed)
-        if hasattr(x, "set_epoch"):
-            x.set_epoch(0)
         model = build(rate)
         history = model.fit(
             x,
@@ -379,7 +376,7 @@ def sweep_learning_rate(
             verbose=0,
             shuffle=False,
             # The draws of `fit_with_checkpoints`' first epochs.
-            callbacks=[random_state.EpochSeeds(seed)],
+            callbacks=[random_state.EpochSeeds(seed, x)],
         )
         loss = float(history.history["loss"][-1])
         losses[float(rate)] = loss if math.isfinite(loss) else math.inf
