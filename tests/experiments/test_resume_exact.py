@@ -139,10 +139,10 @@ def test_killed_video_experiment_resumes_exactly(tmp_path, av):
         return args + ["--resume"] * resume
 
     def whole_run(run_dir):
-        assert cli.main(argv(run_dir, 3, False)) == 0
+        assert cli.main(argv(run_dir, 2, False)) == 0
 
-    whole, cut = _killed_and_resumed(tmp_path, "cli", argv, whole_run, 3, 1)
-    _assert_same_run(whole, cut, 3, 1)
+    whole, cut = _killed_and_resumed(tmp_path, "cli", argv, whole_run, 2, 1)
+    _assert_same_run(whole, cut, 2, 1)
     results = [
         json.loads((d / "results.json").read_text()) for d in (whole, cut)
     ]
