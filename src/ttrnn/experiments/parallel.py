@@ -6,7 +6,9 @@ is padded with dummy rows (weight 0) to a multiple of the devices the
 batch is split over, and each process reads only its own rows
 (`ArrayBatches` for arrays; `VideoSequence(shard=...)` for clips). The
 trained model is then copied off the distribution (`local_copy`) to be
-scored, on every process alike; only process 0 writes files.
+scored, on every process alike; only process 0 writes files. Arrays go
+through `ArrayBatches` without a distribution too (`runner.as_batches`),
+so a run is the same on any number of devices.
 """
 
 import contextlib
