@@ -7,7 +7,7 @@ batch is split over, and each process reads only its own rows
 (`ArrayBatches` for arrays; `VideoSequence(shard=...)` for clips). The
 trained model is then copied off the distribution (`local_copy`) to be
 scored, on every process alike; only process 0 writes files. Arrays go
-through `ArrayBatches` without a distribution too (`runner.as_batches`),
+through `ArrayBatches` without a distribution too (`as_batches`),
 so a run is the same on any number of devices.
 """
 
@@ -142,6 +142,38 @@ class ArrayBatches(keras.utils.PyDataset):
             self._order = rng.permutation(self.rows)
         else:
             self._order = np.arange(self.rows)
+
+
+def as_batches(data, batch_size=None, *, shuffle=False, seed=0):
+    """The one input pipeline of array data, with a distribution or not.
+
+    Keras' own shuffling of arrays follows NumPy's (or TensorFlow's)
+    global generator, which a resumed run cannot replay and a distributed
+    run does not use; `ArrayBatches` orders the rows by `(seed, epoch)`
+    alone, and under a distribution gives each process its rows of the
+    same global batches.
+
+    Args:
+        data: `(x, y)` arrays, or a `keras.utils.PyDataset` (returned as
+            it is).
+        batch_size: rows a batch. Defaults to 32 (Keras' default).
+        shuffle: a new order every epoch. Defaults to `False`.
+        seed: seed of the order. Defaults to 0.
+
+    Returns:
+        A `keras.utils.PyDataset`.
+    """
+    if isinstance(data, keras.utils.PyDataset):
+        return data
+    x, y = data
+    return ArrayBatches(
+        x,
+        y,
+        32 if batch_size is None else batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        **data_options(),
+    )
 
 
 @contextlib.contextmanager

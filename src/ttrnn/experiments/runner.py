@@ -215,7 +215,7 @@ def fit_with_checkpoints(
         build: function returning a compiled model (not called when a
             checkpoint is resumed).
         train: `(x, y)` arrays or a `keras.utils.PyDataset` (see
-            `as_batches`).
+            `parallel.as_batches`).
         validation: `(x, y)` or a `PyDataset` evaluated after every epoch
             (the learning curves), or `None`.
         run_dir: directory of the checkpoint and state (created).
@@ -279,9 +279,9 @@ def fit_with_checkpoints(
         # Before the checkpoint callback, which records its decision.
         callbacks.append(early_stopping)
     if start < epochs and not state.get("stopped_early"):
-        train = as_batches(train, batch_size, shuffle=True, seed=seed)
+        train = parallel.as_batches(train, batch_size, shuffle=True, seed=seed)
         if validation is not None:
-            validation = as_batches(validation, batch_size)
+            validation = parallel.as_batches(validation, batch_size)
         # First, so that later callbacks draw from the epoch's seeds too:
         # a resumed run sees the batches and masks it would have seen.
         seeds = random_state.EpochSeeds(seed, train)
@@ -311,38 +311,6 @@ def _resumed_model(run_dir, state, seed):
     return model
 
 
-def as_batches(data, batch_size=None, *, shuffle=False, seed=0):
-    """The one input pipeline of array data, with a distribution or not.
-
-    Keras' own shuffling of arrays follows NumPy's (or TensorFlow's) global
-    generator, which a resumed run cannot replay and a distributed run
-    does not use; `parallel.ArrayBatches` orders the rows by `(seed,
-    epoch)` alone, and under a distribution gives each process its rows of
-    the same global batches.
-
-    Args:
-        data: `(x, y)` arrays, or a `keras.utils.PyDataset` (returned as
-            it is).
-        batch_size: rows a batch. Defaults to 32 (Keras' default).
-        shuffle: a new order every epoch. Defaults to `False`.
-        seed: seed of the order. Defaults to 0.
-
-    Returns:
-        A `keras.utils.PyDataset`.
-    """
-    if _is_dataset(data):
-        return data
-    x, y = data
-    return parallel.ArrayBatches(
-        x,
-        y,
-        32 if batch_size is None else batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        **parallel.data_options(),
-    )
-
-
 def sweep_learning_rate(
     build, train, rates, *, epochs=2, seed=0, batch_size=None
 ):
@@ -359,14 +327,14 @@ def sweep_learning_rate(
         rates: the candidate learning rates.
         epochs: epochs per candidate. Defaults to 2.
         seed: random seed of every candidate's run.
-        batch_size: batch size for array inputs (`as_batches`).
+        batch_size: batch size for array inputs (`parallel.as_batches`).
 
     Returns:
         `(best_rate, losses)`, `losses` mapping each rate to its last
         epoch's training loss (`inf` if it diverged).
     """
     losses = {}
-    x = as_batches(train, batch_size, shuffle=True, seed=seed)
+    x = parallel.as_batches(train, batch_size, shuffle=True, seed=seed)
     for rate in rates:
         keras.utils.set_random_seed(seed)
         model = build(rate)

@@ -114,10 +114,10 @@ def run_arrays(experiment, config, out, opts):
     # One data path, on one device or several (and in the learning rate
     # sweep): the order is a function of (seed, epoch); under a
     # distribution each process feeds its rows of every global batch.
-    train = runner.as_batches(
+    train = parallel.as_batches(
         train, config["batch_size"], shuffle=True, seed=config["seed"]
     )
-    validation = runner.as_batches(validation, config["batch_size"])
+    validation = parallel.as_batches(validation, config["batch_size"])
     stopping = None
     if experiment.stop_patience:
         stopping = runner.WorseEpochStopping(
