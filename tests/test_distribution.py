@@ -69,7 +69,7 @@ def _start(tmp, name, runs, devices=1, checks=False):
     return process, report, log
 
 
-def _finish(started, timeout=240):
+def _finish(started, timeout=480):
     reports = []
     for process, report, log in started:
         try:
@@ -107,7 +107,8 @@ def runs(tmp_path_factory):
     common = ["--verbose", "0", "--no-plots"]
 
     def mice(out, *extra):
-        data = ["--data-dir", str(tmp / "spls"), "--batch-size", "10"]
+        # 50 rows in batches of 7: the last, of one row, padded on 2.
+        data = ["--data-dir", str(tmp / "spls"), "--batch-size", "7"]
         args = ["experiment", "mice", *data, "--epochs", "2", *common]
         return [*args, "--out", str(tmp / out), *extra]
 
@@ -122,6 +123,7 @@ def runs(tmp_path_factory):
         return [gru(out, "1", *extra), gru(out, "2", "--resume", *extra)]
 
     virtual = [
+        mice("mice-0"),  # no distribution
         mice("mice-1", "--devices", "1"),
         mice("mice-2", "--devices", "2"),
         *resumed("gru-1", "--devices", "1"),
@@ -175,6 +177,18 @@ def test_two_devices_equal_one(runs, model):
     if model == "gru":
         assert result["resumed_from"] == [1]
         assert len(result["history"]["tt-gru"]["loss"]) == 2
+
+
+@jax_only
+def test_one_data_path(runs):
+    """Arrays take one path with a distribution (`--devices 1`) or none:
+    the same batches, the same losses and weights."""
+    tmp, _ = runs
+    losses, weights, result = _compare(tmp / "mice-0", tmp / "mice-1")
+    assert losses < TOLERANCE and weights < TOLERANCE
+    assert result["config"]["topology"]["distribution"] == "DataParallel"
+    none = _history(tmp / "mice-0")[0]["config"]["topology"]
+    assert none["distribution"] is None
 
 
 @jax_only

@@ -130,7 +130,7 @@ def _regression_data():
     return x, y
 
 
-def test_sweep_picks_the_lowest_training_loss():
+def test_sweep_picks_the_lowest_training_loss(tmp_path):
     x, y = _regression_data()
     best, losses = runner.sweep_learning_rate(
         _regression, (x, y), [1e-6, 1e-1, 3.0], epochs=20, seed=1
@@ -139,10 +139,16 @@ def test_sweep_picks_the_lowest_training_loss():
     assert best == min(losses, key=losses.get)
     # Far too small a rate barely moves the weights from their start.
     assert losses[1e-6] > 2 * losses[1e-1]
-    # Each trial is the run a fresh model with that rate and seed gives.
-    keras.utils.set_random_seed(1)
-    alone = _regression(1e-1).fit(x, y, epochs=20, verbose=0)
-    assert losses[1e-1] == pytest.approx(alone.history["loss"][-1], rel=1e-5)
+    # Each trial is the run of that rate and seed (the same batches).
+    _, state = runner.fit_with_checkpoints(
+        lambda: _regression(1e-1),
+        (x, y),
+        run_dir=str(tmp_path / "run"),
+        epochs=20,
+        seed=1,
+        verbose=0,
+    )
+    assert losses[1e-1] == pytest.approx(state["history"]["loss"][-1], rel=1e-5)
 
 
 def _nan_loss(y_true, y_pred):
@@ -267,3 +273,42 @@ class TestWorseEpochStopping:
         stopping = runner.WorseEpochStopping()
         with pytest.raises(ValueError, match="monitors 'val_loss'"):
             stopping.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_padded_batches_weigh_their_real_rows():
+    # 21 rows in batches of 5, padded to 8 rows (batch_multiple=4): each
+    # batch's loss is the mean over its real rows, the epoch's the mean of
+    # the batches', as on any number of devices.
+    from ttrnn.experiments import parallel
+    from ttrnn.experiments import random_state
+
+    x, y = _regression_data()
+    x, y = x[:21], y[:21]
+    model = _regression(0.1)
+    batches = parallel.ArrayBatches(x, y, 5, batch_multiple=4)
+    assert {len(batches[i][0]) for i in range(len(batches))} == {8}
+    error = (keras.ops.convert_to_numpy(model(x)) - y)[:, 0] ** 2
+    means = [error[i : i + 5].mean() for i in range(0, 21, 5)]
+    loss = model.evaluate(batches, verbose=0)
+    assert loss == pytest.approx(np.mean(means), rel=1e-5)
+    # Training: the steps of the unpadded batches (the same order).
+    keras.utils.set_random_seed(0)
+    model = _regression(0.1)
+    batches = parallel.ArrayBatches(x, y, 5, shuffle=True, seed=3)
+    for epoch in range(3):
+        batches.set_epoch(epoch)
+        for i in range(len(batches)):
+            rows = batches.members(i)
+            rows = rows[rows >= 0]
+            model.train_on_batch(x[rows], y[rows])
+    keras.utils.set_random_seed(0)
+    padded = _regression(0.1)
+    batches = parallel.ArrayBatches(
+        x, y, 5, shuffle=True, seed=3, batch_multiple=4
+    )
+    # EpochSeeds: epoch e's order is that of set_epoch(e).
+    seeds = random_state.EpochSeeds(0, batches)
+    padded.fit(batches, epochs=3, verbose=0, shuffle=False, callbacks=[seeds])
+    np.testing.assert_allclose(
+        padded.get_weights()[0], model.get_weights()[0], rtol=1e-5
+    )

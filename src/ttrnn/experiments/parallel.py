@@ -6,7 +6,9 @@ is padded with dummy rows (weight 0) to a multiple of the devices the
 batch is split over, and each process reads only its own rows
 (`ArrayBatches` for arrays; `VideoSequence(shard=...)` for clips). The
 trained model is then copied off the distribution (`local_copy`) to be
-scored, on every process alike; only process 0 writes files.
+scored, on every process alike; only process 0 writes files. Arrays go
+through `ArrayBatches` without a distribution too (`as_batches`),
+so a run is the same on any number of devices.
 """
 
 import contextlib
@@ -43,12 +45,19 @@ class ArrayBatches(keras.utils.PyDataset):
 
     The rows of global batch `i` of epoch `e` are the same whatever the
     devices and processes (the order is a function of `(seed, e)`), so a
-    run over N devices sees the batches a one-device run sees.
+    run over N devices sees the batches a one-device run sees. Every
+    batch has the same number of rows, `batch_size` rounded up to a
+    multiple of `batch_multiple`: the last (short) batch, and every batch
+    when `batch_size` is not a multiple, is padded with dummy rows of
+    weight 0, and the real rows of a batch weigh `rows / real rows`. Each
+    batch's loss (and gradient) is then the mean over its real rows, and
+    the epoch's loss the mean of its batches' losses, on any number of
+    devices; no shape changes, so JAX compiles one step.
 
     Args:
         x: an array (or a list of arrays) of samples.
         y: the targets.
-        batch_size: rows of a global batch (before padding).
+        batch_size: real rows of a global batch (before padding).
         shuffle: a new order every epoch. Defaults to `False`.
         seed: seed of the order. Defaults to 0.
         shard: `(index, count)`: this process's part. Defaults to `(0, 1)`.
@@ -95,6 +104,7 @@ class ArrayBatches(keras.utils.PyDataset):
                 f"Batch index {index} out of range for {len(self)} batches."
             )
         members = self.members(index)
+        weight = len(members) / np.count_nonzero(members >= 0)
         part, count = self.shard
         size = len(members) // count
         members = members[part * size : (part + 1) * size]
@@ -107,15 +117,15 @@ class ArrayBatches(keras.utils.PyDataset):
         return (
             keras.tree.map_structure(take, self.x),
             keras.tree.map_structure(take, self.y),
-            real.astype("float32"),
+            np.where(real, weight, 0.0).astype("float32"),
         )
 
     def members(self, index):
         """Rows of global batch `index` this epoch; -1 marks a dummy."""
         start = index * self.batch_size
         members = self._order[start : start + self.batch_size]
-        extra = -len(members) % self.batch_multiple
-        return np.concatenate([members, np.full(extra, -1)])
+        rows = -(-self.batch_size // self.batch_multiple) * self.batch_multiple
+        return np.concatenate([members, np.full(rows - len(members), -1)])
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -132,6 +142,38 @@ class ArrayBatches(keras.utils.PyDataset):
             self._order = rng.permutation(self.rows)
         else:
             self._order = np.arange(self.rows)
+
+
+def as_batches(data, batch_size=None, *, shuffle=False, seed=0):
+    """The one input pipeline of array data, with a distribution or not.
+
+    Keras' own shuffling of arrays follows NumPy's (or TensorFlow's)
+    global generator, which a resumed run cannot replay and a distributed
+    run does not use; `ArrayBatches` orders the rows by `(seed, epoch)`
+    alone, and under a distribution gives each process its rows of the
+    same global batches.
+
+    Args:
+        data: `(x, y)` arrays, or a `keras.utils.PyDataset` (returned as
+            it is).
+        batch_size: rows a batch. Defaults to 32 (Keras' default).
+        shuffle: a new order every epoch. Defaults to `False`.
+        seed: seed of the order. Defaults to 0.
+
+    Returns:
+        A `keras.utils.PyDataset`.
+    """
+    if isinstance(data, keras.utils.PyDataset):
+        return data
+    x, y = data
+    return ArrayBatches(
+        x,
+        y,
+        32 if batch_size is None else batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        **data_options(),
+    )
 
 
 @contextlib.contextmanager

@@ -4,9 +4,15 @@ After every epoch the model (weights *and* optimiser state) is saved to
 `<run_dir>/checkpoint.keras` and the history so far to
 `<run_dir>/state.json`, each written to a temporary file and renamed, so
 a run killed at any moment leaves the last finished epoch intact and loses
-at most the epoch in progress. `fit_with_checkpoints(..., resume=True)`
-loads both and continues from the next epoch. `WorseEpochStopping` is the
-2017 early stopping, resumable too.
+at most the epoch in progress. `state.json` also keeps the states of the
+model's dropout seeds, which `.keras` files lack (`random_state`).
+`fit_with_checkpoints(..., resume=True)` loads them and continues from
+the next epoch as the uninterrupted run would have: the same batches
+(arrays go through `parallel.ArrayBatches`, whose order is a function of
+the seed and the epoch, with or without a distribution) and the same
+dropout masks (the global generators are reseeded from the seed and the
+epoch when an epoch begins). `WorseEpochStopping` is the 2017 early
+stopping, resumable too.
 """
 
 import contextlib
@@ -23,6 +29,8 @@ import time
 import keras
 
 from ttrnn import distribution
+from ttrnn.experiments import parallel
+from ttrnn.experiments import random_state
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
@@ -104,6 +112,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state["epochs_done"] = epoch + 1
         if self.model.stop_training:  # by an earlier callback, this epoch
             state["stopped_early"] = epoch + 1
+        # In the same file as `epochs_done`: the two cannot disagree.
+        state["random_state"] = random_state.capture(self.model)
         if not distribution.is_chief():
             # Saving gathers the weights with collectives that every
             # process must join; process 0 alone keeps the file.
@@ -204,7 +214,8 @@ def fit_with_checkpoints(
     Args:
         build: function returning a compiled model (not called when a
             checkpoint is resumed).
-        train: `(x, y)` arrays or a `keras.utils.PyDataset`.
+        train: `(x, y)` arrays or a `keras.utils.PyDataset` (see
+            `parallel.as_batches`).
         validation: `(x, y)` or a `PyDataset` evaluated after every epoch
             (the learning curves), or `None`.
         run_dir: directory of the checkpoint and state (created).
@@ -213,7 +224,7 @@ def fit_with_checkpoints(
             a checkpoint (else start afresh).
         overwrite: delete an earlier run's checkpoint and start afresh.
         batch_size: batch size for array inputs.
-        seed: random seed; offset by the first epoch on resume.
+        seed: random seed of the model and of the arrays' batch order.
         verbose: Keras progress bars (1), one line an epoch (2), none (0).
         callbacks: extra Keras callbacks.
         early_stopping: a `WorseEpochStopping`, or `None`. On resume it
@@ -259,8 +270,7 @@ def fit_with_checkpoints(
     else:
         start = int(state["epochs_done"])
         state.setdefault("resumed_from", []).append(start)
-        keras.utils.set_random_seed(seed + start)
-        model = keras.saving.load_model(os.path.join(run_dir, CHECKPOINT))
+        model = _resumed_model(run_dir, state, seed)
         if verbose:
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
     callbacks = list(callbacks)
@@ -269,27 +279,41 @@ def fit_with_checkpoints(
         # Before the checkpoint callback, which records its decision.
         callbacks.append(early_stopping)
     if start < epochs and not state.get("stopped_early"):
-        x, y = (train, None) if _is_dataset(train) else train
-        if hasattr(x, "set_epoch"):
-            # A resumed run sees the batch order it would have seen.
-            x.set_epoch(start)
+        train = parallel.as_batches(train, batch_size, shuffle=True, seed=seed)
+        if validation is not None:
+            validation = parallel.as_batches(validation, batch_size)
+        # First, so that later callbacks draw from the epoch's seeds too:
+        # a resumed run sees the batches and masks it would have seen.
+        seeds = random_state.EpochSeeds(seed, train)
         model.fit(
-            x,
-            y,
-            batch_size=None if y is None else batch_size,
+            train,
             epochs=epochs,
             initial_epoch=start,
             validation_data=validation,
-            callbacks=[*callbacks, EpochCheckpoint(run_dir, state)],
+            callbacks=[seeds, *callbacks, EpochCheckpoint(run_dir, state)],
             verbose=fit_verbosity(verbose),
-            # A PyDataset shuffles itself, reproducibly from its seed (and
+            # The dataset shuffles itself, reproducibly from its seed (and
             # prefetches its batches in order).
-            shuffle=y is not None,
+            shuffle=False,
         )
     return model, state
 
 
-def sweep_learning_rate(build, train, rates, *, epochs=2, seed=0):
+def _resumed_model(run_dir, state, seed):
+    """The checkpoint's model, with the dropout seeds' states of the
+    epoch it ended (a checkpoint of an earlier ttrnn has none: a resumed
+    run draws other masks)."""
+    keras.utils.set_random_seed(seed)
+    model = keras.saving.load_model(os.path.join(run_dir, CHECKPOINT))
+    saved = state.get("random_state")
+    if saved is not None:
+        random_state.restore(model, saved)
+    return model
+
+
+def sweep_learning_rate(
+    build, train, rates, *, epochs=2, seed=0, batch_size=None
+):
     """Picks a learning rate by a short training run per candidate.
 
     Each rate trains a fresh model (same seed, same batch order) for
@@ -303,20 +327,24 @@ def sweep_learning_rate(build, train, rates, *, epochs=2, seed=0):
         rates: the candidate learning rates.
         epochs: epochs per candidate. Defaults to 2.
         seed: random seed of every candidate's run.
+        batch_size: batch size for array inputs (`parallel.as_batches`).
 
     Returns:
         `(best_rate, losses)`, `losses` mapping each rate to its last
         epoch's training loss (`inf` if it diverged).
     """
     losses = {}
-    x, y = (train, None) if _is_dataset(train) else train
+    x = parallel.as_batches(train, batch_size, shuffle=True, seed=seed)
     for rate in rates:
         keras.utils.set_random_seed(seed)
-        if hasattr(x, "set_epoch"):
-            x.set_epoch(0)
         model = build(rate)
         history = model.fit(
-            x, y, epochs=epochs, verbose=0, shuffle=y is not None
+            x,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,
+            # The draws of `fit_with_checkpoints`' first epochs.
+            callbacks=[random_state.EpochSeeds(seed, x)],
         )
         loss = float(history.history["loss"][-1])
         losses[float(rate)] = loss if math.isfinite(loss) else math.inf

@@ -116,19 +116,13 @@ def run_arrays(experiment, config, out, opts):
         train, validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
         config["train_size"] = cut
         config["validation_size"] = len(x) - cut
-    if parallel.active():
-        # Each process feeds its rows of every (padded) global batch.
-        shards = parallel.data_options()
-        train = parallel.ArrayBatches(
-            *train,
-            config["batch_size"],
-            shuffle=True,
-            seed=config["seed"],
-            **shards,
-        )
-        validation = parallel.ArrayBatches(
-            *validation, config["batch_size"], **shards
-        )
+    # One data path, on one device or several (and in the learning rate
+    # sweep): the order is a function of (seed, epoch); under a
+    # distribution each process feeds its rows of every global batch.
+    train = parallel.as_batches(
+        train, config["batch_size"], shuffle=True, seed=config["seed"]
+    )
+    validation = parallel.as_batches(validation, config["batch_size"])
     stopping = None
     if experiment.stop_patience:
         stopping = runner.WorseEpochStopping(
