@@ -8,6 +8,7 @@ from tests.formats import write_spls_like
 from ttrnn.data import DataOfflineError
 from ttrnn.experiments import datasets
 from ttrnn.experiments import registry
+from ttrnn.experiments import splits
 from ttrnn.experiments.registry import ExperimentError
 
 
@@ -109,7 +110,7 @@ class TestDatasets:
         """A permutation by the legacy generator seeded 11111986, cut into
         5 consecutive runs (np.array_split)."""
         order = np.random.RandomState(11111986).permutation(103)
-        folds = datasets.folds_2017(103)
+        folds = splits.folds_2017(103)
         assert len(folds) == 5
         start = 0
         for i, (train, test) in enumerate(folds):

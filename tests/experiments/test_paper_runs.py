@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ttrnn.experiments import datasets
 from ttrnn.experiments import run
+from ttrnn.experiments import splits
 
 
 def _video_run(tmp_path, name, data_dir, **kwargs):
@@ -63,7 +63,7 @@ def test_hmdb51_fold_1_of_the_2017_folds(tmp_path, av):
     config = result["config"]
     assert config["folds"] == [1]
     assert list(config["split_clips"]) == ["fold-1"]
-    _, test = datasets.folds_2017(10)[1]
+    _, test = splits.folds_2017(10)[1]
     assert config["split_clips"]["fold-1"] == {
         "train": 10 - len(test),
         "test": len(test),

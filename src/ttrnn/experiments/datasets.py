@@ -21,9 +21,7 @@ from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
 from ttrnn.experiments.sequences import make_fiboclass
 from ttrnn.experiments.sequences import split_fiboclass
-from ttrnn.experiments.splits import folds_2017  # noqa: F401 (re-export)
 from ttrnn.experiments.splits import stratified_split
-from ttrnn.experiments.splits import video_splits  # noqa: F401 (re-export)
 
 DATA_DIR_ENV = "TTRNN_DATA_DIR"
 # mnist-seq: training and test sequences (the 2018 script's counts).

@@ -23,6 +23,7 @@ from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.run import RESULTS
+from ttrnn.experiments.splits import video_splits
 from ttrnn.explain import lrp
 
 
@@ -244,7 +245,7 @@ def _test_clip(experiment, config, run_dir, index, data_dir):
     dataset = dataset.subset(
         [i for i, clip in enumerate(dataset.clips) if clip not in skipped]
     )
-    splits = datasets.video_splits(
+    splits = video_splits(
         experiment, dataset, config.get("folds"), config.get("seed", 0)
     )
     fold = os.path.basename(os.path.abspath(run_dir))

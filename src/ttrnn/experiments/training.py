@@ -19,6 +19,7 @@ from ttrnn.experiments import models
 from ttrnn.experiments import parallel
 from ttrnn.experiments import rundir
 from ttrnn.experiments import runner
+from ttrnn.experiments.splits import video_splits
 
 # `learning_rate="sweep"`: the candidates, and epochs of each trial run.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
@@ -199,9 +200,7 @@ def run_video(experiment, config, out, opts):
                 print(f"{kind} {len(clips)} clip(s): {names}")
     outputs = 1 if experiment.task == "binary" else dataset.num_classes
     input_dim = frame_shape[0] * frame_shape[1] * 3
-    splits = datasets.video_splits(
-        experiment, dataset, config["folds"], config["seed"]
-    )
+    splits = video_splits(experiment, dataset, config["folds"], config["seed"])
     paper = config["protocol"] == "paper"
     begin_training(out, opts)
     results = []
