@@ -138,7 +138,6 @@ class TestCheckedBeforeTheData:
         # message names what to run, not a `path` argument.
         missing = str(tmp_path / "no-fashion-mnist")
         monkeypatch.setattr(idx, "FASHION_MNIST_DIR", missing)
-        monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", missing)
         argv = ["experiment", "mnist", "--out", str(tmp_path / "o")]
         assert cli.main([*argv, "--dataset", "fashion-mnist"]) == 2
         err = _one_line_error(capsys, "experiment", "ttrnn data get")

@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 
 from ttrnn import data
-from ttrnn.data.idx import FASHION_MNIST_DIR
 from ttrnn.experiments.experiment import SEED_2017
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.sequences import make_digit_sequences
@@ -272,7 +271,7 @@ def _idx_images(data_dir, dataset):
     names = data.FASHION_MNIST_CLASSES if dataset == "fashion-mnist" else None
     folder, source = data_dir, os.fspath(data_dir or dataset)
     if data_dir is None:
-        debian = FASHION_MNIST_DIR
+        debian = data.idx.FASHION_MNIST_DIR  # looked up when called
         local = dataset == "fashion-mnist" and os.path.isdir(debian)
         folder = debian if local else data.fetch(dataset)
     npz = os.path.join(folder, data.MNIST_FILE)
