@@ -847,7 +847,8 @@ class TestFetchedData:
         assert status == 0
         config = _results(tmp_path / "m" / "results.json")["config"]
         assert config["dataset"] == config["source"] == "fashion-mnist"
-        assert (config["train_size"], config["test_size"]) == (96, 48)
+        # 96 training images, the last 20 % held out (2017).
+        assert (config["train_size"], config["test_size"]) == (76, 48)
 
     def test_data_commands(self, tmp_path, mirror, capsys):
         folder = str(tmp_path / "cache" / "nips2003" / "arcene")
