@@ -87,7 +87,10 @@ def test_fibonacci_relevance_png_and_skipped_plots(
         assert cli.main(argv + ["--out", str(out)]) == 0
         assert cli.main(["explain", str(out), "--index", "0"]) == 0
     err = capsys.readouterr().err
-    line = "ttrnn: plots skipped (No module named 'matplotlib'; pip install"
+    line = (
+        "ttrnn: plots skipped: No module named 'matplotlib' "
+        "(pip install matplotlib)"
+    )
     assert err.count(line) == 2, err
     assert not (out / "curves.png").exists()
     figures = _recorded_figures(monkeypatch)

@@ -28,10 +28,11 @@ def report_skipped(error):
     Args:
         error: the ImportError of matplotlib (an optional extra).
     """
-    print(
-        f"ttrnn: plots skipped ({error}; pip install matplotlib)",
-        file=sys.stderr,
-    )
+    # A MissingExtraError already says what to install.
+    advice = ""
+    if not isinstance(error, extras.MissingExtraError):
+        advice = " (pip install matplotlib)"
+    print(f"ttrnn: plots skipped: {error}{advice}", file=sys.stderr)
 
 
 def pyplot():
