@@ -290,6 +290,7 @@ class TestRules:
         text = str(info.value)
         assert "keras.json selects the 'tensorflow' Keras backend" in text
         assert "Installed backends: jax. Set KERAS_BACKEND=jax" in text
+        assert "or install tensorflow: pip install tensorflow." in text
 
     def test_environment_wins(self, fake, monkeypatch):
         fake.config.write_text(json.dumps({"backend": "tensorflow"}))
@@ -298,7 +299,12 @@ class TestRules:
 
     def test_nothing_installed(self, fake):
         fake.installed = set()
-        with pytest.raises(_select_backend.BackendError, match=r"ttrnn\[jax\]"):
+        # Advice that installs from PyPI (ttrnn itself is installed from a
+        # clone, so `pip install 'ttrnn[jax]'` would find nothing).
+        with pytest.raises(
+            _select_backend.BackendError,
+            match=r"pip install jax \(or tensorflow, torch\); from a clone",
+        ):
             _select_backend.select()
 
     def test_keras_already_imported_on_a_missing_backend(self, monkeypatch):

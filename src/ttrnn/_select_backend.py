@@ -147,8 +147,8 @@ def _fix(backend):
     have = installed()
     if not have:
         return (
-            "No Keras backend is installed: pip install 'ttrnn[jax]' "
-            "(or ttrnn[tensorflow], ttrnn[torch])."
+            "No Keras backend is installed: pip install jax (or tensorflow, "
+            "torch); from a clone of ttrnn, pip install '.[jax]'."
         )
     choice = have[0]
     text = (
@@ -157,7 +157,7 @@ def _fix(backend):
         f"['KERAS_BACKEND'] = '{choice}' before Keras is first imported)"
     )
     if backend in _EXTRAS:
-        text += f", or install {backend}: pip install 'ttrnn[{backend}]'"
+        text += f", or install {backend}: pip install {backend}"
     return text + "."
 
 
