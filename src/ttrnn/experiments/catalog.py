@@ -12,15 +12,7 @@ from ttrnn.experiments.catalog_features import FEATURES
 from ttrnn.experiments.catalog_video import VIDEO
 from ttrnn.experiments.experiment import FIBONACCI_MODELS
 from ttrnn.experiments.experiment import Experiment
-
-
-def _fibo(accuracy, input_to_hidden, seconds_for_100_epochs):
-    return {
-        "accuracy": accuracy,
-        "input_to_hidden": input_to_hidden,
-        "seconds_per_epoch": seconds_for_100_epochs / 100,
-    }
-
+from ttrnn.experiments.experiment import paper_figures
 
 SEQUENCES = (
     Experiment(
@@ -46,12 +38,12 @@ SEQUENCES = (
         # epochs / 100; the input-to-hidden weights its TT layers and the
         # dense kernels (512 x 64 per gate) hold.
         paper={
-            "rnn": _fibo(0.629, 32768, 51),
-            "tt-rnn": _fibo(0.765, 1152, 50),
-            "gru": _fibo(0.893, 98304, 108),
-            "tt-gru": _fibo(0.975, 1920, 82),
-            "lstm": _fibo(0.925, 131072, 161),
-            "tt-lstm": _fibo(0.935, 2304, 98),
+            "rnn": paper_figures(0.629, 32768, 51 / 100),
+            "tt-rnn": paper_figures(0.765, 1152, 50 / 100),
+            "gru": paper_figures(0.893, 98304, 108 / 100),
+            "tt-gru": paper_figures(0.975, 1920, 82 / 100),
+            "lstm": paper_figures(0.925, 131072, 161 / 100),
+            "tt-lstm": paper_figures(0.935, 2304, 98 / 100),
         },
         notes="the 2017 proof of concept (ttrnn.experiments.sequences): "
         "300 sequences a class, zero pre-padded to 30 steps, 450 train / "

@@ -11,6 +11,7 @@ wide as the TT layer, our splits.
 
 from ttrnn.experiments.experiment import VIDEO_MODELS
 from ttrnn.experiments.experiment import Experiment
+from ttrnn.experiments.experiment import paper_figures
 
 # The fast protocol's settings where the 2017 scripts differ.
 _FAST = dict(epochs=100, tt_dropout=None)
@@ -33,14 +34,6 @@ def _video(name, tuned, **kwargs):
     return Experiment(name=name, **defaults)
 
 
-def _table2(accuracy, input_to_hidden, seconds_per_epoch):
-    return {
-        "accuracy": accuracy,
-        "input_to_hidden": input_to_hidden,
-        "seconds_per_epoch": seconds_per_epoch,
-    }
-
-
 _UCF11 = "1,600 clips, 11 actions, <class>/v_<class>_<gg>/<clip>.mpg"
 _CV5_2017 = (
     "the 2017 folds: clips (sorted) permuted by seed 11111986, cut into 5 "
@@ -58,11 +51,11 @@ VIDEO = (
         split="cv5-2017",
         # Table 2 (seconds an epoch on a quad-core Xeon E7-4850 v2).
         paper={
-            "tt-gru": _table2(0.813, 3232, 1872),
-            "tt-lstm": _table2(0.796, 3360, 2160),
-            "tt-mlp": _table2(0.427, 7680, 902),
-            "gru": _table2(0.488, 44236800, 7056),
-            "lstm": _table2(0.492, 58982400, 8892),
+            "tt-gru": paper_figures(0.813, 3232, 1872),
+            "tt-lstm": paper_figures(0.796, 3360, 2160),
+            "tt-mlp": paper_figures(0.427, 7680, 902),
+            "gru": paper_figures(0.488, 44236800, 7056),
+            "lstm": paper_figures(0.492, 58982400, 8892),
         },
         notes="all frames (24 fps, 204-1,492 a clip), zero pre-padding "
         f"and masking; 1,001 epochs (the script's loop; Table 2 says at "

@@ -55,6 +55,16 @@ SCALINGS = ("none", "unit", "minmax", "minmax-each")
 SPLITS = ("cv5", "cv5-2017", "official", "holdout")
 
 
+def paper_figures(accuracy, input_to_hidden, seconds_per_epoch):
+    """A model's 2017 figures as the catalog's `paper` entries hold
+    them: its accuracy, input-to-hidden weights and seconds an epoch."""
+    return {
+        "accuracy": accuracy,
+        "input_to_hidden": input_to_hidden,
+        "seconds_per_epoch": seconds_per_epoch,
+    }
+
+
 class ExperimentError(ValueError):
     """An unknown experiment, model or setting."""
 
