@@ -360,12 +360,25 @@ def main(argv=None):
     except KeyboardInterrupt:
         message = commands.interrupted(args, argv)
         print(f"ttrnn {args.command}: {message}", file=sys.stderr)
+        if argv is None:  # the command line: leave without joining the
+            _exit_now(130)  # data threads Keras started (they can hang)
         return 130
     except Exception as error:
         if not _usage_error(error):
             raise
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _exit_now(status):
+    """Ends the process at once, its output flushed. The checkpoint on
+    disk is whole: it is written to a temporary file and renamed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
