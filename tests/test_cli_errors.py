@@ -273,6 +273,10 @@ def test_ttrnn_warnings_are_one_line():
     assert "x.py:3" in theirs
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_how_to_resume(tmp_path, spls_dir):
     out = tmp_path / "run"
     argv = ["experiment", "mice", "--data-dir", str(spls_dir)]
@@ -284,6 +288,9 @@ def test_ctrl_c_says_how_to_resume(tmp_path, spls_dir):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # A shell's background job starts with SIGINT ignored, and Python
+        # then keeps it so: the child gets the default back.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 300
