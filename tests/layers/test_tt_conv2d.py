@@ -252,7 +252,7 @@ class TestTTConv2D:
         )
         config = layer.get_config()
         assert config["filters"] == 6 and "units" not in config
-        assert config["tt_ranks"] == [1, 2, 2, 1]
+        assert config["tt_ranks"] == 2
         assert config["padding"] == "same"
         again = TTConv2D.from_config(config)
         assert again.get_config() == config
@@ -267,8 +267,12 @@ class TestTTConv2D:
         assert len(layer.tt_ranks) == 4
         weights = sum(int(np.prod(s)) for s in layer.tt_core_shapes)
         assert weights <= 9 * 16 * 32 / 10
-        again = TTConv2D.from_config(layer.get_config())
+        config = layer.get_config()
+        assert config["tt_input_shape"] is None and config["tt_d"] == 2
+        again = TTConv2D.from_config(config)
+        again.build_from_config(layer.get_build_config())
         assert again.tt_core_shapes == layer.tt_core_shapes
+        assert again.get_config() == config
 
     def test_saving_round_trip(self, tmp_path):
         model = keras.Sequential(

@@ -251,16 +251,23 @@ class TestTTRNNAutoArguments:
         h.config_round_trip(layer)
         h.config_round_trip(layer.cell)
 
-    def test_config_resolved_after_build(self):
-        layer = _built(TTGRU(units=6, tt_ranks="auto", tt_compression=2))
-        config = layer.get_config()
-        assert config["tt_input_shape"] == list(layer.tt_input_shape)
-        assert config["tt_output_shape"] == list(layer.tt_output_shape)
-        assert config["tt_ranks"] == list(layer.tt_ranks)
-        assert config["tt_compression"] is None and config["tt_d"] is None
+    def test_config_unchanged_by_build(self):
+        layer = TTGRU(units=6, tt_ranks="auto", tt_compression=2)
+        config, cell_config = layer.get_config(), layer.cell.get_config()
+        _built(layer)
+        assert layer.get_config() == config
+        assert layer.cell.get_config() == cell_config
+        assert config["tt_input_shape"] is None
+        assert config["tt_compression"] == 2
+        # The resolved modes and ranks travel in the build config.
+        resolved = layer.get_build_config()["tt_spec"]
+        assert resolved["tt_input_shape"] == list(layer.tt_input_shape)
+        assert resolved["tt_output_shape"] == list(layer.tt_output_shape)
+        assert resolved["tt_ranks"] == list(layer.tt_ranks)
+        assert resolved["tt_compression"] is None and resolved["tt_d"] is None
         again = h.config_round_trip(layer)
+        again.build_from_config(layer.get_build_config())
         assert again.tt_ranks == layer.tt_ranks
-        assert h.config_round_trip(layer.cell).tt_ranks == layer.tt_ranks
 
     def test_saving(self, tmp_path):
         model = keras.Sequential(
@@ -304,6 +311,8 @@ class TestTTRNNRound:
         )
         config, again = layer.get_config(), rounded.get_config()
         del config["name"], again["name"]
+        # The same arguments but the modes and ranks, given resolved.
+        config.update(layer.tt_resolved_spec.to_config())
         assert again == config
 
     def test_redundant_ranks_go_per_gate(self):

@@ -18,7 +18,7 @@ import keras
 from ttrnn.experiments.experiment import TT_MLP_OUTPUT_SHAPE
 from ttrnn.experiments.experiment import TT_MLP_RANKS
 from ttrnn.experiments.registry import ExperimentError
-from ttrnn.tt import factorize
+from ttrnn.tt.spec import TTMatrixSpec
 
 TT_MLP_ACTIVATION = "relu"
 
@@ -220,12 +220,10 @@ def tt_input_modes(experiment, input_dim, tt_input_shape=None):
         return modes
     if experiment.input_dim == input_dim:
         return experiment.tt_input_shape
-    # As TT layers choose modes from the input dim (`tt.auto_shapes`):
-    # balanced, the largest meeting the smallest output mode.
-    modes = factorize.balanced_modes(
-        input_dim, len(experiment.tt_input_shape), "input_dim"
-    )
-    return factorize.pair_modes(experiment.tt_output_shape, modes)
+    # The modes a TT layer with these output modes chooses for
+    # `input_dim` (the ranks are not read here).
+    spec = TTMatrixSpec(tt_output_shape=experiment.tt_output_shape, tt_ranks=1)
+    return spec.resolve(input_dim).tt_input_shape
 
 
 def _rescaling(pixels):

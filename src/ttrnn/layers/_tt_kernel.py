@@ -1,18 +1,15 @@
-"""The base of every TT layer: a kernel held as TT cores.
+"""The Keras side of every TT layer: a kernel held as TT cores.
 
-`TTKernelMixin` gives a layer (`TTDense`, the TT-RNN cells, and any new
-TT layer) what all TT kernels share:
-
-- the shape and rank arguments: validates `tt_input_shape`,
-  `tt_output_shape`, `units`, `tt_d`, `tt_ranks`, `tt_max_params` and
-  `tt_compression`, resolves what they determine in `__init__` and the
-  rest from the input dim in `build` (the math is `ttrnn.tt.factorize`),
-  and writes them back to the config;
-- `input_dim`, `units`, `tt_core_shapes`, `to_dense`, `round`;
-- the build-time input check (`_build_tt_kernel`) and the cores as
-  weights (`_add_cores`);
-- `build_with_cores`: building a layer around given cores (rounding,
-  compression), without drawing random ones first.
+`TTKernelMixin` gives a layer (`TTDense`, `TTConv2D`, `TTEmbedding`,
+the TT-RNN cells, and any new TT layer) what all TT kernels share on the
+Keras side: the cores as weights (`_add_cores`), bias and activation,
+`round`, and building from given cores (`build_with_cores`). What the
+shape and rank arguments mean, their checks and how they resolve into
+modes and ranks is `ttrnn.tt.TTMatrixSpec`: the layer holds its
+arguments as `tt_spec` and, once the modes are known (in `__init__` when
+they are given, else in `build` from the input dim), the resolved spec
+as `tt_resolved_spec`. `get_config()` holds the arguments; the resolved
+spec travels in the build config, so a saved layer gets the same cores.
 """
 
 import math
@@ -21,45 +18,86 @@ import keras
 from keras import ops
 
 from ttrnn import tt
-from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
-from ttrnn.tt import shapes
+from ttrnn.tt.spec import TTMatrixSpec
 
 
 class TTKernelMixin:
-    """Shape arguments, cores and dense view of a layer's TT kernel.
+    """Cores, bias, activation and round of a layer's TT kernel.
 
-    The host layer calls `_init_tt_kernel` in `__init__` (after whatever
-    `_tt_ranks_for` needs), then `_resolve_given()` at its end; in `build`
-    it calls `_build_tt_kernel(input_shape)` and `_add_cores(...)`;
-    `get_config` adds `_tt_kernel_config()`. Hosts whose TT-matrix is
-    not (tt_input_shape, tt_output_shape), such as the gate-expanded map
-    of a TT-RNN, override `_tt_ranks_for` and `tt_core_shapes`.
+    The host layer calls `_init_tt_kernel(spec, ...)` in `__init__`; in
+    `build` it calls `_build_tt_kernel(input_dim)` (or `_resolve_tt`)
+    and `_add_cores(...)`; `get_config` adds `_tt_kernel_config()`.
     """
+
+    def _init_tt_kernel(
+        self,
+        spec,
+        tt_strategy,
+        kernel_initializer,
+        kernel_regularizer,
+        kernel_constraint,
+    ):
+        """Stores the spec (resolved now if the modes do not wait for the
+        input) and the kernel's strategy, initialiser, regulariser and
+        constraint."""
+        self.tt_spec = spec
+        self.tt_resolved_spec = None
+        if not spec.needs_input_dim:
+            self.tt_resolved_spec = spec.resolve()
+        tt.validate_strategy(tt_strategy, "tt_strategy")
+        self.tt_strategy = tt_strategy
+        self.kernel_initializer = tt_initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+
+    @property
+    def tt_input_shape(self):
+        """The input modes m_k; None until they are known."""
+        return self._tt_field("tt_input_shape")
+
+    @property
+    def tt_output_shape(self):
+        """The output modes n_k; None until they are known."""
+        return self._tt_field("tt_output_shape")
+
+    @property
+    def tt_ranks(self):
+        """The resolved ranks; None until the modes are known."""
+        resolved = self.tt_resolved_spec
+        return None if resolved is None else resolved.tt_ranks
+
+    def _tt_field(self, name):
+        spec = self.tt_resolved_spec or self.tt_spec
+        return getattr(spec, name)
 
     @property
     def input_dim(self):
         """M = prod(tt_input_shape), or None until the modes are known."""
-        if self.tt_input_shape is None:
-            return None
-        return math.prod(self.tt_input_shape)
+        modes = self.tt_input_shape
+        return None if modes is None else math.prod(modes)
 
     @property
     def units(self):
         """N = prod(tt_output_shape), the output size."""
-        if self.tt_output_shape is None:
-            return self._units
-        return math.prod(self.tt_output_shape)
+        return (self.tt_resolved_spec or self.tt_spec).output_size
 
     @property
     def tt_core_shapes(self):
         """Shapes of `cores`; None while the modes wait for the input."""
-        if self.tt_ranks is None:
-            return None
-        return tt.core_shapes(
-            self.tt_input_shape, self.tt_output_shape, self.tt_ranks
-        )
+        resolved = self.tt_resolved_spec
+        return None if resolved is None else resolved.core_shapes
+
+    @property
+    def core_groups(self):
+        """`cores` split per TT-matrix: one list, or one per gate (a
+        TT-RNN's separate layout), each a TT-matrix of its own."""
+        require_built(self, "core_groups")
+        cores = list(self.cores)
+        count = self.tt_resolved_spec.num_matrices
+        size = len(cores) // count
+        return [cores[g * size : (g + 1) * size] for g in range(count)]
 
     def to_dense(self):
         """The full (M, N) kernel W = to_dense(cores), as a tensor."""
@@ -96,12 +134,8 @@ class TTKernelMixin:
         cores = rounding.round_cores(
             [ops.convert_to_numpy(c) for c in self.cores], max_rank, eps
         )
-        config = self.get_config()
-        config["tt_ranks"] = [int(c.shape[0]) for c in cores] + [1]
-        config.pop("name")
-        if name is not None:
-            config["name"] = name
-        layer = self.__class__.from_config(config)
+        ranks = [int(c.shape[0]) for c in cores] + [1]
+        layer = with_ranks(self, self.tt_resolved_spec, ranks, name)
         build_with_cores(layer, layer, self._round_build_shape(), [cores])
         if getattr(self, "bias", None) is not None:
             layer.bias.assign(ops.convert_to_numpy(self.bias))
@@ -111,11 +145,22 @@ class TTKernelMixin:
         """The input shape `round` builds the new layer for."""
         return (None, self.input_dim)
 
+    def _resolve_tt(self, input_dim):
+        """Resolves the spec against the input dim, once."""
+        if self.tt_resolved_spec is not None:
+            return
+        if input_dim is None:
+            raise ValueError(
+                f"Layer {self.name} needs a known last input dimension to "
+                "choose `tt_input_shape`. Received: input_shape with last "
+                "dimension None"
+            )
+        self.tt_resolved_spec = self.tt_spec.resolve(input_dim)
+
     def _build_tt_kernel(self, input_shape):
         """Resolves the modes from the input dim if needed; checks it."""
         input_dim = input_shape[-1]
-        if self.tt_input_shape is None:
-            self._resolve_from_input_dim(input_dim)
+        self._resolve_tt(input_dim)
         if input_dim is not None and input_dim != self.input_dim:
             raise ValueError(
                 f"The last dimension of the input of {self.name} must equal "
@@ -123,6 +168,15 @@ class TTKernelMixin:
                 f"tt_input_shape={self.tt_input_shape} (product "
                 f"{self.input_dim}) for an input of {input_dim} features"
             )
+
+    def get_build_config(self):
+        """Keras' build config, with the resolved modes and ranks."""
+        return save_resolved_spec(self, super().get_build_config())
+
+    def build_from_config(self, config):
+        """Builds with the saved modes and ranks (not chosen again)."""
+        load_resolved_spec(self, config)
+        super().build_from_config(config)
 
     def _add_cores(self, groups):
         """Adds `self.cores`: for each `(prefix, initializers)` group, one
@@ -173,67 +227,20 @@ class TTKernelMixin:
         the activity regulariser)."""
         return {
             "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "bias_initializer": keras.initializers.serialize(
-                self.bias_initializer
-            ),
-            "bias_regularizer": keras.regularizers.serialize(
-                self.bias_regularizer
-            ),
-            "activity_regularizer": keras.regularizers.serialize(
-                self.activity_regularizer
-            ),
-            "bias_constraint": keras.constraints.serialize(
-                self.bias_constraint
+            **serialized(
+                self,
+                "use_bias",
+                "bias_initializer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "bias_constraint",
             ),
         }
 
-    def _init_tt_kernel(
-        self,
-        *,
-        tt_input_shape,
-        tt_output_shape,
-        tt_ranks,
-        units,
-        tt_d,
-        tt_max_params,
-        tt_compression,
-        tt_strategy,
-        kernel_initializer,
-        kernel_regularizer,
-        kernel_constraint,
-    ):
-        """Validates and stores the kernel's arguments (shapes, ranks,
-        strategy, initialiser, regulariser, constraint); resolves the
-        modes they determine. The host then calls `_resolve_given()` at
-        the end of its `__init__`."""
-        self._check_shape_arguments(
-            tt_input_shape, tt_output_shape, units, tt_d
-        )
-        self._check_rank_arguments(tt_ranks, tt_max_params, tt_compression)
-        self.tt_input_shape = self.tt_output_shape = self.tt_ranks = None
-        if tt_input_shape is not None:
-            self.tt_input_shape = tuple(tt_input_shape)
-        if tt_output_shape is not None:
-            self.tt_output_shape = tuple(tt_output_shape)
-        elif tt_input_shape is not None:
-            d = len(self.tt_input_shape)
-            modes = factorize.balanced_modes(units, d, "units")
-            self.tt_output_shape = factorize.pair_modes(
-                self.tt_input_shape, modes
-            )
-        elif tt_d is not None:
-            factorize.balanced_modes(units, tt_d, "units")  # fail early
-        tt.validate_strategy(tt_strategy, "tt_strategy")
-        self.tt_strategy = tt_strategy
-        self.kernel_initializer = tt_initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-
     def _tt_kernel_config(self):
-        """Config entries of `_init_tt_kernel`'s arguments."""
+        """Config entries of the spec's arguments and of the kernel's."""
         return {
-            **self._tt_shape_config(),
+            **self.tt_spec.to_config(),
             "tt_strategy": self.tt_strategy,
             "kernel_initializer": tt_initializers.serialize(
                 self.kernel_initializer
@@ -246,148 +253,51 @@ class TTKernelMixin:
             ),
         }
 
-    def _resolve_given(self):
-        """Resolves the ranks when both modes were given (end of init)."""
-        if self.tt_input_shape is not None and self.tt_output_shape:
-            self._resolve(self.tt_input_shape, self.tt_output_shape)
 
-    def _check_shape_arguments(
-        self, tt_input_shape, tt_output_shape, units, tt_d
-    ):
-        if units is not None:
-            units = shapes.check_int(units, "units", 1)
-        if tt_d is not None:
-            tt_d = shapes.check_int(tt_d, "tt_d", 1)
-        if tt_output_shape is None and units is None:
-            raise ValueError(
-                "Give `units` or `tt_output_shape`. "
-                "Received: units=None, tt_output_shape=None"
-            )
-        given = [s for s in (tt_input_shape, tt_output_shape) if s is not None]
-        for shape in given:
-            if tt_d is not None and len(tuple(shape)) != tt_d:
-                raise ValueError(
-                    f"`tt_d` must equal the number of given modes. "
-                    f"Received: tt_d={tt_d} with tt_input_shape="
-                    f"{tt_input_shape}, tt_output_shape={tt_output_shape}"
-                )
-        if len(given) == 2:
-            tt.validate_modes(tt_input_shape, tt_output_shape)
-        elif len(given) == 1:
-            tt.validate_modes(given[0], given[0])
-        if tt_output_shape is not None and units is not None:
-            product = math.prod(tuple(tt_output_shape))
-            if product != units:
-                raise ValueError(
-                    "`units` must equal the product of `tt_output_shape`. "
-                    f"Received: units={units}, tt_output_shape="
-                    f"{tuple(tt_output_shape)} (product {product})"
-                )
-        self._units, self._tt_d = units, tt_d
+_SERIALIZERS = {
+    "initializer": keras.initializers.serialize,
+    "regularizer": keras.regularizers.serialize,
+    "constraint": keras.constraints.serialize,
+}
 
-    def _check_rank_arguments(self, tt_ranks, tt_max_params, tt_compression):
-        budget = tt_max_params is not None or tt_compression is not None
-        if tt_ranks is None:
-            raise ValueError(
-                "`tt_ranks` is required: an int, a list of d + 1 ints, or "
-                '"auto" with `tt_max_params` or `tt_compression`. '
-                "Received: tt_ranks=None"
-            )
-        if isinstance(tt_ranks, str):
-            if tt_ranks != "auto":
-                raise ValueError(
-                    '`tt_ranks` must be an int, a list of ints or "auto". '
-                    f"Received: tt_ranks={tt_ranks!r}"
-                )
-            if (tt_max_params is None) == (tt_compression is None):
-                raise ValueError(
-                    'tt_ranks="auto" needs exactly one of `tt_max_params` '
-                    "and `tt_compression`. Received: tt_max_params="
-                    f"{tt_max_params}, tt_compression={tt_compression}"
-                )
-        elif budget:
-            raise ValueError(
-                '`tt_max_params` and `tt_compression` need tt_ranks="auto". '
-                f"Received: tt_ranks={tt_ranks!r}, tt_max_params="
-                f"{tt_max_params}, tt_compression={tt_compression}"
-            )
-        if tt_max_params is not None:
-            tt_max_params = shapes.check_int(tt_max_params, "tt_max_params", 1)
-        if tt_compression is not None and not tt_compression > 0:
-            raise ValueError(
-                "`tt_compression` must be > 0. "
-                f"Received: tt_compression={tt_compression}"
-            )
-        if isinstance(tt_ranks, str):
-            pass  # "auto", checked above
-        elif shapes.is_scalar_rank(tt_ranks):
-            # 2.5, True: rejected here, as Keras rejects units=2.5.
-            tt_ranks = shapes.check_rank(tt_ranks)
-        else:
-            tt_ranks = shapes.as_int_tuple(tt_ranks, "tt_ranks")
-        self._tt_ranks_arg = tt_ranks
-        self._tt_max_params = tt_max_params
-        self._tt_compression = tt_compression
 
-    def _resolve_from_input_dim(self, input_dim):
-        if input_dim is None:
-            raise ValueError(
-                f"Layer {self.name} needs a known last input dimension to "
-                "choose `tt_input_shape`. Received: input_shape with last "
-                "dimension None"
-            )
-        if self.tt_output_shape is not None:
-            d = len(self.tt_output_shape)
-            modes = factorize.balanced_modes(input_dim, d, "input_dim")
-            ins = factorize.pair_modes(self.tt_output_shape, modes)
-            outs = self.tt_output_shape
-        else:
-            ins, outs = factorize.auto_shapes(
-                input_dim, self._units, self._tt_d
-            )
-        self._resolve(ins, outs)
+def serialized(layer, *names):
+    """Config entries `{name: layer.<name>}`, Keras initialisers,
+    regularisers and constraints (by the name's ending) serialised."""
+    config = {}
+    for name in names:
+        serialize = _SERIALIZERS.get(name.rsplit("_", 1)[-1])
+        value = getattr(layer, name)
+        config[name] = value if serialize is None else serialize(value)
+    return config
 
-    def _resolve(self, tt_input_shape, tt_output_shape):
-        ins, outs = tt.validate_modes(tt_input_shape, tt_output_shape)
-        ranks = self._tt_ranks_for(ins, outs)
-        self.tt_input_shape, self.tt_output_shape = ins, outs
-        self.tt_ranks = ranks
 
-    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
-        """The ranks of the (tt_input_shape, tt_output_shape) TT-matrix."""
-        if self._tt_ranks_arg == "auto":
-            return factorize.ranks_for_budget(
-                tt_input_shape,
-                tt_output_shape,
-                self._tt_max_params,
-                self._tt_compression,
-            )
-        return tt.validate_ranks(
-            self._tt_ranks_arg, tt_input_shape, tt_output_shape
+def save_resolved_spec(owner, build_config):
+    """`build_config` with `owner`'s resolved spec (modes and ranks)."""
+    if build_config is not None and owner.tt_resolved_spec is not None:
+        build_config["tt_spec"] = owner.tt_resolved_spec.to_config()
+    return build_config
+
+
+def load_resolved_spec(owner, build_config):
+    """Sets `owner`'s resolved spec from a build config that has one
+    (files saved before the spec had none: their configs held it)."""
+    if "tt_spec" in build_config:
+        saved = TTMatrixSpec.from_config(
+            build_config["tt_spec"], **owner.tt_spec.context
         )
-
-    def _tt_shape_config(self):
-        """Config entries of the shape arguments: resolved once known."""
-        resolved = self.tt_ranks is not None
-        return {
-            "tt_input_shape": _as_list(self.tt_input_shape),
-            "tt_output_shape": _as_list(self.tt_output_shape),
-            "tt_ranks": (
-                list(self.tt_ranks)
-                if resolved
-                else _as_list(self._tt_ranks_arg)
-            ),
-            "units": self.units,
-            "tt_d": None if resolved else self._tt_d,
-            "tt_max_params": None if resolved else self._tt_max_params,
-            "tt_compression": None if resolved else self._tt_compression,
-        }
+        owner.tt_resolved_spec = saved.resolve()
 
 
-def _as_list(value):
-    if value is None or isinstance(value, (str, int)):
-        return value
-    return [int(v) for v in value]
+def with_ranks(layer, resolved, tt_ranks, name):
+    """An unbuilt copy of `layer` with the `resolved` spec's modes and the
+    given ranks, named `name` (None: a fresh name)."""
+    config = layer.get_config()
+    config.update(resolved.replace(tt_ranks=tuple(tt_ranks)).to_config())
+    config.pop("name")
+    if name is not None:
+        config["name"] = name
+    return layer.__class__.from_config(config)
 
 
 def require_built(layer, action):

@@ -40,12 +40,11 @@ from keras import ops
 from ttrnn import activations
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.layers._tt_kernel import serialized
 from ttrnn.layers._tt_rnn_inputs import TTDropoutMixin
 from ttrnn.layers._tt_rnn_inputs import TTInputMapMixin
-from ttrnn.tt import factorize
 from ttrnn.tt import gates
-
-GATE_LAYOUTS = ("shared", "separate")
+from ttrnn.tt.spec import TTMatrixSpec
 
 
 def check_finite(name, value):
@@ -70,6 +69,24 @@ def check_rate(name, value):
     return float(value)
 
 
+# The constructor arguments every cell stores as attributes of their name.
+_ARGUMENTS = (
+    "use_bias",
+    "recurrent_initializer",
+    "bias_initializer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+    "tt_gate_layout",
+    "input_scale",
+    "input_offset",
+)
+
+
 class TTRNNCellBase(
     TTKernelMixin, TTDropoutMixin, TTInputMapMixin, keras.layers.Layer
 ):
@@ -79,10 +96,12 @@ class TTRNNCellBase(
     `_bias_shape`, `_bias_initializer`, `_input_bias` and `_recurrence`
     (one step from the projected gate inputs). The TT modes and ranks are
     resolved as in `TTDense` (`units=`, `tt_d=`, `tt_ranks="auto"`), with
-    the ranks of the map's TT-matrices (see `_tt_ranks_for`).
+    the ranks of the map's TT-matrices (`ttrnn.tt.TTMatrixSpec` with
+    `gates`).
     """
 
     num_gates = 1
+    extra_arguments = ()  # a subclass's own arguments, for the config
 
     def __init__(
         self,
@@ -116,24 +135,24 @@ class TTRNNCellBase(
         super().__init__(**kwargs)
         self.input_scale = check_finite("input_scale", input_scale)
         self.input_offset = check_finite("input_offset", input_offset)
-        if tt_gate_layout not in GATE_LAYOUTS:
-            raise ValueError(
-                f"`tt_gate_layout` must be one of {GATE_LAYOUTS}. "
-                f"Received: tt_gate_layout={tt_gate_layout!r}"
-            )
+        spec = TTMatrixSpec(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+            gates=self.num_gates,
+            gate_layout=tt_gate_layout,
+        )
         self.tt_gate_layout = tt_gate_layout
         self._init_tt_kernel(
-            tt_input_shape=tt_input_shape,
-            tt_output_shape=tt_output_shape,
-            tt_ranks=tt_ranks,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            tt_strategy=tt_strategy,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
+            spec,
+            tt_strategy,
+            kernel_initializer,
+            kernel_regularizer,
+            kernel_constraint,
         )
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
@@ -156,16 +175,11 @@ class TTRNNCellBase(
         self.state_size = self.units
         self.output_size = self.units
         self._inputs_projected = False
-        # The ranks now if both modes are known; the rest in build().
-        self._resolve_given()
 
     def build(self, input_shape):
         self._build_tt_kernel(input_shape)
-        ins, outs, ranks = (
-            self.tt_input_shape,
-            self._tt_map_output_shape,
-            self.tt_ranks,
-        )
+        ranks = self.tt_ranks
+        ins, outs = self.tt_resolved_spec.matrix_shape
         if self.tt_gate_layout == "shared":
             groups = [
                 (
@@ -208,36 +222,9 @@ class TTRNNCellBase(
             self.bias = None
 
     @property
-    def tt_core_shapes(self):
-        """Shapes of `cores`: d, or G * d gate-major.
-
-        Known before `build` when the modes are given; None while they
-        wait for the input dim.
-        """
-        if self.tt_ranks is None:
-            return None
-        shapes = tt.core_shapes(
-            self.tt_input_shape, self._tt_map_output_shape, self.tt_ranks
-        )
-        if self.tt_gate_layout == "shared":
-            return shapes
-        return shapes * self.num_gates
-
-    @property
     def gate_names(self):
         """Gate names in Keras' kernel order."""
         return self._gate_names
-
-    @property
-    def _tt_map_output_shape(self):
-        """Output modes of one TT-matrix of the input map."""
-        return self._map_modes(self.tt_output_shape)
-
-    def _map_modes(self, tt_output_shape):
-        if self.tt_gate_layout == "shared":
-            first = self.num_gates * tt_output_shape[0]
-            return (first,) + tuple(tt_output_shape[1:])
-        return tuple(tt_output_shape)
 
     def call(self, inputs, states, training=False):
         if self._inputs_projected:
@@ -251,16 +238,8 @@ class TTRNNCellBase(
 
     def to_dense(self):
         """The (M, G * units) kernel in Keras' layout, as a tensor."""
-        if self.tt_gate_layout == "shared":
-            return tt.to_dense(self.cores)
-        d = len(self.tt_input_shape)
-        return ops.concatenate(
-            [
-                tt.to_dense(self.cores[g * d : (g + 1) * d])
-                for g in range(self.num_gates)
-            ],
-            axis=1,
-        )
+        groups = [tt.to_dense(group) for group in self.core_groups]
+        return groups[0] if len(groups) == 1 else ops.concatenate(groups, 1)
 
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size
@@ -275,69 +254,17 @@ class TTRNNCellBase(
 
     def _arg_config(self):
         """The constructor arguments (shared by the cell and layer)."""
-        return {
+        config = {
             **self._tt_kernel_config(),
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "recurrent_initializer": keras.initializers.serialize(
-                self.recurrent_initializer
-            ),
-            "bias_initializer": keras.initializers.serialize(
-                self.bias_initializer
-            ),
-            "recurrent_regularizer": keras.regularizers.serialize(
-                self.recurrent_regularizer
-            ),
-            "bias_regularizer": keras.regularizers.serialize(
-                self.bias_regularizer
-            ),
-            "recurrent_constraint": keras.constraints.serialize(
-                self.recurrent_constraint
-            ),
-            "bias_constraint": keras.constraints.serialize(
-                self.bias_constraint
-            ),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-            "tt_gate_layout": self.tt_gate_layout,
-            "input_scale": self.input_scale,
-            "input_offset": self.input_offset,
+            **serialized(self, *_ARGUMENTS),
         }
-
-    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
-        """Ranks of the map's TT-matrices for the cell's modes.
-
-        Given ranks are validated against the gate-expanded modes (shared
-        layout) or one gate's (separate). A budget (`tt_max_params`, or
-        `tt_compression` against the dense (M, G units) kernel) counts
-        the weights of the whole input map: `ranks_for_budget` on the
-        gate-expanded modes, or on one gate's modes with a G-th of the
-        budget.
-        """
-        outs = self._map_modes(tt_output_shape)
-        if self._tt_ranks_arg != "auto":
-            return tt.validate_ranks(self._tt_ranks_arg, tt_input_shape, outs)
-        matrices = 1 if self.tt_gate_layout == "shared" else self.num_gates
-        if self._tt_max_params is not None:
-            budget = self._tt_max_params
-        else:
-            dense = math.prod(tt_input_shape) * math.prod(outs) * matrices
-            budget = int(dense // self._tt_compression)
-        ones = (1,) * (len(tt_input_shape) + 1)
-        smallest = matrices * tt.num_params(tt_input_shape, outs, ones)
-        if smallest > budget:
-            raise ValueError(
-                f"The smallest TT input map (rank 1) of {self.name} for "
-                f"tt_input_shape={tuple(tt_input_shape)}, tt_output_shape="
-                f"{tuple(tt_output_shape)} ({self.tt_gate_layout} layout, "
-                f"{self.num_gates} gates) has {smallest} weights, above the "
-                f"budget of {budget}. Received: tt_max_params="
-                f"{self._tt_max_params}, tt_compression={self._tt_compression}"
+        for name in self.extra_arguments:
+            value = getattr(self, name)
+            config[name] = (
+                activations.serialize(value) if callable(value) else value
             )
-        return factorize.ranks_for_budget(
-            tt_input_shape, outs, max_params=budget // matrices
-        )
+        return config
 
     def _bias_shape(self):
         return (self.num_gates * self.units,)
@@ -357,3 +284,21 @@ class TTRNNCellBase(
 
     def _recurrence(self, projected, states, training):
         raise NotImplementedError
+
+
+class TTGatedCellBase(TTRNNCellBase):
+    """Base of the gated cells (GRU, LSTM): adds `recurrent_activation`."""
+
+    extra_arguments = ("recurrent_activation",)
+
+    def __init__(
+        self,
+        tt_input_shape=None,
+        tt_output_shape=None,
+        tt_ranks=None,
+        *,
+        recurrent_activation="sigmoid",
+        **kwargs,
+    ):
+        super().__init__(tt_input_shape, tt_output_shape, tt_ranks, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)

@@ -5,21 +5,66 @@ projected gate inputs: the TT input map runs once over all batch * time
 frames (`project_sequence`), then Keras' own recurrence loop runs.
 """
 
+import inspect
+
 import keras
 from keras import ops
 
 from ttrnn.layers._tt_kernel import build_with_cores
+from ttrnn.layers._tt_kernel import load_resolved_spec
 from ttrnn.layers._tt_kernel import require_built
-from ttrnn.layers._tt_rnn_cell import check_finite
+from ttrnn.layers._tt_kernel import save_resolved_spec
+from ttrnn.layers._tt_kernel import with_ranks
+from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
 from ttrnn.tt import rounding
 
+# The first three arguments of the TT-RNN cells and layers, positional;
+# the others are keywords.
+_POSITIONAL = ("tt_input_shape", "tt_output_shape", "tt_ranks")
+# The arguments of `keras.layers.RNN` the TT-RNN layers take: defaults.
+_RNN_ARGUMENTS = {
+    "activity_regularizer": None,
+    "return_sequences": False,
+    "return_state": False,
+    "go_backwards": False,
+    "stateful": False,
+    "unroll": False,
+}
 
-def _cell_property(name):
+
+def cell_property(name):
+    """A property reading the cell's attribute `name`."""
+
     def getter(self):
         return getattr(self.cell, name)
 
     getter.__doc__ = f"The cell's `{name}`."
     return property(getter)
+
+
+def cell_parameters(cell_class):
+    """The parameters of a TT-RNN cell class's constructor: those of
+    `TTRNNCellBase`, then each subclass's own, as `inspect.Parameter`s."""
+    params = {}
+    for klass in reversed(cell_class.__mro__):
+        if "__init__" not in vars(klass) or not issubclass(
+            klass, TTRNNCellBase
+        ):
+            continue
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            kind = p.POSITIONAL_OR_KEYWORD
+            params[p.name] = p.replace(
+                kind=kind if p.name in _POSITIONAL else p.KEYWORD_ONLY
+            )
+    return list(params.values())
+
+
+def signature(parameters):
+    """The signature of `parameters` and `**kwargs` (for `help()`)."""
+    kwargs = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
+    return inspect.Signature([*parameters, kwargs])
 
 
 class TTRNNBase(keras.layers.RNN):
@@ -32,58 +77,64 @@ class TTRNNBase(keras.layers.RNN):
     behave exactly as for Keras' layers.
     """
 
+    cell_class = TTRNNCellBase  # the subclass's cell
+    cell_name = "tt_rnn_cell"
+
     def __init__(
-        self,
-        cell,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        activity_regularizer=None,
-        **kwargs,
+        self, tt_input_shape=None, tt_output_shape=None, tt_ranks=None, **kwargs
     ):
-        # The cell's input transform, passed by the layers' configs
-        # (the subclasses build the cell before calling this).
-        for name in ("input_scale", "input_offset"):
-            if name in kwargs:
-                setattr(cell, name, check_finite(name, kwargs.pop(name)))
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
+        names = {p.name for p in cell_parameters(self.cell_class)}
+        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        cell = self.cell_class(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            **cell_kwargs,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
         )
+        super().__init__(cell, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
 
-    units = _cell_property("units")
-    input_dim = _cell_property("input_dim")
-    tt_input_shape = _cell_property("tt_input_shape")
-    tt_output_shape = _cell_property("tt_output_shape")
-    tt_ranks = _cell_property("tt_ranks")
-    tt_gate_layout = _cell_property("tt_gate_layout")
-    tt_strategy = _cell_property("tt_strategy")
-    activation = _cell_property("activation")
-    use_bias = _cell_property("use_bias")
-    kernel_initializer = _cell_property("kernel_initializer")
-    recurrent_initializer = _cell_property("recurrent_initializer")
-    bias_initializer = _cell_property("bias_initializer")
-    kernel_regularizer = _cell_property("kernel_regularizer")
-    recurrent_regularizer = _cell_property("recurrent_regularizer")
-    bias_regularizer = _cell_property("bias_regularizer")
-    kernel_constraint = _cell_property("kernel_constraint")
-    recurrent_constraint = _cell_property("recurrent_constraint")
-    bias_constraint = _cell_property("bias_constraint")
-    dropout = _cell_property("dropout")
-    recurrent_dropout = _cell_property("recurrent_dropout")
-    seed = _cell_property("seed")
-    cores = _cell_property("cores")
-    recurrent_kernel = _cell_property("recurrent_kernel")
-    bias = _cell_property("bias")
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=v)
+            for name, v in _RNN_ARGUMENTS.items()
+        ]
+        cell = cell_parameters(cls.cell_class)
+        # For help(): the arguments the layer and its cell take.
+        cls.cell_class.__signature__ = signature(cell)
+        cls.__signature__ = signature(cell + extra)
+
+    units = cell_property("units")
+    input_dim = cell_property("input_dim")
+    tt_input_shape = cell_property("tt_input_shape")
+    tt_output_shape = cell_property("tt_output_shape")
+    tt_ranks = cell_property("tt_ranks")
+    tt_gate_layout = cell_property("tt_gate_layout")
+    tt_strategy = cell_property("tt_strategy")
+    activation = cell_property("activation")
+    use_bias = cell_property("use_bias")
+    kernel_initializer = cell_property("kernel_initializer")
+    recurrent_initializer = cell_property("recurrent_initializer")
+    bias_initializer = cell_property("bias_initializer")
+    kernel_regularizer = cell_property("kernel_regularizer")
+    recurrent_regularizer = cell_property("recurrent_regularizer")
+    bias_regularizer = cell_property("bias_regularizer")
+    kernel_constraint = cell_property("kernel_constraint")
+    recurrent_constraint = cell_property("recurrent_constraint")
+    bias_constraint = cell_property("bias_constraint")
+    dropout = cell_property("dropout")
+    recurrent_dropout = cell_property("recurrent_dropout")
+    seed = cell_property("seed")
+    cores = cell_property("cores")
+    core_groups = cell_property("core_groups")
+    tt_spec = cell_property("tt_spec")
+    tt_resolved_spec = cell_property("tt_resolved_spec")
+    recurrent_kernel = cell_property("recurrent_kernel")
+    bias = cell_property("bias")
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
@@ -150,22 +201,18 @@ class TTRNNBase(keras.layers.RNN):
         """
         require_built(self, "round()")
         cell = self.cell
-        d = len(cell.tt_input_shape)
-        cores = [ops.convert_to_numpy(c) for c in cell.cores]
         groups = [
-            rounding.round_cores(cores[g : g + d], max_rank, eps)
-            for g in range(0, len(cores), d)
+            rounding.round_cores(
+                [ops.convert_to_numpy(c) for c in group], max_rank, eps
+            )
+            for group in cell.core_groups
         ]
+        d = len(groups[0])
         ranks = [
             max(int(group[k].shape[0]) for group in groups) for k in range(d)
         ] + [1]
         groups = [rounding.pad_ranks(group, ranks) for group in groups]
-        config = self.get_config()
-        config["tt_ranks"] = ranks
-        config.pop("name")
-        if name is not None:
-            config["name"] = name
-        layer = self.__class__.from_config(config)
+        layer = with_ranks(self, cell.tt_resolved_spec, ranks, name)
         batch = None
         if self.stateful:
             batch = int(ops.shape(self.states[0])[0])
@@ -179,6 +226,15 @@ class TTRNNBase(keras.layers.RNN):
         if cell.use_bias:
             layer.cell.bias.assign(ops.convert_to_numpy(cell.bias))
         return layer
+
+    def get_build_config(self):
+        """Keras' build config, with the cell's resolved modes and ranks."""
+        return save_resolved_spec(self.cell, super().get_build_config())
+
+    def build_from_config(self, config):
+        """Builds with the saved modes and ranks (not chosen again)."""
+        load_resolved_spec(self.cell, config)
+        super().build_from_config(config)
 
     def get_config(self):
         base = super().get_config()

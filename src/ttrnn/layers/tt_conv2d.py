@@ -8,13 +8,13 @@ from keras import ops
 from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
-from ttrnn.tt import factorize
 from ttrnn.tt import shapes
 from ttrnn.tt.contraction import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction import Plan
 from ttrnn.tt.contraction.conv import channel_matrix
 from ttrnn.tt.contraction.conv import conv_output_length
 from ttrnn.tt.contraction.conv import conv_path_costs
+from ttrnn.tt.spec import TTMatrixSpec
 
 PLANNING_SIDE = 32  # rows and cols assumed when unknown at planning
 _TO_LAST = (0, 2, 3, 1, 4)  # (B, C, H, W, r) -> (B, H, W, C, r)
@@ -116,7 +116,10 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups)
+        if groups != 1:
+            raise ValueError(
+                f"TTConv2D supports only `groups=1`. Received: groups={groups}"
+            )
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
@@ -129,18 +132,23 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         self.padding = _choice(str(padding).lower(), "padding")
         data_format = data_format or keras.config.image_data_format()
         self.data_format = _choice(data_format, "data_format")
+        spec = TTMatrixSpec(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            filters,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+            spatial_mode=math.prod(self.kernel_size),
+            units_name="filters",
+        )
         self._init_tt_kernel(
-            tt_input_shape=tt_input_shape,
-            tt_output_shape=tt_output_shape,
-            tt_ranks=tt_ranks,
-            units=filters,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            tt_strategy="auto" if tt_strategy == "channels" else tt_strategy,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
+            spec,
+            "auto" if tt_strategy == "channels" else tt_strategy,
+            kernel_initializer,
+            kernel_regularizer,
+            kernel_constraint,
         )
         self.tt_strategy = tt_strategy
         self._init_bias_and_activation(
@@ -151,12 +159,10 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             bias_constraint,
         )
         self.input_spec = keras.layers.InputSpec(ndim=4)
-        self._resolve_given()
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis]
-        if self.tt_input_shape is None:
-            self._resolve_from_input_dim(channels)
+        self._resolve_tt(channels)
         if channels != self.input_dim:
             raise ValueError(
                 f"The product of `tt_input_shape` of {self.name} must equal "
@@ -165,7 +171,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
                 f"an input of {channels} channels"
             )
         init = self.kernel_initializer
-        ins, outs = self._kernel_modes()
+        ins, outs = self.tt_resolved_spec.matrix_shape
         if not isinstance(init, tt.TTOrthogonal):  # fan_out = kh kw F
             outs = self.tt_output_shape + (math.prod(self.kernel_size),)
         self._add_cores(
@@ -180,13 +186,6 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
     def filters(self):
         """F = prod(tt_output_shape), the number of output filters."""
         return self.units
-
-    @property
-    def tt_core_shapes(self):
-        """Shapes of `cores`: d channel cores, then the spatial core."""
-        if self.tt_ranks is None:
-            return None
-        return tt.core_shapes(*self._kernel_modes(), self.tt_ranks)
 
     def call(self, inputs):
         path, plan = self.evaluation_path(inputs.shape, inputs.dtype)
@@ -260,7 +259,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         tt_config = self._tt_kernel_config()
         config = {
             **super().get_config(),
-            "filters": tt_config.pop("units"),
+            "filters": tt_config.pop("filters"),
             "kernel_size": list(self.kernel_size),
             **tt_config,
             "strides": list(self.strides),
@@ -283,29 +282,6 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         return dict(
             strides=s, padding=p, data_format=data_format, dilation_rate=r
         )
-
-    def _kernel_modes(self, tt_input_shape=None, tt_output_shape=None):
-        """Modes of the kernel's TT-matrix: the spatial core appended."""
-        ins = tt_input_shape or self.tt_input_shape
-        outs = tt_output_shape or self.tt_output_shape
-        return tuple(ins) + (math.prod(self.kernel_size),), tuple(outs) + (1,)
-
-    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
-        """The d + 2 ranks of the kernel's TT-matrix (spatial core too)."""
-        ins, outs = self._kernel_modes(tt_input_shape, tt_output_shape)
-        given = self._tt_ranks_arg
-        if given == "auto":
-            return factorize.ranks_for_budget(
-                ins, outs, self._tt_max_params, self._tt_compression
-            )
-        if not shapes.is_scalar_rank(given) and len(given) != len(ins) + 1:
-            d = len(tt_input_shape)
-            raise ValueError(
-                f"`tt_ranks` must have d + 2 = {d + 2} entries (1, r_1, "
-                f"..., r_d, 1) for d = {d} channel modes (or be one int). "
-                f"Received: tt_ranks={given} ({len(given)} entries)"
-            )
-        return tt.validate_ranks(given, ins, outs)
 
     def _channel_path(self, x, plan):
         """Spatial filters per channel, then the channel map (to NHWC)."""
@@ -371,33 +347,6 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         h, w = ops.shape(u)[1:3]
         u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
         return ops.reshape(u, (-1, h, w, channels * rank))
-
-
-def _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups):
-    if filters is None and tt_output_shape is None:
-        raise ValueError(
-            "Give `filters` or `tt_output_shape`. "
-            "Received: filters=None, tt_output_shape=None"
-        )
-    if filters is not None:
-        filters = shapes.check_int(filters, "filters", 1)
-    if filters is not None and tt_output_shape is not None:
-        modes = shapes.as_int_tuple(tt_output_shape, "tt_output_shape")
-        if math.prod(modes) != filters:
-            raise ValueError(
-                "`filters` must equal the product of `tt_output_shape`. "
-                f"Received: filters={filters}, tt_output_shape={modes} "
-                f"(product {math.prod(modes)})"
-            )
-    if tt_ranks is None:
-        raise ValueError(
-            '`tt_ranks` is required: an int, d + 2 ints or "auto". '
-            "Received: tt_ranks=None"
-        )
-    if groups != 1:
-        raise ValueError(
-            f"TTConv2D supports only `groups=1`. Received: groups={groups}"
-        )
 
 
 def _choice(value, name):

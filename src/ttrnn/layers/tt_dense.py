@@ -9,6 +9,7 @@ from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.layers._tt_rnn_cell import check_finite
+from ttrnn.tt.spec import TTMatrixSpec
 
 # Integer inputs are cast and mapped in row chunks of at most this many
 # input values (16 MiB in float32), as the TT-RNNs' time chunks are.
@@ -31,8 +32,8 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
     `units` into d balanced modes (`ttrnn.tt.auto_shapes`), and
     `tt_ranks="auto"` with `tt_max_params=` or `tt_compression=` takes
     the largest near-uniform ranks within that budget of core weights
-    (`ttrnn.tt.ranks_for_budget`). `get_config()` stores the resolved
-    shapes and ranks once they are known.
+    (`ttrnn.tt.ranks_for_budget`). `get_config()` holds the arguments;
+    the resolved modes and ranks are saved with the build config.
 
     Args:
         tt_input_shape: list of d ints, the input modes m_k; their product
@@ -129,18 +130,21 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.input_scale = check_finite("input_scale", input_scale)
         self.input_offset = check_finite("input_offset", input_offset)
+        spec = TTMatrixSpec(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            units,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+        )
         self._init_tt_kernel(
-            tt_input_shape=tt_input_shape,
-            tt_output_shape=tt_output_shape,
-            tt_ranks=tt_ranks,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            tt_strategy=tt_strategy,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
+            spec,
+            tt_strategy,
+            kernel_initializer,
+            kernel_regularizer,
+            kernel_constraint,
         )
         self._init_bias_and_activation(
             activation,
@@ -151,8 +155,6 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         )
         self.input_spec = keras.layers.InputSpec(min_ndim=1)
         self.supports_masking = True
-        # The ranks now if both modes are known; the rest in build().
-        self._resolve_given()
 
     def build(self, input_shape):
         self._build_tt_kernel(input_shape)

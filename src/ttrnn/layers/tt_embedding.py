@@ -1,20 +1,18 @@
 """TTEmbedding: an embedding table held as a TT-matrix."""
 
-import math
-
 import keras
 from keras import ops
 
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.layers._tt_kernel import require_built
-from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import shapes
+from ttrnn.tt.spec import DEFAULT_LOOKUP_D
+from ttrnn.tt.spec import TTMatrixSpec
 
-# Vocabulary modes when neither `tt_input_shape`, `tt_output_shape` nor
-# `tt_d` says: three, as in Hrinchuk et al. (2020).
-DEFAULT_TT_D = 3
+# Vocabulary modes when neither shape nor `tt_d` says (`TTMatrixSpec`).
+DEFAULT_TT_D = DEFAULT_LOOKUP_D
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -110,41 +108,28 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self._input_dim = shapes.check_int(input_dim, "input_dim", 1)
-        output_dim = shapes.check_int(output_dim, "output_dim", 1)
-        d = _num_modes(tt_input_shape, tt_output_shape, tt_d)
-        if tt_output_shape is None:
-            tt_output_shape = factorize.embedding_modes(output_dim, d)
-        if tt_input_shape is None:
-            tt_input_shape = factorize.suggest_padding(self._input_dim, d)[1]
-        else:
-            tt_input_shape = shapes.as_int_tuple(
-                tt_input_shape, "tt_input_shape"
-            )
-            if math.prod(tt_input_shape) < self._input_dim:
-                raise ValueError(
-                    "The product of `tt_input_shape` must be at least "
-                    f"`input_dim`. Received: tt_input_shape={tt_input_shape}"
-                    f" (product {math.prod(tt_input_shape)}), "
-                    f"input_dim={self._input_dim}"
-                )
+        spec = TTMatrixSpec(
+            tt_input_shape,
+            tt_output_shape,
+            tt_ranks,
+            output_dim,
+            tt_d,
+            tt_max_params,
+            tt_compression,
+            rows=self._input_dim,
+            units_name="output_dim",
+        )
         self._init_tt_kernel(
-            tt_input_shape=tt_input_shape,
-            tt_output_shape=tt_output_shape,
-            tt_ranks=tt_ranks,
-            units=output_dim,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            tt_strategy="auto",
-            kernel_initializer=tt_initializers.get(
+            spec,
+            "auto",
+            tt_initializers.get(
                 embeddings_initializer, "embeddings_initializer"
             ),
-            kernel_regularizer=embeddings_regularizer,
-            kernel_constraint=embeddings_constraint,
+            embeddings_regularizer,
+            embeddings_constraint,
         )
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
-        self._resolve_given()
 
     # Keras' names for the kernel's initialiser, regulariser, constraint.
     embeddings_initializer = property(lambda self: self.kernel_initializer)
@@ -160,17 +145,6 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
     def output_dim(self):
         """The embedding size, prod(tt_output_shape)."""
         return self.units
-
-    def _tt_ranks_for(self, tt_input_shape, tt_output_shape):
-        if self._tt_ranks_arg != "auto" or self._tt_compression is None:
-            return super()._tt_ranks_for(tt_input_shape, tt_output_shape)
-        # The compression is against the real table, not the padded one.
-        table = self._input_dim * math.prod(tt_output_shape)
-        return factorize.ranks_for_budget(
-            tt_input_shape,
-            tt_output_shape,
-            max_params=math.floor(table / self._tt_compression),
-        )
 
     def build(self, input_shape=None):
         core_inits = self.kernel_initializer.core_initializers(
@@ -220,7 +194,7 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         tt_config = self._tt_kernel_config()
         # Keras' Embedding names for the kernel's arguments; no strategy.
         del tt_config["tt_strategy"]
-        output_dim = tt_config.pop("units")
+        output_dim = tt_config.pop("output_dim")
         for part in ("initializer", "regularizer", "constraint"):
             value = tt_config.pop(f"kernel_{part}")
             tt_config[f"embeddings_{part}"] = value
@@ -234,16 +208,3 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             ),
             "mask_zero": self.mask_zero,
         }
-
-
-def _num_modes(tt_input_shape, tt_output_shape, tt_d):
-    given = {
-        "tt_input_shape": tt_input_shape,
-        "tt_output_shape": tt_output_shape,
-    }
-    for name, shape in given.items():
-        if shape is not None:
-            return len(shapes.as_int_tuple(shape, name))
-    if tt_d is not None:
-        return shapes.check_int(tt_d, "tt_d", 1)
-    return DEFAULT_TT_D

@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from ttrnn import activations
-from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
+from ttrnn.layers._tt_rnn_cell import TTGatedCellBase
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
+from ttrnn.layers._tt_rnn_layer import cell_property
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
-class TTGRUCell(TTRNNCellBase):
+class TTGRUCell(TTGatedCellBase):
     """Cell of `TTGRU`: Keras' GRU cell with a TT input kernel.
 
     With gate inputs `[x_z, x_r, x_h] = x_t @ W + b_in`:
@@ -102,63 +102,10 @@ class TTGRUCell(TTRNNCellBase):
 
     num_gates = 3
     _gate_names = ("z", "r", "h")
+    extra_arguments = ("recurrent_activation", "reset_after")
 
-    def __init__(
-        self,
-        tt_input_shape=None,
-        tt_output_shape=None,
-        tt_ranks=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        reset_after=True,
-        tt_gate_layout="shared",
-        tt_strategy="auto",
-        units=None,
-        tt_d=None,
-        tt_max_params=None,
-        tt_compression=None,
-        **kwargs,
-    ):
-        super().__init__(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            tt_gate_layout=tt_gate_layout,
-            tt_strategy=tt_strategy,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            **kwargs,
-        )
-        self.recurrent_activation = activations.get(recurrent_activation)
+    def __init__(self, *args, reset_after=True, **kwargs):
+        super().__init__(*args, **kwargs)
         self.reset_after = bool(reset_after)
 
     def _bias_shape(self):
@@ -211,14 +158,6 @@ class TTGRUCell(TTRNNCellBase):
         hh = self.activation(ops.add(x_h, rec_h))
         h = ops.add(ops.multiply(z, h_tm1), ops.multiply(1 - z, hh))
         return h, [h] if nested else h
-
-    def _arg_config(self):
-        config = super()._arg_config()
-        config["recurrent_activation"] = activations.serialize(
-            self.recurrent_activation
-        )
-        config["reset_after"] = self.reset_after
-        return config
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -292,88 +231,7 @@ class TTGRU(TTRNNBase):
         Video Classification", ICML 2017.
     """
 
-    def __init__(
-        self,
-        tt_input_shape=None,
-        tt_output_shape=None,
-        tt_ranks=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        reset_after=True,
-        tt_gate_layout="shared",
-        tt_strategy="auto",
-        units=None,
-        tt_d=None,
-        tt_max_params=None,
-        tt_compression=None,
-        **kwargs,
-    ):
-        cell = TTGRUCell(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            reset_after=reset_after,
-            tt_gate_layout=tt_gate_layout,
-            tt_strategy=tt_strategy,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="tt_gru_cell",
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
-
-    @property
-    def recurrent_activation(self):
-        """The cell's `recurrent_activation`."""
-        return self.cell.recurrent_activation
-
-    @property
-    def reset_after(self):
-        """The cell's `reset_after`."""
-        return self.cell.reset_after
+    cell_class = TTGRUCell
+    cell_name = "tt_gru_cell"
+    recurrent_activation = cell_property("recurrent_activation")
+    reset_after = cell_property("reset_after")

@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from ttrnn import activations
-from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
+from ttrnn.layers._tt_rnn_cell import TTGatedCellBase
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
+from ttrnn.layers._tt_rnn_layer import cell_property
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
-class TTLSTMCell(TTRNNCellBase):
+class TTLSTMCell(TTGatedCellBase):
     """Cell of `TTLSTM`: Keras' LSTM cell with a TT input kernel.
 
     With `[z_i, z_f, z_c, z_o] = x_t @ W + h_{t-1} @ U + b`:
@@ -96,63 +96,10 @@ class TTLSTMCell(TTRNNCellBase):
 
     num_gates = 4
     _gate_names = ("i", "f", "c", "o")
+    extra_arguments = ("recurrent_activation", "unit_forget_bias")
 
-    def __init__(
-        self,
-        tt_input_shape=None,
-        tt_output_shape=None,
-        tt_ranks=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        tt_gate_layout="shared",
-        tt_strategy="auto",
-        units=None,
-        tt_d=None,
-        tt_max_params=None,
-        tt_compression=None,
-        **kwargs,
-    ):
-        super().__init__(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            tt_gate_layout=tt_gate_layout,
-            tt_strategy=tt_strategy,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            **kwargs,
-        )
-        self.recurrent_activation = activations.get(recurrent_activation)
+    def __init__(self, *args, unit_forget_bias=True, **kwargs):
+        super().__init__(*args, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
         self.state_size = [self.units, self.units]
 
@@ -197,14 +144,6 @@ class TTLSTMCell(TTRNNCellBase):
         o = self.recurrent_activation(z_o)
         h = ops.multiply(o, self.activation(c))
         return h, [h, c]
-
-    def _arg_config(self):
-        config = super()._arg_config()
-        config["recurrent_activation"] = activations.serialize(
-            self.recurrent_activation
-        )
-        config["unit_forget_bias"] = self.unit_forget_bias
-        return config
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -271,88 +210,7 @@ class TTLSTM(TTRNNBase):
         Video Classification", ICML 2017.
     """
 
-    def __init__(
-        self,
-        tt_input_shape=None,
-        tt_output_shape=None,
-        tt_ranks=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        tt_gate_layout="shared",
-        tt_strategy="auto",
-        units=None,
-        tt_d=None,
-        tt_max_params=None,
-        tt_compression=None,
-        **kwargs,
-    ):
-        cell = TTLSTMCell(
-            tt_input_shape,
-            tt_output_shape,
-            tt_ranks,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            unit_forget_bias=unit_forget_bias,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            tt_gate_layout=tt_gate_layout,
-            tt_strategy=tt_strategy,
-            units=units,
-            tt_d=tt_d,
-            tt_max_params=tt_max_params,
-            tt_compression=tt_compression,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            name="tt_lstm_cell",
-        )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
-
-    @property
-    def recurrent_activation(self):
-        """The cell's `recurrent_activation`."""
-        return self.cell.recurrent_activation
-
-    @property
-    def unit_forget_bias(self):
-        """The cell's `unit_forget_bias`."""
-        return self.cell.unit_forget_bias
+    cell_class = TTLSTMCell
+    cell_name = "tt_lstm_cell"
+    recurrent_activation = cell_property("recurrent_activation")
+    unit_forget_bias = cell_property("unit_forget_bias")

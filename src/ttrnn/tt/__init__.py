@@ -1,9 +1,10 @@
 """The TT-matrix math: small pure functions, `keras.ops` or NumPy only.
 
 The math (`shapes`, `factorize`, `cores`, `lookup`, `initializers`,
-`decompositions`, `rounding`) is here; the contraction engine that
-computes x @ W fast on each backend is the subpackage `contraction`,
-whose `matmul` this package re-exports.
+`decompositions`, `rounding`) is here, with `spec`: a layer's TT shape
+and rank arguments as one value (`TTMatrixSpec`). The contraction engine
+that computes x @ W fast on each backend is the subpackage
+`contraction`, whose `matmul` this package re-exports.
 
 A TT-matrix W of shape (prod m_k, prod n_k) is a list of d cores of shape
 (r_k, m_k, n_k, r_{k+1}) with r_0 = r_d = 1 (the layout of t3f, TensorLy
@@ -44,6 +45,7 @@ from ttrnn.tt.shapes import to_dense_flops
 from ttrnn.tt.shapes import useful_ranks
 from ttrnn.tt.shapes import validate_modes
 from ttrnn.tt.shapes import validate_ranks
+from ttrnn.tt.spec import TTMatrixSpec
 
 __all__ = [
     "STRATEGIES",
@@ -52,6 +54,7 @@ __all__ = [
     "choose_plan",
     "LookupPlan",
     "TTInitializer",
+    "TTMatrixSpec",
     "TTOrthogonal",
     "TTRandom",
     "TTVarianceScaling",
