@@ -1,15 +1,10 @@
 """The Keras side of every TT layer: a kernel held as TT cores.
 
-`TTKernelMixin` gives a layer (`TTDense`, `TTConv2D`, `TTEmbedding`,
-the TT-RNN cells, and any new TT layer) what all TT kernels share on the
-Keras side: the cores as weights (`_add_cores`), bias and activation,
-`round`, and building from given cores (`build_with_cores`). What the
-shape and rank arguments mean, their checks and how they resolve into
-modes and ranks is `ttrnn.tt.TTMatrixSpec`: the layer holds its
-arguments as `tt_spec` and, once the modes are known (in `__init__` when
-they are given, else in `build` from the input dim), the resolved spec
-as `tt_resolved_spec`. `get_config()` holds the arguments; the resolved
-spec travels in the build config, so a saved layer gets the same cores.
+`TTKernelMixin` gives a TT layer its cores as weights, bias and
+activation, and `round`. What the shape and rank arguments mean is
+`ttrnn.tt.TTMatrixSpec`: the layer holds its arguments (`tt_spec`, the
+config) and, once the modes are known (in `__init__` when given, else in
+`build`), the resolved spec (`tt_resolved_spec`, the build config).
 """
 
 import math
@@ -18,18 +13,26 @@ import keras
 from keras import ops
 
 from ttrnn import tt
+from ttrnn.layers._tt_rebuild import build_with_cores
+from ttrnn.layers._tt_rebuild import load_resolved_spec
+from ttrnn.layers._tt_rebuild import save_resolved_spec
+from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
-from ttrnn.tt.spec import TTMatrixSpec
+
+
+def _spec_property(name, doc, given=True):
+    def getter(self):
+        spec = self.tt_resolved_spec or (self.tt_spec if given else None)
+        return getattr(spec, name, None)
+
+    return property(getter, doc=f"{doc}; None until they are known.")
 
 
 class TTKernelMixin:
-    """Cores, bias, activation and round of a layer's TT kernel.
-
-    The host layer calls `_init_tt_kernel(spec, ...)` in `__init__`; in
-    `build` it calls `_build_tt_kernel(input_dim)` (or `_resolve_tt`)
-    and `_add_cores(...)`; `get_config` adds `_tt_kernel_config()`.
-    """
+    """Cores, bias, activation and round of a layer's TT kernel: the host
+    calls `_init_tt_kernel` in `__init__`, `_build_tt_kernel` (or
+    `_resolve_tt`) and `_add_cores` in `build`."""
 
     def _init_tt_kernel(
         self,
@@ -39,9 +42,8 @@ class TTKernelMixin:
         kernel_regularizer,
         kernel_constraint,
     ):
-        """Stores the spec (resolved now if the modes do not wait for the
-        input) and the kernel's strategy, initialiser, regulariser and
-        constraint."""
+        """Stores the spec (resolved now unless the modes wait for the
+        input), the strategy and the kernel's Keras arguments."""
         self.tt_spec = spec
         self.tt_resolved_spec = None
         if not spec.needs_input_dim:
@@ -52,31 +54,14 @@ class TTKernelMixin:
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
 
-    @property
-    def tt_input_shape(self):
-        """The input modes m_k; None until they are known."""
-        return self._tt_field("tt_input_shape")
-
-    @property
-    def tt_output_shape(self):
-        """The output modes n_k; None until they are known."""
-        return self._tt_field("tt_output_shape")
-
-    @property
-    def tt_ranks(self):
-        """The resolved ranks; None until the modes are known."""
-        resolved = self.tt_resolved_spec
-        return None if resolved is None else resolved.tt_ranks
-
-    def _tt_field(self, name):
-        spec = self.tt_resolved_spec or self.tt_spec
-        return getattr(spec, name)
+    tt_input_shape = _spec_property("tt_input_shape", "The input modes")
+    tt_output_shape = _spec_property("tt_output_shape", "The output modes")
+    tt_ranks = _spec_property("tt_ranks", "The resolved ranks", given=False)
 
     @property
     def input_dim(self):
         """M = prod(tt_input_shape), or None until the modes are known."""
-        modes = self.tt_input_shape
-        return None if modes is None else math.prod(modes)
+        return self.tt_input_shape and math.prod(self.tt_input_shape)
 
     @property
     def units(self):
@@ -94,8 +79,7 @@ class TTKernelMixin:
         """`cores` split per TT-matrix: one list, or one per gate (a
         TT-RNN's separate layout), each a TT-matrix of its own."""
         require_built(self, "core_groups")
-        cores = list(self.cores)
-        count = self.tt_resolved_spec.num_matrices
+        cores, count = list(self.cores), self.tt_resolved_spec.num_matrices
         size = len(cores) // count
         return [cores[g * size : (g + 1) * size] for g in range(count)]
 
@@ -179,9 +163,8 @@ class TTKernelMixin:
         super().build_from_config(config)
 
     def _add_cores(self, groups):
-        """Adds `self.cores`: for each `(prefix, initializers)` group, one
-        weight `core_<prefix><k>` per initialiser, shaped by
-        `tt_core_shapes` in order."""
+        """Adds `self.cores`: per `(prefix, initializers)` group, weights
+        `core_<prefix><k>` shaped by `tt_core_shapes` in order."""
         core_shapes = iter(self.tt_core_shapes)
         self.cores = [
             self.add_weight(
@@ -195,20 +178,15 @@ class TTKernelMixin:
             for k, init in enumerate(inits)
         ]
 
-    def _init_bias_and_activation(
-        self,
-        activation,
-        use_bias,
-        bias_initializer,
-        bias_regularizer,
-        bias_constraint,
-    ):
-        """Stores the arguments of `activation(y + bias)` (Dense, Conv)."""
+    def _init_bias_and_activation(self, activation, use_bias, *bias):
+        """Stores the arguments of `activation(y + bias)` (Dense, Conv);
+        `bias`: the bias's initialiser, regulariser and constraint."""
+        initializer, regularizer, constraint = bias
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.bias_initializer = keras.initializers.get(initializer)
+        self.bias_regularizer = keras.regularizers.get(regularizer)
+        self.bias_constraint = keras.constraints.get(constraint)
 
     def _add_bias(self):
         """Adds `self.bias` of shape (units,), or sets it to None."""
@@ -225,17 +203,10 @@ class TTKernelMixin:
     def _bias_and_activation_config(self):
         """Config entries of `_init_bias_and_activation`'s arguments (and
         the activity regulariser)."""
-        return {
-            "activation": keras.activations.serialize(self.activation),
-            **serialized(
-                self,
-                "use_bias",
-                "bias_initializer",
-                "bias_regularizer",
-                "activity_regularizer",
-                "bias_constraint",
-            ),
-        }
+        names = ("initializer", "regularizer", "constraint")
+        config = serialized(self, "activation", "use_bias")
+        config.update(serialized(self, *(f"bias_{n}" for n in names)))
+        return {**config, **serialized(self, "activity_regularizer")}
 
     def _tt_kernel_config(self):
         """Config entries of the spec's arguments and of the kernel's."""
@@ -245,16 +216,12 @@ class TTKernelMixin:
             "kernel_initializer": tt_initializers.serialize(
                 self.kernel_initializer
             ),
-            "kernel_regularizer": keras.regularizers.serialize(
-                self.kernel_regularizer
-            ),
-            "kernel_constraint": keras.constraints.serialize(
-                self.kernel_constraint
-            ),
+            **serialized(self, "kernel_regularizer", "kernel_constraint"),
         }
 
 
 _SERIALIZERS = {
+    "activation": keras.activations.serialize,
     "initializer": keras.initializers.serialize,
     "regularizer": keras.regularizers.serialize,
     "constraint": keras.constraints.serialize,
@@ -272,34 +239,6 @@ def serialized(layer, *names):
     return config
 
 
-def save_resolved_spec(owner, build_config):
-    """`build_config` with `owner`'s resolved spec (modes and ranks)."""
-    if build_config is not None and owner.tt_resolved_spec is not None:
-        build_config["tt_spec"] = owner.tt_resolved_spec.to_config()
-    return build_config
-
-
-def load_resolved_spec(owner, build_config):
-    """Sets `owner`'s resolved spec from a build config that has one
-    (files saved before the spec had none: their configs held it)."""
-    if "tt_spec" in build_config:
-        saved = TTMatrixSpec.from_config(
-            build_config["tt_spec"], **owner.tt_spec.context
-        )
-        owner.tt_resolved_spec = saved.resolve()
-
-
-def with_ranks(layer, resolved, tt_ranks, name):
-    """An unbuilt copy of `layer` with the `resolved` spec's modes and the
-    given ranks, named `name` (None: a fresh name)."""
-    config = layer.get_config()
-    config.update(resolved.replace(tt_ranks=tuple(tt_ranks)).to_config())
-    config.pop("name")
-    if name is not None:
-        config["name"] = name
-    return layer.__class__.from_config(config)
-
-
 def require_built(layer, action):
     """Raises a ValueError naming `layer` and `action` if it is unbuilt."""
     if not layer.built:
@@ -307,49 +246,3 @@ def require_built(layer, action):
             f"Layer {layer.name} must be built (called on data or "
             f"`build(input_shape)`) before `{action}`: it has no cores yet."
         )
-
-
-class _Given(keras.initializers.Initializer):
-    """Returns a given array (cast to the variable's dtype)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __call__(self, shape, dtype=None):
-        return ops.convert_to_tensor(self.value, dtype=dtype)
-
-
-class _GivenCores(tt_initializers.TTInitializer):
-    """Hands out given core groups, one group per `core_initializers`."""
-
-    def __init__(self, groups):
-        self._groups = iter(groups)
-
-    def core_initializers(self, tt_input_shape, tt_output_shape, tt_ranks):
-        return [_Given(core) for core in next(self._groups)]
-
-    def get_config(self):
-        return {}
-
-
-def build_with_cores(layer, owner, input_shape, groups, recurrent=None):
-    """Builds `layer` with the given cores (and recurrent kernel).
-
-    Skips the random draws (and, on JAX, their per-shape compilation) of
-    weights that are overwritten at once. `owner` holds the initialisers
-    (the layer, or an RNN layer's cell); `groups` lists the core groups in
-    the order the owner's `build` asks for them. The initialisers are
-    restored afterwards, so the configuration is unchanged.
-    """
-    names = ["kernel_initializer"]
-    if recurrent is not None:
-        names.append("recurrent_initializer")
-    saved = {name: getattr(owner, name) for name in names}
-    owner.kernel_initializer = _GivenCores(groups)
-    if recurrent is not None:
-        owner.recurrent_initializer = _Given(recurrent)
-    try:
-        layer.build(input_shape)
-    finally:
-        for name, value in saved.items():
-            setattr(owner, name, value)

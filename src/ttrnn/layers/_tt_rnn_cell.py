@@ -180,24 +180,15 @@ class TTRNNCellBase(
         self._build_tt_kernel(input_shape)
         ranks = self.tt_ranks
         ins, outs = self.tt_resolved_spec.matrix_shape
+        init, count = self.kernel_initializer, self.num_gates
         if self.tt_gate_layout == "shared":
-            groups = [
-                (
-                    "",
-                    self.kernel_initializer.core_initializers(ins, outs, ranks),
-                )
-            ]
+            groups = [("", init.core_initializers(ins, outs, ranks))]
         else:
             groups = [
                 (
                     f"{name}_",
                     gates.gate_core_initializers(
-                        self.kernel_initializer,
-                        g,
-                        self.num_gates,
-                        ins,
-                        outs,
-                        ranks,
+                        init, g, count, ins, outs, ranks
                     ),
                 )
                 for g, name in enumerate(self.gate_names)

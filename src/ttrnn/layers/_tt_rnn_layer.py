@@ -10,11 +10,11 @@ import inspect
 import keras
 from keras import ops
 
-from ttrnn.layers._tt_kernel import build_with_cores
-from ttrnn.layers._tt_kernel import load_resolved_spec
 from ttrnn.layers._tt_kernel import require_built
-from ttrnn.layers._tt_kernel import save_resolved_spec
-from ttrnn.layers._tt_kernel import with_ranks
+from ttrnn.layers._tt_rebuild import build_with_cores
+from ttrnn.layers._tt_rebuild import load_resolved_spec
+from ttrnn.layers._tt_rebuild import save_resolved_spec
+from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
 from ttrnn.tt import rounding
 
