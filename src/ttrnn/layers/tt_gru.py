@@ -170,45 +170,21 @@ class TTGRU(TTRNNBase):
     In the "shared" layout, a `keras.layers.GRU` with the weights
     `[to_dense(), recurrent_kernel, bias]` gives the same outputs.
 
-    Modes and ranks can be chosen as in `TTDense`: with `units=` the
-    input modes are derived from the input dim when the layer is built,
-    and `tt_ranks="auto"` takes the largest ranks whose input map (all
-    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
-    smaller copy with TT-rounded cores, to fine-tune.
+    Modes and ranks are chosen as in `TTDense`: with `units=` the input
+    modes come from the input dim when the layer is built, and
+    `tt_ranks="auto"` takes the largest ranks whose input map (all gates)
+    fits `tt_max_params` or `tt_compression`. `round()` returns a smaller
+    copy with TT-rounded cores, to fine-tune.
 
     Args:
-        tt_input_shape, tt_output_shape, tt_ranks, activation,
-        recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer,
-        recurrent_regularizer, bias_regularizer, kernel_constraint,
-        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-        seed, input_scale, input_offset, reset_after, tt_gate_layout,
-        tt_strategy, units, tt_d, tt_max_params, tt_compression: as in
-        `TTGRUCell`.
-        activity_regularizer: regulariser of the output. Defaults to None.
-        return_sequences: return the whole output sequence. Defaults to
-            False.
-        return_state: also return the last state. Defaults to False.
-        go_backwards: process the sequence backwards (and return it
-            reversed). Defaults to False.
-        stateful: carry the last states over to the next batch. Defaults
-            to False.
-        unroll: unroll the time loop. Defaults to False.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        tt_input_shape, tt_output_shape, tt_ranks, **kwargs: the arguments
+            of `TTGRUCell`, those of `keras.layers.GRU` the layer adds
+            (`activity_regularizer`, `return_sequences`, `return_state`,
+            `go_backwards`, `stateful`, `unroll`) and the base layer's
+            (`name`, `dtype`, `trainable`).
 
-    Call arguments:
-        sequences: (batch, time, M) tensor.
-        initial_state: optional list of initial state tensors.
-        mask: optional (batch, time) boolean tensor.
-        training: whether dropout applies.
-
-    Input shape:
-        3-D tensor `(batch, time, prod(tt_input_shape))`.
-
-    Output shape:
-        `(batch, units)`, or `(batch, time, units)` with
-        `return_sequences`; with `return_state`, also the last state
-        `(batch, units)`.
+    Call arguments, input and output shapes: as `keras.layers.GRU`, for
+    inputs `(batch, time, prod(tt_input_shape))`.
 
     Example:
     >>> import numpy as np

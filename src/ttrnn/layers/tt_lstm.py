@@ -26,61 +26,17 @@ class TTLSTMCell(TTGatedCellBase):
     `keras.layers.LSTM` kernel. The states are `[h, c]`.
 
     Args:
-        tt_input_shape: d ints m_k with prod m_k = the input features.
-            None (default): derived from the input dim in `build`
-            (`ttrnn.tt.auto_shapes`), as in `TTDense`.
-        tt_output_shape: d ints n_k; units = prod n_k. None (default):
-            derived from `units`.
-        tt_ranks: one int (every inner rank), d + 1 ints starting and
-            ending with 1, or "auto" (needs `tt_max_params` or
-            `tt_compression`), for the TT-matrices of the chosen layout;
-            ranks above the largest useful one are lowered with a warning.
-        activation: Defaults to "tanh".
-        recurrent_activation: Defaults to "sigmoid". "keras2_hard_sigmoid"
-            gives the 2017 paper's clip(0.2 x + 0.5, 0, 1).
-        use_bias: Defaults to True.
-        kernel_initializer: TT initialiser of W, aimed at the variance of
-            the full (M, G units) matrix in both layouts, as Keras
-            initialises its kernel (each gate is drawn independently in
-            the "separate" layout). Defaults to "glorot_uniform".
-        recurrent_initializer: Defaults to "orthogonal".
-        bias_initializer: Defaults to "zeros".
+        recurrent_activation: sigma. Defaults to "sigmoid";
+            "keras2_hard_sigmoid" gives the 2017 paper's clip(0.2 x + 0.5,
+            0, 1).
         unit_forget_bias: start the forget-gate bias at 1 (the other gates
             use `bias_initializer`). Defaults to True.
-        kernel_regularizer: applied to every core. Defaults to None.
-        recurrent_regularizer: Defaults to None.
-        bias_regularizer: Defaults to None.
-        kernel_constraint: applied to every core. Defaults to None.
-        recurrent_constraint: Defaults to None.
-        bias_constraint: Defaults to None.
-        dropout: rate in [0, 1) of the input features dropped (one mask per
-            sequence, before the TT map, shared by the gates). Defaults
-            to 0.
-        recurrent_dropout: rate in [0, 1) of the recurrent state dropped
-            (one mask per gate and sequence). Defaults to 0.
-        seed: random seed of the dropout masks. Defaults to None.
-        input_scale: factor applied to the inputs before the TT map,
-            after casting them to the compute dtype. Defaults to 1.0.
-        input_offset: added after `input_scale`: the map reads
-            `inputs * input_scale + input_offset`. Integer inputs (raw
-            uint8 frames) are cast, scaled and offset inside time chunks
-            of the map, so no float copy of the sequence is made.
-            Defaults to 0.0.
         tt_gate_layout: "shared" (one TT-matrix whose first output mode is
             multiplied by 4, the paper's TT-LSTM) or "separate" (one
             TT-matrix per gate, the paper's "vanilla" TT-LSTM). Defaults to
             "shared".
-        tt_strategy: contraction order of the TT map, as in `TTDense`.
-            Defaults to "auto".
-        units: the size of the hidden state, instead of (or agreeing
-            with) `tt_output_shape`.
-        tt_d: the number of modes d when neither shape is given; None
-            (default) picks it from the dims (`ttrnn.tt.choose_d`).
-        tt_max_params: with `tt_ranks="auto"`, the most weights of the
-            whole input map (all gates; no bias).
-        tt_compression: with `tt_ranks="auto"`, the least ratio of the
-            dense (M, G units) kernel's weights to the input map's.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        tt_input_shape, tt_output_shape, tt_ranks, **kwargs: the other
+            arguments, as in `TTGRUCell`.
 
     Call arguments:
         inputs: (batch, M) tensor, one time step.
@@ -156,46 +112,19 @@ class TTLSTM(TTRNNBase):
     In the "shared" layout, a `keras.layers.LSTM` with the weights
     `[to_dense(), recurrent_kernel, bias]` gives the same outputs.
 
-    Modes and ranks can be chosen as in `TTDense`: with `units=` the
-    input modes are derived from the input dim when the layer is built,
-    and `tt_ranks="auto"` takes the largest ranks whose input map (all
-    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
-    smaller copy with TT-rounded cores, to fine-tune.
+    Modes and ranks are chosen as in `TTDense`, a budget counting the
+    whole input map (all gates); `round()` returns a copy with TT-rounded
+    cores, to fine-tune.
 
     Args:
-        tt_input_shape, tt_output_shape, tt_ranks, activation,
-        recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, unit_forget_bias,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, input_scale, input_offset, tt_gate_layout,
-        tt_strategy, units, tt_d,
-        tt_max_params, tt_compression: as in `TTLSTMCell`.
-        activity_regularizer: regulariser of the output. Defaults to None.
-        return_sequences: return the whole output sequence. Defaults to
-            False.
-        return_state: also return the last states h and c. Defaults to
-            False.
-        go_backwards: process the sequence backwards (and return it
-            reversed). Defaults to False.
-        stateful: carry the last states over to the next batch. Defaults
-            to False.
-        unroll: unroll the time loop. Defaults to False.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        tt_input_shape, tt_output_shape, tt_ranks, **kwargs: the arguments
+            of `TTLSTMCell`, those of `keras.layers.LSTM` the layer adds
+            (`activity_regularizer`, `return_sequences`, `return_state`
+            (the states h and c), `go_backwards`, `stateful`, `unroll`) and
+            the base layer's (`name`, `dtype`, `trainable`).
 
-    Call arguments:
-        sequences: (batch, time, M) tensor.
-        initial_state: optional list `[h, c]` of initial states.
-        mask: optional (batch, time) boolean tensor.
-        training: whether dropout applies.
-
-    Input shape:
-        3-D tensor `(batch, time, prod(tt_input_shape))`.
-
-    Output shape:
-        `(batch, units)`, or `(batch, time, units)` with
-        `return_sequences`; with `return_state`, also the last states h
-        and c, each `(batch, units)`.
+    Call arguments, input and output shapes: as `keras.layers.LSTM`, for
+    inputs `(batch, time, prod(tt_input_shape))`.
 
     Example:
     >>> import numpy as np

@@ -19,53 +19,11 @@ class TTSimpleRNNCell(TTRNNCellBase):
     to `ttrnn.tt.to_dense(cell.cores)`) is a drop-in Keras kernel.
 
     Args:
-        tt_input_shape: d ints m_k with prod m_k = the input features.
-            None (default): derived from the input dim in `build`
-            (`ttrnn.tt.auto_shapes`), as in `TTDense`.
-        tt_output_shape: d ints n_k; units = prod n_k. None (default):
-            derived from `units`.
-        tt_ranks: one int (every inner rank), d + 1 ints starting and
-            ending with 1, or "auto" (needs `tt_max_params` or
-            `tt_compression`); ranks above the largest useful one are
-            lowered with a warning.
         activation: Defaults to "tanh". Also takes "keras2_hard_sigmoid".
-        use_bias: Defaults to True.
-        kernel_initializer: TT initialiser of W, aimed at the variance of
-            the full matrix (see `ttrnn.tt.initializers.get`). Defaults to
-            "glorot_uniform".
-        recurrent_initializer: Defaults to "orthogonal".
-        bias_initializer: Defaults to "zeros".
-        kernel_regularizer: applied to every core. Defaults to None.
-        recurrent_regularizer: Defaults to None.
-        bias_regularizer: Defaults to None.
-        kernel_constraint: applied to every core. Defaults to None.
-        recurrent_constraint: Defaults to None.
-        bias_constraint: Defaults to None.
-        dropout: rate in [0, 1) of the input features dropped (one mask per
-            sequence, before the TT map). Defaults to 0.
-        recurrent_dropout: rate in [0, 1) of the recurrent state dropped
-            (one mask per sequence). Defaults to 0.
-        seed: random seed of the dropout masks. Defaults to None.
-        input_scale: factor applied to the inputs before the TT map,
-            after casting them to the compute dtype. Defaults to 1.0.
-        input_offset: added after `input_scale`: the map reads
-            `inputs * input_scale + input_offset`. Integer inputs (raw
-            uint8 frames) are cast, scaled and offset inside time chunks
-            of the map, so no float copy of the sequence is made.
-            Defaults to 0.0.
         tt_gate_layout: "shared" or "separate"; with one gate both give one
             TT-matrix. Defaults to "shared".
-        tt_strategy: contraction order of the TT map, as in `TTDense`.
-            Defaults to "auto".
-        units: the size of the hidden state, instead of (or agreeing
-            with) `tt_output_shape`.
-        tt_d: the number of modes d when neither shape is given; None
-            (default) picks it from the dims (`ttrnn.tt.choose_d`).
-        tt_max_params: with `tt_ranks="auto"`, the most weights of the
-            whole input map (all gates; no bias).
-        tt_compression: with `tt_ranks="auto"`, the least ratio of the
-            dense (M, G units) kernel's weights to the input map's.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        tt_input_shape, tt_output_shape, tt_ranks, **kwargs: the other
+            arguments, as in `TTGRUCell` (with one gate, one dropout mask).
 
     Call arguments:
         inputs: (batch, M) tensor, one time step.
@@ -102,44 +60,18 @@ class TTSimpleRNN(TTRNNBase):
     `TTSimpleRNNCell`). With the weights `[to_dense(), recurrent_kernel,
     bias]` a `keras.layers.SimpleRNN` gives the same outputs.
 
-    Modes and ranks can be chosen as in `TTDense`: with `units=` the
-    input modes are derived from the input dim when the layer is built,
-    and `tt_ranks="auto"` takes the largest ranks whose input map (all
-    gates) fits `tt_max_params` or `tt_compression`. `round()` returns a
-    smaller copy with TT-rounded cores, to fine-tune.
+    Modes and ranks are chosen as in `TTDense`; `round()` returns a copy
+    with TT-rounded cores, to fine-tune.
 
     Args:
-        tt_input_shape, tt_output_shape, tt_ranks, activation, use_bias,
-        kernel_initializer, recurrent_initializer, bias_initializer,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed, input_scale, input_offset, tt_gate_layout,
-        tt_strategy, units, tt_d,
-        tt_max_params, tt_compression: as in `TTSimpleRNNCell`.
-        activity_regularizer: regulariser of the output. Defaults to None.
-        return_sequences: return the whole output sequence. Defaults to
-            False.
-        return_state: also return the last state. Defaults to False.
-        go_backwards: process the sequence backwards (and return it
-            reversed). Defaults to False.
-        stateful: carry the last states over to the next batch. Defaults
-            to False.
-        unroll: unroll the time loop. Defaults to False.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        tt_input_shape, tt_output_shape, tt_ranks, **kwargs: the arguments
+            of `TTSimpleRNNCell`, those of `keras.layers.SimpleRNN` the
+            layer adds (`activity_regularizer`, `return_sequences`,
+            `return_state`, `go_backwards`, `stateful`, `unroll`) and the
+            base layer's (`name`, `dtype`, `trainable`).
 
-    Call arguments:
-        sequences: (batch, time, M) tensor.
-        initial_state: optional list of initial state tensors.
-        mask: optional (batch, time) boolean tensor.
-        training: whether dropout applies.
-
-    Input shape:
-        3-D tensor `(batch, time, prod(tt_input_shape))`.
-
-    Output shape:
-        `(batch, units)`, or `(batch, time, units)` with
-        `return_sequences`; with `return_state`, also the last state
-        `(batch, units)`.
+    Call arguments, input and output shapes: as `keras.layers.SimpleRNN`,
+    for inputs `(batch, time, prod(tt_input_shape))`.
 
     Example:
     >>> import numpy as np
