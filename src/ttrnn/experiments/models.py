@@ -16,7 +16,6 @@ import math
 import keras
 
 from ttrnn.experiments.experiment import TT_MLP_OUTPUT_SHAPE
-from ttrnn.experiments.experiment import TT_MLP_RANKS
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.tt.spec import TTMatrixSpec
 
@@ -181,7 +180,8 @@ def build_recurrent(
     kind = model_name.split("-")[-1]
     if model_name == "tt-mlp":
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
-        hidden = _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels)
+        ranks = experiment.ranks(tt_ranks, model_name)
+        hidden = _tt_mlp(in_shape, ranks, dropout, x, mask, pixels)
     elif model_name.startswith(("tt-", "vtt-")):
         if pixels is not None:
             center, scale = pixels
@@ -246,7 +246,7 @@ def _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels=None):
     frames = TTDense(
         in_shape,
         TT_MLP_OUTPUT_SHAPE,
-        TT_MLP_RANKS if tt_ranks is None else tt_ranks,
+        tt_ranks,
         activation=TT_MLP_ACTIVATION,
         name="frames_tt",
         **affine,
