@@ -79,9 +79,7 @@ class TTKernelMixin:
         """`cores` split per TT-matrix: one list, or one per gate (a
         TT-RNN's separate layout), each a TT-matrix of its own."""
         require_built(self, "core_groups")
-        cores, count = list(self.cores), self.tt_resolved_spec.num_matrices
-        size = len(cores) // count
-        return [cores[g * size : (g + 1) * size] for g in range(count)]
+        return self.tt_resolved_spec.core_groups(self.cores)
 
     def to_dense(self):
         """The full (M, N) kernel W = to_dense(cores), as a tensor."""

@@ -161,21 +161,11 @@ class TTInputMapMixin:
         """
         if cores is None:
             cores, bias = self.cores, self._input_bias()
-        d = len(self.tt_input_shape)
-        if self.tt_gate_layout == "shared":
-            x = tt.matmul(inputs, cores, strategy=self.tt_strategy)
-        else:
-            x = ops.concatenate(
-                [
-                    tt.matmul(
-                        inputs,
-                        cores[g * d : (g + 1) * d],
-                        strategy=self.tt_strategy,
-                    )
-                    for g in range(self.num_gates)
-                ],
-                axis=-1,
-            )
+        x = [
+            tt.matmul(inputs, group, strategy=self.tt_strategy)
+            for group in self.tt_resolved_spec.core_groups(cores)
+        ]
+        x = x[0] if len(x) == 1 else ops.concatenate(x, axis=-1)
         if bias is not None:
             x = ops.add(x, bias)
         return x

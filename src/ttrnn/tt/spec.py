@@ -181,6 +181,12 @@ class TTMatrixSpec:
         ins, outs = self.matrix_shape
         return shapes.core_shapes(ins, outs, self.tt_ranks) * self.num_matrices
 
+    def core_groups(self, cores):
+        """`cores` (in `core_shapes` order) split per TT-matrix."""
+        cores, count = list(cores), self.num_matrices
+        size = len(cores) // count
+        return [cores[g * size : (g + 1) * size] for g in range(count)]
+
     # -- the rules ------------------------------------------------------
 
     def _modes(self, input_dim):
