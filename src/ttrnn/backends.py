@@ -4,9 +4,9 @@
   chunks whose backward pass recomputes each chunk (the TT-RNN input map
   of uint8 video frames), written for each backend's own rematerialisation.
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
-- `conv_spatial_steps`: how `TTConv2D`'s channels path filters space.
 
-The contraction's own switches are in `ttrnn.tt.contraction.backend`.
+The contraction's own switches (`TTConv2D`'s spatial step among them)
+are in `ttrnn.tt.contraction.runtime`.
 """
 
 import keras
@@ -167,26 +167,3 @@ def zero_copy_batch(array):
         return jax.dlpack.from_dlpack(array)
     except (TypeError, ValueError, RuntimeError, BufferError):
         return array  # e.g. a layout DLPack cannot express
-
-
-def conv_spatial_steps():
-    """`TTConv2D`'s spatial steps for the channels path, preferred first
-    (a step that does not fit the layer's geometry is passed over):
-
-    - "flat": (W, C) flattened into one axis of W C values, one 1-channel
-      convolution of dilation C along it (strides (1, 1); "same" padding
-      only for an even kw - 1 times W's dilation): its
-      output is the (B, H, W, C r_d) layout the channel matmul takes;
-    - "folded": the channels join the batch, a 1-channel convolution, then
-      a transpose of its (B, C, H, W, r_d) output (fits every geometry).
-
-    256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward+backward
-    (3 Dec 2026): torch (channels first) folded 412, flat 357 ms; JAX
-    (channels last) 865 vs 792; TensorFlow 275 vs 432 (its dilated
-    convolution goes through space-to-batch), so folded there. A
-    depthwise convolution of channel multiplier r_d measured between the
-    two on torch (375 ms); XLA's CPU depthwise backward takes minutes.
-    """
-    if keras.backend.backend() == "tensorflow":
-        return ("folded",)
-    return ("flat", "folded")

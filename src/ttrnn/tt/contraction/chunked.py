@@ -15,7 +15,7 @@ state (one extra first-step GEMM) instead of storing it. Training memory
 for the layer drops from O(B N1 r M2) to O(chunk N1 r M2).
 
 One code path for the three backends: `keras.ops.custom_gradient`, with
-the kernel written against `backend.array_ops()` (`keras.ops` itself on
+the kernel written against `runtime.array_ops()` (`keras.ops` itself on
 JAX and TensorFlow, where the graph is compiled; on torch the same few
 functions called directly, since eager `keras.ops` calls cost more than
 the GEMMs of a small chunk).
@@ -25,8 +25,8 @@ import math
 
 from keras import ops as keras_ops
 
-from ttrnn.tt.contraction import backend
 from ttrnn.tt.contraction import kernels
+from ttrnn.tt.contraction import runtime
 
 # Bytes of one chunk's intermediate state: small enough to stay in a
 # CPU's L2/L3 cache, big enough that per-chunk op overheads stay small.
@@ -103,12 +103,12 @@ def two_step_matmul(x2, group1, group2, direction):
     batch = x2.shape[0]
     batch = None if batch is None else int(batch)
     rows = chunk_rows(
-        state_per_row(direction, merged), batch, backend.itemsize(x2)
+        state_per_row(direction, merged), batch, runtime.itemsize(x2)
     )
     bounds = _bounds(batch, rows)
-    need_dx = backend.needs_gradient(x2)
+    need_dx = runtime.needs_gradient(x2)
     kernel_cls = _Ltr if direction == "ltr" else _Rtl
-    kernel = kernel_cls(m1, n1, r, m2, n2, backend.array_ops())
+    kernel = kernel_cls(m1, n1, r, m2, n2, runtime.array_ops())
     xp = kernel.xp
     k = len(group1)
 
