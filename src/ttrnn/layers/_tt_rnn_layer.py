@@ -10,8 +10,8 @@ from keras import ops
 
 from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.layers._tt_kernel import require_built
-from ttrnn.layers._tt_rnn_cell import check_finite
 from ttrnn.tt import rounding
+from ttrnn.tt.shapes import check_finite
 
 
 def _cell_property(name):
@@ -47,7 +47,7 @@ class TTRNNBase(keras.layers.RNN):
         # (the subclasses build the cell before calling this).
         for name in ("input_scale", "input_offset"):
             if name in kwargs:
-                setattr(cell, name, check_finite(name, kwargs.pop(name)))
+                setattr(cell, name, check_finite(kwargs.pop(name), name))
         super().__init__(
             cell,
             return_sequences=return_sequences,
