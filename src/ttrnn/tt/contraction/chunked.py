@@ -151,40 +151,33 @@ def two_step_matmul(x2, group1, group2, direction):
     return run(x2, *cores)
 
 
-class _Ltr:
+class _TwoStepKernel:
+    """The sizes of a two-step kernel: x (b, M1 M2) @ W (M1 M2, N1 N2),
+    W the product of G1 (1, M1, N1, r) and G2 (r, M2, N2, 1); `xp` the
+    array ops (`runtime.array_ops()`)."""
+
+    def __init__(self, m1, n1, r, m2, n2, xp):
+        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
+        self.sizes = (m1, n1, r, m2, n2)
+        self.xp = xp
+
+
+class _Ltr(_TwoStepKernel):
     """G1 first: state t (b, N1 r, M2), then one GEMM with G2.
 
     Operands: a1 = (N1 r, M1), G1 as the left factor shared by all rows;
     a2 = (r M2, N2), G2 as a plain right factor.
     """
 
-    def __init__(self, m1, n1, r, m2, n2, xp):
-        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
-        self.xp = xp
-
     def operands(self, g1, g2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         # g1 (1, M1, N1, r) -> (N1, r, M1) -> (N1 r, M1)
         a1 = xp.reshape(xp.transpose(g1, (2, 3, 1, 0)), (n1 * r, m1))
         a2 = xp.reshape(g2, (r * m2, n2))
         return a1, a2
 
     def operand_grads(self, da1, da2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         dg1 = xp.transpose(xp.reshape(da1, (n1, r, m1, 1)), (3, 2, 0, 1))
         return dg1, xp.reshape(da2, (r, m2, n2, 1))
 
@@ -214,40 +207,22 @@ class _Ltr:
         return dx, da1, da2
 
 
-class _Rtl:
+class _Rtl(_TwoStepKernel):
     """G2 first: state u (b, M1 r, N2) from one GEMM on x as it lies.
 
     Operands: a1 = (N1, M1 r), G1 as the left factor shared by all rows;
     a2 = (M2, r N2), G2 as a plain right factor.
     """
 
-    def __init__(self, m1, n1, r, m2, n2, xp):
-        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
-        self.xp = xp
-
     def operands(self, g1, g2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         # g1 (1, M1, N1, r) -> (N1, M1, r); g2 (r, M2, N2, 1) -> (M2, r, N2)
         a1 = xp.reshape(xp.transpose(g1, (2, 1, 3, 0)), (n1, m1 * r))
         a2 = xp.reshape(xp.transpose(g2, (1, 0, 2, 3)), (m2, r * n2))
         return a1, a2
 
     def operand_grads(self, da1, da2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         dg1 = xp.transpose(xp.reshape(da1, (n1, m1, r, 1)), (3, 1, 0, 2))
         dg2 = xp.transpose(xp.reshape(da2, (m2, r, n2, 1)), (1, 0, 2, 3))
         return dg1, dg2
