@@ -19,7 +19,7 @@ def pytest_report_header(config):
 
 def _accelerator():
     """The backend's accelerator kind ("gpu", "tpu"), or None."""
-    from ttrnn.tt.contraction.backend import device_kind
+    from ttrnn.tt.contraction.runtime import device_kind
 
     kind = device_kind()
     return None if kind == "cpu" else kind

@@ -12,7 +12,7 @@ import keras
 
 
 def test_symbolic_scope():
-    # `tt.contraction.backend.in_symbolic_build`: no plan timing during
+    # `tt.contraction.runtime.in_symbolic_build`: no plan timing during
     # Keras' shape inference.
     from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 

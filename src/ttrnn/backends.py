@@ -2,15 +2,53 @@
 
 - `remat_time_chunks`, `remat_dynamic_time_chunks`: a map over time
   chunks whose backward pass recomputes each chunk (the TT-RNN input map
-  of uint8 video frames), written for each backend's own rematerialisation.
+  of uint8 video frames), written for each backend's own rematerialisation;
+  `remat_integer_chunks` picks one for integer inputs (TTDense, TT-RNNs).
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
-- `conv_spatial_steps`: how `TTConv2D`'s channels path filters space.
 
-The contraction's own switches are in `ttrnn.tt.contraction.backend`.
+The contraction's own switches (`TTConv2D`'s spatial step among them)
+are in `ttrnn.tt.contraction.runtime`.
 """
 
 import keras
 import numpy as np
+
+# Integer (uint8) inputs are cast and mapped inside rematerialised chunks
+# of at most this many input values (16 MiB in float32): on the UCF11
+# TT-GRU (batch 16 x 256 frames, JAX) chunks of 2**22 values (4 frames of
+# the batch) trained 1,890 frames/s and peaked at 1.27 GB, chunks of
+# 2**26 values 1,520 and 1.67 GB.
+MAX_INTEGER_CHUNK_VALUES = 2**22
+
+
+def remat_integer_chunks(fn, x, args, dtype):
+    """`fn(x, *args)` for an integer x, in rematerialised time chunks of
+    at most `MAX_INTEGER_CHUNK_VALUES` input values, so no float copy of
+    the whole input is ever made (forward or backward).
+
+    `remat_time_chunks` when the batch and time sizes are known; on
+    TensorFlow with either unknown `remat_dynamic_time_chunks`; elsewhere
+    then (shape inference) one call, no chunks.
+
+    Args:
+        fn: `fn(x_chunk, *args)` -> (batch, chunk_steps, features) in
+            `dtype`; it casts the integer chunk itself.
+        x: (batch, steps, features) integer tensor, features static.
+        args: tensors passed to every call (weights: differentiated).
+        dtype: the dtype of `fn`'s result.
+
+    Returns:
+        (batch, steps, features of `fn`) tensor.
+    """
+    batch, steps, features = tuple(x.shape)
+    if batch is not None and steps is not None:
+        chunk = MAX_INTEGER_CHUNK_VALUES // (int(batch) * int(features))
+        return remat_time_chunks(fn, x, max(1, chunk), args)
+    if keras.backend.backend() == "tensorflow":
+        return remat_dynamic_time_chunks(
+            fn, x, MAX_INTEGER_CHUNK_VALUES, int(features), dtype, args
+        )
+    return fn(x, *args)
 
 
 def remat_time_chunks(fn, x, chunk, args):
@@ -167,26 +205,3 @@ def zero_copy_batch(array):
         return jax.dlpack.from_dlpack(array)
     except (TypeError, ValueError, RuntimeError, BufferError):
         return array  # e.g. a layout DLPack cannot express
-
-
-def conv_spatial_steps():
-    """`TTConv2D`'s spatial steps for the channels path, preferred first
-    (a step that does not fit the layer's geometry is passed over):
-
-    - "flat": (W, C) flattened into one axis of W C values, one 1-channel
-      convolution of dilation C along it (strides (1, 1); "same" padding
-      only for an even kw - 1 times W's dilation): its
-      output is the (B, H, W, C r_d) layout the channel matmul takes;
-    - "folded": the channels join the batch, a 1-channel convolution, then
-      a transpose of its (B, C, H, W, r_d) output (fits every geometry).
-
-    256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward+backward
-    (3 Dec 2026): torch (channels first) folded 412, flat 357 ms; JAX
-    (channels last) 865 vs 792; TensorFlow 275 vs 432 (its dilated
-    convolution goes through space-to-batch), so folded there. A
-    depthwise convolution of channel multiplier r_d measured between the
-    two on torch (375 ms); XLA's CPU depthwise backward takes minutes.
-    """
-    if keras.backend.backend() == "tensorflow":
-        return ("folded",)
-    return ("flat", "folded")

@@ -29,7 +29,7 @@ import os
 
 import keras
 
-from ttrnn.tt.contraction.backend import batch_shards
+from ttrnn.tt.contraction.runtime import batch_shards
 
 __all__ = [
     "DistributionError",

@@ -6,9 +6,9 @@ import pytest
 
 from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
-from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers.tt_conv2d import TTConv2D
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.conv import conv_path_costs
 
 INS, OUTS, RANKS = (2, 3), (3, 2), (1, 2, 3, 1)  # C = 6, F = 6, r_d = 3
@@ -128,11 +128,11 @@ class TestTTConv2D:
     def test_spatial_steps_equal_keras_conv2d(
         self, geometry, data_format, steps, monkeypatch
     ):
-        # Both spatial steps of the channel path (`ttrnn.backends.
-        # conv_spatial_steps` orders them per backend), on every backend;
-        # "flat" only with strides (1, 1) and, for "same", an even
+        # Both spatial steps of the channel path (`ttrnn.tt.contraction.
+        # runtime.conv_spatial_steps` orders them per backend), on every
+        # backend; "flat" only with strides (1, 1) and, for "same", an even
         # padding of W (kw = 2 here: "folded").
-        monkeypatch.setattr(backends, "conv_spatial_steps", lambda: steps)
+        monkeypatch.setattr(runtime, "conv_spatial_steps", lambda: steps)
         geometry = dict(geometry)
         layer = TTConv2D(
             8,
@@ -165,7 +165,7 @@ class TestTTConv2D:
         grads = []
         for steps in [("folded",), ("flat",)]:
             monkeypatch.setattr(
-                backends, "conv_spatial_steps", lambda s=steps: s
+                runtime, "conv_spatial_steps", lambda s=steps: s
             )
             grads.append(_weight_grads(layer, x, g))
         for a, b in zip(*grads):

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import backend
 from tests.helpers import to_numpy
 from ttrnn import TTDense
-from ttrnn.layers import tt_dense
+from ttrnn import backends
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 FEATURES = 24
@@ -43,7 +43,7 @@ def pair(**kwargs):
 def chunk_rows(request, monkeypatch):
     if request.param is not None:
         monkeypatch.setattr(
-            tt_dense, "MAX_INTEGER_CHUNK_VALUES", request.param * FEATURES
+            backends, "MAX_INTEGER_CHUNK_VALUES", request.param * FEATURES
         )
     return request.param
 

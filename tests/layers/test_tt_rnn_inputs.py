@@ -16,6 +16,7 @@ from tests.helpers import to_numpy
 from ttrnn import TTGRU
 from ttrnn import TTLSTM
 from ttrnn import TTSimpleRNN
+from ttrnn import backends
 from ttrnn.layers import _tt_rnn_inputs
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
@@ -50,10 +51,11 @@ def chunk_steps(request, monkeypatch):
     """Runs the input map whole, or in chunks of 2 time steps (so 7
     steps make 3 full chunks and a short last one)."""
     if request.param is not None:
-        for name in ("MAX_PROJECTION_VALUES", "MAX_INTEGER_CHUNK_VALUES"):
-            monkeypatch.setattr(
-                _tt_rnn_inputs, name, 3 * request.param * FEATURES
-            )
+        for module, name in (
+            (_tt_rnn_inputs, "MAX_PROJECTION_VALUES"),
+            (backends, "MAX_INTEGER_CHUNK_VALUES"),
+        ):
+            monkeypatch.setattr(module, name, 3 * request.param * FEATURES)
     return request.param
 
 
@@ -219,7 +221,7 @@ class TestBoundedMemory:
 
     def _layer(self, monkeypatch):
         monkeypatch.setattr(
-            _tt_rnn_inputs,
+            backends,
             "MAX_INTEGER_CHUNK_VALUES",
             self.BATCH * self.CHUNK * self.WIDE,
         )
@@ -311,9 +313,7 @@ def test_tf_graph_with_unknown_length_chunks_and_matches(
     # 3 clips), and must still equal the float layer, gradients included.
     import tensorflow as tf
 
-    monkeypatch.setattr(
-        _tt_rnn_inputs, "MAX_INTEGER_CHUNK_VALUES", 3 * 2 * FEATURES
-    )
+    monkeypatch.setattr(backends, "MAX_INTEGER_CHUNK_VALUES", 3 * 2 * FEATURES)
     raw, ref = pair(layer_cls, dropout=0.0)
     spec = tf.TensorSpec([None, None, FEATURES], tf.uint8)
     traced = []

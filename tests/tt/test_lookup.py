@@ -17,7 +17,7 @@ from tests.tt.test_ops import CASES
 from tests.tt.test_planner import _core_grads_reference
 from ttrnn import TTEmbedding
 from ttrnn import tt
-from ttrnn.tt.contraction import lookup as lookup_kernel
+from ttrnn.tt.contraction import chunked_rows
 
 BACKEND = keras.backend.backend()
 
@@ -117,13 +117,13 @@ def test_any_shape_any_plan(modes, batch, chunk, seed):
 
 
 def test_chunks_are_balanced_and_cover_the_batch():
-    assert lookup_kernel._bounds(4096, 240) == [
+    assert chunked_rows._bounds(4096, 240) == [
         (s, min(s + 228, 4096)) for s in range(0, 4096, 228)
     ]  # 18 chunks of 228 or 220 rows, not 17 of 240 and one of 16
-    assert lookup_kernel._bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]
-    assert lookup_kernel._bounds(6, 3) == [(0, 3), (3, 6)]
-    assert lookup_kernel._bounds(0, 3) == [(0, 0)]
-    assert lookup_kernel._bounds(None, 3) == [(None, None)]
+    assert chunked_rows._bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]
+    assert chunked_rows._bounds(6, 3) == [(0, 3), (3, 6)]
+    assert chunked_rows._bounds(0, 3) == [(0, 0)]
+    assert chunked_rows._bounds(None, 3) == [(None, None)]
 
 
 def test_empty_batch(rng):
@@ -147,12 +147,12 @@ def test_rows_must_be_a_positive_integer(rng, rows):
 def test_chunk_rows_fit_the_cache_budget():
     # The benchmark's table: 1,000,000 x 256 at rank 16.
     out_shape, ranks = (8, 4, 8), (1, 16, 16, 1)
-    rows = lookup_kernel.chunk_rows(out_shape, ranks, "rtl", 4096)
-    per_row = lookup_kernel.values_per_row(out_shape, ranks, "rtl") * 4
-    assert rows * per_row <= lookup_kernel.CHUNK_BYTES
-    assert (rows + 1) * per_row > lookup_kernel.CHUNK_BYTES
-    assert lookup_kernel.chunk_rows(out_shape, ranks, "rtl", 7) == 7
-    assert lookup_kernel.chunk_rows(out_shape, ranks, "rtl", None) is None
+    rows = chunked_rows.chunk_rows(out_shape, ranks, "rtl", 4096)
+    per_row = chunked_rows.values_per_row(out_shape, ranks, "rtl") * 4
+    assert rows * per_row <= chunked_rows.CHUNK_BYTES
+    assert (rows + 1) * per_row > chunked_rows.CHUNK_BYTES
+    assert chunked_rows.chunk_rows(out_shape, ranks, "rtl", 7) == 7
+    assert chunked_rows.chunk_rows(out_shape, ranks, "rtl", None) is None
 
 
 def test_training_under_mixed_precision_moves_the_looked_up_slices(rng):

@@ -9,6 +9,7 @@ from tests.helpers import dense_from_cores
 from tests.helpers import random_cores
 from tests.helpers import to_numpy
 from ttrnn import tt
+from ttrnn.tt.cores import fold_input_affine
 
 CASES = [
     ((4, 8, 8, 4), (2, 5, 3, 4), (1, 3, 4, 2, 1)),
@@ -55,6 +56,45 @@ class TestTranspose:
         expected = v @ dense_from_cores(cores).T
         got = to_numpy(tt.matmul(*_tensors([v]), tt.transpose(_tensors(cores))))
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+class TestFoldInputAffine:
+    """((x s + o) * m) W + b against the folded cores and bias, for two
+    TT-matrices side by side (a TT-RNN's gate groups), with and without a
+    dropout mask m, by dense NumPy products."""
+
+    INS, OUTS, RANKS = (3, 4), (2, 3), (1, 2, 1)
+
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_equals_the_affine_inputs(self, rng, masked):
+        groups = [random_cores(rng, self.INS, self.OUTS, self.RANKS)] * 2
+        groups[1] = random_cores(rng, self.INS, self.OUTS, self.RANKS)
+        w = np.concatenate([dense_from_cores(g) for g in groups], axis=1)
+        x = rng.standard_normal((4, 12))
+        mask = (rng.random((4, 12)) > 0.3) / 0.7 if masked else np.ones(12)
+        bias = rng.standard_normal(12)
+        s, o = 0.5, -1.25
+        expected = ((x * s + o) * mask) @ w + bias
+
+        def linear_map(rows, cores):
+            return keras.ops.concatenate(
+                [tt.matmul(rows, cores[:2]), tt.matmul(rows, cores[2:])], -1
+            )
+
+        cores, folded_bias = fold_input_affine(
+            _tensors(groups[0] + groups[1]),
+            *_tensors([bias]),
+            s,
+            o,
+            linear_map,
+            2,
+            "float32",
+            *_tensors([mask]) if masked else [],
+        )
+        got = to_numpy(linear_map(*_tensors([x * mask]), cores))
+        got = got + to_numpy(folded_bias).reshape(-1, 12)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+        assert tuple(folded_bias.shape) == ((4, 1, 12) if masked else (12,))
 
 
 class TestMatmul:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ttrnn import tt
+from ttrnn.tt import shapes
 
 
 class TestValidateModes:
@@ -191,3 +192,32 @@ class TestCounts:
             tt.flops((2, 2), (2, 2), 2, 1, "sideways")
         with pytest.raises(ValueError, match="`strategy` must be"):
             tt.flops((2, 2), (2, 2), 2, 1, "best")
+
+
+class TestScalarArguments:
+    """The layers' scalar argument checks (`tt.shapes`)."""
+
+    def test_accepted_values_become_python_numbers(self):
+        assert shapes.check_finite(np.float32(0.5), "s") == 0.5
+        assert type(shapes.check_finite(np.int64(-3), "s")) is float
+        assert shapes.check_rate(0, "dropout") == 0.0
+        assert shapes.check_rate(np.float64(0.25), "dropout") == 0.25
+        assert shapes.check_int(4.0, "units") == 4
+
+    @pytest.mark.parametrize(
+        "check, value, match",
+        [
+            (shapes.check_finite, "1", r"`x` must be a number\. Received: x="),
+            (shapes.check_finite, None, r"`x` must be a number"),
+            (shapes.check_finite, np.bool_(True), r"`x` must be a number"),
+            (shapes.check_finite, -math.inf, r"`x` must be finite"),
+            (shapes.check_rate, 1.0, r"`x` must be a float in \[0, 1\)"),
+            (shapes.check_rate, -0.1, r"`x` must be a float in \[0, 1\)"),
+            (shapes.check_rate, "0.5", r"Received: x='0\.5'"),
+            (shapes.check_rate, True, r"`x` must be a float in \[0, 1\)"),
+            (shapes.check_int, 2.5, r"`x` must be an int >= 1"),
+        ],
+    )
+    def test_rejected_values_name_the_argument(self, check, value, match):
+        with pytest.raises(ValueError, match=match):
+            check(value, "x")

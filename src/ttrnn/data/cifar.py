@@ -5,6 +5,8 @@ import pickle
 
 import numpy as np
 
+from ttrnn.data.restricted_pickle import RestrictedUnpickler
+
 CIFAR10_CLASSES = (
     "airplane",
     "automobile",
@@ -18,18 +20,6 @@ CIFAR10_CLASSES = (
     "truck",
 )
 _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-# The only globals a CIFAR batch pickle may name: numpy arrays and dtypes.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-}
 
 
 def load_cifar10(path):
@@ -84,7 +74,9 @@ def read_cifar_batch(path):
         )
     with open(path, "rb") as file:
         try:
-            batch = _RestrictedUnpickler(file, encoding="bytes").load()
+            batch = RestrictedUnpickler(
+                file, "a CIFAR-10 batch", encoding="bytes"
+            ).load()
         except (pickle.UnpicklingError, EOFError) as error:
             raise ValueError(
                 f"{path!r} is not a CIFAR-10 batch: {error}"
@@ -103,12 +95,3 @@ def read_cifar_batch(path):
         )
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"global {module}.{name} is not allowed in a CIFAR-10 batch"
-        )

@@ -20,20 +20,12 @@ import zipfile
 import numpy as np
 
 from ttrnn.data._checks import check_int
+from ttrnn.data.restricted_pickle import RestrictedUnpickler
 
 REUTERS_TOPICS = 46
 REUTERS_FILE = "reuters.npz"
 # Keras' marks: 0 padding, 1 start, 2 out of vocabulary; words from 3 + 1.
 START_CHAR, OOV_CHAR, INDEX_FROM = 1, 2, 3
-# The only globals the pickled object arrays may name: numpy arrays.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
 
 
 def read_reuters_npz(path):
@@ -144,16 +136,7 @@ def _read_npy(archive, name):
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
         if dtype.hasobject:
-            array = _RestrictedUnpickler(file).load()
+            array = RestrictedUnpickler(file, "reuters.npz").load()
             return np.asarray(array, dtype=object)
     with archive.open(name) as file:
         return np.lib.format.read_array(file, allow_pickle=False)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"global {module}.{name} is not allowed in reuters.npz"
-        )

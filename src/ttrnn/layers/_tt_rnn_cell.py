@@ -31,10 +31,7 @@ cells with `recurrent_dropout` do (`_tt_rnn_inputs`). The layers are in
 `_tt_rnn_layer`.
 """
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
 
 from ttrnn import activations
@@ -44,30 +41,9 @@ from ttrnn.layers._tt_kernel import serialized
 from ttrnn.layers._tt_rnn_inputs import TTDropoutMixin
 from ttrnn.layers._tt_rnn_inputs import TTInputMapMixin
 from ttrnn.tt import gates
+from ttrnn.tt.shapes import check_finite
+from ttrnn.tt.shapes import check_rate
 from ttrnn.tt.spec import TTMatrixSpec
-
-
-def check_finite(name, value):
-    """`value` as a finite float; a ValueError naming `name` if not."""
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise ValueError(
-            f"`{name}` must be a number. Received: {name}={value!r}"
-        )
-    if not math.isfinite(float(value)):
-        raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
-    return float(value)
-
-
-def check_rate(name, value):
-    """`value` as a float in [0, 1); a ValueError naming `name` if not."""
-    if isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
-
 
 # The constructor arguments every cell stores as attributes of their name.
 _ARGUMENTS = (
@@ -133,8 +109,8 @@ class TTRNNCellBase(
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_scale = check_finite("input_scale", input_scale)
-        self.input_offset = check_finite("input_offset", input_offset)
+        self.input_scale = check_finite(input_scale, "input_scale")
+        self.input_offset = check_finite(input_offset, "input_offset")
         spec = TTMatrixSpec(
             tt_input_shape,
             tt_output_shape,
@@ -166,9 +142,9 @@ class TTRNNCellBase(
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = check_rate("dropout", dropout)
+        self.dropout = check_rate(dropout, "dropout")
         self.recurrent_dropout = check_rate(
-            "recurrent_dropout", recurrent_dropout
+            recurrent_dropout, "recurrent_dropout"
         )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

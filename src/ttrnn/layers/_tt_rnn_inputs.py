@@ -21,6 +21,7 @@ from keras import ops
 
 from ttrnn import backends
 from ttrnn import tt
+from ttrnn.tt.cores import fold_input_affine
 
 try:  # A marker for keras.layers.RNN; every method is overridden below.
     from keras.src.layers.rnn.dropout_rnn_cell import (
@@ -39,12 +40,9 @@ except ImportError:  # pragma: no cover - future Keras without the class
 # sequences of any length. The projected sequence itself, batch * frames *
 # G * units values, is always held whole. Chunking needs static batch and
 # time sizes; with a symbolic time axis the sequence is projected at once.
+# Integer (uint8) frames run in smaller, rematerialised chunks
+# (`ttrnn.backends.MAX_INTEGER_CHUNK_VALUES`, as TTDense's integer rows).
 MAX_PROJECTION_VALUES = 2**26
-# Integer (uint8) frames run in smaller, rematerialised chunks (see
-# `project_sequence`): on the UCF11 TT-GRU (batch 16 x 256 frames, JAX)
-# chunks of 2**22 values (4 frames of the batch) trained 1,890 frames/s
-# and peaked at 1.27 GB, chunks of 2**26 values 1,520 and 1.67 GB.
-MAX_INTEGER_CHUNK_VALUES = 2**22
 
 
 class TTDropoutMixin(_KerasDropoutRNNCell):
@@ -117,36 +115,20 @@ class TTInputMapMixin:
         return x
 
     def _folded_weights(self, cores, bias, dropout_mask=None):
-        """Cores and bias with `input_scale` and `input_offset` folded in.
-
-        With s = input_scale, o = input_offset and m the dropout mask (or
-        ones), ((x s + o) * m) W + b = (x * m)(s W) + (o (m W) + b): s
-        scales the first core of each gate group, and the offset becomes
-        a bias, one row a sequence under dropout, (batch, 1, G * units),
-        else (G * units,). So a chunk of frames is only cast (and masked)
-        before the map, instead of also scaled and shifted: two passes
-        over every float frame fewer (torch runs them one by one: its
-        training step of 16 x 256 uint8 UCF11 frames 2.05 -> 1.71 s).
-        """
-        s, o = self.input_scale, self.input_offset
-        if o != 0.0:
-            if dropout_mask is None:
-                rows = ops.ones((1, self.input_dim), dtype=self.compute_dtype)
-            else:
-                rows = dropout_mask
-            shift = ops.multiply(self.input_map(rows, cores, None), o)
-            if dropout_mask is None:
-                shift = ops.reshape(shift, (-1,))
-            else:
-                shift = ops.expand_dims(shift, 1)
-            bias = shift if bias is None else ops.add(bias, shift)
-        if s != 1.0:
-            d = len(self.tt_input_shape)
-            cores = [
-                ops.multiply(core, s) if i % d == 0 else core
-                for i, core in enumerate(cores)
-            ]
-        return cores, bias
+        """Cores and bias with `input_scale` and `input_offset` folded in
+        (`ttrnn.tt.cores.fold_input_affine`): s scales the first core of
+        each gate group, and the offset becomes a bias, one row a sequence
+        under dropout, (batch, 1, G * units), else (G * units,)."""
+        return fold_input_affine(
+            cores,
+            bias,
+            self.input_scale,
+            self.input_offset,
+            lambda rows, w: self.input_map(rows, w, None),
+            len(self.tt_input_shape),
+            self.compute_dtype,
+            dropout_mask,
+        )
 
     def input_map(self, inputs, cores=None, bias=None):
         """x @ W + input bias: (..., M) -> (..., G * units), no dropout.
@@ -196,25 +178,8 @@ class TTInputMapMixin:
         integer = "int" in str(keras.backend.standardize_dtype(sequences.dtype))
         cores = [ops.convert_to_tensor(c) for c in self.cores]
         cores, bias = self._folded_weights(cores, self._input_bias(), mask)
-        batch, steps = sequences.shape[0], sequences.shape[1]
-        if batch is None or steps is None:
-            chunk = None
-        else:
-            limit = (
-                MAX_INTEGER_CHUNK_VALUES if integer else MAX_PROJECTION_VALUES
-            )
-            chunk = max(1, limit // (batch * self.input_dim))
         if not integer:
-            x = self._cast_and_mask(sequences, mask)
-            if chunk is None or chunk >= steps:
-                return self.input_map(x, cores, bias)
-            return ops.concatenate(
-                [
-                    self.input_map(x[:, start : start + chunk], cores, bias)
-                    for start in range(0, steps, chunk)
-                ],
-                axis=1,
-            )
+            return self._project_floats(sequences, mask, cores, bias)
         # Weights enter the rematerialised chunks as arguments (not
         # closed-over variables), which every backend's remat supports;
         # the integer frames are closed over (they need no gradient, and
@@ -229,21 +194,26 @@ class TTInputMapMixin:
             b = args[-1] if tail else None
             return self.input_map(self._cast_and_mask(x, drop), weights, b)
 
-        if chunk is None and keras.backend.backend() == "tensorflow":
-            # Keras' tf.data input leaves the time axis of bucketed
-            # batches unknown: chunks of a size found when it runs.
-            return backends.remat_dynamic_time_chunks(
-                project,
-                sequences,
-                MAX_INTEGER_CHUNK_VALUES,
-                self.input_dim,
-                self.compute_dtype,
-                [*head, *cores, *tail],
-            )
-        if chunk is None:  # unknown sizes (shape inference): no chunks
-            return project(sequences, *head, *cores, *tail)
-        return backends.remat_time_chunks(
-            project, sequences, chunk, [*head, *cores, *tail]
+        return backends.remat_integer_chunks(
+            project, sequences, [*head, *cores, *tail], self.compute_dtype
+        )
+
+    def _project_floats(self, sequences, mask, cores, bias):
+        """`project_sequence` of float inputs: time chunks of at most
+        `MAX_PROJECTION_VALUES` input values (static sizes only)."""
+        x = self._cast_and_mask(sequences, mask)
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        if batch is None or steps is None:
+            return self.input_map(x, cores, bias)
+        chunk = max(1, MAX_PROJECTION_VALUES // (batch * self.input_dim))
+        if chunk >= steps:
+            return self.input_map(x, cores, bias)
+        return ops.concatenate(
+            [
+                self.input_map(x[:, start : start + chunk], cores, bias)
+                for start in range(0, steps, chunk)
+            ],
+            axis=1,
         )
 
     @contextlib.contextmanager

@@ -5,19 +5,15 @@ import math
 import keras
 from keras import ops
 
-from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt import shapes
-from ttrnn.tt.contraction import DEFAULT_PLANNING_BATCH
-from ttrnn.tt.contraction import Plan
-from ttrnn.tt.contraction.conv import channel_matrix
-from ttrnn.tt.contraction.conv import conv_output_length
-from ttrnn.tt.contraction.conv import conv_path_costs
+from ttrnn.tt.contraction.conv import ConvGeometry
+from ttrnn.tt.contraction.conv import conv_kernel
+from ttrnn.tt.contraction.conv import conv_path
+from ttrnn.tt.contraction.conv import tt_conv
 from ttrnn.tt.spec import TTMatrixSpec
 
-PLANNING_SIDE = 32  # rows and cols assumed when unknown at planning
-_TO_LAST = (0, 2, 3, 1, 4)  # (B, C, H, W, r) -> (B, H, W, C, r)
 _FORMATS = ("channels_last", "channels_first")
 
 
@@ -189,13 +185,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
     def call(self, inputs):
         path, plan = self.evaluation_path(inputs.shape, inputs.dtype)
-        if path == "dense":
-            kernel = self.to_dense()
-            x = ops.conv(inputs, kernel, **self._conv_args(self.data_format))
-        else:
-            x = self._channel_path(inputs, plan)
-            if self._channel_axis == 1:
-                x = ops.transpose(x, (0, 3, 1, 2))
+        x = tt_conv(inputs, self.cores, self._geometry, path, plan)
         if self.bias is not None:
             shape = (-1, 1, 1) if self._channel_axis == 1 else (-1,)
             x = ops.add(x, ops.reshape(self.bias, shape))
@@ -204,51 +194,20 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
-        geometry = (self.kernel_size, self.strides, self.dilation_rate)
-        sides = zip(self._sides(input_shape), *geometry)
-        out = tuple(conv_output_length(*a, self.padding) for a in sides)
-        if self._channel_axis == 1:
-            return (input_shape[0], self.filters) + out
-        return (input_shape[0],) + out + (self.filters,)
+        return self._geometry.output_shape(input_shape, self.filters)
 
     def to_dense(self):
         """The full (kh, kw, C, F) kernel, as `keras.layers.Conv2D` holds."""
-        w = tt.to_dense(self.cores)  # (C kh kw, F), row c (kh kw) + y kw + x
-        w = ops.reshape(w, (self.input_dim, *self.kernel_size, self.filters))
-        return ops.transpose(w, (1, 2, 0, 3))
+        return conv_kernel(self.cores, self.kernel_size)
 
     def evaluation_path(self, input_shape, dtype="float32"):
         """The path `call` takes for an input shape: ("channels", the
-        `Plan` of its channel transform) or ("dense", None)."""
-        strategy, first = self.tt_strategy, self._channel_axis == 1
-        if strategy == "dense":
-            return "dense", None
-        dtype = keras.backend.standardize_dtype(dtype)
-        out = self.compute_output_shape(tuple(input_shape))
-        batch = DEFAULT_PLANNING_BATCH if out[0] is None else int(out[0])
-        in_pixels, pixels = (
-            batch * math.prod(PLANNING_SIDE if s is None else s for s in sides)
-            for sides in (self._sides(input_shape), self._sides(out))
-        )
+        `Plan` of its channel transform) or ("dense", None)
+        (`ttrnn.tt.contraction.conv.conv_path`)."""
         modes = (self.tt_input_shape, self.tt_output_shape, self.tt_ranks)
-        if isinstance(strategy, Plan) or "[" in str(strategy):
-            plan = tt.validate_strategy(strategy, "tt_strategy")
-        else:
-            planned = "auto" if strategy == "channels" else strategy
-            matrix = channel_matrix(*modes)  # pixels: rows of the matmul
-            plan = tt.choose_plan(*matrix, pixels, planned, dtype)
-        if strategy != "auto":
-            return "channels", plan
-        costs = conv_path_costs(
-            modes,
-            self.kernel_size,
-            (in_pixels, pixels),
-            plan,
-            dtype,
-            first,
-            flat=self._spatial_step() == "flat",
+        return conv_path(
+            modes, self._geometry, input_shape, self.tt_strategy, dtype
         )
-        return ("channels", plan) if costs[0] <= costs[1] else ("dense", None)
 
     def _round_build_shape(self):
         shape = [None, None, None]
@@ -274,79 +233,15 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
     def _channel_axis(self):
         return 1 if self.data_format == "channels_first" else -1
 
-    def _sides(self, shape):
-        return shape[2:4] if self._channel_axis == 1 else shape[1:3]
-
-    def _conv_args(self, data_format):
-        s, p, r = self.strides, self.padding, self.dilation_rate
-        return dict(
-            strides=s, padding=p, data_format=data_format, dilation_rate=r
+    @property
+    def _geometry(self):
+        return ConvGeometry(
+            tuple(self.kernel_size),
+            tuple(self.strides),
+            self.padding,
+            tuple(self.dilation_rate),
+            self.data_format,
         )
-
-    def _channel_path(self, x, plan):
-        """Spatial filters per channel, then the channel map (to NHWC)."""
-        rank = self.tt_ranks[-2]
-        if self._spatial_step() == "flat":
-            u = self._flat_spatial(x)
-        else:
-            u = self._folded_spatial(x)
-        # Channel (c_1, ..., c_d, r) in C order: `channel_matrix`'s input.
-        last = self.cores[-2]  # (r_{d-1}, c_d, f_d, r_d)
-        r_prev, c_d, f_d, _ = last.shape
-        last = ops.transpose(last, (0, 1, 3, 2))
-        last = ops.reshape(last, (r_prev, c_d * rank, f_d, 1))
-        return tt.matmul(u, [*self.cores[:-2], last], strategy=plan)
-
-    def _spatial_filters(self):
-        """The r_d spatial filters, (kh, kw, r_d)."""
-        spatial = ops.reshape(self.cores[-1], (-1, *self.kernel_size))
-        return ops.transpose(spatial, (1, 2, 0))
-
-    def _spatial_step(self):
-        """The channel path's spatial step (`conv_spatial_steps`)."""
-        # "same" padding splits W C's padding into whole columns only if
-        # W's own padding is even.
-        span = self.dilation_rate[1] * (self.kernel_size[1] - 1)
-        fits = self.strides == (1, 1) and (
-            self.padding == "valid" or span % 2 == 0
-        )
-        flat = "flat" in backends.conv_spatial_steps()
-        return "flat" if flat and fits else "folded"
-
-    def _flat_spatial(self, x):
-        """(B, H', W', C r_d): (W, C) as one axis of W C values, one
-        1-channel conv of dilation C along it (strides (1, 1), and
-        "same" padding only with an even span of W's padding)."""
-        rank, channels = self.tt_ranks[-2], self.input_dim
-        if self._channel_axis == 1:
-            x = ops.transpose(x, (0, 2, 3, 1))
-        h, w = ops.shape(x)[1:3]
-        x = ops.reshape(x, (-1, h, w * channels, 1))
-        spatial = ops.expand_dims(self._spatial_filters(), 2)
-        dilation = self.dilation_rate
-        u = ops.conv(
-            x,
-            spatial,
-            padding=self.padding,
-            data_format="channels_last",
-            dilation_rate=(dilation[0], dilation[1] * channels),
-        )
-        h, w = ops.shape(u)[1:3]
-        return ops.reshape(u, (-1, h, w // channels, channels * rank))
-
-    def _folded_spatial(self, x):
-        """(B, H', W', C r_d): channels join the batch, a 1-channel conv
-        to r_d maps (XLA's CPU depthwise conv, its backward, takes 100x
-        longer), then a transpose to channels last."""
-        rank, channels = self.tt_ranks[-2], self.input_dim
-        if self._channel_axis == -1:
-            x = ops.transpose(x, (0, 3, 1, 2))
-        x = ops.reshape(x, (-1, *ops.shape(x)[2:], 1))
-        spatial = ops.expand_dims(self._spatial_filters(), 2)
-        u = ops.conv(x, spatial, **self._conv_args("channels_last"))
-        h, w = ops.shape(u)[1:3]
-        u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
-        return ops.reshape(u, (-1, h, w, channels * rank))
 
 
 def _choice(value, name):

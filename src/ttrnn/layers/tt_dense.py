@@ -8,12 +8,9 @@ from keras import ops
 from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import TTKernelMixin
-from ttrnn.layers._tt_rnn_cell import check_finite
+from ttrnn.tt.cores import fold_input_affine
+from ttrnn.tt.shapes import check_finite
 from ttrnn.tt.spec import TTMatrixSpec
-
-# Integer inputs are cast and mapped in row chunks of at most this many
-# input values (16 MiB in float32), as the TT-RNNs' time chunks are.
-MAX_INTEGER_CHUNK_VALUES = 2**22
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -128,8 +125,8 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.input_scale = check_finite("input_scale", input_scale)
-        self.input_offset = check_finite("input_offset", input_offset)
+        self.input_scale = check_finite(input_scale, "input_scale")
+        self.input_offset = check_finite(input_offset, "input_offset")
         spec = TTMatrixSpec(
             tt_input_shape,
             tt_output_shape,
@@ -188,23 +185,23 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         return ops.add(x, weights[d]) if len(weights) > d else x
 
     def _folded_weights(self):
-        """((x s + o) W + b = x (s W) + (o 1ᵀW + b): the cores and bias
-        with `input_scale` s and `input_offset` o folded in."""
+        """The cores and bias with `input_scale` and `input_offset` folded
+        in (`ttrnn.tt.cores.fold_input_affine`)."""
         cores = [ops.convert_to_tensor(c) for c in self.cores]
-        bias = self.bias
-        if self.input_offset != 0.0:
-            ones = ops.ones((1, self.input_dim), dtype=self.compute_dtype)
-            shift = tt.matmul(ones, cores, strategy=self.tt_strategy)
-            shift = ops.multiply(ops.reshape(shift, (-1,)), self.input_offset)
-            bias = shift if bias is None else ops.add(bias, shift)
-        if self.input_scale != 1.0:
-            cores[0] = ops.multiply(cores[0], self.input_scale)
-        return cores, bias
+        return fold_input_affine(
+            cores,
+            self.bias,
+            self.input_scale,
+            self.input_offset,
+            lambda rows, w: tt.matmul(rows, w, strategy=self.tt_strategy),
+            len(cores),
+            self.compute_dtype,
+        )
 
     def _integer_map(self, inputs, cores, bias):
         """The map of integer inputs, cast in rematerialised row chunks:
-        the rows are seen as one sequence (1, rows, M) and mapped by the
-        TT-RNNs' time-chunked path (`backends.remat_time_chunks`)."""
+        the rows are seen as one sequence (1, rows, M) and mapped as the
+        TT-RNNs' frames are (`backends.remat_integer_chunks`)."""
         weights = [ops.convert_to_tensor(c) for c in cores]
         if bias is not None:
             weights.append(ops.convert_to_tensor(bias))
@@ -212,20 +209,9 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         static = all(size is not None for size in lead)
         rows = math.prod(lead) if static else -1
         x = ops.reshape(inputs, (1, rows, self.input_dim))
-        chunk = max(1, MAX_INTEGER_CHUNK_VALUES // self.input_dim)
-        if static:
-            y = backends.remat_time_chunks(self._map, x, chunk, weights)
-        elif keras.backend.backend() == "tensorflow":
-            y = backends.remat_dynamic_time_chunks(
-                self._map,
-                x,
-                MAX_INTEGER_CHUNK_VALUES,
-                self.input_dim,
-                self.compute_dtype,
-                weights,
-            )
-        else:  # unknown sizes (shape inference): no chunks
-            y = self._map(x, *weights)
+        y = backends.remat_integer_chunks(
+            self._map, x, weights, self.compute_dtype
+        )
         # TensorFlow graphs: the unknown sizes as scalar tensors.
         lead = lead if static else tuple(ops.shape(inputs)[:-1])
         return ops.reshape(y, lead + (self.units,))

@@ -108,3 +108,53 @@ def transpose(cores):
         List of d tensors of shape (r_k, n_k, m_k, r_{k+1}).
     """
     return [ops.transpose(core, (0, 2, 1, 3)) for core in cores]
+
+
+def fold_input_affine(
+    cores, bias, scale, offset, linear_map, group, dtype, mask=None
+):
+    """Cores and bias with an input transform `x * scale + offset` folded in.
+
+    With s = scale, o = offset and m the input dropout mask (or ones),
+    ((x s + o) * m) W + b = (x * m)(s W) + (o (m W) + b): s scales the
+    first core of each TT-matrix, and the offset becomes a bias. A layer
+    then only casts (and masks) its inputs before the map, instead of
+    also scaling and shifting them: two passes over every float input
+    fewer (torch runs them one by one: its training step of 16 x 256
+    uint8 UCF11 frames 2.05 -> 1.71 s).
+
+    Args:
+        cores: the cores of W: one TT-matrix, or several of `group` cores
+            each whose outputs `linear_map` concatenates (the gates of a
+            TT-RNN's "separate" layout).
+        bias: the (N,) bias, or None.
+        scale: s, a float.
+        offset: o, a float.
+        linear_map: `linear_map(rows, cores)`: rows @ W for (k, M) rows.
+        group: cores per TT-matrix (its d).
+        dtype: the dtype of the row of ones (the compute dtype).
+        mask: None, or the (batch, M) input dropout mask m.
+
+    Returns:
+        (cores, bias): the cores as a new list, and the bias: (N,), or
+        with `mask` one row a sequence, (batch, 1, N) (None if there was
+        no bias and o = 0).
+    """
+    if offset != 0.0:
+        if mask is None:
+            width = math.prod(static_shape(c)[1] for c in cores[:group])
+            rows = ops.ones((1, width), dtype=dtype)
+        else:
+            rows = mask
+        shift = ops.multiply(linear_map(rows, cores), offset)
+        if mask is None:
+            shift = ops.reshape(shift, (-1,))
+        else:
+            shift = ops.expand_dims(shift, 1)
+        bias = shift if bias is None else ops.add(bias, shift)
+    if scale != 1.0:
+        cores = [
+            ops.multiply(core, scale) if i % group == 0 else core
+            for i, core in enumerate(cores)
+        ]
+    return list(cores), bias

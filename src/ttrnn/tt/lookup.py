@@ -16,7 +16,7 @@ one of these plans (`LookupPlan`), picked by `lookup_plan`:
 
 Gradients reach only the gathered slices (and, through a merged table,
 the cores it came from). On torch the chains run chunk by chunk with a
-hand-written backward pass (`ttrnn.tt.contraction.lookup`), so no B-row
+hand-written backward pass (`ttrnn.tt.contraction.chunked_rows`), so no B-row
 tensor of slices or slice gradients is written; on JAX and TensorFlow
 they run under autodiff (`keras.ops`), which their compilers fuse.
 """
@@ -27,9 +27,9 @@ import math
 
 from keras import ops
 
-from ttrnn.tt.contraction import backend
-from ttrnn.tt.contraction.lookup import chunked_gather_rows
-from ttrnn.tt.contraction.lookup import gather_rows_autodiff
+from ttrnn.tt.contraction import runtime
+from ttrnn.tt.contraction.chunked_rows import chunked_gather_rows
+from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
 
@@ -141,7 +141,7 @@ def gather_rows(cores, digits, plan=None, rows=None):
         plan: a `LookupPlan`; None: `lookup_plan` for B (a static B, or
             1,024 rows when unknown).
         rows: compute the chains this many rows at a time with the
-            hand-written backward of `ttrnn.tt.contraction.lookup`. None:
+            hand-written backward of `ttrnn.tt.contraction.chunked_rows`. None:
             the backend's default (on torch in chunks that fit a CPU's L2
             cache; on JAX and TensorFlow all rows at once under autodiff).
 
@@ -155,7 +155,7 @@ def gather_rows(cores, digits, plan=None, rows=None):
         plan = lookup_plan(in_shape, out_shape, ranks, batch)
     if plan.direction == "ltr" and plan.merged > 1:
         cores, digits = _merge_leading(cores, digits, plan.merged)
-    if rows is not None or backend.chunked_lookup():
+    if rows is not None or runtime.chunked_lookup():
         return chunked_gather_rows(cores, digits, plan.direction, rows)
     return gather_rows_autodiff(cores, digits, plan.direction)
 

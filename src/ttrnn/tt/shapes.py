@@ -1,4 +1,6 @@
-"""Shapes, ranks and counts of TT-matrices: validation and bookkeeping.
+"""Shapes, ranks and counts of TT-matrices: validation and bookkeeping,
+and the checks of the TT layers' scalar arguments (`check_int`,
+`check_finite`, `check_rate`).
 
 A TT-matrix of shape (M, N) with input modes m_0..m_{d-1} (M = prod m_k),
 output modes n_0..n_{d-1} (N = prod n_k) and ranks r_0..r_d (r_0 = r_d = 1)
@@ -9,21 +11,50 @@ Everything here is plain Python on ints: no tensors, usable anywhere
 """
 
 import math
+import numbers
 import warnings
+
+
+def _is_integral(value):
+    """Whether `value` is an integral number (2, 2.0, numpy ints), not a
+    bool, string or None."""
+    try:
+        return not isinstance(value, bool) and int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        return False  # "8", None, nan, inf
 
 
 def check_int(value, name, low=1):
     """`value` as an int >= `low`; a ValueError naming `name` if it is not
     one (2.5, True, "8", None)."""
-    try:
-        integral = not isinstance(value, bool) and int(value) == value
-    except (TypeError, ValueError, OverflowError):
-        integral = False  # "8", None, nan, inf
-    if not integral or value < low:
+    if not _is_integral(value) or value < low:
         raise ValueError(
             f"`{name}` must be an int >= {low}. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def check_finite(value, name):
+    """`value` as a finite float; a ValueError naming `name` if it is not
+    a finite number (True, "1", None, nan, inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number. Received: {name}={value!r}"
+        )
+    if not math.isfinite(float(value)):
+        raise ValueError(f"`{name}` must be finite. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_rate(value, name):
+    """`value` as a float in [0, 1) (a dropout rate); a ValueError naming
+    `name` if it is not one."""
+    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not number or not 0.0 <= float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
 
 
 def as_int_tuple(value, name):
@@ -35,11 +66,7 @@ def as_int_tuple(value, name):
         )
     out = []
     for v in value:
-        try:
-            integral = not isinstance(v, bool) and int(v) == v
-        except (TypeError, ValueError, OverflowError):
-            integral = False
-        if not integral:
+        if not _is_integral(v):
             raise ValueError(
                 f"`{name}` must contain only integers. "
                 f"Received: {name}={tuple(value)!r}"
@@ -196,11 +223,7 @@ def check_rank(tt_ranks):
         ValueError: naming `tt_ranks` for bools, strings, non-integral
             numbers and values below 1, as Keras does for `units`.
     """
-    try:
-        integral = not isinstance(tt_ranks, bool) and int(tt_ranks) == tt_ranks
-    except (TypeError, ValueError, OverflowError):
-        integral = False
-    if not integral:
+    if not _is_integral(tt_ranks):
         raise ValueError(
             "`tt_ranks` must be an int (or a list of ints), expected a "
             f"positive integer. Received: tt_ranks={tt_ranks!r}"

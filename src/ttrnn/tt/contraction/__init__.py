@@ -11,14 +11,17 @@ by a *strategy* (`STRATEGIES`) and cached:
 - `execute`: running a plan in `keras.ops` (sweeps over merged cores);
 - `chunked`: the two-step plan run chunk by chunk, with its own backward;
 - `kernels`: contraction steps shared by `execute` and `chunked`;
-- `backend`: the per-backend switches;
+- `runtime`: the per-backend switches and what the backend, device and
+  distribution tell;
 - `contract`: `choose_plan` and `matmul`;
-- `conv`: the cost of a TT convolution's two paths (`TTConv2D`);
-- `lookup`: rows of a TT-matrix chunk by chunk, with their own backward
-  (`ttrnn.tt.gather_rows`, `TTEmbedding`).
+- `conv`: a TT convolution's two paths, chosen, run and priced
+  (`TTConv2D`);
+- `chunked_rows`: rows of a TT-matrix chunk by chunk, with their own
+  backward (`ttrnn.tt.gather_rows`, `TTEmbedding`).
 
-The modules import in that order (no cycles); the TT math they use
-(`ttrnn.tt.shapes`, `ttrnn.tt.cores`) knows nothing of them.
+The modules import in that order (no cycles; `runtime` imports none of
+them); the TT math they use (`ttrnn.tt.shapes`, `ttrnn.tt.cores`) knows
+nothing of them.
 """
 
 from ttrnn.tt.contraction.contract import choose_plan

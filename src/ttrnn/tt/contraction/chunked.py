@@ -15,7 +15,7 @@ state (one extra first-step GEMM) instead of storing it. Training memory
 for the layer drops from O(B N1 r M2) to O(chunk N1 r M2).
 
 One code path for the three backends: `keras.ops.custom_gradient`, with
-the kernel written against `backend.array_ops()` (`keras.ops` itself on
+the kernel written against `runtime.array_ops()` (`keras.ops` itself on
 JAX and TensorFlow, where the graph is compiled; on torch the same few
 functions called directly, since eager `keras.ops` calls cost more than
 the GEMMs of a small chunk).
@@ -25,8 +25,8 @@ import math
 
 from keras import ops as keras_ops
 
-from ttrnn.tt.contraction import backend
 from ttrnn.tt.contraction import kernels
+from ttrnn.tt.contraction import runtime
 
 # Bytes of one chunk's intermediate state: small enough to stay in a
 # CPU's L2/L3 cache, big enough that per-chunk op overheads stay small.
@@ -103,12 +103,12 @@ def two_step_matmul(x2, group1, group2, direction):
     batch = x2.shape[0]
     batch = None if batch is None else int(batch)
     rows = chunk_rows(
-        state_per_row(direction, merged), batch, backend.itemsize(x2)
+        state_per_row(direction, merged), batch, runtime.itemsize(x2)
     )
     bounds = _bounds(batch, rows)
-    need_dx = backend.needs_gradient(x2)
+    need_dx = runtime.needs_gradient(x2)
     kernel_cls = _Ltr if direction == "ltr" else _Rtl
-    kernel = kernel_cls(m1, n1, r, m2, n2, backend.array_ops())
+    kernel = kernel_cls(m1, n1, r, m2, n2, runtime.array_ops())
     xp = kernel.xp
     k = len(group1)
 
@@ -151,40 +151,33 @@ def two_step_matmul(x2, group1, group2, direction):
     return run(x2, *cores)
 
 
-class _Ltr:
+class _TwoStepKernel:
+    """The sizes of a two-step kernel: x (b, M1 M2) @ W (M1 M2, N1 N2),
+    W the product of G1 (1, M1, N1, r) and G2 (r, M2, N2, 1); `xp` the
+    array ops (`runtime.array_ops()`)."""
+
+    def __init__(self, m1, n1, r, m2, n2, xp):
+        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
+        self.sizes = (m1, n1, r, m2, n2)
+        self.xp = xp
+
+
+class _Ltr(_TwoStepKernel):
     """G1 first: state t (b, N1 r, M2), then one GEMM with G2.
 
     Operands: a1 = (N1 r, M1), G1 as the left factor shared by all rows;
     a2 = (r M2, N2), G2 as a plain right factor.
     """
 
-    def __init__(self, m1, n1, r, m2, n2, xp):
-        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
-        self.xp = xp
-
     def operands(self, g1, g2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         # g1 (1, M1, N1, r) -> (N1, r, M1) -> (N1 r, M1)
         a1 = xp.reshape(xp.transpose(g1, (2, 3, 1, 0)), (n1 * r, m1))
         a2 = xp.reshape(g2, (r * m2, n2))
         return a1, a2
 
     def operand_grads(self, da1, da2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         dg1 = xp.transpose(xp.reshape(da1, (n1, r, m1, 1)), (3, 2, 0, 1))
         return dg1, xp.reshape(da2, (r, m2, n2, 1))
 
@@ -214,40 +207,22 @@ class _Ltr:
         return dx, da1, da2
 
 
-class _Rtl:
+class _Rtl(_TwoStepKernel):
     """G2 first: state u (b, M1 r, N2) from one GEMM on x as it lies.
 
     Operands: a1 = (N1, M1 r), G1 as the left factor shared by all rows;
     a2 = (M2, r N2), G2 as a plain right factor.
     """
 
-    def __init__(self, m1, n1, r, m2, n2, xp):
-        self.m1, self.n1, self.r, self.m2, self.n2 = m1, n1, r, m2, n2
-        self.xp = xp
-
     def operands(self, g1, g2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         # g1 (1, M1, N1, r) -> (N1, M1, r); g2 (r, M2, N2, 1) -> (M2, r, N2)
         a1 = xp.reshape(xp.transpose(g1, (2, 1, 3, 0)), (n1, m1 * r))
         a2 = xp.reshape(xp.transpose(g2, (1, 0, 2, 3)), (m2, r * n2))
         return a1, a2
 
     def operand_grads(self, da1, da2):
-        xp, m1, n1, r, m2, n2 = (
-            self.xp,
-            self.m1,
-            self.n1,
-            self.r,
-            self.m2,
-            self.n2,
-        )
+        xp, (m1, n1, r, m2, n2) = self.xp, self.sizes
         dg1 = xp.transpose(xp.reshape(da1, (n1, m1, r, 1)), (3, 1, 0, 2))
         dg2 = xp.transpose(xp.reshape(da2, (m2, r, n2, 1)), (1, 0, 2, 3))
         return dg1, dg2

@@ -13,12 +13,12 @@ from keras import ops
 from ttrnn.tt.contraction import cost
 from ttrnn.tt.contraction import execute
 from ttrnn.tt.contraction import measure
-from ttrnn.tt.contraction.backend import batch_shards
-from ttrnn.tt.contraction.backend import in_symbolic_build
-from ttrnn.tt.contraction.backend import process_count
 from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction.plan import Plan
 from ttrnn.tt.contraction.plan import validate_strategy
+from ttrnn.tt.contraction.runtime import batch_shards
+from ttrnn.tt.contraction.runtime import in_symbolic_build
+from ttrnn.tt.contraction.runtime import process_count
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.shapes import validate_modes
 from ttrnn.tt.shapes import validate_ranks

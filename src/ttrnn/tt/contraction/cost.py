@@ -11,8 +11,8 @@ least modelled time (or fewest multiply-adds).
 import dataclasses
 import math
 
-from ttrnn.tt.contraction import backend as contraction_backend
 from ttrnn.tt.contraction import chunked
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.plan import candidate_plans
 
 # --- What a plan does: the list of its ops --------------------------------
@@ -261,9 +261,9 @@ def default_cost_model(backend, device_kind="cpu"):
 
 def get_cost_model(backend=None):
     """The cost model used for `backend` (default: Keras' backend) on the
-    device kind it computes on (`contraction.backend.device_kind`)."""
+    device kind it computes on (`contraction.runtime.device_kind`)."""
     backend = backend or _backend_name()
-    kind = contraction_backend.device_kind(backend)
+    kind = runtime.device_kind(backend)
     key = backend if kind == "cpu" else f"{backend}:{kind}"
     return _MODELS.setdefault(key, default_cost_model(backend, kind))
 
@@ -272,7 +272,7 @@ def set_cost_model(model, backend=None):
     """Installs a cost model for `backend` (on its current device kind);
     plans chosen by the previous one are no longer reused."""
     backend = backend or _backend_name()
-    kind = contraction_backend.device_kind(backend)
+    kind = runtime.device_kind(backend)
     _MODELS[backend if kind == "cpu" else f"{backend}:{kind}"] = model
     _VERSION[0] += 1
 
@@ -288,7 +288,7 @@ def _backend_name():
     return keras.backend.backend()
 
 
-_itemsize = contraction_backend.dtype_itemsize
+_itemsize = runtime.dtype_itemsize
 
 
 def estimate(plan, in_shape, out_shape, ranks, batch_size, dtype="float32"):

@@ -9,9 +9,9 @@ import math
 
 from keras import ops
 
-from ttrnn.tt.contraction import backend
 from ttrnn.tt.contraction import chunked
 from ttrnn.tt.contraction import kernels
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import static_shape
 from ttrnn.tt.cores import to_dense
 
@@ -52,7 +52,7 @@ def sweep(x2, cores, plan):
     tall-skinny inputs (few rows, wide x, as in the input map of a
     TT-RNN) this step, which touches all of x, sets the
     speed; which operand order differentiates faster depends on the
-    backend (`backend.transposed_first_gemm`).
+    backend (`runtime.transposed_first_gemm`).
     """
     shapes_ = [static_shape(c) for c in cores]
     ms = [s[1] for s in shapes_]
@@ -65,7 +65,7 @@ def sweep(x2, cores, plan):
         outer = math.prod(ms[:-1])
         core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
         rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
-        if backend.transposed_first_gemm():
+        if runtime.transposed_first_gemm():
             # (r n, m) @ (m, B M_<k) -> (r n, B, M_<k) -> (M_<k, r n, B)
             state = ops.matmul(core_m, ops.transpose(rows))
             state = ops.reshape(state, (r * n, -1, outer))

@@ -1,9 +1,11 @@
-"""Per-backend switches of the contraction.
+"""The running backend, as the contraction sees it: its switches and facts.
 
 The contraction is `keras.ops` on every backend. This module holds what
 differs: which of two equivalent formulations a backend differentiates
-faster (where that was measured to matter), torch's direct calls for the
-chunked kernel's few ops, and what a backend can tell about a tensor.
+faster (where that was measured to matter: `transposed_first_gemm`,
+`chunked_lookup`, `conv_spatial_steps`), torch's direct calls for the
+chunked kernel's few ops, and what a backend can tell about a tensor, a
+device or a distribution.
 Plan timing, which runs each backend the way it trains, is in
 `measure`.
 """
@@ -25,7 +27,7 @@ def transposed_first_gemm():
 
 def chunked_lookup():
     """Whether TT lookups (`ttrnn.tt.gather_rows`) run in chunks with
-    the hand-written backward of `ttrnn.tt.contraction.lookup` by default.
+    the hand-written backward of `ttrnn.tt.contraction.chunked_rows` by default.
 
     Measured (one thread, 4,096 ids): torch, eager, gains (Keras
     `train_on_batch` of a 1,000,000 x 256 rank-16 table 33.5 -> 26-30 ms;
@@ -35,6 +37,29 @@ def chunked_lookup():
     (JAX) and 83.6 vs 38.8 ms (TensorFlow); in one chunk 54.2 and 41.4.
     """
     return keras.backend.backend() == "torch"
+
+
+def conv_spatial_steps():
+    """`TTConv2D`'s spatial steps for the channels path, preferred first
+    (a step that does not fit the layer's geometry is passed over):
+
+    - "flat": (W, C) flattened into one axis of W C values, one 1-channel
+      convolution of dilation C along it (strides (1, 1); "same" padding
+      only for an even kw - 1 times W's dilation): its
+      output is the (B, H, W, C r_d) layout the channel matmul takes;
+    - "folded": the channels join the batch, a 1-channel convolution, then
+      a transpose of its (B, C, H, W, r_d) output (fits every geometry).
+
+    256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward+backward
+    (3 Dec 2026): torch (channels first) folded 412, flat 357 ms; JAX
+    (channels last) 865 vs 792; TensorFlow 275 vs 432 (its dilated
+    convolution goes through space-to-batch), so folded there. A
+    depthwise convolution of channel multiplier r_d measured between the
+    two on torch (375 ms); XLA's CPU depthwise backward takes minutes.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return ("folded",)
+    return ("flat", "folded")
 
 
 class _TorchArrayOps:

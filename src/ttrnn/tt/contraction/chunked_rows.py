@@ -13,8 +13,8 @@ stay in cache; the backward pass gathers each chunk's slices again,
 recomputes its partial products and adds its slice gradients straight
 into the cores' gradients (a segment sum per core), so no B-row slice
 gradient is ever written. One code path for the three backends
-(`keras.ops.custom_gradient` over `backend.array_ops()`), the default on
-torch only (`backend.chunked_lookup`).
+(`keras.ops.custom_gradient` over `runtime.array_ops()`), the default on
+torch only (`runtime.chunked_lookup`).
 
 Measured (torch, one thread, 4,096 ids of a 1,000,000 x 256 table at
 rank 16, forward + backward): 20-22 ms under autodiff, 17-18.4 ms here
@@ -25,7 +25,7 @@ import math
 
 from keras import ops as keras_ops
 
-from ttrnn.tt.contraction import backend
+from ttrnn.tt.contraction import runtime
 
 # Bytes of one chunk's gathered slices and partial products: within a
 # CPU's L2 cache. Measured on the project machine (torch, one thread,
@@ -96,10 +96,10 @@ def chunked_gather_rows(cores, digits, direction, rows=None):
     batch = None if batch is None else int(batch)
     if rows is None:
         rows = chunk_rows(
-            out_shape, ranks, direction, batch, backend.itemsize(cores[0])
+            out_shape, ranks, direction, batch, runtime.itemsize(cores[0])
         )
     bounds = _bounds(batch, rows)
-    xp = backend.array_ops()
+    xp = runtime.array_ops()
     chain = _chain(direction)(xp, out_shape, ranks)
     digits = [keras_ops.convert_to_tensor(g) for g in digits]
 
