@@ -8,6 +8,7 @@ frames (`project_sequence`), then Keras' own recurrence loop runs.
 import keras
 from keras import ops
 
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.layers._tt_rnn_cell import check_finite
@@ -188,3 +189,29 @@ class TTRNNBase(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    # (Each subclass names its `keras_class` and `lrp_rule`.)
+
+    @property
+    def core_groups(self):
+        """The cores as one list per TT-matrix: one in the "shared" gate
+        layout, one per gate in the "separate" one."""
+        cores, d = list(self.cell.cores), len(self.tt_input_shape)
+        return [cores[g : g + d] for g in range(0, len(cores), d)]
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TT-RNN of a trained Keras RNN of
+        `keras_class` (`ttrnn.conversions.rnn_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.rnn_to_tt(cls, layer, options)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="float32"):
+        """The input map's `KernelCost` (recurrent matmul included) for a
+        batch of `batch_size` sequences of `input_shape`, by the plans the
+        planner picks for its time chunks."""
+        return _costs.recurrent_cost(
+            self, self.core_groups, input_shape, batch_size, input_dtype
+        )

@@ -7,6 +7,7 @@ from keras import ops
 
 from ttrnn import backends
 from ttrnn import tt
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt import factorize
 from ttrnn.tt import shapes
@@ -371,6 +372,22 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         h, w = ops.shape(u)[1:3]
         u = ops.transpose(ops.reshape(u, (-1, channels, h, w, rank)), _TO_LAST)
         return ops.reshape(u, (-1, h, w, channels * rank))
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.Conv2D  # the Keras layer it replaces
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TTConv2D of a trained `keras.layers.Conv2D`
+        (`ttrnn.conversions.conv2d_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.conv2d_to_tt(cls, layer, options)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="float32"):
+        """The kernel's `KernelCost` for a batch of `batch_size` images of
+        `input_shape`, on the path `evaluation_path` picks for it."""
+        return _costs.conv_cost(self, input_shape, batch_size, PLANNING_SIDE)
 
 
 def _check_conv_arguments(filters, tt_output_shape, tt_ranks, groups):

@@ -377,3 +377,7 @@ class TTGRU(TTRNNBase):
     def reset_after(self):
         """The cell's `reset_after`."""
         return self.cell.reset_after
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.GRU  # the Keras layer it replaces
+    lrp_rule = "gru"  # `ttrnn.explain`'s rules for GRU cells

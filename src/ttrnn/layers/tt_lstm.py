@@ -356,3 +356,7 @@ class TTLSTM(TTRNNBase):
     def unit_forget_bias(self):
         """The cell's `unit_forget_bias`."""
         return self.cell.unit_forget_bias
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.LSTM  # the Keras layer it replaces
+    lrp_rule = "lstm"  # `ttrnn.explain`'s rules for LSTM cells

@@ -225,3 +225,7 @@ class TTSimpleRNN(TTRNNBase):
             activity_regularizer=activity_regularizer,
             **kwargs,
         )
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.SimpleRNN  # the Keras layer it replaces
+    lrp_rule = "simple"  # `ttrnn.explain`'s rules for SimpleRNN cells

@@ -12,7 +12,8 @@ by a *strategy* (`STRATEGIES`) and cached:
 - `chunked`: the two-step plan run chunk by chunk, with its own backward;
 - `kernels`: contraction steps shared by `execute` and `chunked`;
 - `backend`: the per-backend switches;
-- `contract`: `choose_plan` and `matmul`;
+- `contract`: `choose_plan`, `matmul` and `planned_macs` (the
+  multiply-adds of the plan it runs);
 - `conv`: the cost of a TT convolution's two paths (`TTConv2D`);
 - `lookup`: rows of a TT-matrix chunk by chunk, with their own backward
   (`ttrnn.tt.gather_rows`, `TTEmbedding`).
@@ -24,6 +25,7 @@ The modules import in that order (no cycles); the TT math they use
 from ttrnn.tt.contraction.contract import choose_plan
 from ttrnn.tt.contraction.contract import clear_cache
 from ttrnn.tt.contraction.contract import matmul
+from ttrnn.tt.contraction.contract import planned_macs
 from ttrnn.tt.contraction.cost import CostModel
 from ttrnn.tt.contraction.cost import get_cost_model
 from ttrnn.tt.contraction.cost import set_cost_model
@@ -47,6 +49,7 @@ __all__ = [
     "matmul",
     "measured_plan",
     "parse_plan",
+    "planned_macs",
     "set_cost_model",
     "validate_strategy",
 ]
