@@ -9,6 +9,8 @@ plans the contraction planner picks for that batch, their per-batch work
 shared by the batch's vectors.
 """
 
+import textwrap
+
 from ttrnn.summary import batch_size_of
 from ttrnn.summary import layer_costs
 
@@ -31,8 +33,12 @@ def layer_rows(model, batch_size=None):
         (multiply-adds a sample or time step) and, for TT layers,
         `tt_input_shape`, `tt_output_shape` and `tt_ranks`.
     """
+    return _rows(layer_costs(model, batch_size))
+
+
+def _rows(costs):
     rows = []
-    for cost in layer_costs(model, batch_size):
+    for cost in costs:
         if not cost.params:
             continue
         row = {
@@ -87,13 +93,14 @@ def model_table(model, batch_size=None):
         The table and its notes, as one string.
     """
     batch_size = batch_size_of(model, batch_size)
-    lines = [format_rows(layer_rows(model, batch_size))]
-    lines.append(
+    costs = layer_costs(model, batch_size)
+    table = format_rows(_rows(costs))
+    lines = [
         f"MACs/step: multiply-adds of one sample (one time step of a "
         f"recurrent layer) at batch {batch_size}; TT layers as the "
         "contraction planner runs them, per-batch work shared by the batch."
-    )
-    for cost in layer_costs(model, batch_size):
+    ]
+    for cost in costs:
         if cost.tt_shapes is None or cost.step_macs is None:
             continue
         if cost.step_macs > cost.dense_step_macs:
@@ -107,7 +114,9 @@ def model_table(model, batch_size=None):
                 "it exceeds the dense matmul's. TT saves weights here "
                 f"({cost.input_map_compression:,.1f}x), not multiply-adds."
             )
-    return "\n".join(lines)
+    width = len(table.splitlines()[0])
+    notes = [textwrap.fill(line, width) for line in lines]
+    return "\n".join([table, *notes])
 
 
 def _modes(modes):

@@ -42,10 +42,10 @@ class KernelCost:
 
     kernel_params: int
     dense_kernel_params: int
-    macs: object = None
-    dense_macs: object = None
-    step_macs: object = None
-    dense_step_macs: object = None
+    macs: object
+    dense_macs: object
+    step_macs: int
+    dense_step_macs: int
 
 
 def known_size(dims):
