@@ -97,8 +97,10 @@ def model_table(model, batch_size=None):
     table = format_rows(_rows(costs))
     lines = [
         f"MACs/step: multiply-adds of one sample (one time step of a "
-        f"recurrent layer) at batch {batch_size}; TT layers as the "
-        "contraction planner runs them, per-batch work shared by the batch."
+        f"recurrent layer) at batch {batch_size}; TT layers by the plans "
+        "the contraction planner runs (least modelled time on this "
+        "backend and device, not always the fewest multiply-adds), "
+        "per-batch work shared by the batch."
     ]
     for cost in costs:
         if cost.tt_shapes is None or cost.step_macs is None:
