@@ -114,20 +114,20 @@ def _io_shapes(layer):
     return shapes[0], shapes[1], dtype
 
 
-def _keras_dense(layer, input_shape):
+def _keras_dense(layer, input_shape, output_shape):
     dense = math.prod(layer.kernel.shape)
     positions = 1 if input_shape is None else known_size(input_shape[1:-1])
     macs = times(dense, positions)
     return KernelCost(dense, dense, macs, macs, dense, dense)
 
 
-def _keras_embedding(layer, input_shape):
+def _keras_embedding(layer, input_shape, output_shape):
     ids = None if input_shape is None else known_size(input_shape[1:])
     table = math.prod(layer.embeddings.shape)
     return KernelCost(table, table, times(0, ids), times(0, ids), 0, 0)
 
 
-def _keras_conv2d(layer, output_shape):
+def _keras_conv2d(layer, input_shape, output_shape):
     first = layer.data_format == "channels_first"
     pixels = None
     if output_shape is not None:
@@ -137,7 +137,7 @@ def _keras_conv2d(layer, output_shape):
     return KernelCost(dense, dense, macs, macs, dense, dense)
 
 
-def _keras_rnn(layer, input_shape):
+def _keras_rnn(layer, input_shape, output_shape):
     cell = layer.cell
     kernel = math.prod(cell.kernel.shape)
     step = kernel + math.prod(cell.recurrent_kernel.shape)
@@ -149,9 +149,9 @@ def _keras_rnn(layer, input_shape):
 # The Keras layers with a cost model (TT layers answer `kernel_cost`):
 # class -> function(layer, input_shape, output_shape).
 _KERAS_COSTS = {
-    keras.layers.Dense: lambda layer, i, o: _keras_dense(layer, i),
-    keras.layers.Embedding: lambda layer, i, o: _keras_embedding(layer, i),
-    keras.layers.Conv2D: lambda layer, i, o: _keras_conv2d(layer, o),
+    keras.layers.Dense: _keras_dense,
+    keras.layers.Embedding: _keras_embedding,
+    keras.layers.Conv2D: _keras_conv2d,
 }
 # Keras' own RNNs only: a subclass may run another recurrence.
 _KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
@@ -163,7 +163,7 @@ def _kernel_cost(layer, input_shape, output_shape, input_dtype, batch_size):
     if hasattr(layer, "kernel_cost"):
         return layer.kernel_cost(input_shape, batch_size, input_dtype)
     if type(layer) in _KERAS_RNNS:
-        return _keras_rnn(layer, input_shape)
+        return _keras_rnn(layer, input_shape, output_shape)
     for cls in type(layer).__mro__:
         if cls in _KERAS_COSTS:
             return _KERAS_COSTS[cls](layer, input_shape, output_shape)
