@@ -1,6 +1,9 @@
 """ttrnn.summary: weights, dense equivalent and multiply-adds per layer."""
 
+import math
+
 import keras
+import numpy as np
 import pytest
 
 from ttrnn import TTGRU
@@ -9,35 +12,60 @@ from ttrnn import TTDense
 from ttrnn import TTSimpleRNN
 from ttrnn import compress
 from ttrnn import summary
+from ttrnn import tt
 from ttrnn.summary import layer_costs
+from ttrnn.tt.contraction.cost import plan_flops
 
 
-def _lines(model):
+def _lines(model, batch_size=None):
     lines = []
-    summary(model, print_fn=lines.append)
+    summary(model, print_fn=lines.append, batch_size=batch_size)
     return lines
+
+
+def _counted_matmul_macs(monkeypatch, layer, x):
+    """Multiply-adds of every `keras.ops.matmul` a forward pass runs: a
+    count of what really ran, independent of the cost model."""
+    count = [0]
+    matmul = keras.ops.matmul
+
+    def counting(a, b):
+        out = matmul(a, b)
+        inner = a.shape[-1]
+        count[0] += math.prod(out.shape) * inner
+        return out
+
+    monkeypatch.setattr(keras.ops, "matmul", counting)
+    layer(x)
+    return count[0]
 
 
 class TestSummary:
     def test_mnist_tt_layer_figures(self):
         # REFERENCE: [4,8,8,4] -> [4,8,8,4] rank 3 has 1,248 core weights
-        # and costs 172,032 multiply-adds per sample core by core.
+        # and costs 172,032 multiply-adds per sample core by core, at any
+        # batch size.
         model = keras.Sequential(
             [
                 keras.Input((1024,)),
-                TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3, name="tt"),
+                TTDense(
+                    (4, 8, 8, 4), (4, 8, 8, 4), 3, tt_strategy="ltr", name="tt"
+                ),
                 keras.layers.Dropout(0.1, name="drop"),
                 keras.layers.Dense(10, name="head"),
             ]
         )
-        tt_row, drop, head = layer_costs(model)
+        for batch_size in (1, 64):
+            tt_row, drop, head = layer_costs(model, batch_size)
+            assert tt_row.macs == tt_row.step_macs == 172_032
         assert (tt_row.params, tt_row.dense_params) == (2272, 1024 * 1025)
-        assert tt_row.macs == 172_032 and tt_row.dense_macs == 1024**2
+        assert tt_row.dense_macs == tt_row.dense_step_macs == 1024**2
         assert tt_row.compression == pytest.approx(1024 * 1025 / 2272)
         assert (drop.params, drop.macs) == (0, None)
         assert (head.params, head.macs) == (10_250, 10_240)
-        lines = _lines(model)
+        lines = _lines(model, batch_size=1)
         assert lines[0].split()[:3] == ["Layer", "(type)", "Output"]
+        assert lines[0].endswith("Mult-adds (batch 1)")
         assert lines[1].split() == [
             "tt",
             "(TTDense)",
@@ -57,11 +85,63 @@ class TestSummary:
             "182,272",
         ]
 
+    def test_the_batch_assumed(self):
+        layer = TTDense((4, 6), (2, 4), 2)
+        free = keras.Sequential([keras.Input((24,)), layer])
+        fixed = keras.Sequential([keras.Input((24,), batch_size=8), layer])
+        assert _lines(free)[0].endswith("Mult-adds (batch 32)")
+        assert _lines(fixed)[0].endswith("Mult-adds (batch 8)")
+        assert _lines(fixed, batch_size=3)[0].endswith("(batch 3)")
+        for bad in (0, 2.5, True):
+            with pytest.raises(ValueError, match=r"Argument `batch_size`"):
+                layer_costs(free, bad)
+
+    def test_building_w_is_shared_by_the_batch(self):
+        # The "dense" plan builds W (4 * 2, 2) @ (2, 6 * 4) once a batch,
+        # 384 multiply-adds, then x @ W costs 24 * 8 = 192 a row.
+        model = keras.Sequential(
+            [
+                keras.Input((24,)),
+                TTDense((4, 6), (2, 4), 2, tt_strategy="dense"),
+            ]
+        )
+        assert layer_costs(model, 4)[0].macs == 192 + 384 // 4
+        assert layer_costs(model, 128)[0].macs == 192 + 3
+        assert layer_costs(model, 4)[0].dense_macs == 192
+
+    @pytest.mark.parametrize(
+        "strategy",
+        ["ltr", "rtl", "dense", "ltr[1,2]/batch_first", "rtl[2,1]/batch_last"],
+    )
+    def test_counts_what_a_forward_pass_runs(self, monkeypatch, strategy):
+        layer = TTDense(
+            (2, 3, 4), (3, 2, 2), (1, 3, 2, 1), tt_strategy=strategy
+        )
+        model = keras.Sequential([keras.Input((5, 24)), layer])
+        x = np.ones((6, 5, 24), "float32")
+        counted = _counted_matmul_macs(monkeypatch, layer, x)
+        monkeypatch.undo()
+        (row,) = layer_costs(model, 6)
+        assert row.macs == round(counted / 6)
+        assert row.step_macs == round(counted / 30)
+
+    def test_auto_takes_the_planned_plan(self):
+        # The plan `tt.matmul` picks for the rows (here 32 * 7), counted
+        # by its multiply-adds.
+        layer = TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3)
+        model = keras.Sequential([keras.Input((7, 1024)), layer])
+        modes = ((4, 8, 8, 4), (4, 8, 8, 4), (1, 3, 3, 3, 1))
+        plan = tt.choose_plan(*modes, 32 * 7)
+        total = plan_flops(plan, *modes, 32 * 7)
+        (row,) = layer_costs(model)
+        assert row.macs == round(total / 32)
+        assert row.dense_macs == 7 * 1024**2
+
     def test_sequence_axis_multiplies_the_cost(self):
         model = keras.Sequential(
             [
                 keras.Input((7, 24)),
-                TTDense((4, 6), (2, 4), 2),
+                TTDense((4, 6), (2, 4), 2, tt_strategy="ltr"),
                 keras.layers.Dense(3),
             ]
         )
@@ -89,6 +169,20 @@ class TestSummary:
         assert ttgru.dense_macs == 6 * (57600 * 768 + 256 * 768)
         assert ttgru.macs < ttgru.dense_macs / 10
         assert gru.macs == 1 * (256 * 24 + 8 * 24)
+
+    def test_recurrent_step_by_hand(self):
+        # The map as TTDense((4, 6), (2, 4), 2) from core 0: 192 a step,
+        # then the (8, 8) recurrent matmul.
+        model = keras.Sequential(
+            [
+                keras.Input((7, 24)),
+                TTSimpleRNN((4, 6), (2, 4), 2, tt_strategy="ltr"),
+            ]
+        )
+        (row,) = layer_costs(model, 5)
+        assert row.step_macs == 192 + 64
+        assert row.macs == 7 * (192 + 64)
+        assert row.dense_macs == 7 * (24 * 8 + 64)
 
     def test_unknown_time_axis_and_unknown_layers(self):
         model = keras.Sequential(
@@ -265,7 +359,10 @@ class TestSummaryOfDocumentedModels:
 
     def test_masking_before_tt_dense_counts_positions(self):
         masking, tt_row, rnn = layer_costs(_masked_sequence_tt_dense())
-        assert tt_row.macs == 5 * 192  # 5 positions of 192 (see above)
+        unmasked = keras.Sequential(
+            [keras.Input((5, 24)), TTDense((4, 6), (2, 4), 2)]
+        )
+        assert tt_row.macs == layer_costs(unmasked)[0].macs  # 5 positions
         assert rnn.macs is not None
 
 
@@ -282,25 +379,50 @@ def test_embeddings_count_the_table_and_the_lookup():
     tt_row, plain = layer_costs(model)
     assert tt_row.dense_params == tt_row.dense_kernel_params == 12_000
     assert tt_row.params == 10 * (2 * 3 + 3 * 3 * 4 + 4 * 2)
-    # Per id, by hand: (2 x 3) @ (3 x 12) then (6 x 4) @ (4 x 2).
-    assert tt_row.step_macs == 2 * 3 * 12 + 6 * 4 * 2
-    assert tt_row.macs == 7 * tt_row.step_macs
-    assert tt_row.tt_shapes == ((10, 10, 10), (2, 3, 2), (1, 3, 4, 1))
+    # The 32 * 7 ids of a batch, by hand for each lookup plan: from the
+    # last core (3 x 2) @ (2 x 6) + (1 x 6) @ (6 x 12) = 108 an id; from
+    # the first, (2 x 3) @ (3 x 12) + (6 x 4) @ (4 x 2) = 120 an id; with
+    # the first 2 cores merged into a 100-row table once a batch,
+    # 100 * (2 x 3) @ (3 x 12) = 7,200, then 48 an id; all 3 merged:
+    # 7,200 + 1,000 * (6 x 4) @ (4 x 2) = 55,200, then 0.
+    ids = 32 * 7
+    by_hand = {
+        tt.LookupPlan("rtl"): 108 * ids,
+        tt.LookupPlan("ltr", 1): 120 * ids,
+        tt.LookupPlan("ltr", 2): 7200 + 48 * ids,
+        tt.LookupPlan("ltr", 3): 55_200,
+    }
+    modes = ((10, 10, 10), (2, 3, 2), (1, 3, 4, 1))
+    total = by_hand[tt.lookup_plan(*modes, ids)]
+    assert tt_row.macs == round(total / 32)
+    assert tt_row.step_macs == round(total / ids)
+    assert tt_row.tt_shapes == modes
     assert plain.params == plain.dense_params == 50 * 12
     assert plain.macs == plain.dense_macs == 0
 
 
-def test_convolutions_count_taps_channels_and_pixels():
+def _conv_model(strategy):
     from ttrnn import TTConv2D
 
-    model = keras.Sequential(
+    return keras.Sequential(
         [
             keras.Input((10, 10, 16)),
-            TTConv2D(16, 3, (4, 4), (4, 4), (1, 3, 2, 1), name="tt"),
+            TTConv2D(
+                16,
+                3,
+                (4, 4),
+                (4, 4),
+                (1, 3, 2, 1),
+                tt_strategy=strategy,
+                name="tt",
+            ),
             keras.layers.Conv2D(8, 3, padding="same", name="conv"),
         ]
     )
-    tt_row, conv = layer_costs(model)
+
+
+def test_convolutions_count_taps_channels_and_pixels():
+    tt_row, conv = layer_costs(_conv_model("rtl"), 4)
     # 8 x 8 output pixels; dense kernel 3 * 3 * 16 * 16.
     assert tt_row.dense_macs == 64 * 2304
     assert tt_row.dense_params == 2304 + 16
@@ -311,3 +433,51 @@ def test_convolutions_count_taps_channels_and_pixels():
     assert tt_row.step_macs == 9 * 16 * 2 + 384 + 192
     assert tt_row.macs == 64 * tt_row.step_macs
     assert conv.macs == conv.dense_macs == 64 * 3 * 3 * 16 * 8
+
+
+def test_convolution_dense_path_builds_the_kernel_once_a_batch():
+    # K from cores (1, 4, 4, 3), (3, 4, 4, 2), (2, 9, 1, 1): (16, 3) @
+    # (3, 32) = 1,536, then (256, 2) @ (2, 9) = 4,608 multiply-adds once
+    # a batch; then 2,304 a pixel.
+    for batch in (1, 4):
+        tt_row, _ = layer_costs(_conv_model("dense"), batch)
+        assert tt_row.macs == 64 * 2304 + (1536 + 4608) // batch
+
+
+class TestInfoTables:
+    def test_a_tt_layer_dearer_than_dense_says_why(self):
+        from ttrnn.experiments import info
+
+        # Reuters' TT layer: rank 10 on 10x10x10 -> 8x8x8. From core 0 a
+        # vector costs (100 x 10) @ (10 x 80) + (80 x 100) @ (100 x 80) +
+        # (64 x 100) @ (100 x 8) = 80,000 + 640,000 + 51,200 = 771,200
+        # multiply-adds, 1.5x the dense 512,000.
+        dear = keras.Sequential(
+            [
+                keras.Input((1000,)),
+                TTDense((10, 10, 10), (8, 8, 8), 10, tt_strategy="ltr"),
+            ]
+        )
+        text = info.model_table(dear, 16)
+        assert "at batch 16" in text
+        name = dear.layers[0].name
+        assert f"{name}: TT costs more multiply-adds than dense" in text
+        assert "(771,200 against 512,000 a step" in text
+        cheap = keras.Sequential(
+            [keras.Input((1024,)), TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3)]
+        )
+        assert "costs more" not in info.model_table(cheap, 16)
+
+    def test_prostate_tt_below_dense_at_its_batch(self):
+        from ttrnn.experiments import models
+        from ttrnn.experiments import registry
+
+        experiment, _ = registry.resolve("prostate", "paper")
+        macs = {}
+        for name in ("tt", "dense"):
+            model, _ = models.build_feedforward(experiment, name, 2, None)
+            hidden = layer_costs(model, experiment.batch_size)[0]
+            macs[name] = hidden.step_macs
+        assert experiment.batch_size == 10
+        assert macs["dense"] == 6300 * 625
+        assert macs["tt"] < macs["dense"]

@@ -144,7 +144,7 @@ def info(args):
         resolved["models"] = {
             name: {
                 "weights": int(model.count_params()),
-                "layers": info_module.layer_rows(model),
+                "layers": info_module.layer_rows(model, resolved["batch_size"]),
             }
             for name, model in built.items()
         }
@@ -155,7 +155,7 @@ def info(args):
     print(settings.format_settings(resolved))
     for model_name, model in built.items():
         print(f"\n{model_name}: {model.count_params():,} weights in all")
-        print(info_module.format_rows(info_module.layer_rows(model)))
+        print(info_module.model_table(model, resolved["batch_size"]))
     return 0
 
 

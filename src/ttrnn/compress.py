@@ -11,7 +11,9 @@ Keras' SimpleRNN, GRU and LSTM become TTSimpleRNN, TTGRU and TTLSTM (the
 layers are TT-rounded. Keras' Embedding becomes TTEmbedding (the TT-SVD of
 the table, padded with zero rows to the vocabulary modes' product).
 `converters()` lists `(layer class, function)`
-pairs (`ttrnn.conversions`); a new layer kind plugs in with one entry.
+pairs (`ttrnn.conversions`): each TT layer class names the Keras class it
+replaces (`keras_class`) and converts it (`from_keras`), so a new TT layer
+plugs in from its own module.
 """
 
 import dataclasses

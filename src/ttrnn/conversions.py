@@ -1,11 +1,14 @@
 """Per-layer conversions of `ttrnn.compress`: a trained layer to its TT
 counterpart.
 
-`converter(layer)` returns the function that converts a layer (Dense,
-Embedding, Conv2D and the Keras RNNs to their TT twins, TT layers
-rounded); each
-returns `(new layer, its weights, LayerReport)` or raises `Skip`. A new
-layer kind plugs in with one entry of `converters()`.
+Each TT layer class names the Keras class it replaces (`keras_class`) and
+converts one (`from_keras(layer, options)`, delegating to the functions
+here: `dense_to_tt`, `embedding_to_tt`, `conv2d_to_tt`, `rnn_to_tt`); a TT
+layer itself is rounded (`round_tt`). `converter(layer)` finds the
+function for a layer's class; each returns `(new layer, its weights,
+LayerReport)` or raises `Skip`. This module imports no TT layer module, so
+a layer module may call it: a new TT layer plugs in with its own
+`keras_class` and `from_keras`.
 """
 
 import dataclasses
@@ -16,10 +19,6 @@ import numpy as np
 
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import build_with_cores
-from ttrnn.layers.tt_conv2d import TTConv2D
-from ttrnn.layers.tt_dense import TTDense
-from ttrnn.layers.tt_embedding import DEFAULT_TT_D
-from ttrnn.layers.tt_embedding import TTEmbedding
 from ttrnn.tt import factorize
 from ttrnn.tt import initializers as tt_initializers
 from ttrnn.tt import rounding
@@ -79,7 +78,7 @@ class Skip(Exception):
         self.error = error
 
 
-def _rank_caps(ins, outs, options):
+def rank_caps(ins, outs, options):
     """max_rank as d + 1 ints: the user cap and the budget, whichever is
     lower (None when neither is given)."""
     caps = None
@@ -97,20 +96,50 @@ def _rank_caps(ins, outs, options):
     return caps
 
 
-def _convert_dense(layer, options):
-    _check_float(layer)
-    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
-    input_dim, units = kernel.shape
+def _tt_svd(matrix, ins, outs, options, full=None):
+    """Cores of the TT-SVD of `matrix` (modes `full`, default `(ins,
+    outs)`) within the rank caps; a bad shape or budget is a `Skip`."""
+    full = full or (ins, outs)
     try:
-        ins, outs = factorize.auto_shapes(input_dim, units, options.d)
-        caps = _rank_caps(ins, outs, options)
+        caps = rank_caps(*full, options)
     except ValueError as error:
         raise Skip(error) from None
-    cores = tt.from_dense(kernel, ins, outs, max_rank=caps, eps=options.eps)
+    return tt.from_dense(matrix, *full, max_rank=caps, eps=options.eps)
+
+
+def _auto_modes(rows, cols, options):
+    try:
+        return factorize.auto_shapes(rows, cols, options.d)
+    except ValueError as error:
+        raise Skip(error) from None
+
+
+def report(layer, new, params_after, rel_error):
+    """The `LayerReport` of `layer` converted to (or rounded into) `new`."""
+    return LayerReport(
+        name=layer.name,
+        before=type(layer).__name__,
+        after=type(new).__name__,
+        params_before=layer.count_params(),
+        params_after=params_after,
+        rel_error=rel_error,
+        tt_input_shape=tuple(new.tt_input_shape),
+        tt_output_shape=tuple(new.tt_output_shape),
+        tt_ranks=tuple(new.tt_ranks),
+    )
+
+
+def dense_to_tt(cls, layer, options):
+    """A trained `keras.layers.Dense` as a `cls` (`TTDense`): the TT-SVD
+    of its kernel, its activation, bias and regularisers."""
+    check_float(layer)
+    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
+    input_dim, units = kernel.shape
+    ins, outs = _auto_modes(input_dim, units, options)
+    cores = _tt_svd(kernel, ins, outs, options)
     ranks = tt.cores_modes(cores)[2]
-    rel_error = _dense_rel_error(kernel, cores)
     config = layer.get_config()
-    new = TTDense(
+    new = cls(
         ins,
         outs,
         ranks,
@@ -131,73 +160,66 @@ def _convert_dense(layer, options):
     if layer.use_bias:
         weights.append(keras.ops.convert_to_numpy(layer.bias))
     after = tt.num_params(ins, outs, ranks) + (units if layer.use_bias else 0)
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after="TTDense",
-        params_before=layer.count_params(),
-        params_after=after,
-        rel_error=rel_error,
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, weights, row
+    return new, weights, report(layer, new, after, rel_error(kernel, cores))
 
 
-def _convert_tt_layer(layer, options):
-    """Rounds a TTDense, TTConv2D or TTEmbedding (`round()`)."""
+def round_tt(layer, options):
+    """A TT layer TT-rounded (`round()`) within the options' caps.
+
+    The caps are those of its (first) TT-matrix; a layer whose kernel is
+    several TT-matrices (a TT-RNN's "separate" gates) lists them in
+    `core_groups`, and its error is that of the whole kernel.
+    """
     old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
-    full_ins, full_outs, _ = tt.cores_modes(old)
+    d = len(getattr(layer, "core_groups", [old])[0])
+    groups = [old[g : g + d] for g in range(0, len(old), d)]
+    ins, outs, _ = tt.cores_modes(groups[0])
     try:
-        caps = _rank_caps(full_ins, full_outs, options)
+        caps = rank_caps(ins, outs, options)
     except ValueError as error:
         raise Skip(error) from None
     new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=type(layer).__name__,
-        params_before=layer.count_params(),
-        params_after=new.count_params(),
-        rel_error=rounding.relative_error(new_cores, old),
-        tt_input_shape=new.tt_input_shape,
-        tt_output_shape=new.tt_output_shape,
-        tt_ranks=new.tt_ranks,
-    )
-    return new, new.get_weights(), row
+    # The error of the whole kernel from the per-matrix errors.
+    num = den = 0.0
+    for g in range(0, len(old), d):
+        norm = rounding.norm(old[g : g + d])
+        err = rounding.relative_error(new_cores[g : g + d], old[g : g + d])
+        num += (err * norm) ** 2
+        den += norm**2
+    error = float(math.sqrt(num / den)) if den > 0 else 0.0
+    return new, new.get_weights(), report(layer, new, new.count_params(), error)
 
 
-def _convert_embedding(layer, options):
-    _check_float(layer)
+def embedding_to_tt(cls, layer, options, default_d):
+    """A trained `keras.layers.Embedding` as a `cls` (`TTEmbedding`): the
+    TT-SVD of its table padded with zero rows to the vocabulary modes'
+    product (`default_d` modes unless the options say)."""
+    check_float(layer)
     table = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), np.float64)
     vocab, dim = table.shape
-    d = options.d or DEFAULT_TT_D
+    d = options.d or default_d
     try:
         padded, ins = factorize.suggest_padding(vocab, d)
         outs = factorize.embedding_modes(dim, d)
-        # A budget counts against the real table, not the padded one.
-        budget = options
-        if options.compression is not None:
-            budget = dataclasses.replace(
-                options,
-                max_params=math.floor(vocab * dim / options.compression),
-                compression=None,
-            )
-        caps = _rank_caps(ins, outs, budget)
     except ValueError as error:
         raise Skip(error) from None
+    # A budget counts against the real table, not the padded one.
+    budget = options
+    if options.compression is not None:
+        budget = dataclasses.replace(
+            options,
+            max_params=math.floor(vocab * dim / options.compression),
+            compression=None,
+        )
     # Rows beyond the vocabulary are zero: never looked up.
     padded_table = np.zeros((padded, dim))
     padded_table[:vocab] = table
-    cores = tt.from_dense(
-        padded_table, ins, outs, max_rank=caps, eps=options.eps
-    )
+    cores = _tt_svd(padded_table, ins, outs, budget)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
-    initializer = _tt_initializer(config["embeddings_initializer"], "uniform")
-    new = TTEmbedding(
+    initializer = tt_initializer(config["embeddings_initializer"], "uniform")
+    new = cls(
         vocab,
         dim,
         ins,
@@ -213,74 +235,41 @@ def _convert_embedding(layer, options):
         trainable=layer.trainable,
     )
     build_with_cores(new, new, None, [cores])
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after="TTEmbedding",
-        params_before=layer.count_params(),
-        params_after=tt.num_params(ins, outs, ranks),
-        rel_error=_dense_rel_error(table, cores),
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, list(cores), row
+    after = tt.num_params(ins, outs, ranks)
+    return new, list(cores), report(layer, new, after, rel_error(table, cores))
 
 
-def _convert_conv2d(layer, options):
-    _check_float(layer)
+def conv2d_to_tt(cls, layer, options):
+    """A trained `keras.layers.Conv2D` as a `cls` (`TTConv2D`): the
+    TT-SVD of its kernel as the (C kh kw, F) matrix of channel and
+    spatial modes."""
+    check_float(layer)
     if layer.groups != 1:
         raise Skip(ValueError(f"Layer {layer.name!r} has groups > 1."))
     kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
     kh, kw, channels, filters = kernel.shape
     # (kh, kw, C, F) -> rows (c, y, x): the TT-matrix of TTConv2D.
     matrix = kernel.transpose(2, 0, 1, 3).reshape(-1, filters)
-    try:
-        ins, outs = factorize.auto_shapes(channels, filters, options.d)
-        full = (ins + (kh * kw,), outs + (1,))
-        caps = _rank_caps(*full, options)
-    except ValueError as error:
-        raise Skip(error) from None
-    cores = tt.from_dense(matrix, *full, max_rank=caps, eps=options.eps)
+    ins, outs = _auto_modes(channels, filters, options)
+    full = (ins + (kh * kw,), outs + (1,))
+    cores = _tt_svd(matrix, ins, outs, options, full)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     for key in ("filters", "groups", "lora_rank", "lora_alpha"):
         config.pop(key, None)
-    config["kernel_initializer"] = _tt_initializer(
+    config["kernel_initializer"] = tt_initializer(
         config["kernel_initializer"], "glorot_uniform"
     )
     config.update(tt_input_shape=ins, tt_output_shape=outs, tt_ranks=ranks)
-    new = TTConv2D(**config)
+    new = cls(**config)
     shape = [None, None, None]
     shape.insert(1 if new.data_format == "channels_first" else 3, channels)
     build_with_cores(new, new, tuple(shape), [cores])
     weights = list(cores)
     if layer.use_bias:
         weights.append(keras.ops.convert_to_numpy(layer.bias))
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after="TTConv2D",
-        params_before=layer.count_params(),
-        params_after=tt.num_params(*full, ranks)
-        + (filters if layer.use_bias else 0),
-        rel_error=_dense_rel_error(matrix, cores),
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, weights, row
-
-
-def _rnn_classes():
-    """(Keras RNN class, TT-RNN class) pairs."""
-    from ttrnn import layers
-
-    return [
-        (keras.layers.SimpleRNN, layers.TTSimpleRNN),
-        (keras.layers.GRU, layers.TTGRU),
-        (keras.layers.LSTM, layers.TTLSTM),
-    ]
+    after = tt.num_params(*full, ranks) + (filters if layer.use_bias else 0)
+    return new, weights, report(layer, new, after, rel_error(matrix, cores))
 
 
 def _map_shapes(ins, outs, gates):
@@ -288,25 +277,22 @@ def _map_shapes(ins, outs, gates):
     return ins, (gates * outs[0],) + tuple(outs[1:])
 
 
-def _convert_keras_rnn(layer, options):
-    tt_cls = next(t for k, t in _rnn_classes() if type(layer) is k)
+def rnn_to_tt(cls, layer, options):
+    """A trained Keras SimpleRNN, GRU or LSTM as a `cls` (its TT twin,
+    "shared" gate layout): the TT-SVD of the input kernel; recurrent
+    kernel and bias copied."""
     cell = layer.cell
     kernel = np.asarray(keras.ops.convert_to_numpy(cell.kernel), np.float64)
     units = cell.units
     input_dim, gates = kernel.shape[0], kernel.shape[1] // units
-    try:
-        ins, outs = factorize.auto_shapes(input_dim, units, options.d)
-        caps = _rank_caps(*_map_shapes(ins, outs, gates), options)
-    except ValueError as error:
-        raise Skip(error) from None
-    cores = tt.from_dense(
-        kernel, *_map_shapes(ins, outs, gates), max_rank=caps, eps=options.eps
-    )
+    ins, outs = _auto_modes(input_dim, units, options)
+    full = _map_shapes(ins, outs, gates)
+    cores = _tt_svd(kernel, ins, outs, options, full)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     for key in ("units", "use_cudnn", "implementation"):
         config.pop(key, None)
-    config["kernel_initializer"] = _tt_initializer(
+    config["kernel_initializer"] = tt_initializer(
         config["kernel_initializer"], "glorot_uniform"
     )
     config.update(
@@ -315,82 +301,42 @@ def _convert_keras_rnn(layer, options):
         tt_ranks=ranks,
         tt_gate_layout="shared",
     )
-    new = tt_cls(**config)
+    new = cls(**config)
     recurrent = keras.ops.convert_to_numpy(cell.recurrent_kernel)
     build_with_cores(new, new.cell, (None, None, input_dim), [cores], recurrent)
     weights = list(cores) + [recurrent]
     if cell.use_bias:
         weights.append(keras.ops.convert_to_numpy(cell.bias))
-    after = (
-        layer.count_params()
-        - kernel.size
-        + tt.num_params(*_map_shapes(ins, outs, gates), ranks)
-    )
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=tt_cls.__name__,
-        params_before=layer.count_params(),
-        params_after=after,
-        rel_error=_dense_rel_error(kernel, cores),
-        tt_input_shape=ins,
-        tt_output_shape=outs,
-        tt_ranks=ranks,
-    )
-    return new, weights, row
+    after = layer.count_params() - kernel.size + tt.num_params(*full, ranks)
+    return new, weights, report(layer, new, after, rel_error(kernel, cores))
 
 
-def _convert_tt_rnn(layer, options):
-    d = len(layer.tt_input_shape)
-    old = [keras.ops.convert_to_numpy(c) for c in layer.cores]
-    groups = [old[g : g + d] for g in range(0, len(old), d)]
-    ins, map_outs, _ = tt.cores_modes(groups[0])
-    try:
-        caps = _rank_caps(ins, map_outs, options)
-    except ValueError as error:
-        raise Skip(error) from None
-    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
-    new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
-    # The error of the whole (M, G units) kernel from the per-gate errors.
-    num = den = 0.0
-    for g in range(0, len(old), d):
-        norm = rounding.norm(old[g : g + d])
-        err = rounding.relative_error(new_cores[g : g + d], old[g : g + d])
-        num += (err * norm) ** 2
-        den += norm**2
-    row = LayerReport(
-        name=layer.name,
-        before=type(layer).__name__,
-        after=type(layer).__name__,
-        params_before=layer.count_params(),
-        params_after=new.count_params(),
-        rel_error=float(math.sqrt(num / den)) if den > 0 else 0.0,
-        tt_input_shape=tuple(new.tt_input_shape),
-        tt_output_shape=tuple(new.tt_output_shape),
-        tt_ranks=tuple(new.tt_ranks),
-    )
-    return new, new.get_weights(), row
+def tt_layer_classes():
+    """The TT layer classes of `ttrnn.layers` that `compress` knows: those
+    with a `from_keras` classmethod and the `keras_class` it converts."""
+    from ttrnn import layers
+
+    classes = (getattr(layers, name) for name in layers.__all__)
+    return [cls for cls in classes if hasattr(cls, "from_keras")]
 
 
 def converters():
-    """(layer class, converter) pairs, most specific first."""
-    rnns = _rnn_classes()
-    tt_layers = (TTDense, TTConv2D, TTEmbedding)
-    return (
-        [(cls, _convert_tt_layer) for cls in tt_layers]
-        + [(t, _convert_tt_rnn) for _, t in rnns]
-        + [(keras.layers.Dense, _convert_dense)]
-        + [(keras.layers.Embedding, _convert_embedding)]
-        + [(keras.layers.Conv2D, _convert_conv2d)]
-        + [(k, _convert_keras_rnn) for k, _ in rnns]
-    )
+    """(layer class, converter) pairs: every TT layer class (rounded by
+    `round_tt`), then the Keras class each replaces (its `from_keras`).
+    A new TT layer plugs in by defining `keras_class` and `from_keras`."""
+    tt_classes = tt_layer_classes()
+    return [(cls, round_tt) for cls in tt_classes] + [
+        (cls.keras_class, cls.from_keras) for cls in tt_classes
+    ]
 
 
 def converter(layer):
-    """The converter of `layer`'s class, or None."""
-    for cls, convert in converters():
-        if isinstance(layer, cls):
-            return convert
+    """The converter of `layer`'s class (or of its nearest base class in
+    `converters()`), or None."""
+    table = dict(converters())
+    for cls in type(layer).__mro__:
+        if cls in table:
+            return table[cls]
     return None
 
 
@@ -405,7 +351,7 @@ def kernel_size(layer):
 # --- helpers ----------------------------------------------------------------
 
 
-def _check_float(layer):
+def check_float(layer):
     if getattr(layer, "quantization_mode", None):
         raise Skip(
             ValueError(
@@ -415,7 +361,7 @@ def _check_float(layer):
         )
 
 
-def _tt_initializer(identifier, default):
+def tt_initializer(identifier, default):
     """`identifier` if it has a TT counterpart, else `default`."""
     try:
         tt_initializers.get(identifier)
@@ -424,7 +370,7 @@ def _tt_initializer(identifier, default):
     return identifier
 
 
-def _dense_rel_error(kernel, cores):
+def rel_error(kernel, cores):
     """||W - W_tt|| / ||W|| over W's rows (a padded W_tt has more)."""
     norm = np.linalg.norm(kernel)
     dense = rounding.dense_numpy(cores)[: kernel.shape[0]]

@@ -4,25 +4,23 @@ Like `model.summary()`, with three more columns per layer: the weights a
 dense layer of the same shape would need, the compression (dense
 equivalent / weights) and the multiply-adds of one example through the
 layer's matrix products (bias adds and activations not counted; one
-multiply-add is two FLOPs). The figures come from `layer_costs(model)`,
-the one inspector of ttrnn: `ttrnn info` and the experiments' results
-read it too.
+multiply-add is two FLOPs) at a stated batch size: a TT layer counts the
+plans the contraction planner picks for that batch, whose per-batch work
+(merging cores, rebuilding a kernel) is shared by the batch's examples.
+The figures come from `layer_costs(model)`, the one inspector of ttrnn:
+`ttrnn info` and the experiments' results read it too. Each TT layer
+answers for itself (`kernel_cost`); Keras layers are counted here.
 """
 
 import dataclasses
 import math
-import numbers
 
 import keras
 
-from ttrnn import tt
-from ttrnn.layers._tt_rnn_layer import TTRNNBase
-from ttrnn.layers.tt_conv2d import TTConv2D
-from ttrnn.layers.tt_dense import TTDense
-from ttrnn.layers.tt_embedding import TTEmbedding
-from ttrnn.tt.contraction.conv import channel_matrix
-
-_KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
+from ttrnn.layers._costs import KernelCost
+from ttrnn.layers._costs import known_size
+from ttrnn.layers._costs import times
+from ttrnn.tt.contraction import DEFAULT_PLANNING_BATCH
 
 
 @dataclasses.dataclass
@@ -37,20 +35,24 @@ class LayerCost:
         dense_params: the weights of the dense layer it stands for (equal
             to `params` for dense and unknown layers).
         macs: multiply-adds of one example through its matrix products,
-            with the contraction order `tt.flops` finds cheapest for one
-            example; None when unknown (layers without a cost model, or a
-            recurrent layer with an unknown number of time steps).
+            at the batch size `layer_costs` assumes (a TT layer: the plans
+            the planner picks for that batch, per-batch work shared by
+            its examples); None when unknown (layers without a cost
+            model, or a recurrent layer with an unknown number of time
+            steps).
         dense_macs: the same for the dense equivalent.
         kernel_params: the weights of the layer's (input) kernel alone:
             the TT cores of a TT layer, the kernel of a dense one; None
             for layers without one.
         dense_kernel_params: the weights of the dense kernel it stands
             for (M x G N for a recurrent layer with G gates).
-        step_macs: multiply-adds of one vector (one time step of a
-            recurrent layer, recurrence included), known whatever the
-            sequence length; None when unknown.
+        step_macs: multiply-adds of one vector (a row, an id, an output
+            pixel, one time step of a recurrent layer, recurrence
+            included) at that batch, known whatever the sequence length;
+            None when unknown.
         tt_shapes: `(tt_input_shape, tt_output_shape, tt_ranks)` of a TT
             layer, else None.
+        dense_step_macs: `step_macs` of the dense equivalent.
     """
 
     name: str
@@ -64,6 +66,7 @@ class LayerCost:
     dense_kernel_params: int = None
     step_macs: int = None
     tt_shapes: tuple = None
+    dense_step_macs: int = None
 
     @property
     def compression(self):
@@ -90,170 +93,108 @@ def _shape(tensor_or_none):
 
 
 def _io_shapes(layer):
-    """The layer's input and output shapes, or None where unknown.
+    """The layer's input and output shapes (None where unknown) and its
+    input's dtype.
 
-    The input shape is that of the data tensor: a layer called after
-    `Masking` (or any layer that emits a mask) records `[inputs, mask]`
-    as its input, and only the first one is the data.
+    The input is the data tensor: a layer called after `Masking` (or any
+    layer that emits a mask) records `[inputs, mask]` as its input, and
+    only the first one is the data.
     """
-    shapes = []
+    shapes, dtype = [], "float32"
     for attr in ("input", "output"):
         try:
-            shapes.append(_shape(getattr(layer, attr)))
+            tensor = getattr(layer, attr)
         except (AttributeError, ValueError):
-            shapes.append(None)
-    if isinstance(shapes[0], list):
-        shapes[0] = shapes[0][0] if shapes[0] else None
-    return shapes
+            tensor = None
+        if attr == "input" and isinstance(tensor, (list, tuple)):
+            tensor = tensor[0] if tensor else None
+        if attr == "input":
+            dtype = getattr(tensor, "dtype", None) or dtype
+        shapes.append(_shape(tensor))
+    return shapes[0], shapes[1], dtype
 
 
-def _positions(input_shape):
-    """Vectors per example a last-axis layer maps (1 for (batch, M))."""
-    if input_shape is None:
-        return 1
-    inner = input_shape[1:-1]
-    if any(s is None for s in inner):
-        return None
-    return math.prod(inner)
+def _keras_dense(layer, input_shape, output_shape):
+    dense = math.prod(layer.kernel.shape)
+    positions = 1 if input_shape is None else known_size(input_shape[1:-1])
+    macs = times(dense, positions)
+    return KernelCost(dense, dense, macs, macs, dense, dense)
 
 
-def _tt_macs(cores):
-    """Per-example multiply-adds of x @ W for one TT-matrix."""
-    ins, outs, ranks = tt.cores_modes(cores)
-    return min(tt.flops(ins, outs, ranks, 1, s) for s in ("ltr", "rtl"))
+def _keras_embedding(layer, input_shape, output_shape):
+    ids = None if input_shape is None else known_size(input_shape[1:])
+    table = math.prod(layer.embeddings.shape)
+    return KernelCost(table, table, times(0, ids), times(0, ids), 0, 0)
 
 
-def _ids_per_example(input_shape):
-    """Ids an embedding looks up per example (1 for (batch,))."""
-    if input_shape is None:
-        return None
-    inner = input_shape[1:]
-    if any(s is None for s in inner):
-        return None
-    return math.prod(inner)
+def _keras_conv2d(layer, input_shape, output_shape):
+    first = layer.data_format == "channels_first"
+    pixels = None
+    if output_shape is not None:
+        pixels = known_size(output_shape[2:4] if first else output_shape[1:3])
+    dense = math.prod(layer.kernel.shape)
+    macs = times(dense, pixels)
+    return KernelCost(dense, dense, macs, macs, dense, dense)
 
 
-def _lookup_macs(cores):
-    """Multiply-adds of one row of a TT-matrix (`tt.gather_rows`)."""
-    _, outs, ranks = tt.cores_modes(cores)
-    return sum(
-        math.prod(outs[:k]) * ranks[k] * outs[k] * ranks[k + 1]
-        for k in range(1, len(outs))
-    )
+def _keras_rnn(layer, input_shape, output_shape):
+    cell = layer.cell
+    kernel = math.prod(cell.kernel.shape)
+    step = kernel + math.prod(cell.recurrent_kernel.shape)
+    steps = input_shape[1] if input_shape else None
+    macs = times(step, steps)
+    return KernelCost(kernel, kernel, macs, macs, step, step)
 
 
-def _times(count, factor):
-    ints = (count, factor)
-    if not all(isinstance(v, numbers.Integral) for v in ints):
-        return None  # unknown, e.g. a time axis of unknown length
-    return count * factor
+# The Keras layers with a cost model (TT layers answer `kernel_cost`):
+# class -> function(layer, input_shape, output_shape).
+_KERAS_COSTS = {
+    keras.layers.Dense: _keras_dense,
+    keras.layers.Embedding: _keras_embedding,
+    keras.layers.Conv2D: _keras_conv2d,
+}
+# Keras' own RNNs only: a subclass may run another recurrence.
+_KERAS_RNNS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
 
 
-def _tt_shapes(layer):
-    return (
-        tuple(layer.tt_input_shape),
-        tuple(layer.tt_output_shape),
-        tuple(layer.tt_ranks),
-    )
+def _kernel_cost(layer, input_shape, output_shape, input_dtype, batch_size):
+    """The layer's `KernelCost`, or None for layers without a cost
+    model."""
+    if hasattr(layer, "kernel_cost"):
+        return layer.kernel_cost(input_shape, batch_size, input_dtype)
+    if type(layer) in _KERAS_RNNS:
+        return _keras_rnn(layer, input_shape, output_shape)
+    for cls in type(layer).__mro__:
+        if cls in _KERAS_COSTS:
+            return _KERAS_COSTS[cls](layer, input_shape, output_shape)
+    return None
 
 
-def _cost(layer):
+def _cost(layer, batch_size):
     params = layer.count_params() if layer.built else 0
-    input_shape, output_shape = _io_shapes(layer)
+    input_shape, output_shape, input_dtype = _io_shapes(layer)
     row = LayerCost(
         layer.name, type(layer).__name__, output_shape, params, params
     )
     if not layer.built:
         return row
-    if isinstance(layer, TTDense):
-        bias = layer.units if layer.use_bias else 0
-        dense = layer.input_dim * layer.units
-        positions = _positions(input_shape)
-        row.dense_params = dense + bias
-        row.step_macs = _tt_macs(layer.cores)
-        row.macs = _times(row.step_macs, positions)
-        row.dense_macs = _times(dense, positions)
-        row.kernel_params = sum(math.prod(c.shape) for c in layer.cores)
-        row.dense_kernel_params = dense
-        row.tt_shapes = _tt_shapes(layer)
-    elif isinstance(layer, keras.layers.Dense):
-        dense = math.prod(layer.kernel.shape)
-        row.step_macs = dense
-        row.macs = row.dense_macs = _times(dense, _positions(input_shape))
-        row.kernel_params = row.dense_kernel_params = dense
-    elif isinstance(layer, TTRNNBase):
-        cell = layer.cell
-        gates, d = cell.num_gates, len(layer.tt_input_shape)
-        kernel = layer.input_dim * gates * layer.units
-        recurrent = math.prod(cell.recurrent_kernel.shape)
-        cores = list(cell.cores)
-        if cell.tt_gate_layout == "shared":
-            groups = [cores]
-        else:
-            groups = [cores[g * d : (g + 1) * d] for g in range(gates)]
-        tt_kernel = sum(math.prod(c.shape) for c in cores)
-        row.dense_params = params - tt_kernel + kernel
-        steps = input_shape[1] if input_shape else None
-        row.step_macs = sum(_tt_macs(g) for g in groups) + recurrent
-        row.macs = _times(row.step_macs, steps)
-        row.dense_macs = _times(kernel + recurrent, steps)
-        row.kernel_params = tt_kernel
-        row.dense_kernel_params = kernel
-        row.tt_shapes = _tt_shapes(layer)
-    elif isinstance(layer, (TTEmbedding, keras.layers.Embedding)):
-        table = layer.input_dim * layer.output_dim
-        ids = _ids_per_example(input_shape)
-        row.dense_params = table
-        row.kernel_params = params
-        row.dense_kernel_params = table
-        row.step_macs = row.dense_macs = 0  # a dense lookup only copies
-        if isinstance(layer, TTEmbedding):
-            row.step_macs = _lookup_macs(layer.cores)
-            row.tt_shapes = _tt_shapes(layer)
-        row.macs = _times(row.step_macs, ids)
-        row.dense_macs = _times(0, ids)
-    elif isinstance(layer, (TTConv2D, keras.layers.Conv2D)):
-        _conv_cost(layer, row, params, output_shape)
-    elif type(layer) in _KERAS_RNNS:
-        cell = layer.cell
-        kernel = math.prod(cell.kernel.shape)
-        row.step_macs = kernel + math.prod(cell.recurrent_kernel.shape)
-        steps = input_shape[1] if input_shape else None
-        row.macs = row.dense_macs = _times(row.step_macs, steps)
-        row.kernel_params = row.dense_kernel_params = kernel
+    cost = _kernel_cost(
+        layer, input_shape, output_shape, input_dtype, batch_size
+    )
+    if cost is None:
+        return row
+    row.kernel_params = cost.kernel_params
+    row.dense_kernel_params = cost.dense_kernel_params
+    row.dense_params = params - cost.kernel_params + cost.dense_kernel_params
+    row.macs, row.dense_macs = cost.macs, cost.dense_macs
+    row.step_macs, row.dense_step_macs = cost.step_macs, cost.dense_step_macs
+    if hasattr(layer, "tt_ranks"):
+        row.tt_shapes = (
+            tuple(layer.tt_input_shape),
+            tuple(layer.tt_output_shape),
+            tuple(layer.tt_ranks),
+        )
     return row
-
-
-def _conv_cost(layer, row, params, output_shape):
-    """Conv2D and TTConv2D: per example, over its output pixels."""
-    first = layer.data_format == "channels_first"
-    sides = None
-    if output_shape is not None:
-        sides = output_shape[2:4] if first else output_shape[1:3]
-    pixels = None if sides is None or None in sides else math.prod(sides)
-    taps = math.prod(layer.kernel_size)
-    if isinstance(layer, TTConv2D):
-        channels, filters = layer.input_dim, layer.filters
-        dense = taps * channels * filters
-        bias = filters if layer.use_bias else 0
-        ins, outs, ranks = channel_matrix(
-            layer.tt_input_shape, layer.tt_output_shape, layer.tt_ranks
-        )
-        # The channels path: r_d spatial filters per channel, then the
-        # channel cores.
-        row.step_macs = taps * channels * layer.tt_ranks[-2] + min(
-            tt.flops(ins, outs, ranks, 1, s) for s in ("ltr", "rtl")
-        )
-        row.dense_params = dense + bias
-        row.kernel_params = sum(math.prod(c.shape) for c in layer.cores)
-        row.tt_shapes = _tt_shapes(layer)
-    else:
-        dense = math.prod(layer.kernel.shape)
-        row.step_macs = dense
-        row.kernel_params = dense
-    row.dense_kernel_params = dense
-    row.macs = _times(row.step_macs, pixels)
-    row.dense_macs = _times(dense, pixels)
 
 
 def flat_layers(model):
@@ -267,17 +208,40 @@ def flat_layers(model):
     return out
 
 
-def layer_costs(model):
+def batch_size_of(model, batch_size=None):
+    """The batch size `layer_costs` assumes: `batch_size`, else the
+    model's static batch size, else `DEFAULT_PLANNING_BATCH` (32: what
+    the planner assumes for an unknown batch, and Keras' `fit` default)."""
+    if batch_size is not None:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                "Argument `batch_size` must be a positive int or None. "
+                f"Received: batch_size={batch_size!r}"
+            )
+        return batch_size
+    inputs = getattr(model, "inputs", None) or []
+    static = [t.shape[0] for t in inputs if t.shape and t.shape[0]]
+    return int(static[0]) if static else DEFAULT_PLANNING_BATCH
+
+
+def layer_costs(model, batch_size=None):
     """Weights, dense equivalent and multiply-adds of every layer.
 
-    Layers of nested models are listed in their place. Costs are known
-    for `TTDense`, `Dense`, `TTEmbedding`, `Embedding` (a dense lookup
-    costs 0), `TTConv2D` (its channels path), `Conv2D`, the TT-RNNs and
-    Keras' SimpleRNN, GRU and LSTM; other layers get their weights and
-    `macs=None`.
+    Layers of nested models are listed in their place. TT layers count
+    themselves (`kernel_cost`: `TTDense`, `TTEmbedding`, `TTConv2D` on the
+    path it takes, the TT-RNNs); costs are also known for `Dense`,
+    `Embedding` (a dense lookup costs 0), `Conv2D` and Keras' SimpleRNN,
+    GRU and LSTM; other layers get their weights and `macs=None`.
 
     Args:
         model: a built Keras model.
+        batch_size: the batch the multiply-adds are counted at (see
+            `batch_size_of`); None: the model's static batch size, else
+            32.
 
     Returns:
         List of `LayerCost`, in model order.
@@ -287,8 +251,9 @@ def layer_costs(model):
             "`model` must be built (give it an Input or call it on data) "
             f"before `summary`. Received: unbuilt model {model.name!r}"
         )
+    batch_size = batch_size_of(model, batch_size)
     return [
-        _cost(layer)
+        _cost(layer, batch_size)
         for layer in flat_layers(model)
         if not isinstance(layer, keras.layers.InputLayer)
     ]
@@ -298,19 +263,25 @@ def _fmt(value):
     return "?" if value is None else f"{value:,}"
 
 
-def summary(model, print_fn=None):
+def summary(model, print_fn=None, batch_size=None):
     """Prints a table of weights, dense equivalent, compression and cost.
 
     One row per layer (layers of nested models in their place, input
     layers left out): output shape, weights, the weights of the dense
-    equivalent, compression, and multiply-adds per example ("?" where
-    unknown, e.g. a convolution or a recurrent layer over a time axis of
-    unknown length; "-" for layers without weights, not counted). The
-    last row gives the totals.
+    equivalent, compression, and multiply-adds per example at the batch
+    size named in the header ("?" where unknown, e.g. a recurrent layer
+    over a time axis of unknown length; "-" for layers without weights,
+    not counted). The last row gives the totals.
 
     Args:
         model: a built Keras model.
         print_fn: function taking one line; defaults to `print`.
+        batch_size: the batch the multiply-adds are counted at; None: the
+            model's static batch size, else 32 (`batch_size_of`).
+
+    Raises:
+        ValueError: if the model is not built, or `batch_size` is not a
+            positive int.
 
     Example:
     >>> import keras
@@ -319,20 +290,22 @@ def summary(model, print_fn=None):
     ...     TTDense((4, 8, 8, 4), (4, 8, 8, 4), 3, name="tt"),
     ...     keras.layers.Dense(10, name="head")])
     >>> summary(model)  # doctest: +NORMALIZE_WHITESPACE
-    Layer (type) Output shape Weights Dense equiv. Layer compression Mult-adds
-    tt (TTDense) (None, 1024) 2,272   1,049,600    462.0x            172,032
+    Layer (type) Output shape Weights Dense equiv. Layer compression
+    Mult-adds (batch 32)
+    tt (TTDense) (None, 1024) 2,272   1,049,600    462.0x            197,184
     head (Dense) (None, 10)   10,250  10,250       1.0x              10,240
-    Total                     12,522  1,059,850    84.6x             182,272
+    Total                     12,522  1,059,850    84.6x             207,424
     """
     print_fn = print if print_fn is None else print_fn
-    costs = layer_costs(model)
+    batch_size = batch_size_of(model, batch_size)
+    costs = layer_costs(model, batch_size)
     head = (
         "Layer (type)",
         "Output shape",
         "Weights",
         "Dense equiv.",
         "Layer compression",
-        "Mult-adds",
+        f"Mult-adds (batch {batch_size})",
     )
     rows = [head]
     for c in costs:

@@ -4,17 +4,25 @@ The figures are `ttrnn.summary.layer_costs` (the one inspector), per
 layer with weights: for a TT layer (TTDense, TT-RNN input map) the dense
 equivalent is the (M, N) kernel it stands for, and the multiply-adds are
 those of one vector (one time step of a recurrent layer, its
-hidden-to-hidden matmul included) by the cheapest core-by-core order.
+hidden-to-hidden matmul included) at a batch size: a TT layer's by the
+plans the contraction planner picks for that batch, their per-batch work
+shared by the batch's vectors.
 """
 
+import textwrap
+
+from ttrnn.summary import batch_size_of
 from ttrnn.summary import layer_costs
 
 
-def layer_rows(model):
+def layer_rows(model, batch_size=None):
     """One row per weighted layer of a built model.
 
     Args:
         model: a built Keras model.
+        batch_size: the batch the multiply-adds are counted at (an
+            experiment's batch size); None: the model's static batch
+            size, else 32 (`ttrnn.summary.batch_size_of`).
 
     Returns:
         A list of dicts: `layer`, `type`, `weights` (all weights of the
@@ -25,8 +33,12 @@ def layer_rows(model):
         (multiply-adds a sample or time step) and, for TT layers,
         `tt_input_shape`, `tt_output_shape` and `tt_ranks`.
     """
+    return _rows(layer_costs(model, batch_size))
+
+
+def _rows(costs):
     rows = []
-    for cost in layer_costs(model):
+    for cost in costs:
         if not cost.params:
             continue
         row = {
@@ -66,6 +78,51 @@ def format_rows(rows):
             f"{_num(row.get('macs')):>13}"
         )
     return "\n".join(lines)
+
+
+def model_table(model, batch_size=None):
+    """`format_rows` of `layer_rows`, then what the MACs column counts
+    and, for each TT layer that costs more than its dense kernel at that
+    batch, why.
+
+    Args:
+        model: a built Keras model.
+        batch_size: as in `layer_rows`.
+
+    Returns:
+        The table and its notes, as one string.
+    """
+    batch_size = batch_size_of(model, batch_size)
+    costs = layer_costs(model, batch_size)
+    table = format_rows(_rows(costs))
+    lines = [
+        f"MACs/step: multiply-adds of one sample (one time step of a "
+        f"recurrent layer) at batch {batch_size}; TT layers by the plans "
+        "the contraction planner runs (least modelled time on this "
+        "backend and device, not always the fewest multiply-adds), "
+        "per-batch work shared by the batch."
+    ]
+    for cost in costs:
+        if cost.tt_shapes is None or cost.step_macs is None:
+            continue
+        if cost.step_macs > cost.dense_step_macs:
+            ins, outs, ranks = cost.tt_shapes
+            lines.append(
+                f"{cost.name}: TT costs more multiply-adds than dense here "
+                f"({cost.step_macs:,} against {cost.dense_step_macs:,} a "
+                f"step at batch {batch_size}): a TT contraction's work "
+                "grows with the square of the ranks, and at tt_ranks "
+                f"{list(ranks)} on modes {_modes(ins)} -> {_modes(outs)} "
+                "it exceeds the dense matmul's. TT saves weights here "
+                f"({cost.input_map_compression:,.1f}x), not multiply-adds."
+            )
+    width = len(table.splitlines()[0])
+    notes = [textwrap.fill(line, width) for line in lines]
+    return "\n".join([table, *notes])
+
+
+def _modes(modes):
+    return "x".join(str(m) for m in modes)
 
 
 def _num(value):

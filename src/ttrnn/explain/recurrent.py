@@ -33,9 +33,6 @@ from keras import ops
 from ttrnn import tt
 from ttrnn.activations import keras2_hard_sigmoid
 from ttrnn.explain import rules
-from ttrnn.layers.tt_gru import TTGRU
-from ttrnn.layers.tt_lstm import TTLSTM
-from ttrnn.layers.tt_simple_rnn import TTSimpleRNN
 
 _NUMPY_ACTIVATIONS = {
     keras.activations.linear: lambda a: a,
@@ -45,13 +42,11 @@ _NUMPY_ACTIVATIONS = {
     keras.activations.hard_sigmoid: lambda a: np.clip(a / 6 + 0.5, 0, 1),
     keras2_hard_sigmoid: lambda a: np.clip(0.2 * a + 0.5, 0.0, 1.0),
 }
+# Keras' RNNs by exact class; a TT-RNN names its kind (`lrp_rule`).
 KINDS = {
     keras.layers.LSTM: "lstm",
-    TTLSTM: "lstm",
     keras.layers.GRU: "gru",
-    TTGRU: "gru",
     keras.layers.SimpleRNN: "simple",
-    TTSimpleRNN: "simple",
 }
 GATES = {"lstm": 4, "gru": 3, "simple": 1}
 # The gate whose pre-activation carries the signal, in Keras' order
@@ -81,7 +76,8 @@ class RecurrentMap:
 
 def kind_of(layer):
     """ "lstm", "gru" or "simple" for a supported RNN layer, else None."""
-    return KINDS.get(type(layer))
+    kind = getattr(layer, "lrp_rule", None)
+    return kind if kind in GATES else KINDS.get(type(layer))
 
 
 def recurrent_map(layer):

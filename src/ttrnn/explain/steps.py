@@ -7,10 +7,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from ttrnn import layers as tt_layers
 from ttrnn import tt
 from ttrnn.explain import recurrent
 from ttrnn.explain import rules
-from ttrnn.layers.tt_dense import TTDense
 
 # Layers that pass the signal (and the relevance) through unchanged.
 IDENTITY = (
@@ -31,8 +31,24 @@ ACTIVATIONS = (
     keras.layers.Softmax,
 )
 RESHAPES = (keras.layers.Flatten, keras.layers.Reshape)
+# The rule of each Keras layer; a TT layer names its own (`lrp_rule`).
+KERAS_RULES = {
+    keras.layers.Dense: "linear",
+    keras.layers.Masking: "masking",
+    keras.layers.BatchNormalization: "batch_norm",
+    keras.layers.GlobalAveragePooling1D: "average_pooling",
+    **{cls: "activation" for cls in ACTIVATIONS},
+    **{cls: "reshape" for cls in RESHAPES},
+    **{cls: "identity" for cls in IDENTITY},
+}
+# The TT layers with a rule, e.g. "TTDense, TTGRU".
+_TT_SUPPORTED = ", ".join(
+    name
+    for name in tt_layers.__all__
+    if getattr(getattr(tt_layers, name), "lrp_rule", None)
+)
 SUPPORTED = (
-    "TTDense, TTLSTM, TTGRU, TTSimpleRNN, Dense, LSTM, GRU, SimpleRNN, "
+    f"{_TT_SUPPORTED}, Dense, LSTM, GRU, SimpleRNN, "
     "Masking, Rescaling, BatchNormalization, GlobalAveragePooling1D, "
     "Flatten, Reshape, "
     "Dropout (and the other noise layers), Activation, ReLU, LeakyReLU, "
@@ -135,10 +151,12 @@ class AveragePoolingStep(Step):
 
 
 class LinearStep(Step):
+    """x @ W + b, W a dense kernel or a TT layer's cores (never built)."""
+
     def forward(self, x, mask):
         layer = self.layer
         self.x = np.asarray(x, dtype="float64")
-        if isinstance(layer, TTDense):
+        if hasattr(layer, "cores"):
             # The layer's input transform is element-wise: relevance
             # passes through it, as through a Rescaling layer.
             self.x = self.x * layer.input_scale + layer.input_offset
@@ -182,27 +200,48 @@ class RecurrentStep(Step):
         return r_x
 
 
+# The step of each rule.
+STEPS = {
+    "linear": LinearStep,
+    **{kind: RecurrentStep for kind in recurrent.GATES},
+    "masking": MaskingStep,
+    "batch_norm": BatchNormStep,
+    "average_pooling": AveragePoolingStep,
+    "activation": ActivationStep,
+    "reshape": ReshapeStep,
+    "identity": Step,
+}
+
+
+def rule_of(layer):
+    """The name of `layer`'s LRP rule (a key of `STEPS`), or None.
+
+    A TT layer names its own (`lrp_rule`); Keras' RNNs are known by
+    their exact class (a subclass may run another recurrence), the other
+    Keras layers by their nearest class in `KERAS_RULES`.
+    """
+    rule = getattr(layer, "lrp_rule", None) or recurrent.kind_of(layer)
+    if rule is not None:
+        return rule
+    for cls in type(layer).__mro__:
+        if cls in KERAS_RULES:
+            return KERAS_RULES[cls]
+    return None
+
+
 def step_for(layer):
-    if isinstance(layer, (TTDense, keras.layers.Dense)):
-        return LinearStep(layer)
-    if recurrent.kind_of(layer) is not None:
-        return RecurrentStep(layer)
-    if isinstance(layer, keras.layers.Masking):
-        return MaskingStep(layer)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return BatchNormStep(layer)
-    if isinstance(layer, keras.layers.GlobalAveragePooling1D):
-        return AveragePoolingStep(layer)
-    if isinstance(layer, ACTIVATIONS):
-        return ActivationStep(layer)
-    if isinstance(layer, RESHAPES):
-        return ReshapeStep(layer)
-    if isinstance(layer, IDENTITY):
-        return Step(layer)
-    raise ValueError(
-        f"lrp does not support layer {layer.name!r} "
-        f"({type(layer).__name__}). Supported: {SUPPORTED}."
-    )
+    """The `Step` that carries relevance through `layer`.
+
+    Raises:
+        ValueError: for a layer without a rule.
+    """
+    step = STEPS.get(rule_of(layer))
+    if step is None:
+        raise ValueError(
+            f"lrp does not support layer {layer.name!r} "
+            f"({type(layer).__name__}). Supported: {SUPPORTED}."
+        )
+    return step(layer)
 
 
 def to_numpy(value):

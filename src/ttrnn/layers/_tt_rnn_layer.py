@@ -10,6 +10,7 @@ import inspect
 import keras
 from keras import ops
 
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.layers._tt_rebuild import build_with_cores
 from ttrnn.layers._tt_rebuild import load_resolved_spec
@@ -244,3 +245,22 @@ class TTRNNBase(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    # (Each subclass names its `keras_class` and `lrp_rule`.)
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TT-RNN of a trained Keras RNN of
+        `keras_class` (`ttrnn.conversions.rnn_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.rnn_to_tt(cls, layer, options)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="float32"):
+        """The input map's `KernelCost` (recurrent matmul included) for a
+        batch of `batch_size` sequences of `input_shape`, by the plans the
+        planner picks for its time chunks."""
+        return _costs.recurrent_cost(
+            self, self.core_groups, input_shape, batch_size, input_dtype
+        )

@@ -6,8 +6,10 @@ import keras
 from keras import ops
 
 from ttrnn import tt
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt import shapes
+from ttrnn.tt.contraction.conv import PLANNING_SIDE
 from ttrnn.tt.contraction.conv import ConvGeometry
 from ttrnn.tt.contraction.conv import conv_kernel
 from ttrnn.tt.contraction.conv import conv_path
@@ -242,6 +244,22 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             tuple(self.dilation_rate),
             self.data_format,
         )
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.Conv2D  # the Keras layer it replaces
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TTConv2D of a trained `keras.layers.Conv2D`
+        (`ttrnn.conversions.conv2d_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.conv2d_to_tt(cls, layer, options)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="float32"):
+        """The kernel's `KernelCost` for a batch of `batch_size` images of
+        `input_shape`, on the path `evaluation_path` picks for it."""
+        return _costs.conv_cost(self, input_shape, batch_size, PLANNING_SIDE)
 
 
 def _choice(value, name):

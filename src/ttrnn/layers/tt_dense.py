@@ -7,6 +7,7 @@ from keras import ops
 
 from ttrnn import backends
 from ttrnn import tt
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.tt.cores import fold_input_affine
 from ttrnn.tt.shapes import check_finite
@@ -227,3 +228,20 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
             "input_scale": self.input_scale,
             "input_offset": self.input_offset,
         }
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.Dense  # the Keras layer it replaces
+    lrp_rule = "linear"  # the epsilon-rule through x @ W (`ttrnn.explain`)
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TTDense of a trained `keras.layers.Dense`
+        (`ttrnn.conversions.dense_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.dense_to_tt(cls, layer, options)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="float32"):
+        """The kernel's `KernelCost` for a batch of `batch_size` inputs of
+        `input_shape`, by the plans the planner picks for it."""
+        return _costs.dense_cost(self, input_shape, batch_size, input_dtype)

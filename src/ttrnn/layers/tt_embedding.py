@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from ttrnn import tt
+from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import TTKernelMixin
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.tt import initializers as tt_initializers
@@ -208,3 +209,19 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             ),
             "mask_zero": self.mask_zero,
         }
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.Embedding  # the Keras layer it replaces
+
+    @classmethod
+    def from_keras(cls, layer, options):
+        """`ttrnn.compress`'s TTEmbedding of a trained Keras `Embedding`
+        (`ttrnn.conversions.embedding_to_tt`)."""
+        from ttrnn import conversions
+
+        return conversions.embedding_to_tt(cls, layer, options, DEFAULT_TT_D)
+
+    def kernel_cost(self, input_shape, batch_size, input_dtype="int32"):
+        """The table's `KernelCost` for a batch of `batch_size` id arrays
+        of `input_shape`, by the lookup plan `tt.gather_rows` picks."""
+        return _costs.lookup_cost(self, input_shape, batch_size)

@@ -211,3 +211,7 @@ class TTGRU(TTRNNBase):
     cell_name = "tt_gru_cell"
     recurrent_activation = cell_property("recurrent_activation")
     reset_after = cell_property("reset_after")
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.GRU  # the Keras layer it replaces
+    lrp_rule = "gru"  # `ttrnn.explain`'s rules for GRU cells

@@ -143,3 +143,7 @@ class TTLSTM(TTRNNBase):
     cell_name = "tt_lstm_cell"
     recurrent_activation = cell_property("recurrent_activation")
     unit_forget_bias = cell_property("unit_forget_bias")
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.LSTM  # the Keras layer it replaces
+    lrp_rule = "lstm"  # `ttrnn.explain`'s rules for LSTM cells

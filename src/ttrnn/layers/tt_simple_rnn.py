@@ -88,3 +88,7 @@ class TTSimpleRNN(TTRNNBase):
 
     cell_class = TTSimpleRNNCell
     cell_name = "tt_simple_rnn_cell"
+
+    # --- What `summary`, `compress` and `explain` ask of the layer ---
+    keras_class = keras.layers.SimpleRNN  # the Keras layer it replaces
+    lrp_rule = "simple"  # `ttrnn.explain`'s rules for SimpleRNN cells

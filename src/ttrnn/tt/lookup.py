@@ -75,32 +75,56 @@ def row_digits(indices, tt_input_shape):
     return digits[::-1]
 
 
+def _plan_macs(plan, m, n, r):
+    """(multiply-adds of the merged table, of one row's chain)."""
+    d = len(n)
+    if plan.direction == "rtl":
+        return 0, sum(
+            r[k] * n[k] * r[k + 1] * math.prod(n[k + 1 :]) for k in range(d - 1)
+        )
+    lead = plan.merged
+    build = sum(
+        math.prod(m[: k + 1]) * math.prod(n[:k]) * r[k] * n[k] * r[k + 1]
+        for k in range(1, lead)
+    )
+    chain = sum(
+        math.prod(n[:k]) * r[k] * n[k] * r[k + 1] for k in range(lead, d)
+    )
+    return build, chain
+
+
 def lookup_cost(plan, tt_input_shape, tt_output_shape, tt_ranks, batch):
     """Modelled cost of `plan` for `batch` rows, in GEMM multiply-adds."""
     m, n, r = tt_input_shape, tt_output_shape, tt_ranks
-    d = len(n)
+    build, chain = _plan_macs(plan, m, n, r)
     if plan.direction == "rtl":
-        chain = sum(
-            r[k] * n[k] * r[k + 1] * math.prod(n[k + 1 :]) for k in range(d - 1)
-        )
-        gathered = sum(r[k] * n[k] * r[k + 1] for k in range(d))
-        build = 0
+        gathered = sum(r[k] * n[k] * r[k + 1] for k in range(len(n)))
     else:
         lead = plan.merged
-        build = sum(
-            math.prod(m[: k + 1]) * math.prod(n[:k]) * r[k] * n[k] * r[k + 1]
-            # the step's output and its transpose, forward and backward
-            + 2 * VALUE_COST * math.prod(m[: k + 1] + n[: k + 1]) * r[k + 1]
+        # The step's output and its transpose, forward and backward.
+        build += sum(
+            2 * VALUE_COST * math.prod(m[: k + 1] + n[: k + 1]) * r[k + 1]
             for k in range(1, lead)
         )
-        chain = sum(
-            math.prod(n[:k]) * r[k] * n[k] * r[k + 1] for k in range(lead, d)
-        )
         gathered = math.prod(n[:lead]) * r[lead] + sum(
-            r[k] * n[k] * r[k + 1] for k in range(lead, d)
+            r[k] * n[k] * r[k + 1] for k in range(lead, len(n))
         )
     per_row = BATCHED_MAC_COST * chain + VALUE_COST * gathered
     return build + batch * per_row
+
+
+def lookup_macs(plan, tt_input_shape, tt_output_shape, tt_ranks, batch):
+    """Multiply-adds of `plan` for `batch` rows: the merged table once,
+    then each row's chain of slices (`lookup_cost` without its weights).
+
+    Example:
+    >>> lookup_macs(LookupPlan("ltr"), (10, 10), (2, 3), (1, 4, 1), 5)
+    120
+    """
+    build, chain = _plan_macs(
+        plan, tuple(tt_input_shape), tuple(tt_output_shape), tuple(tt_ranks)
+    )
+    return build + batch * chain
 
 
 def lookup_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):

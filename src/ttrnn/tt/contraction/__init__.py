@@ -13,7 +13,8 @@ by a *strategy* (`STRATEGIES`) and cached:
 - `kernels`: contraction steps shared by `execute` and `chunked`;
 - `runtime`: the per-backend switches and what the backend, device and
   distribution tell;
-- `contract`: `choose_plan` and `matmul`;
+- `contract`: `choose_plan`, `matmul` and `planned_macs` (the
+  multiply-adds of the plan it runs);
 - `conv`: a TT convolution's two paths, chosen, run and priced
   (`TTConv2D`);
 - `chunked_rows`: rows of a TT-matrix chunk by chunk, with their own
@@ -27,6 +28,7 @@ nothing of them.
 from ttrnn.tt.contraction.contract import choose_plan
 from ttrnn.tt.contraction.contract import clear_cache
 from ttrnn.tt.contraction.contract import matmul
+from ttrnn.tt.contraction.contract import planned_macs
 from ttrnn.tt.contraction.cost import CostModel
 from ttrnn.tt.contraction.cost import get_cost_model
 from ttrnn.tt.contraction.cost import set_cost_model
@@ -50,6 +52,7 @@ __all__ = [
     "matmul",
     "measured_plan",
     "parse_plan",
+    "planned_macs",
     "set_cost_model",
     "validate_strategy",
 ]

@@ -87,6 +87,37 @@ def choose_plan(
     return plan
 
 
+def planned_macs(
+    tt_input_shape,
+    tt_output_shape,
+    tt_ranks,
+    rows,
+    strategy="auto",
+    dtype="float32",
+):
+    """Forward multiply-adds of the plan `matmul` runs for `rows` rows.
+
+    The plan is the one `choose_plan` picks for that batch (a `Plan` or
+    a plan name: that plan; "measure": the cost model's choice, since a
+    count should not time anything), and its multiply-adds include the
+    per-batch work (merging cores, rebuilding W), which is why the cost
+    of one row falls as the batch grows.
+
+    Example:
+    >>> planned_macs((4, 6), (2, 4), (1, 2, 1), 1, "ltr")
+    192
+    """
+    if isinstance(strategy, Plan) or "[" in str(strategy):
+        plan = validate_strategy(strategy, "strategy")
+    else:
+        planned = "auto" if strategy == "measure" else strategy
+        plan = choose_plan(
+            tt_input_shape, tt_output_shape, tt_ranks, rows, planned, dtype
+        )
+    modes = (tt_input_shape, tt_output_shape, tt_ranks)
+    return cost.plan_flops(plan, *modes, rows)
+
+
 def clear_cache():
     """Forgets every cached plan."""
     _CACHE.clear()
