@@ -13,7 +13,7 @@ the batch assumed; bias adds and activations are not counted.
 import dataclasses
 import math
 
-from ttrnn.layers._tt_rnn_inputs import MAX_INTEGER_CHUNK_VALUES
+from ttrnn.backends import MAX_INTEGER_CHUNK_VALUES
 from ttrnn.layers._tt_rnn_inputs import MAX_PROJECTION_VALUES
 from ttrnn.tt.contraction.contract import planned_macs
 from ttrnn.tt.contraction.conv import channel_matrix
