@@ -120,6 +120,8 @@ class TestTTConv2D:
         ]
         assert layer.count_params() == 12 + 36 + 18 + 6
         assert tuple(layer.to_dense().shape) == (3, 2, 6, 6)
+        sym = layer(keras.Input((None, 11, 6)))  # unknown height
+        assert tuple(sym.shape) == (None, None, 10, 6)
         layer = TTConv2D(
             6, 3, [2, 3], [3, 2], 2, strides=(2, 1), padding="SAME",
             kernel_initializer="he_normal",
