@@ -36,7 +36,7 @@ class TestTTEmbedding:
             TTEmbedding,
             {"input_dim": VOCAB, "output_dim": DIM, "tt_input_shape": INS,
              "tt_output_shape": OUTS, "tt_ranks": RANKS, "mask_zero": True},
-            input_data=np.array([[0, 499, 3], [250, 17, 1]]),
+            input_data=np.array([[0, 499, 3], [250, 17, 1]], "int32"),
             expected_output_shape=(2, 3, DIM),
             expected_num_trainable_weights=3,
             expected_num_non_trainable_weights=0,
