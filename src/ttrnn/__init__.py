@@ -13,62 +13,54 @@ that `--help`, `--version` and `list` start without it.
 """
 
 import importlib
+import importlib.util
 
 from ttrnn import _select_backend
 
 __version__ = "0.1.0"
 
-# Name -> module it comes from (attributes load on first use).
-_EXPORTS = {
-    "TTConv2D": "ttrnn.layers",
-    "TTDense": "ttrnn.layers",
-    "TTEmbedding": "ttrnn.layers",
-    "TTGRU": "ttrnn.layers",
-    "TTGRUCell": "ttrnn.layers",
-    "TTLSTM": "ttrnn.layers",
-    "TTLSTMCell": "ttrnn.layers",
-    "TTSimpleRNN": "ttrnn.layers",
-    "TTSimpleRNNCell": "ttrnn.layers",
-    "compress": "ttrnn.compress",
-    "summary": "ttrnn.summary",
-}
+# The layers are listed once, in `ttrnn.layers.__all__`; the package
+# adds the functions of the modules of the same name, and submodules.
+_FUNCTIONS = ("compress", "summary")
 _SUBMODULES = ("activations", "distribution", "explain", "tt")
 
-__all__ = [
-    "TTConv2D",
-    "TTDense",
-    "TTEmbedding",
-    "TTGRU",
-    "TTGRUCell",
-    "TTLSTM",
-    "TTLSTMCell",
-    "TTSimpleRNN",
-    "TTSimpleRNNCell",
-    "activations",
-    "compress",
-    "distribution",
-    "explain",
-    "summary",
-    "tt",
-    "__version__",
-]
+
+def _layers():
+    """`ttrnn.layers`, imported (with Keras) on first use."""
+    _select_backend.select()
+    return importlib.import_module("ttrnn.layers")
 
 
 def __getattr__(name):
-    if name in _EXPORTS:
+    # Lazy, so that the `ttrnn` command starts without Keras; `__all__`
+    # too, since it lists the layers.
+    if name == "__all__":
+        layers = _layers().__all__
+        value = [*layers, *_FUNCTIONS, *_SUBMODULES, "__version__"]
+    elif name in _FUNCTIONS:
         _select_backend.select()
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        value = getattr(importlib.import_module(f"ttrnn.{name}"), name)
     elif name in _SUBMODULES:
         _select_backend.select()
         value = importlib.import_module(f"ttrnn.{name}")
+    elif _may_be_a_layer(name) and name in _layers().__all__:
+        value = getattr(_layers(), name)
     else:
         raise AttributeError(f"module 'ttrnn' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
+def _may_be_a_layer(name):
+    # `from ttrnn import cli` asks for the attribute before importing the
+    # submodule: that must not import Keras.
+    return not name.startswith("_") and not importlib.util.find_spec(
+        f"ttrnn.{name}"
+    )
+
+
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__getattr__("__all__")))
 
 
 def _import_all():
@@ -81,8 +73,9 @@ def _import_all():
         ttrnn._select_backend.BackendError: the backend in use or chosen
             is not installed, or none is.
     """
-    for name in (*_SUBMODULES, *_EXPORTS):
-        __getattr__(name)
+    for name in __getattr__("__all__"):
+        if name != "__version__":
+            __getattr__(name)
 
 
 _select_backend.quiet_tensorflow()

@@ -1,5 +1,3 @@
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -8,6 +6,7 @@ from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
 from ttrnn import tt
 from ttrnn.layers.tt_conv2d import TTConv2D
+from ttrnn.testing import run_layer_test
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.conv import conv_path_costs
 
@@ -66,10 +65,53 @@ GEOMETRIES = [
 
 
 class TestTTConv2D:
-    def test_basics(self):
-        layer = TTConv2D(6, (3, 2), INS, OUTS, RANKS, activation="relu")
-        y = layer(_x((2, 7, 9, 6)))
-        assert tuple(y.shape) == (2, 5, 8, 6)
+    def test_layer(self):
+        run_layer_test(
+            TTConv2D,
+            {"filters": 6, "kernel_size": (3, 2), "tt_input_shape": INS,
+             "tt_output_shape": OUTS, "tt_ranks": RANKS,
+             "activation": "relu", "tt_strategy": "channels"},
+            input_shape=(2, 7, 9, 6),
+            expected_output_shape=(2, 5, 8, 6),
+            expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=0,
+        )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        "kwargs, input_shape, output_shape",
+        [
+            (
+                {"strides": (2, 1), "padding": "SAME",
+                 "data_format": "channels_first", "activation": "tanh",
+                 "use_bias": False, "kernel_initializer": "he_normal",
+                 "kernel_regularizer": keras.regularizers.L2(0.01),
+                 "bias_constraint": "non_neg", "tt_strategy": "channels"},
+                (2, 6, 7, 9),
+                (2, 6, 4, 9),
+            ),
+            (
+                {"padding": "same", "kernel_initializer": "orthogonal",
+                 "tt_strategy": "dense"},
+                (2, 5, 5, 6),
+                (2, 5, 5, 6),
+            ),
+        ],
+    )  # fmt: skip
+    def test_variants(self, kwargs, input_shape, output_shape):
+        run_layer_test(
+            TTConv2D,
+            {"filters": 6, "kernel_size": (3, 2), "tt_input_shape": [2, 3],
+             "tt_output_shape": [3, 2], "tt_ranks": 2, **kwargs},
+            input_shape=input_shape,
+            expected_output_shape=output_shape,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+        )  # fmt: skip
+
+    def test_cores_and_arguments(self):
+        layer = TTConv2D(6, (3, 2), INS, OUTS, RANKS)
+        layer.build((None, 7, 9, 6))
         assert layer.filters == 6 and layer.input_dim == 6
         assert [tuple(c.shape) for c in layer.cores] == [
             (1, 2, 3, 2),
@@ -78,8 +120,18 @@ class TestTTConv2D:
         ]
         assert layer.count_params() == 12 + 36 + 18 + 6
         assert tuple(layer.to_dense().shape) == (3, 2, 6, 6)
-        sym = layer(keras.Input((None, 11, 6)))
+        sym = layer(keras.Input((None, 11, 6)))  # unknown height
         assert tuple(sym.shape) == (None, None, 10, 6)
+        layer = TTConv2D(
+            6, 3, [2, 3], [3, 2], 2, strides=(2, 1), padding="SAME",
+            kernel_initializer="he_normal",
+        )  # fmt: skip
+        config = layer.get_config()
+        assert config["filters"] == 6 and "units" not in config
+        assert config["tt_ranks"] == [1, 2, 2, 1]
+        assert config["padding"] == "same"
+        assert layer.kernel_size == (3, 3) and layer.strides == (2, 1)
+        assert isinstance(layer.kernel_initializer, tt.TTVarianceScaling)
 
     def test_to_dense_layout(self):
         # K[y, x, c, f] = W[c (kh kw) + y kw + x, f], W the TT-matrix.
@@ -274,33 +326,6 @@ class TestTTConv2D:
         assert again.tt_core_shapes == layer.tt_core_shapes
         assert again.get_config() == config
 
-    def test_saving_round_trip(self, tmp_path):
-        model = keras.Sequential(
-            [
-                keras.Input((8, 8, 6)),
-                TTConv2D(
-                    6, 3, INS, OUTS, RANKS, padding="same", activation="relu"
-                ),
-                TTConv2D(
-                    4,
-                    (2, 2),
-                    (6,),
-                    (4,),
-                    2,
-                    strides=2,
-                    kernel_initializer="orthogonal",
-                ),
-            ]
-        )
-        x = _x((2, 8, 8, 6))
-        path = os.path.join(tmp_path, "model.keras")
-        model.save(path)
-        loaded = keras.saving.load_model(path)  # no custom_objects needed
-        np.testing.assert_allclose(
-            to_numpy(model(x)), to_numpy(loaded(x)), rtol=1e-6, atol=1e-6
-        )
-        assert isinstance(loaded.layers[1].kernel_initializer, tt.TTOrthogonal)
-
     @pytest.mark.parametrize(
         "kwargs, match",
         [
@@ -368,18 +393,6 @@ class TestTTConv2D:
             variances.append(np.var(to_numpy(layer.to_dense())))
         target = 2.0 / (9 * (64 + 64))
         assert 0.7 * target < np.mean(variances) < 1.3 * target
-
-    def test_fit_moves_every_core(self):
-        rng = np.random.default_rng(3)
-        x = rng.standard_normal((32, 6, 6, 6)).astype("f4")
-        y = rng.standard_normal((32, 4, 4, 6)).astype("f4")
-        layer = TTConv2D(6, 3, INS, OUTS, RANKS, tt_strategy="channels")
-        model = keras.Sequential([keras.Input((6, 6, 6)), layer])
-        model.compile(keras.optimizers.SGD(0.1), "mse")
-        before = [to_numpy(c) for c in layer.cores]
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-        for b, c in zip(before, layer.cores):
-            assert np.max(np.abs(b - to_numpy(c))) > 1e-5
 
     def test_round_keeps_the_kernel(self):
         layer = TTConv2D(8, 3, (2, 4), (4, 2), (1, 6, 9, 1))

@@ -1,7 +1,5 @@
 """TTDense with automatic shapes (`units=`), budget ranks and `round()`."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
 from ttrnn import TTDense
 from ttrnn import tt
+from ttrnn.testing import run_layer_test
 
 
 def _cores(layer):
@@ -170,12 +169,21 @@ class TestTTDenseRankClipping:
 
 
 class TestTTDenseAutoConfig:
-    def test_round_trip_before_build(self):
-        layer = TTDense(units=64, tt_ranks="auto", tt_max_params=500, tt_d=3)
-        config = layer.get_config()
+    def test_layer(self):
+        kwargs = {"units": 64, "tt_ranks": "auto", "tt_max_params": 500}
+        config = TTDense(**kwargs, tt_d=3).get_config()
         assert config["tt_input_shape"] is None
         assert config["tt_ranks"] == "auto" and config["tt_d"] == 3
-        assert TTDense.from_config(config).get_config() == config
+        run_layer_test(TTDense, {**kwargs, "tt_d": 3})  # config only
+        run_layer_test(
+            TTDense,
+            {"units": 64, "tt_ranks": "auto", "tt_compression": 10},
+            input_shape=(2, 120),
+            expected_output_shape=(2, 64),
+            expected_num_trainable_weights=4,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+        )
 
     def test_config_unchanged_by_build(self):
         layer = TTDense(units=64, tt_ranks="auto", tt_max_params=500)
@@ -192,19 +200,6 @@ class TestTTDenseAutoConfig:
         again.build_from_config(layer.get_build_config())
         assert again.tt_ranks == layer.tt_ranks
         assert again.tt_input_shape == layer.tt_input_shape
-
-    def test_saving(self, tmp_path):
-        model = keras.Sequential(
-            [
-                keras.Input((120,)),
-                TTDense(units=64, tt_ranks="auto", tt_compression=10),
-            ]
-        )
-        x = _x(2, 120).astype("float32")
-        path = os.path.join(tmp_path, "auto.keras")
-        model.save(path)
-        loaded = keras.saving.load_model(path)
-        np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(loaded(x)))
 
 
 class TestTTDenseRound:

@@ -13,6 +13,7 @@ from tests.conftest import backend
 from tests.helpers import to_numpy
 from ttrnn import TTDense
 from ttrnn import backends
+from ttrnn.testing import run_layer_test
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 FEATURES = 24
@@ -114,21 +115,19 @@ def test_training_on_uint8_equals_float_model(chunk_rows):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_config_round_trip_and_saving(tmp_path):
-    raw, _ = pair()
-    config = raw.get_config()
+def test_layer():
+    kwargs = {"input_scale": SCALE, "input_offset": OFFSET}
+    config = TTDense(INS, OUTS, RANKS, **kwargs).get_config()
     assert config["input_scale"] == SCALE and config["input_offset"] == OFFSET
-    clone = TTDense.from_config(config)
-    assert (clone.input_scale, clone.input_offset) == (SCALE, OFFSET)
-    inputs = keras.Input((FEATURES,), dtype="uint8")
-    model = keras.Model(inputs, raw(inputs))
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    x = pixels((4,))
-    np.testing.assert_allclose(
-        to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6, atol=1e-7
-    )
+    run_layer_test(
+        TTDense,
+        {"tt_input_shape": INS, "tt_output_shape": OUTS, "tt_ranks": RANKS,
+         **kwargs},
+        input_data=pixels((4,)),
+        expected_output_shape=(4, 6),
+        expected_num_trainable_weights=3,
+        run_training_check=False,  # test_training_on_uint8_equals_float_model
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

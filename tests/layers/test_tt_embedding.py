@@ -1,5 +1,4 @@
 import math
-import os
 
 import keras
 import numpy as np
@@ -9,6 +8,7 @@ from tests.helpers import dense_from_cores
 from tests.helpers import to_numpy
 from ttrnn import TTEmbedding
 from ttrnn import tt
+from ttrnn.testing import run_layer_test
 
 BACKEND = keras.backend.backend()
 # 7 * 8 * 9 = 504 rows, 500 real: ids 500..503 are padding rows.
@@ -31,11 +31,37 @@ def _keras_embedding(layer, **kwargs):
 
 
 class TestTTEmbedding:
-    def test_basics(self):
+    def test_layer(self):
+        run_layer_test(
+            TTEmbedding,
+            {"input_dim": VOCAB, "output_dim": DIM, "tt_input_shape": INS,
+             "tt_output_shape": OUTS, "tt_ranks": RANKS, "mask_zero": True},
+            input_data=np.array([[0, 499, 3], [250, 17, 1]], "int32"),
+            expected_output_shape=(2, 3, DIM),
+            expected_num_trainable_weights=3,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=0,
+        )  # fmt: skip
+
+    def test_layer_with_budget_ranks(self):
+        run_layer_test(
+            TTEmbedding,
+            {"input_dim": VOCAB, "output_dim": DIM, "tt_ranks": "auto",
+             "tt_compression": 20, "embeddings_regularizer": "l2",
+             "name": "emb"},
+            input_shape=(2, 4),
+            input_dtype="int32",
+            expected_output_shape=(2, 4, DIM),
+            expected_num_losses=3,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+            run_saving_check=False,
+        )  # fmt: skip
+
+    def test_cores_and_lookups(self):
         layer = TTEmbedding(VOCAB, DIM, INS, OUTS, RANKS, name="tte")
         ids = np.array([[0, 499, 3], [250, 17, 1]])
         y = layer(ids)
-        assert tuple(y.shape) == (2, 3, DIM)
         assert layer.input_dim == VOCAB and layer.output_dim == DIM
         assert [tuple(c.shape) for c in layer.cores] == [
             (1, 7, 2, 3),
@@ -47,9 +73,6 @@ class TestTTEmbedding:
         np.testing.assert_allclose(
             to_numpy(y), _table(layer)[ids], rtol=1e-5, atol=1e-7
         )
-        sym = layer(keras.Input((7,), dtype="int32"))
-        assert tuple(sym.shape) == (None, 7, DIM)
-        assert layer.compute_output_shape((None, 7)) == (None, 7, DIM)
 
     @pytest.mark.parametrize("shape", [(6,), (2, 5), (2, 3, 4)])
     def test_equals_keras_embedding_with_the_dense_table(self, shape):
@@ -211,23 +234,6 @@ class TestTTEmbedding:
         layer.build()
         assert 100_000 * 256 / layer.count_params() >= 100
         assert max(layer.tt_ranks) > 1
-
-    def test_saving_round_trip(self, tmp_path):
-        model = keras.Sequential(
-            [
-                keras.Input((5,), dtype="int32"),
-                TTEmbedding(VOCAB, DIM, INS, OUTS, RANKS, mask_zero=True),
-                keras.layers.GlobalAveragePooling1D(),
-                keras.layers.Dense(2),
-            ]
-        )
-        ids = np.random.default_rng(1).integers(0, VOCAB, size=(3, 5))
-        path = os.path.join(tmp_path, "model.keras")
-        model.save(path)
-        loaded = keras.saving.load_model(path)
-        np.testing.assert_array_equal(
-            to_numpy(model(ids)), to_numpy(loaded(ids))
-        )
 
     def test_regularizer_and_constraint_apply_to_every_core(self):
         layer = TTEmbedding(

@@ -11,6 +11,9 @@ from ttrnn import TTGRUCell
 from ttrnn import activations
 from ttrnn import tt
 from ttrnn.layers import _tt_rnn_inputs
+from ttrnn.testing import run_layer_test
+
+ARGS = {"tt_input_shape": h.INS, "tt_output_shape": h.OUTS, "tt_ranks": h.RANKS}
 
 
 def _gru(**kwargs):
@@ -33,10 +36,39 @@ def _moving_dots(n, rng, steps=6):
 
 
 class TestTTGRU:
-    def test_basics(self):
-        layer = _gru(return_sequences=True, return_state=True)
-        seq, state = layer(h.sequences())
-        assert tuple(seq.shape) == (3, 5, 6) and tuple(state.shape) == (3, 6)
+    def test_layer(self):
+        run_layer_test(
+            TTGRU,
+            {**ARGS, "bias_initializer": "random_normal",
+             "return_sequences": True, "return_state": True},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=[(3, 5, 6), (3, 6)],
+            expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+        )  # fmt: skip
+
+    def test_layer_variant(self):
+        run_layer_test(
+            TTGRU,
+            {**ARGS, "recurrent_activation": "keras2_hard_sigmoid",
+             "reset_after": False, "kernel_initializer": "he_normal",
+             "kernel_regularizer": keras.regularizers.L2(0.01),
+             "recurrent_constraint": "non_neg", "dropout": 0.25,
+             "recurrent_dropout": 0.25, "seed": 5, "return_sequences": True,
+             "go_backwards": True, "tt_gate_layout": "separate",
+             "tt_strategy": "rtl", "name": "ttgru"},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=(3, 5, 6),
+            expected_num_trainable_weights=8,
+            expected_num_losses=6,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+        )  # fmt: skip
+        run_layer_test(TTGRUCell, ARGS)  # config only
+
+    def test_cores_and_arguments(self):
+        layer = _built(_gru())
         cell = layer.cell
         assert layer.units == 6 and layer.input_dim == 12
         # Shared layout: the first output mode carries the 3 gates.
@@ -50,12 +82,13 @@ class TestTTGRU:
         assert layer.cores is cell.cores
         expected = tt.num_params((3, 4), (6, 3), (1, 2, 1)) + 6 * 18 + 36
         assert layer.count_params() == expected
-        sym = layer(keras.Input((7, 12)))
-        assert [tuple(s.shape) for s in sym] == [(None, 7, 6), (None, 6)]
-        assert layer.compute_output_shape((None, 7, 12)) == (
-            (None, 7, 6),
-            (None, 6),
-        )
+        again = TTGRU(
+            [3, 4], [2, 3], 2, recurrent_activation="keras2_hard_sigmoid",
+            kernel_initializer="he_normal",
+        )  # fmt: skip
+        assert again.recurrent_activation is activations.keras2_hard_sigmoid
+        assert again.tt_ranks == (1, 2, 1)
+        assert isinstance(again.kernel_initializer, tt.TTVarianceScaling)
 
     @pytest.mark.parametrize("strategy", ["auto", "rtl[1,1]/chunked"])
     @pytest.mark.parametrize("layout", ["shared", "separate"])
@@ -229,47 +262,16 @@ class TestTTGRU:
         counts = [h.core_param_count(TTGRUCell, r, layout) for r in (3, 4, 5)]
         assert tuple(counts) == expected
 
-    def test_config_round_trip(self):
-        layer = TTGRU(
-            [3, 4],
-            [2, 3],
-            2,
-            recurrent_activation="keras2_hard_sigmoid",
-            reset_after=False,
-            kernel_initializer="he_normal",
-            kernel_regularizer=keras.regularizers.L2(0.01),
-            recurrent_constraint="non_neg",
-            dropout=0.25,
-            recurrent_dropout=0.25,
-            seed=5,
-            return_sequences=True,
-            go_backwards=True,
-            tt_gate_layout="separate",
-            tt_strategy="rtl",
-            name="ttgru",
-        )
-        again = h.config_round_trip(layer)
-        assert again.recurrent_activation is activations.keras2_hard_sigmoid
-        assert again.tt_ranks == (1, 2, 1) and not again.reset_after
-        assert isinstance(again.kernel_initializer, tt.TTVarianceScaling)
-        h.config_round_trip(layer.cell)
-
-    def test_saving_round_trip(self, tmp_path):
+    def test_bidirectional_saving(self, tmp_path):
         model = keras.Sequential(
             [
                 keras.Input((5, 12)),
-                _gru(
-                    recurrent_activation="keras2_hard_sigmoid",
-                    tt_gate_layout="separate",
-                    return_sequences=True,
-                ),
-                keras.layers.Bidirectional(TTGRU((2, 3), (1, 2), 2)),
+                keras.layers.Bidirectional(TTGRU((3, 4), (1, 2), 2)),
             ]
         )
         path = os.path.join(tmp_path, "gru.keras")
         loaded = h.save_and_load(model, path, h.sequences())
-        assert isinstance(loaded.layers[0], TTGRU)
-        assert loaded.layers[0].tt_gate_layout == "separate"
+        assert isinstance(loaded.layers[0].forward_layer, TTGRU)
 
     def test_separate_layout_seeds_and_regularizes_every_gate(self):
         layer = _built(
@@ -286,18 +288,6 @@ class TestTTGRU:
         assert len(layer.losses) == 6
         total = sum(float(to_numpy(v)) for v in layer.losses)
         np.testing.assert_allclose(total, expected, rtol=1e-5)
-
-    def test_mixed_precision(self):
-        layer = _gru(dtype="mixed_bfloat16", return_sequences=True)
-        x = h.sequences()
-        y = layer(x)
-        assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
-        assert keras.backend.standardize_dtype(layer.cores[0].dtype) == (
-            "float32"
-        )
-        reference = _built(_gru(return_sequences=True))
-        reference.set_weights(layer.get_weights())
-        h.assert_same(y, reference(x), rtol=0.05, atol=0.05)
 
     @pytest.mark.parametrize(
         "kwargs, match",

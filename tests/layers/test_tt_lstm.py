@@ -1,5 +1,3 @@
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -9,6 +7,9 @@ from tests.layers import _tt_rnn_helpers as h
 from ttrnn import TTLSTM
 from ttrnn import TTLSTMCell
 from ttrnn import activations
+from ttrnn.testing import run_layer_test
+
+ARGS = {"tt_input_shape": h.INS, "tt_output_shape": h.OUTS, "tt_ranks": h.RANKS}
 
 
 def _lstm(**kwargs):
@@ -22,12 +23,37 @@ def _built(layer, steps=5):
 
 
 class TestTTLSTM:
-    def test_basics(self):
+    def test_layer(self):
+        run_layer_test(
+            TTLSTM,
+            {**ARGS, "return_state": True},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=[(3, 6), (3, 6), (3, 6)],
+            expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+        )
+
+    def test_layer_variant(self):
+        run_layer_test(
+            TTLSTM,
+            {**ARGS, "unit_forget_bias": False,
+             "recurrent_activation": "keras2_hard_sigmoid",
+             "kernel_initializer": "orthogonal", "recurrent_regularizer": "l2",
+             "tt_gate_layout": "separate", "return_sequences": True},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=(3, 5, 6),
+            expected_num_trainable_weights=10,
+            expected_num_losses=1,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+        )  # fmt: skip
+        run_layer_test(TTLSTMCell, {**ARGS, "unit_forget_bias": False})
+
+    def test_cores_and_states(self):
         layer = TTLSTM(h.INS, h.OUTS, h.RANKS, return_state=True)
         out, state_h, state_c = layer(h.sequences())
-        assert tuple(out.shape) == (3, 6)
         np.testing.assert_array_equal(to_numpy(out), to_numpy(state_h))
-        assert tuple(state_c.shape) == (3, 6)
         cell = layer.cell
         assert [tuple(c.shape) for c in cell.cores] == [
             (1, 3, 8, 2),  # n_0 = 4 gates * 2
@@ -37,11 +63,14 @@ class TestTTLSTM:
         # unit_forget_bias: gate order i, f, c, o; only f starts at 1.
         expected_bias = np.concatenate([np.zeros(6), np.ones(6), np.zeros(12)])
         np.testing.assert_array_equal(to_numpy(cell.bias), expected_bias)
-        assert layer.compute_output_shape((None, 7, 12)) == (
-            (None, 6),
-            (None, 6),
-            (None, 6),
+        again = TTLSTM.from_config(
+            _lstm(
+                unit_forget_bias=False,
+                recurrent_activation="keras2_hard_sigmoid",
+            ).get_config()
         )
+        assert not again.unit_forget_bias
+        assert again.recurrent_activation is activations.keras2_hard_sigmoid
 
     @pytest.mark.parametrize(
         "layout, recurrent_activation",
@@ -113,22 +142,3 @@ class TestTTLSTM:
     def test_parameter_counts_of_yang_2017_table_1(self, layout, expected):
         counts = [h.core_param_count(TTLSTMCell, r, layout) for r in (3, 4, 5)]
         assert tuple(counts) == expected
-
-    def test_config_and_saving_round_trip(self, tmp_path):
-        layer = _lstm(
-            unit_forget_bias=False,
-            recurrent_activation="keras2_hard_sigmoid",
-            kernel_initializer="orthogonal",
-            recurrent_regularizer="l2",
-            tt_gate_layout="separate",
-            return_sequences=True,
-        )
-        again = h.config_round_trip(layer)
-        assert not again.unit_forget_bias
-        h.config_round_trip(layer.cell)
-        model = keras.Sequential([keras.Input((5, 12)), layer])
-        path = os.path.join(tmp_path, "lstm.keras")
-        loaded = h.save_and_load(model, path, h.sequences())
-        assert loaded.layers[0].recurrent_activation is (
-            activations.keras2_hard_sigmoid
-        )

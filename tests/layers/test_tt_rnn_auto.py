@@ -1,8 +1,6 @@
 """TT-RNNs with automatic shapes (`units=`), budget ranks, `round()`, and
 the separate layout's initial variance."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from ttrnn import TTGRUCell
 from ttrnn import TTLSTMCell
 from ttrnn import TTSimpleRNN
 from ttrnn import tt
+from ttrnn.testing import run_layer_test
 
 
 def _cores(layer):
@@ -237,19 +236,14 @@ class TestTTRNNAutoArguments:
         assert cores == 6656 <= 1024 * 3 * 256
 
     def test_config_round_trip_before_build(self):
-        layer = TTLSTM(
-            units=6,
-            tt_ranks="auto",
-            tt_max_params=200,
-            tt_d=2,
-            tt_gate_layout="separate",
-        )
-        config = layer.get_config()
+        kwargs = {"units": 6, "tt_ranks": "auto", "tt_max_params": 200,
+                  "tt_d": 2, "tt_gate_layout": "separate"}  # fmt: skip
+        config = TTLSTM(**kwargs).get_config()
         assert config["tt_input_shape"] is None
         assert config["tt_ranks"] == "auto" and config["tt_d"] == 2
         assert config["tt_max_params"] == 200 and config["units"] == 6
-        h.config_round_trip(layer)
-        h.config_round_trip(layer.cell)
+        run_layer_test(TTLSTM, kwargs)  # config only
+        run_layer_test(TTLSTMCell, kwargs)
 
     def test_config_unchanged_by_build(self):
         layer = TTGRU(units=6, tt_ranks="auto", tt_compression=2)
@@ -269,16 +263,16 @@ class TestTTRNNAutoArguments:
         again.build_from_config(layer.get_build_config())
         assert again.tt_ranks == layer.tt_ranks
 
-    def test_saving(self, tmp_path):
-        model = keras.Sequential(
-            [
-                keras.Input((5, 12)),
-                TTGRU(units=6, tt_ranks="auto", tt_compression=2, tt_d=2),
-            ]
+    def test_layer(self):
+        run_layer_test(
+            TTGRU,
+            {"units": 6, "tt_ranks": "auto", "tt_compression": 2, "tt_d": 2},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=(3, 6),
+            expected_num_trainable_weights=4,
+            run_training_check=False,
+            run_mixed_precision_check=False,
         )
-        path = os.path.join(tmp_path, "auto_gru.keras")
-        loaded = h.save_and_load(model, path, h.sequences())
-        assert loaded.layers[0].tt_ranks == model.layers[0].tt_ranks
 
 
 def _inflate(small, big_rank, rng):

@@ -18,6 +18,7 @@ from ttrnn import TTLSTM
 from ttrnn import TTSimpleRNN
 from ttrnn import backends
 from ttrnn.layers import _tt_rnn_inputs
+from ttrnn.testing import run_layer_test
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 FEATURES = 24
@@ -179,25 +180,21 @@ class TestPaddingInvariance:
 
 
 class TestInputTransformArguments:
-    def test_config_round_trip(self):
-        layer = TTGRU(INS, OUTS, RANKS, input_scale=0.5, input_offset=-64)
-        config = layer.get_config()
-        assert config["input_scale"] == 0.5 and config["input_offset"] == -64
-        clone = TTGRU.from_config(config)
-        assert clone.cell.input_scale == 0.5
-        assert clone.cell.input_offset == -64.0
-
-    def test_saved_model_keeps_the_transform(self, tmp_path):
-        inputs = keras.Input((None, FEATURES), dtype="uint8")
-        rnn = TTLSTM(INS, OUTS, RANKS, input_scale=SCALE, input_offset=OFFSET)
-        model = keras.Model(inputs, rnn(inputs))
-        path = str(tmp_path / "m.keras")
-        model.save(path)
-        loaded = keras.saving.load_model(path)
-        x = pixels()
-        np.testing.assert_allclose(
-            to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6
-        )
+    @pytest.mark.parametrize("layer_cls", LAYERS)
+    def test_layer(self, layer_cls):
+        kwargs = {"input_scale": SCALE, "input_offset": OFFSET}
+        config = layer_cls(INS, OUTS, RANKS, **kwargs).get_config()
+        assert config["input_scale"] == SCALE
+        assert config["input_offset"] == OFFSET
+        run_layer_test(
+            layer_cls,
+            {"tt_input_shape": INS, "tt_output_shape": OUTS,
+             "tt_ranks": RANKS, **kwargs},
+            input_data=pixels(),
+            expected_output_shape=(3, 6),
+            run_training_check=False,  # test_training_step_equals_float_model
+            run_mixed_precision_check=layer_cls is TTGRU,
+        )  # fmt: skip
 
     @pytest.mark.parametrize(
         "kwargs, match",

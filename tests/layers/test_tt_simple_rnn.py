@@ -1,5 +1,3 @@
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -8,6 +6,9 @@ from tests.helpers import to_numpy
 from tests.layers import _tt_rnn_helpers as h
 from ttrnn import TTSimpleRNN
 from ttrnn import TTSimpleRNNCell
+from ttrnn.testing import run_layer_test
+
+ARGS = {"tt_input_shape": h.INS, "tt_output_shape": h.OUTS, "tt_ranks": h.RANKS}
 
 
 def _rnn(**kwargs):
@@ -37,17 +38,40 @@ def _linear_rnn(**kwargs):
 
 
 class TestTTSimpleRNN:
-    def test_basics(self):
-        layer = _rnn(return_sequences=True)
-        y = layer(h.sequences())
-        assert tuple(y.shape) == (3, 5, 6)
+    def test_layer(self):
+        run_layer_test(
+            TTSimpleRNN,
+            {**ARGS, "bias_initializer": "random_normal",
+             "return_sequences": True},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=(3, 5, 6),
+            expected_num_trainable_weights=4,
+            expected_num_non_trainable_weights=0,
+            expected_num_seed_generators=1,
+        )  # fmt: skip
+
+    def test_layer_variant(self):
+        run_layer_test(
+            TTSimpleRNN,
+            {**ARGS, "activation": "keras2_hard_sigmoid",
+             "kernel_initializer": keras.initializers.RandomNormal(0.0, 0.1),
+             "bias_regularizer": "l1", "dropout": 0.1, "seed": 2},
+            input_shape=(3, 5, h.FEATURES),
+            expected_output_shape=(3, 6),
+            expected_num_losses=1,
+            run_training_check=False,
+            run_mixed_precision_check=False,
+        )  # fmt: skip
+        run_layer_test(TTSimpleRNNCell, ARGS)  # config only
+
+    def test_cores_and_parameter_counts(self):
+        layer = _built(_rnn())
         assert [tuple(c.shape) for c in layer.cores] == [
             (1, 3, 2, 2),
             (2, 4, 3, 1),
         ]
         assert tuple(layer.recurrent_kernel.shape) == (6, 6)
         assert tuple(layer.bias.shape) == (6,)
-        assert layer.compute_output_shape((None, 7, 12)) == (None, 7, 6)
         # Yang et al. 2017, Table 1, "TT layer": one gate, either layout.
         for layout in ("shared", "separate"):
             counts = [
@@ -99,16 +123,3 @@ class TestTTSimpleRNN:
         np.testing.assert_allclose(h2 * h0, h1 * h1, rtol=1e-5, atol=1e-6)
         assert np.max(np.abs(h1[0] - h1[1])) > 1e-3  # per-sample masks
         h.assert_same(layer(x), np.broadcast_to(h0, (3, 4, 6)).swapaxes(0, 1))
-
-    def test_config_and_saving_round_trip(self, tmp_path):
-        layer = _rnn(
-            activation="keras2_hard_sigmoid",
-            kernel_initializer=keras.initializers.RandomNormal(0.0, 0.1),
-            bias_regularizer="l1",
-            dropout=0.1,
-            seed=2,
-        )
-        h.config_round_trip(layer)
-        model = keras.Sequential([keras.Input((5, 12)), layer])
-        path = os.path.join(tmp_path, "rnn.keras")
-        h.save_and_load(model, path, h.sequences())
