@@ -128,7 +128,8 @@ class TestTTConv2D:
         )  # fmt: skip
         config = layer.get_config()
         assert config["filters"] == 6 and "units" not in config
-        assert config["tt_ranks"] == [1, 2, 2, 1]
+        assert config["tt_ranks"] == 2  # as passed (resolved: build config)
+        assert layer.tt_ranks == (1, 2, 2, 1)
         assert config["padding"] == "same"
         assert layer.kernel_size == (3, 3) and layer.strides == (2, 1)
         assert isinstance(layer.kernel_initializer, tt.TTVarianceScaling)
