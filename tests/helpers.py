@@ -49,9 +49,9 @@ def interrupted_after_epoch(epoch):
     were killed then."""
     import pytest
 
-    from ttrnn.experiments import runner
+    from ttrnn.experiments import checkpointing
 
-    original = runner.EpochCheckpoint.on_epoch_end
+    original = checkpointing.EpochCheckpoint.on_epoch_end
 
     def on_epoch_end(self, index, logs=None):
         original(self, index, logs)
@@ -59,7 +59,9 @@ def interrupted_after_epoch(epoch):
             raise SimulatedInterrupt(f"Interrupted after epoch {epoch}.")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner.EpochCheckpoint, "on_epoch_end", on_epoch_end)
+        patch.setattr(
+            checkpointing.EpochCheckpoint, "on_epoch_end", on_epoch_end
+        )
         yield
 
 

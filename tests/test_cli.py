@@ -29,7 +29,7 @@ from tests.mirror_server import MirrorServer
 from ttrnn import cli
 from ttrnn.data import idx
 from ttrnn.data import sources
-from ttrnn.experiments import runner
+from ttrnn.experiments import checkpointing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -397,7 +397,7 @@ def test_video_experiment_resumes_after_kill(tmp_path, monkeypatch, av):
         ):
             with pytest.raises(SimulatedInterrupt):
                 cli.main(args)
-    state = _results(out / runner.STATE)
+    state = _results(out / checkpointing.STATE)
     assert state["epochs_done"] == 1
     assert not (out / "results.json").exists()
     assert cli.main(args) == 2  # the checkpoint needs --resume
@@ -444,7 +444,7 @@ def test_demo_writes_files(tmp_path, capsys, av):
     # size).
     assert "2017" not in text
     kept = [p.relative_to(out) for p in out.rglob("*.keras")]
-    assert kept == [pathlib.Path("tt-gru", runner.CHECKPOINT)]
+    assert kept == [pathlib.Path("tt-gru", checkpointing.CHECKPOINT)]
     assert _results(out / "tt-gru" / "results.json")["paper"] == {}
     # ... so the demo's TT-GRU can be explained, as the README says.
     clip = sorted((out / "data").rglob("*.mpg"))[0]

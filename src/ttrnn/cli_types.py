@@ -1,5 +1,6 @@
 """The argument types of the `ttrnn` command: each parses one option's
-text and raises `argparse.ArgumentTypeError` with the expected form."""
+text and raises `argparse.ArgumentTypeError` with the expected form. Also
+the options several commands share (`add_verbose`)."""
 
 import argparse
 
@@ -25,6 +26,13 @@ def ranks(text):
             f"Received: {text!r}"
         )
     return values[0] if len(values) == 1 else values
+
+
+def names(text):
+    """'tt, dense' -> ['tt', 'dense'] (empty parts dropped); `None` when
+    none is left (the command's default)."""
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    return chosen or None
 
 
 def integers(text):
@@ -99,3 +107,16 @@ def folds(text):
             f"cross-validation) like 0 or 0,1. Received: {text!r}"
         )
     return folds
+
+
+def add_verbose(parser, printed):
+    """Adds `--verbose` (training logs, default 1) to `parser`; `printed`
+    says what prints at every level, e.g. "the results are"."""
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="training logs: 0 none, 1 progress bars, 2 a line an epoch "
+        f"({printed} printed at every level)",
+    )

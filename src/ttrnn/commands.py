@@ -38,11 +38,9 @@ def experiment(args):
     _distribute(args)
     from ttrnn.experiments import run
 
-    models = None
-    if args.model:
-        models = [m.strip() for m in args.model.split(",") if m.strip()]
-    elif len(names) == 1:
-        models = [registry.get(names[0]).models[0]]
+    models = args.model
+    if models is None and len(names) == 1:
+        models = [None]  # the experiment's default model (RunConfig)
     run.run_many(
         names,
         models,
@@ -78,37 +76,34 @@ def info(args):
 
     from ttrnn.experiments import registry
     from ttrnn.experiments.registry import ExperimentError
+    from ttrnn.experiments.run_config import RunConfig
 
     target = args.target
-    overrides = {}
+    run = RunConfig(target)  # an experiment's name: nothing recorded
+    chosen = None
     if os.path.isfile(target):
         with open(target, encoding="utf-8") as file:
             saved = json.load(file)
-        overrides = saved.get("config", saved)
-        if "experiment" not in overrides:
+        saved = saved.get("config", saved)
+        if "experiment" not in saved:
             raise ExperimentError(
                 f"{target!r} is not the results.json or configuration of "
                 "one run (a summary of several runs lists them under "
                 "'runs': pass one run's results.json)."
             )
-        name = overrides["experiment"]
-        chosen = [overrides.get("model")]
-    else:
-        name = target
-        chosen = None
-    protocol = args.protocol
-    saved = overrides.get("protocol")
+        run = RunConfig.from_dict(saved)
+        chosen = [run.model]
+    name, protocol = run.experiment, args.protocol
     # The run's protocol, unless the name is an alias (which brings its
     # own) or the protocol is not the experiment's: earlier runs recorded
     # 'paper' for experiments that are not video.
     if protocol is None and name not in registry.ALIASES:
-        protocol = saved if saved in registry.get(name).protocols else None
+        own = registry.get(name).protocols
+        protocol = run.protocol if run.protocol in own else None
     experiment, protocol = registry.resolve(name, protocol)
-    if args.model:
-        chosen = [m.strip() for m in args.model.split(",")]
-    chosen = chosen or list(experiment.models)
-    ranks = args.tt_ranks or overrides.get("tt_ranks")
-    modes = args.tt_input_shape or overrides.get("tt_input_shape")
+    chosen = args.model or chosen or list(experiment.models)
+    ranks = args.tt_ranks or run.tt_ranks
+    modes = args.tt_input_shape or run.tt_input_shape
     for model_name in chosen:
         experiment.check_model(model_name, ranks, modes)
     load_keras()  # the models are built to be counted
@@ -116,7 +111,7 @@ def info(args):
     from ttrnn.experiments import models as models_module
     from ttrnn.experiments import settings
 
-    frame = args.frame_shape or overrides.get("frame_shape")
+    frame = args.frame_shape or run.frame_shape
     built = {}
     for model_name in chosen:
         if experiment.kind == "feedforward":

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from ttrnn.experiments import experiment
 from ttrnn.experiments import info
 from ttrnn.experiments import models
 from ttrnn.experiments import registry
@@ -63,8 +64,8 @@ class TestTTMLP:
             if _weights(ins, outs, (1, r, r, r, 1)) == 7680
         ]
         assert found == [((4, 2, 2, 16), 8)]
-        assert models.TT_MLP_OUTPUT_SHAPE == (4, 2, 2, 16)
-        assert models.TT_MLP_RANKS == (1, 8, 8, 8, 1)
+        assert experiment.TT_MLP_OUTPUT_SHAPE == (4, 2, 2, 16)
+        assert experiment.TT_MLP_RANKS == (1, 8, 8, 8, 1)
 
     def test_correctness_with_padding_mask(self):
         """uint8 frames with a padding mask: the output is the head on the
@@ -116,7 +117,7 @@ class TestTTMLP:
 
     def test_tt_ranks_override(self):
         e = registry.get("ucf11")
-        # The runner's default ranks are the TT-MLP's, not the TT-RNNs'.
+        # A run's default ranks are the TT-MLP's, not the TT-RNNs'.
         assert e.ranks(None, "tt-mlp") == [1, 8, 8, 8, 1]
         assert e.ranks(None, "tt-gru") == [1, 4, 4, 4, 1]
         assert e.ranks(3, "tt-mlp") == 3

@@ -12,7 +12,7 @@ from ttrnn.experiments.registry import Experiment
 
 
 def __getattr__(name):
-    # The runner imports Keras; the registry (`ttrnn list`) does not.
+    # `run` imports Keras; the registry (`ttrnn list`) does not.
     if name in ("run_experiment", "run_many"):
         from ttrnn.experiments import run
 
