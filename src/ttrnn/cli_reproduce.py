@@ -77,6 +77,10 @@ def add_parser(sub, count, folds):
     return p
 
 
+# The options `reproduce` passes on under their own names.
+_TABLE_OPTIONS = "models folds epochs out data_dir seed seeds verbose"
+
+
 def reproduce(args):
     """`ttrnn reproduce NAME` (or `--list`)."""
     from ttrnn.experiments import reproduce_tables as tables
@@ -96,14 +100,7 @@ def reproduce(args):
 
     run_table(
         args.name,
-        models=args.models,
-        folds=args.folds,
-        epochs=args.epochs,
-        out=args.out,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        seeds=args.seeds,
-        verbose=args.verbose,
         plot=not args.no_plots,
+        **commands.keywords(args, _TABLE_OPTIONS),
     )
     return 0

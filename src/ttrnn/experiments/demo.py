@@ -29,29 +29,21 @@ from ttrnn.experiments import plots
 from ttrnn.experiments import run
 from ttrnn.experiments import rundir
 
-# Sizes of the full demo and of the quick one (tests, smoke checks).
-FULL = dict(
-    num_classes=6,
-    groups_per_class=6,
-    clips_per_group=4,
-    num_frames=6,
-    frame_shape=(120, 160),
-    epochs=10,
-    batch_size=16,
-    folds=(0, 1),
-    learning_rate="sweep",
-)
-QUICK = dict(
-    num_classes=3,
-    groups_per_class=5,
-    clips_per_group=1,
-    num_frames=4,
-    frame_shape=(24, 32),
-    epochs=2,
-    batch_size=4,
-    folds=(0,),
-    learning_rate=(1e-2, 1e-4),
-)
+# Sizes of the full demo and of the quick one (tests, smoke checks),
+# side by side: (full, quick).
+_SIZES = {
+    "num_classes": (6, 3),
+    "groups_per_class": (6, 5),
+    "clips_per_group": (4, 1),
+    "num_frames": (6, 4),
+    "frame_shape": ((120, 160), (24, 32)),
+    "epochs": (10, 2),
+    "batch_size": (16, 4),
+    "folds": ((0, 1), (0,)),
+    "learning_rate": ("sweep", (1e-2, 1e-4)),
+}
+FULL = {name: full for name, (full, _) in _SIZES.items()}
+QUICK = {name: quick for name, (_, quick) in _SIZES.items()}
 MODELS = ("tt-gru", "gru")
 # Both models train with the same settings apart from the learning rate
 # (swept per model, see above): no dropout, frames scaled to [-1, 1) (the
