@@ -288,13 +288,15 @@ def _video(experiment, protocol, asked):
         modes = models.tt_input_modes(experiment, height * width * 3, modes)
     folds = experiment.folds if asked.folds is None else asked.folds
     paper = protocol == "paper"
+    frames = NUM_FRAMES if asked.num_frames is None else asked.num_frames
+    buckets = BUCKETS if asked.buckets is None else asked.buckets
     return dict(
         frame_shape=tuple(int(n) for n in frame_shape),
-        num_frames=None if paper else int(asked.num_frames or NUM_FRAMES),
+        num_frames=None if paper else int(frames),
         tt_input_shape=None if modes is None else tuple(int(m) for m in modes),
         folds=None if folds is None else tuple(int(f) for f in folds),
         pixel_scale=settings.pixel_scale(protocol),
-        buckets=int(asked.buckets or BUCKETS) if paper else None,
+        buckets=int(buckets) if paper else None,
         max_batch_frames=_max_batch_frames(asked.max_batch_frames)
         if paper
         else None,
