@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.formats import write_spls_like
+from tests.helpers import write_tiny_ucf11
 from ttrnn import cli
 from ttrnn import cli_warnings
 from ttrnn.experiments import checkpointing
@@ -336,15 +337,7 @@ def test_video_run_lists_its_clips_and_explains_by_index(
     from ttrnn import data
 
     data_dir = tmp_path / "ucf11"
-    data.write_ucf11_like(
-        data_dir,
-        num_classes=3,
-        groups_per_class=5,
-        clips_per_group=1,
-        num_frames=5,
-        frame_shape=(16, 24),
-        seed=2,
-    )
+    write_tiny_ucf11(data_dir, num_frames=5)
     clips = sorted(data_dir.rglob("*.mpg"))
     junk, short = clips[3], clips[7]
     junk.write_bytes(b"junk")

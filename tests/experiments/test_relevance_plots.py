@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.formats import write_tiny_fashion_mnist
+from tests.helpers import write_tiny_ucf11
 from ttrnn.experiments import datasets
 from ttrnn.experiments import registry
 from ttrnn.experiments import relevance_plots
@@ -139,15 +140,7 @@ class TestExplainCommand:
         from ttrnn import data
 
         data_dir = tmp_path / "ucf11"
-        data.write_ucf11_like(
-            data_dir,
-            num_classes=3,
-            groups_per_class=5,
-            clips_per_group=1,
-            num_frames=5,
-            frame_shape=(16, 24),
-            seed=2,
-        )
+        write_tiny_ucf11(data_dir, num_frames=5)
         out = tmp_path / "run"
         argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
         argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]

@@ -10,6 +10,7 @@ import pytest
 from tests.formats import write_reuters_like
 from tests.formats import write_spls_like
 from tests.formats import write_tiny_fashion_mnist
+from tests.helpers import write_tiny_ucf11
 from ttrnn import cli
 from ttrnn.experiments import registry
 from ttrnn.experiments import reproduce
@@ -127,17 +128,8 @@ def _run(label, tmp_path):
     if label == "fibonacci":
         return run.run_experiment("fibonacci", **common)
     pytest.importorskip("av")
-    from ttrnn import data
 
-    data.write_ucf11_like(
-        tmp_path / "ucf11",
-        num_classes=3,
-        groups_per_class=5,
-        clips_per_group=1,
-        num_frames=4,
-        frame_shape=(16, 24),
-        seed=2,
-    )
+    write_tiny_ucf11(tmp_path / "ucf11")
     video = dict(data_dir=tmp_path / "ucf11", frame_shape=(16, 24))
     video.update(batch_size=4, folds=[0], cache_dir=tmp_path / "cache")
     if label == "ucf11-fast":
