@@ -196,7 +196,10 @@ def child(args):
         verbose=0,
         plot=False,
     )
-    parameters = inspect.signature(run.run_experiment).parameters
+    try:  # the settings run_experiment takes
+        from ttrnn.experiments.run_config import SETTINGS as parameters
+    except ImportError:  # an earlier ttrnn: its keyword arguments
+        parameters = inspect.signature(run.run_experiment).parameters
     if "buckets" in parameters:
         kwargs["buckets"] = args.buckets
     if "max_batch_frames" in parameters and args.max_batch_frames is not None:

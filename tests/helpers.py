@@ -49,9 +49,9 @@ def interrupted_after_epoch(epoch):
     were killed then."""
     import pytest
 
-    from ttrnn.experiments import runner
+    from ttrnn.experiments import checkpointing
 
-    original = runner.EpochCheckpoint.on_epoch_end
+    original = checkpointing.EpochCheckpoint.on_epoch_end
 
     def on_epoch_end(self, index, logs=None):
         original(self, index, logs)
@@ -59,7 +59,9 @@ def interrupted_after_epoch(epoch):
             raise SimulatedInterrupt(f"Interrupted after epoch {epoch}.")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner.EpochCheckpoint, "on_epoch_end", on_epoch_end)
+        patch.setattr(
+            checkpointing.EpochCheckpoint, "on_epoch_end", on_epoch_end
+        )
         yield
 
 
@@ -84,3 +86,19 @@ def fewer_rows(train=48, test=16):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(datasets, "load_arrays", few)
         yield
+
+
+def write_tiny_ucf11(folder, num_frames=4):
+    """A set in UCF11's layout small enough for a fold of a video run:
+    3 classes, 5 groups of one clip each, 16x24 frames (needs PyAV)."""
+    from ttrnn import data
+
+    return data.write_ucf11_like(
+        folder,
+        num_classes=3,
+        groups_per_class=5,
+        clips_per_group=1,
+        num_frames=num_frames,
+        frame_shape=(16, 24),
+        seed=2,
+    )

@@ -25,11 +25,12 @@ from tests.formats import write_spls_like
 from tests.formats import write_tiny_fashion_mnist
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
+from tests.helpers import write_tiny_ucf11
 from tests.mirror_server import MirrorServer
 from ttrnn import cli
 from ttrnn.data import idx
 from ttrnn.data import sources
-from ttrnn.experiments import runner
+from ttrnn.experiments import checkpointing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -397,7 +398,7 @@ def test_video_experiment_resumes_after_kill(tmp_path, monkeypatch, av):
         ):
             with pytest.raises(SimulatedInterrupt):
                 cli.main(args)
-    state = _results(out / runner.STATE)
+    state = _results(out / checkpointing.STATE)
     assert state["epochs_done"] == 1
     assert not (out / "results.json").exists()
     assert cli.main(args) == 2  # the checkpoint needs --resume
@@ -444,7 +445,7 @@ def test_demo_writes_files(tmp_path, capsys, av):
     # size).
     assert "2017" not in text
     kept = [p.relative_to(out) for p in out.rglob("*.keras")]
-    assert kept == [pathlib.Path("tt-gru", runner.CHECKPOINT)]
+    assert kept == [pathlib.Path("tt-gru", checkpointing.CHECKPOINT)]
     assert _results(out / "tt-gru" / "results.json")["paper"] == {}
     # ... so the demo's TT-GRU can be explained, as the README says.
     clip = sorted((out / "data").rglob("*.mpg"))[0]
@@ -633,18 +634,9 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
     and padding, and the learning curves ignore the dummy rows that fill
     the last batch (the validation accuracy after the last epoch is the
     accuracy of the per-clip predictions)."""
-    from ttrnn import data
 
     data_dir = tmp_path / "ucf11"
-    data.write_ucf11_like(
-        data_dir,
-        num_classes=3,
-        groups_per_class=5,
-        clips_per_group=1,
-        num_frames=4,
-        frame_shape=(16, 24),
-        seed=2,
-    )
+    write_tiny_ucf11(data_dir)
     out = tmp_path / "run"
     argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
     argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]
@@ -670,18 +662,9 @@ def test_paper_protocol_buckets_and_weighted_curves(tmp_path, av):
 def test_tt_mlp_trains_in_the_paper_protocol(tmp_path, av):
     """The TT-MLP runs the video path of the TT-RNNs: bucketed, masked,
     uint8 clips; its learning curve agrees with the per-clip scores."""
-    from ttrnn import data
 
     data_dir = tmp_path / "ucf11"
-    data.write_ucf11_like(
-        data_dir,
-        num_classes=3,
-        groups_per_class=5,
-        clips_per_group=1,
-        num_frames=4,
-        frame_shape=(16, 24),
-        seed=2,
-    )
+    write_tiny_ucf11(data_dir)
     out = tmp_path / "run"
     argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
     argv += ["--out", str(out), "--protocol", "paper", "--epochs", "2"]

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from tests.formats import write_spls_like
+from tests.helpers import write_tiny_ucf11
 from ttrnn import cli
 from ttrnn import cli_warnings
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments import datasets
 from ttrnn.experiments import rundir
-from ttrnn.experiments import runner
 
 
 @pytest.fixture(autouse=True)
@@ -111,9 +112,9 @@ class TestCheckedBeforeTheData:
     def test_an_earlier_run_before_decoding(self, tmp_path, capsys, no_data):
         out = tmp_path / "run"
         (out / "fold-1").mkdir(parents=True)
-        (out / "fold-1" / runner.CHECKPOINT).write_bytes(b"")
+        (out / "fold-1" / checkpointing.CHECKPOINT).write_bytes(b"")
         state = {"epochs_done": 3}
-        (out / "fold-1" / runner.STATE).write_text(json.dumps(state))
+        (out / "fold-1" / checkpointing.STATE).write_text(json.dumps(state))
         argv = ["experiment", "ucf11", "--data-dir", str(tmp_path)]
         assert cli.main([*argv, "--out", str(out)]) == 2
         _one_line_error(
@@ -124,8 +125,8 @@ class TestCheckedBeforeTheData:
         # The second run's folder is the bad one: the first never starts.
         out = tmp_path / "group"
         (out / "dense").mkdir(parents=True)
-        (out / "dense" / runner.CHECKPOINT).write_bytes(b"")
-        (out / "dense" / runner.STATE).write_text('{"epochs_done": 1}')
+        (out / "dense" / checkpointing.CHECKPOINT).write_bytes(b"")
+        (out / "dense" / checkpointing.STATE).write_text('{"epochs_done": 1}')
         argv = ["experiment", "mice", "--model", "tt,dense"]
         assert cli.main([*argv, "--out", str(out)]) == 2
         _one_line_error(capsys, "experiment", "dense", "1 epochs done")
@@ -178,8 +179,8 @@ class TestLeftBehind:
     def test_overwrite_clears_the_runs_files_only(self, tmp_path, spls_dir):
         out = tmp_path / "run"
         old = [
-            runner.CHECKPOINT,
-            runner.STATE,
+            checkpointing.CHECKPOINT,
+            checkpointing.STATE,
             "results.json",
             "curves.png",
             "explain/clip/relevance.npy",
@@ -193,7 +194,7 @@ class TestLeftBehind:
         for name in old + foreign:
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             (out / name).write_text("{}")
-        (out / runner.STATE).write_text('{"epochs_done": 9}')
+        (out / checkpointing.STATE).write_text('{"epochs_done": 9}')
         argv = ["experiment", "mice", "--data-dir", str(spls_dir)]
         argv += ["--out", str(out), "--epochs", "1", "--verbose", "0"]
         assert cli.main([*argv, "--overwrite", "--no-plots"]) == 0
@@ -203,7 +204,8 @@ class TestLeftBehind:
             for name in names
         )
         assert left == sorted(
-            foreign + [runner.CHECKPOINT, runner.STATE, "results.json"]
+            foreign
+            + [checkpointing.CHECKPOINT, checkpointing.STATE, "results.json"]
         )
         with open(out / "results.json") as file:
             assert json.load(file)["epochs_done"] == 1
@@ -294,7 +296,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path, spls_dir):
     )
     try:
         deadline = time.monotonic() + 300
-        while not (out / runner.STATE).exists():
+        while not (out / checkpointing.STATE).exists():
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
@@ -309,7 +311,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path, spls_dir):
         f"ttrnn experiment: interrupted; the checkpoint in {out} keeps the "
         f"finished epochs. Resume with: {command}"
     )
-    assert runner.load_state(out)["epochs_done"] >= 1
+    assert checkpointing.load_state(out)["epochs_done"] >= 1
 
 
 def _smooth_clip(num_frames, height=16, width=24):
@@ -335,15 +337,7 @@ def test_video_run_lists_its_clips_and_explains_by_index(
     from ttrnn import data
 
     data_dir = tmp_path / "ucf11"
-    data.write_ucf11_like(
-        data_dir,
-        num_classes=3,
-        groups_per_class=5,
-        clips_per_group=1,
-        num_frames=5,
-        frame_shape=(16, 24),
-        seed=2,
-    )
+    write_tiny_ucf11(data_dir, num_frames=5)
     clips = sorted(data_dir.rglob("*.mpg"))
     junk, short = clips[3], clips[7]
     junk.write_bytes(b"junk")

@@ -48,6 +48,66 @@ _PROTOCOL_HELP = (
 )
 
 
+# `ttrnn experiment`'s settings that default to the run's (`RunConfig`,
+# which fills each one left out): option, type, help.
+_RUN_OPTIONS = (
+    ("--epochs", cli_types.count("epochs"), None),
+    ("--batch-size", cli_types.count("samples"), None),
+    (
+        "--learning-rate",
+        cli_types.learning_rate,
+        "Adam's rate; 'sweep' (or candidates like 1e-3,1e-4) picks the one "
+        "with the lowest training loss after short trial runs",
+    ),
+    ("--tt-ranks", cli_types.ranks, "e.g. 4 or 1,4,4,4,1"),
+    (
+        "--tt-input-shape",
+        cli_types.shape,
+        "video: TT input modes, e.g. 8,20,20,18",
+    ),
+    (
+        "--frame-shape",
+        cli_types.shape,
+        "video: HxW frames are resized to (default: the dataset's)",
+    ),
+    (
+        "--frames",
+        cli_types.count("frames"),
+        "fast protocol: frames a clip (default 16)",
+    ),
+    (
+        "--folds",
+        cli_types.folds,
+        "cross-validation folds to run, e.g. 0 or 0,1 (default all)",
+    ),
+    (
+        "--dropout",
+        cli_types.fraction,
+        "RNN input dropout (default: the experiment's, 0.25 as run in 2017)",
+    ),
+    (
+        "--recurrent-dropout",
+        cli_types.fraction,
+        "RNN recurrent dropout (default: the experiment's, 0.25 as run in "
+        "2017)",
+    ),
+    (
+        "--buckets",
+        cli_types.count("buckets"),
+        "video, paper protocol: most length buckets (one compiled graph "
+        "each; default 8)",
+    ),
+    (
+        "--max-batch-frames",
+        cli_types.count("max-batch-frames", allow_zero=True),
+        "video, paper protocol: most padded frames a batch; batches of "
+        "longer clips hold fewer clips (default 4096 on JAX, 8192 on "
+        "TensorFlow and torch; 0 for no limit)",
+    ),
+    ("--cache-dir", None, "decoded-frame cache"),
+)
+
+
 class _Version(argparse.Action):
     """`--version`: prints the installed version; imports no Keras."""
 
@@ -120,9 +180,9 @@ def build_parser():
         "set is fetched into the cache on first use: ttrnn data)",
     )
     p.add_argument("--out", default=None, help="default: runs/NAME")
-    p.add_argument("--epochs", type=cli_types.count("epochs"), default=None)
     p.add_argument(
         "--model",
+        type=cli_types.names,
         default=None,
         help="model, or several separated by commas: tt/dense "
         "(feed-forward); tt-gru, tt-lstm, tt-rnn, vtt-gru, vtt-lstm, "
@@ -139,85 +199,10 @@ def build_parser():
     p.add_argument(
         "--overwrite", action="store_true", help="discard an earlier run"
     )
-    p.add_argument(
-        "--batch-size", type=cli_types.count("samples"), default=None
-    )
-    p.add_argument(
-        "--learning-rate",
-        type=cli_types.learning_rate,
-        default=None,
-        help="Adam's rate; 'sweep' (or candidates like 1e-3,1e-4) picks "
-        "the one with the lowest training loss after short trial runs",
-    )
-    p.add_argument(
-        "--tt-ranks",
-        type=cli_types.ranks,
-        default=None,
-        help="e.g. 4 or 1,4,4,4,1",
-    )
-    p.add_argument(
-        "--tt-input-shape",
-        type=cli_types.shape,
-        default=None,
-        help="video: TT input modes, e.g. 8,20,20,18",
-    )
-    p.add_argument(
-        "--frame-shape",
-        type=cli_types.shape,
-        default=None,
-        help="video: HxW frames are resized to (default: the dataset's)",
-    )
-    p.add_argument(
-        "--frames",
-        type=cli_types.count("frames"),
-        default=16,
-        help="fast protocol: frames a clip",
-    )
-    p.add_argument(
-        "--folds",
-        type=cli_types.folds,
-        default=None,
-        help="cross-validation folds to run, e.g. 0 or 0,1 (default all)",
-    )
-    p.add_argument(
-        "--dropout",
-        type=cli_types.fraction,
-        default=None,
-        help="RNN input dropout (default: the experiment's, 0.25 as run "
-        "in 2017)",
-    )
-    p.add_argument(
-        "--recurrent-dropout",
-        type=cli_types.fraction,
-        default=None,
-        help="RNN recurrent dropout (default: the experiment's, 0.25 as "
-        "run in 2017)",
-    )
-    p.add_argument(
-        "--buckets",
-        type=cli_types.count("buckets"),
-        default=8,
-        help="video, paper protocol: most length buckets (one compiled "
-        "graph each)",
-    )
-    p.add_argument(
-        "--max-batch-frames",
-        type=cli_types.count("max-batch-frames", allow_zero=True),
-        default=None,
-        help="video, paper protocol: most padded frames a batch; batches "
-        "of longer clips hold fewer clips (default 4096 on JAX, 8192 on "
-        "TensorFlow and torch; 0 for no limit)",
-    )
-    p.add_argument("--cache-dir", default=None, help="decoded-frame cache")
+    for option, parse, text in _RUN_OPTIONS:
+        p.add_argument(option, type=parse, default=None, help=text)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        default=1,
-        help="training logs: 0 none, 1 progress bars, 2 a line an epoch "
-        "(the results are printed at every level)",
-    )
+    cli_types.add_verbose(p, "the results are")
     p.add_argument("--no-plots", action="store_true")
     cli_data.add_experiment_arguments(p)
     cli_distributed.add_arguments(p, cli_types.count)
@@ -232,7 +217,7 @@ def build_parser():
         "multiply-adds a sample (a time step for RNNs).",
     )
     p.add_argument("target", help="experiment name or a results.json")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", type=cli_types.names, default=None)
     p.add_argument("--tt-ranks", type=cli_types.ranks, default=None)
     p.add_argument("--tt-input-shape", type=cli_types.shape, default=None)
     p.add_argument("--frame-shape", type=cli_types.shape, default=None)
@@ -322,7 +307,7 @@ _USAGE_ERRORS = (
     ("ttrnn.experiments.datasets", "DataDirError"),
     ("ttrnn.data.errors", "DataFetchError"),
     ("ttrnn.experiments.registry", "ExperimentError"),
-    ("ttrnn.experiments.runner", "RunExistsError"),
+    ("ttrnn.experiments.checkpointing", "RunExistsError"),
     ("ttrnn.distribution", "DistributionError"),
 )
 

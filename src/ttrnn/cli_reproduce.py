@@ -9,6 +9,7 @@
 (`ttrnn.experiments.reproduce`). `--list` imports no Keras.
 """
 
+from ttrnn import cli_types
 from ttrnn import commands
 
 
@@ -31,6 +32,7 @@ def add_parser(sub, count, folds):
     )
     p.add_argument(
         "--models",
+        type=cli_types.names,
         default=None,
         help="run only these models, separated by commas (default: the "
         "table's)",
@@ -65,14 +67,7 @@ def add_parser(sub, count, folds):
         help="run each model (and fold) with this many seeds, SEED, "
         "SEED+1, ...; the table's spread is over all runs (default 1)",
     )
-    p.add_argument(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        default=1,
-        help="training logs: 0 none, 1 progress bars, 2 a line an epoch "
-        "(the table is printed at every level)",
-    )
+    cli_types.add_verbose(p, "the table is")
     p.add_argument(
         "--no-plots",
         action="store_true",
@@ -80,6 +75,10 @@ def add_parser(sub, count, folds):
     )
     p.set_defaults(func=reproduce)
     return p
+
+
+# The options `reproduce` passes on under their own names.
+_TABLE_OPTIONS = "models folds epochs out data_dir seed seeds verbose"
 
 
 def reproduce(args):
@@ -97,21 +96,11 @@ def reproduce(args):
         )
     tables.get(args.name)  # an unknown name fails before Keras loads
     commands.load_keras()
-    models = None
-    if args.models:
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
     from ttrnn.experiments.reproduce import reproduce as run_table
 
     run_table(
         args.name,
-        models=models,
-        folds=args.folds,
-        epochs=args.epochs,
-        out=args.out,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        seeds=args.seeds,
-        verbose=args.verbose,
         plot=not args.no_plots,
+        **commands.keywords(args, _TABLE_OPTIONS),
     )
     return 0

@@ -1,5 +1,6 @@
 """The argument types of the `ttrnn` command: each parses one option's
-text and raises `argparse.ArgumentTypeError` with the expected form."""
+text and raises `argparse.ArgumentTypeError` with the expected form. Also
+the options several commands share (`add_verbose`)."""
 
 import argparse
 
@@ -27,6 +28,13 @@ def ranks(text):
     return values[0] if len(values) == 1 else values
 
 
+def names(text):
+    """'tt, dense' -> ['tt', 'dense'] (empty parts dropped); `None` when
+    none is left (the command's default)."""
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    return chosen or None
+
+
 def integers(text):
     """'8,20x3' -> (8, 20, 3); () when a part is not an integer."""
     parts = text.replace("x", ",").split(",")
@@ -40,18 +48,12 @@ def count(what, allow_zero=False):
     """An argparse type: a positive integer (or zero, with `allow_zero`),
     the message naming `what`."""
     low = 0 if allow_zero else 1
+    kind = "a number" if allow_zero else "a positive number"
 
     def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < low:
-            kind = "a number" if allow_zero else "a positive number"
-            raise argparse.ArgumentTypeError(
-                f"expected {kind} of {what} ({low} or more). Received: {text!r}"
-            )
-        return value
+        return _checked(
+            text, int, lambda v: v >= low, f"{kind} of {what} ({low} or more)"
+        )
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
@@ -61,41 +63,60 @@ def learning_rate(text):
     """A positive number, `sweep`, or comma-separated candidates."""
     if text == "sweep":
         return text
-    try:
-        rates = [float(part) for part in text.split(",")]
-    except ValueError:
-        rates = [0.0]
-    if not all(0 < rate < float("inf") for rate in rates):
-        raise argparse.ArgumentTypeError(
-            "expected a positive number like 0.001, 'sweep', or "
-            f"candidates like 1e-3,1e-4. Received: {text!r}"
-        )
+    rates = _checked(
+        text,
+        lambda t: [float(part) for part in t.split(",")],
+        lambda rates: all(0 < rate < float("inf") for rate in rates),
+        "a positive number like 0.001, 'sweep', or candidates like 1e-3,1e-4",
+    )
     return rates[0] if len(rates) == 1 else rates
 
 
 def fraction(text):
+    """A number from 0 to below 1 (a dropout rate)."""
+    return _checked(
+        text,
+        float,
+        lambda v: 0 <= v < 1,
+        "a fraction from 0 to below 1, like 0.25",
+    )
+
+
+def folds(text):
+    """'all' (`None`) or fold numbers 0 to 4: '0,1' -> [0, 1]."""
+    if text == "all":
+        return None
+    return _checked(
+        text,
+        lambda t: [int(f) for f in t.split(",")],
+        lambda folds: all(0 <= f < 5 for f in folds),
+        "'all' or fold numbers from 0 to 4 (5-fold cross-validation) like "
+        "0 or 0,1",
+    )
+
+
+def _checked(text, parse, valid, expected):
+    """`parse(text)` when it parses and is `valid`, else the error that
+    says what was expected."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
+        value = None
+    if value is None or not valid(value):
         raise argparse.ArgumentTypeError(
-            f"expected a fraction from 0 to below 1, like 0.25. "
-            f"Received: {text!r}"
+            f"expected {expected}. Received: {text!r}"
         )
     return value
 
 
-def folds(text):
-    if text == "all":
-        return None
-    try:
-        folds = [int(f) for f in text.split(",")]
-    except ValueError:
-        folds = []
-    if not folds or any(not 0 <= f < 5 for f in folds):
-        raise argparse.ArgumentTypeError(
-            "expected 'all' or fold numbers from 0 to 4 (5-fold "
-            f"cross-validation) like 0 or 0,1. Received: {text!r}"
-        )
-    return folds
+def add_verbose(parser, printed):
+    """Adds `--verbose` (training logs, default 1) to `parser`; `printed`
+    says what prints at every level, e.g. "the results are"."""
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="training logs: 0 none, 1 progress bars, 2 a line an epoch "
+        f"({printed} printed at every level)",
+    )

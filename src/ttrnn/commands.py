@@ -38,38 +38,38 @@ def experiment(args):
     _distribute(args)
     from ttrnn.experiments import run
 
-    models = None
-    if args.model:
-        models = [m.strip() for m in args.model.split(",") if m.strip()]
-    elif len(names) == 1:
-        models = [registry.get(names[0]).models[0]]
+    models = args.model
+    if models is None and len(names) == 1:
+        models = [None]  # the experiment's default model (RunConfig)
+    settings = keywords(args, _RUN_SETTINGS, num_frames="frames")
+    if args.max_batch_frames is not None:  # 0: no limit
+        settings["max_batch_frames"] = args.max_batch_frames or None
     run.run_many(
         names,
         models,
         out=args.out or os.path.join("runs", _label(args)),
-        data_dir=args.data_dir,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        protocol=args.protocol,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        tt_ranks=args.tt_ranks,
-        tt_input_shape=args.tt_input_shape,
-        frame_shape=args.frame_shape,
-        num_frames=args.frames,
-        folds=args.folds,
-        dropout=args.dropout,
-        recurrent_dropout=args.recurrent_dropout,
-        cache_dir=args.cache_dir,
-        seed=args.seed,
-        verbose=args.verbose,
         plot=not args.no_plots,
-        buckets=args.buckets,
-        **_batch_frames_arg(args.max_batch_frames),
+        **settings,
     )
     return 0
+
+
+# The options of `ttrnn experiment` named as the run settings they set
+# (`RunConfig`); `--frames` sets `num_frames`.
+_RUN_SETTINGS = (
+    "data_dir dataset epochs protocol resume overwrite batch_size "
+    "learning_rate tt_ranks tt_input_shape frame_shape folds dropout "
+    "recurrent_dropout cache_dir seed verbose buckets"
+)
+
+
+def keywords(args, names, **renamed):
+    """The keyword arguments a command passes on: the values in `args`
+    of the options `names` (their destinations, separated by spaces),
+    and of `renamed` (keyword=destination)."""
+    chosen = {name: getattr(args, name) for name in names.split()}
+    chosen.update({key: getattr(args, dest) for key, dest in renamed.items()})
+    return chosen
 
 
 def info(args):
@@ -78,37 +78,34 @@ def info(args):
 
     from ttrnn.experiments import registry
     from ttrnn.experiments.registry import ExperimentError
+    from ttrnn.experiments.run_config import RunConfig
 
     target = args.target
-    overrides = {}
+    run = RunConfig(target)  # an experiment's name: nothing recorded
+    chosen = None
     if os.path.isfile(target):
         with open(target, encoding="utf-8") as file:
             saved = json.load(file)
-        overrides = saved.get("config", saved)
-        if "experiment" not in overrides:
+        saved = saved.get("config", saved)
+        if "experiment" not in saved:
             raise ExperimentError(
                 f"{target!r} is not the results.json or configuration of "
                 "one run (a summary of several runs lists them under "
                 "'runs': pass one run's results.json)."
             )
-        name = overrides["experiment"]
-        chosen = [overrides.get("model")]
-    else:
-        name = target
-        chosen = None
-    protocol = args.protocol
-    saved = overrides.get("protocol")
+        run = RunConfig.from_dict(saved)
+        chosen = [run.model]
+    name, protocol = run.experiment, args.protocol
     # The run's protocol, unless the name is an alias (which brings its
     # own) or the protocol is not the experiment's: earlier runs recorded
     # 'paper' for experiments that are not video.
     if protocol is None and name not in registry.ALIASES:
-        protocol = saved if saved in registry.get(name).protocols else None
+        own = registry.get(name).protocols
+        protocol = run.protocol if run.protocol in own else None
     experiment, protocol = registry.resolve(name, protocol)
-    if args.model:
-        chosen = [m.strip() for m in args.model.split(",")]
-    chosen = chosen or list(experiment.models)
-    ranks = args.tt_ranks or overrides.get("tt_ranks")
-    modes = args.tt_input_shape or overrides.get("tt_input_shape")
+    chosen = args.model or chosen or list(experiment.models)
+    ranks = args.tt_ranks or run.tt_ranks
+    modes = args.tt_input_shape or run.tt_input_shape
     for model_name in chosen:
         experiment.check_model(model_name, ranks, modes)
     load_keras()  # the models are built to be counted
@@ -116,7 +113,7 @@ def info(args):
     from ttrnn.experiments import models as models_module
     from ttrnn.experiments import settings
 
-    frame = args.frame_shape or overrides.get("frame_shape")
+    frame = args.frame_shape or run.frame_shape
     built = {}
     for model_name in chosen:
         if experiment.kind == "feedforward":
@@ -167,14 +164,10 @@ def explain(args):
     summary = explain_run.explain_run(
         args.run_dir,
         input_path=args.input,
-        index=args.index,
-        target=args.target,
-        out=args.out,
-        eps=args.eps,
-        bias_factor=args.bias_factor,
-        data_dir=args.data_dir,
-        top_frames=args.top_frames,
         plot=not args.no_plots,
+        **keywords(
+            args, "index target out eps bias_factor data_dir top_frames"
+        ),
     )
     label = "" if summary["label"] is None else f" (label {summary['label']})"
     print(
@@ -303,13 +296,6 @@ def _info_outputs(experiment):
         "yeast": 18,
     }
     return counts.get(experiment.name, 1)
-
-
-def _batch_frames_arg(value):
-    """`--max-batch-frames`: unset keeps the default, 0 means no limit."""
-    if value is None:
-        return {}
-    return {"max_batch_frames": value or None}
 
 
 def _distribute(args):

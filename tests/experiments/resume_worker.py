@@ -3,7 +3,7 @@
     python tests/experiments/resume_worker.py PAUSE KIND ARGS_JSON
 
 KIND `arrays` trains the dropout model of `build_arrays_model` on
-`arrays_data()` through `runner.fit_with_checkpoints` (`fit_arrays`),
+`arrays_data()` through `checkpointing.fit_with_checkpoints` (`fit_arrays`),
 ARGS_JSON holding its `run_dir`, `epochs` and `resume`; KIND `cli` runs
 `ttrnn ARGS...` (ARGS_JSON a list). With PAUSE = k >= 0 the process writes
 `<run_dir>/paused` after the first training step of epoch k + 1 (the
@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import ttrnn  # noqa: E402  (before keras: chooses the backend)
-from ttrnn.experiments import runner  # noqa: E402
+from ttrnn.experiments import checkpointing  # noqa: E402
 
 ROWS, STEPS, FEATURES, CLASSES = 21, 5, 8, 3
 BATCH = 4  # 21 rows: a short last batch of one
@@ -66,7 +66,7 @@ def build_arrays_model():
 
 
 def pause_after(epochs_done, run_dir):
-    class Pausing(runner.EpochCheckpoint):
+    class Pausing(checkpointing.EpochCheckpoint):
         def on_epoch_begin(self, epoch, logs=None):
             super().on_epoch_begin(epoch, logs)
             self.epoch = epoch
@@ -76,12 +76,12 @@ def pause_after(epochs_done, run_dir):
                 pathlib.Path(run_dir, "paused").write_text("")
                 time.sleep(600)
 
-    runner.EpochCheckpoint = Pausing
+    checkpointing.EpochCheckpoint = Pausing
 
 
 def fit_arrays(run_dir, epochs, resume):
     train, validation = arrays_data()
-    return runner.fit_with_checkpoints(
+    return checkpointing.fit_with_checkpoints(
         build_arrays_model,
         train,
         validation,

@@ -117,7 +117,7 @@ class TestTTMLP:
 
     def test_tt_ranks_override(self):
         e = registry.get("ucf11")
-        # The runner's default ranks are the TT-MLP's, not the TT-RNNs'.
+        # A run's default ranks are the TT-MLP's, not the TT-RNNs'.
         assert e.ranks(None, "tt-mlp") == [1, 8, 8, 8, 1]
         assert e.ranks(None, "tt-gru") == [1, 4, 4, 4, 1]
         assert e.ranks(3, "tt-mlp") == 3

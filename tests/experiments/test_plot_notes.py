@@ -6,8 +6,8 @@ import pytest
 
 from ttrnn import cli
 from ttrnn.experiments import demo
-from ttrnn.experiments import explained
 from ttrnn.experiments import plots
+from ttrnn.experiments import relevance_plots
 
 pytest.importorskip("matplotlib")
 
@@ -58,7 +58,9 @@ def test_sequence_heatmap_has_axes_colour_bar_and_step_sums(
     x[:2] = 0  # pre-padding: not drawn
     relevance = rng.normal(size=(6, 40))
     relevance[:2] = 0
-    path = explained.sequence_heatmap(tmp_path / "r.png", x, relevance, "T")
+    path = relevance_plots.sequence_heatmap(
+        tmp_path / "r.png", x, relevance, "T"
+    )
     assert path.read_bytes()[:4] == b"\x89PNG"
     (figure,) = figures
     assert figure["suptitle"] == "T"

@@ -294,7 +294,7 @@ def test_run_experiment_tuned_protocol_and_alias(tmp_path, monkeypatch):
 def test_paper_frame_budget_by_backend():
     """4,096 padded frames a batch on JAX (whose compiled step's
     temporaries grow with the batch), 8,192 on TensorFlow and torch."""
-    from ttrnn.experiments import training
+    from ttrnn.experiments import run_config
 
     expected = 4096 if keras.backend.backend() == "jax" else 8192
-    assert training.default_max_batch_frames() == expected
+    assert run_config.default_max_batch_frames() == expected

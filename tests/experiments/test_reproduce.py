@@ -14,9 +14,9 @@ import pytest
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import fewer_rows
 from tests.helpers import interrupted_after_epoch
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments import registry
 from ttrnn.experiments import reproduce_tables
-from ttrnn.experiments import runner
 from ttrnn.experiments.reproduce import reproduce
 from ttrnn.experiments.reproduce_tables import TableError
 
@@ -89,7 +89,7 @@ def test_killed_run_resumes_and_finished_runs_are_reused(
         with pytest.raises(SimulatedInterrupt):
             reproduce("fibonacci", **options)
     run_dir = tmp_path / "tt-gru"
-    assert runner.load_state(run_dir)["epochs_done"] == 1
+    assert checkpointing.load_state(run_dir)["epochs_done"] == 1
     assert not (run_dir / "results.json").exists()
     report = reproduce("fibonacci", **options)
     result = _json(run_dir / "results.json")
@@ -105,9 +105,11 @@ def test_killed_run_resumes_and_finished_runs_are_reused(
     more = reproduce("fibonacci", **{**options, "epochs": 3})
     assert more["rows"][0]["epochs_done"] == [3]
     assert _json(run_dir / "results.json")["resumed_from"] == [1, 2]
-    with pytest.raises(runner.RunExistsError, match="seed 0"):
+    with pytest.raises(checkpointing.RunExistsError, match="seed 0"):
         reproduce("fibonacci", **options, seed=1)
-    with pytest.raises(runner.RunExistsError, match="3 epochs, more than"):
+    with pytest.raises(
+        checkpointing.RunExistsError, match="3 epochs, more than"
+    ):
         reproduce("fibonacci", **options)
 
 

@@ -15,13 +15,14 @@ _OURS = {"scaling": "minmax", "validation_split": 0.0}
 _OURS_NOTES = "min-max with the training set's range; no validation split"
 
 
-def _spls_paper(metric, tt, dense):
-    """The GenExpress script's figures: (value, first-layer weights) of
-    its TT and dense models."""
-    return {
-        "tt": {metric: tt[0], "first_layer": tt[1]},
-        "dense": {metric: dense[0], "first_layer": dense[1]},
-    }
+def _tt_and_dense(keys, tt, dense):
+    """A script's figures of its TT and dense models, `keys` (e.g.
+    `("accuracy", "first_layer")`: the first-layer weights) each."""
+    return {"tt": dict(zip(keys, tt)), "dense": dict(zip(keys, dense))}
+
+
+# The NIPS 2003 script's figures: accuracy, AUROC, first-layer weights.
+_NIPS_FIGURES = ("accuracy", "auroc", "first_layer")
 
 
 def _nips(name, tt_input_shape, tt_output_shape, tt_ranks, **kwargs):
@@ -107,10 +108,9 @@ FEATURES = (
         dense_hidden_l2=5e-4,
         scaling="unit",
         validation_split=0.2,
-        paper={
-            "tt": {"accuracy": 0.9785, "first_layer": 1248},
-            "dense": {"accuracy": 0.9686, "first_layer": 1048576},
-        },
+        paper=_tt_and_dense(
+            ("accuracy", "first_layer"), (0.9785, 1248), (0.9686, 1048576)
+        ),
         notes="2017 figures are on MNIST; here the default data is "
         "Fashion-MNIST; the last 12,000 training images validate",
         tuned={"l2": 0.0, "tt_l2": 0.0, "validation_split": 0.0},
@@ -137,10 +137,7 @@ FEATURES = (
         dense_hidden_l2=1e-3,
         head_dropout=0.5,
         scaling="none",
-        paper={
-            "tt": {"first_layer": 920},
-            "dense": {"first_layer": 30720000},
-        },
+        paper=_tt_and_dense(("first_layer",), (920,), (30720000,)),
         notes="no result was reported in 2017; raw 0-255 pixels; the test "
         "set validates",
         tuned={
@@ -176,20 +173,11 @@ FEATURES = (
         stop_patience=5,
         stop_tolerance=0.05,
         split="holdout",
-        paper={
-            "tt": {
-                "auroc": 0.9565,
-                "auprc": 0.510,
-                "accuracy": 0.777,
-                "first_layer": 9600,
-            },
-            "dense": {
-                "auroc": 0.9548,
-                "auprc": 0.548,
-                "accuracy": 0.788,
-                "first_layer": 512000,
-            },
-        },
+        paper=_tt_and_dense(
+            ("auroc", "auprc", "accuracy", "first_layer"),
+            (0.9565, 0.510, 0.777, 9600),
+            (0.9548, 0.548, 0.788, 512000),
+        ),
         notes="Keras' 80/20 split (seed 113); columns shuffled with a "
         "permutation seeded by the run (2017: numpy's state after Keras' "
         "load_data); 20 % of the training set validates and stops "
@@ -204,14 +192,9 @@ FEATURES = (
         batch_size=5,
         epochs=200,
         l2=1e-2,
-        paper={
-            "tt": {"accuracy": 0.82, "auroc": 0.910, "first_layer": 11000},
-            "dense": {
-                "accuracy": 0.84,
-                "auroc": 0.932,
-                "first_layer": 6250000,
-            },
-        },
+        paper=_tt_and_dense(
+            _NIPS_FIGURES, (0.82, 0.910, 11000), (0.84, 0.932, 6250000)
+        ),
     ),
     _nips(
         "gisette",
@@ -223,14 +206,9 @@ FEATURES = (
         batch_size=25,
         epochs=200,
         l2=0.1,
-        paper={
-            "tt": {"accuracy": 0.927, "auroc": 0.980, "first_layer": 1725},
-            "dense": {
-                "accuracy": 0.902,
-                "auroc": 0.966,
-                "first_layer": 405000,
-            },
-        },
+        paper=_tt_and_dense(
+            _NIPS_FIGURES, (0.927, 0.980, 1725), (0.902, 0.966, 405000)
+        ),
         notes="train on train, test on valid (2017); the training "
         "features come from UCI (the 2017 repository lacks them); without "
         "gisette_train.data the valid set is split 2/3 train, 1/3 test "
@@ -245,14 +223,9 @@ FEATURES = (
         batch_size=35,
         epochs=400,
         l2=0.1,
-        paper={
-            "tt": {"accuracy": 0.73, "auroc": 0.810, "first_layer": 9270},
-            "dense": {
-                "accuracy": 0.60,
-                "auroc": 0.972,
-                "first_layer": 4860000,
-            },
-        },
+        paper=_tt_and_dense(
+            _NIPS_FIGURES, (0.73, 0.810, 9270), (0.60, 0.972, 4860000)
+        ),
     ),
     _nips(
         "dorothea",
@@ -265,14 +238,9 @@ FEATURES = (
         epochs=100,
         l2=1e-2,
         scaling="none",
-        paper={
-            "tt": {"accuracy": 0.903, "auroc": 0.731, "first_layer": 23250},
-            "dense": {
-                "accuracy": 0.909,
-                "auroc": 0.932,
-                "first_layer": 62500000,
-            },
-        },
+        paper=_tt_and_dense(
+            _NIPS_FIGURES, (0.903, 0.731, 23250), (0.909, 0.932, 62500000)
+        ),
         notes="binary features: not scaled",
         tuned={"validation_split": 0.0},
         tuned_notes="no validation split",
@@ -303,7 +271,9 @@ FEATURES = (
         (0.1, 5e-4, 200, 10),
         dict(batch_size=8, epochs=100),
         description="spls prostate: 6,033 genes padded to 6,300, 2 classes",
-        paper=_spls_paper("accuracy", (0.864, 22650), (0.818, 3937500)),
+        paper=_tt_and_dense(
+            ("accuracy", "first_layer"), (0.864, 22650), (0.818, 3937500)
+        ),
         tuned_notes=_spls_tuned_notes(lr="1e-3", batch=8, epochs=100),
     ),
     _spls(
@@ -314,7 +284,9 @@ FEATURES = (
         (0.1, 5e-4, 200, 10),
         dict(batch_size=8, epochs=100),
         description="spls lymphoma: 4,026 genes padded to 4,096, 3 classes",
-        paper=_spls_paper("accuracy", (1.0, 19200), (0.917, 2560000)),
+        paper=_tt_and_dense(
+            ("accuracy", "first_layer"), (1.0, 19200), (0.917, 2560000)
+        ),
         tuned_notes=_spls_tuned_notes(lr="1e-3", batch=8, epochs=100),
     ),
     _spls(
@@ -326,7 +298,9 @@ FEATURES = (
         # 50 training rows overfit at Adam 1e-3 (docs/experiments.md).
         dict(batch_size=5, epochs=200, learning_rate=1e-4),
         description="spls mice: 145 markers padded to 150 -> 83 responses",
-        paper=_spls_paper("mse", (0.253, 10500), (0.231, 506250)),
+        paper=_tt_and_dense(
+            ("mse", "first_layer"), (0.253, 10500), (0.231, 506250)
+        ),
         tuned_notes=_spls_tuned_notes(lr="1e-4", batch=5, epochs=200),
     ),
     _spls(
@@ -337,7 +311,9 @@ FEATURES = (
         (1e-3, 0.0, 500, 5),
         dict(batch_size=16, epochs=200),
         description="spls yeast: 106 features padded to 120 -> 18 responses",
-        paper=_spls_paper("mse", (0.185, 3000), (0.180, 15000)),
+        paper=_tt_and_dense(
+            ("mse", "first_layer"), (0.185, 3000), (0.180, 15000)
+        ),
         tuned_notes=_spls_tuned_notes(lr="1e-3", batch=16, epochs=200),
     ),
 )

@@ -10,7 +10,7 @@ rate, accuracy (mean and spread over the folds) and seconds per epoch
 side by side.
 
 Each model gets its own Adam learning rate, from a short sweep on the
-first fold's training clips (`training.SWEEP_RATES`, two epochs each, lowest
+first fold's training clips (`run_config.SWEEP_RATES`, two epochs each, lowest
 training loss wins). One rate cannot serve both: Adam moves every weight
 by about the rate per step, and the dense GRU's 57,600 inputs per unit
 add those moves up coherently, so at 1e-2 (the TT-GRU's rate) its gates
@@ -24,34 +24,26 @@ import time
 
 import keras
 
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments import plots
 from ttrnn.experiments import run
 from ttrnn.experiments import rundir
-from ttrnn.experiments import runner
 
-# Sizes of the full demo and of the quick one (tests, smoke checks).
-FULL = dict(
-    num_classes=6,
-    groups_per_class=6,
-    clips_per_group=4,
-    num_frames=6,
-    frame_shape=(120, 160),
-    epochs=10,
-    batch_size=16,
-    folds=(0, 1),
-    learning_rate="sweep",
-)
-QUICK = dict(
-    num_classes=3,
-    groups_per_class=5,
-    clips_per_group=1,
-    num_frames=4,
-    frame_shape=(24, 32),
-    epochs=2,
-    batch_size=4,
-    folds=(0,),
-    learning_rate=(1e-2, 1e-4),
-)
+# Sizes of the full demo and of the quick one (tests, smoke checks),
+# side by side: (full, quick).
+_SIZES = {
+    "num_classes": (6, 3),
+    "groups_per_class": (6, 5),
+    "clips_per_group": (4, 1),
+    "num_frames": (6, 4),
+    "frame_shape": ((120, 160), (24, 32)),
+    "epochs": (10, 2),
+    "batch_size": (16, 4),
+    "folds": ((0, 1), (0,)),
+    "learning_rate": ("sweep", (1e-2, 1e-4)),
+}
+FULL = {name: full for name, (full, _) in _SIZES.items()}
+QUICK = {name: quick for name, (_, quick) in _SIZES.items()}
 MODELS = ("tt-gru", "gru")
 # Both models train with the same settings apart from the learning rate
 # (swept per model, see above): no dropout, frames scaled to [-1, 1) (the
@@ -169,7 +161,7 @@ def run_demo(
     except ImportError as error:  # matplotlib is an optional extra
         plots.report_skipped(error)
         summary["plots"] = []
-    runner.write_json(os.path.join(out, "results.json"), summary)
+    checkpointing.write_json(os.path.join(out, "results.json"), summary)
     if verbose:
         print()
         print(format_table(summary))
@@ -241,20 +233,20 @@ def _drop_checkpoints(model_dir, checkpoints):
     for path in checkpoints:
         os.remove(path)
     path = os.path.join(model_dir, run.RESULTS)
-    result = runner.read_json(path)
+    result = checkpointing.read_json(path)
     result[rundir.CHECKPOINT_DELETED] = (
         "ttrnn demo deleted this model's checkpoint.keras; run it with "
         "--keep-checkpoints to keep it"
     )
-    runner.write_json(path, result)
+    checkpointing.write_json(path, result)
 
 
 def _checkpoints(model_dir):
     """The checkpoint of each fold's run, in fold order."""
     found = []
     for root, _, files in sorted(os.walk(model_dir)):
-        if runner.CHECKPOINT in files:
-            found.append(os.path.join(root, runner.CHECKPOINT))
+        if checkpointing.CHECKPOINT in files:
+            found.append(os.path.join(root, checkpointing.CHECKPOINT))
     return sorted(found)
 
 
@@ -274,7 +266,7 @@ def _write_data(data_dir, sizes, seed, verbose):
             written = json.load(file)
         if written.get("sizes") == wanted:
             return written["clips"]
-        runner.clear_run(data_dir)
+        checkpointing.clear_run(data_dir)
     total = (
         sizes["num_classes"]
         * sizes["groups_per_class"]
@@ -295,7 +287,7 @@ def _write_data(data_dir, sizes, seed, verbose):
         frame_shape=sizes["frame_shape"],
         seed=seed,
     )
-    runner.write_json(marker, {"sizes": wanted, "clips": len(paths)})
+    checkpointing.write_json(marker, {"sizes": wanted, "clips": len(paths)})
     if verbose:
         print(f"  done in {time.perf_counter() - start:.1f} s")
     return len(paths)

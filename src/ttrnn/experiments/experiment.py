@@ -14,6 +14,7 @@ settings (`Experiment.with_protocol`).
 """
 
 import dataclasses
+import math
 
 VIDEO_MODELS = (
     "tt-gru",
@@ -103,7 +104,7 @@ class Experiment:
             rows, as Keras' `validation_split`) held out for validation:
             the learning curves and early stopping. 0: the curves are on
             the test split (as the 2017 scripts drew them).
-        stop_patience: early stopping (`runner.WorseEpochStopping`) after
+        stop_patience: early stopping (`checkpointing.WorseEpochStopping`) after
             this many epochs of validation loss over `(1 + stop_tolerance)`
             times the best; `None` for none.
         stop_tolerance: see `stop_patience`.
@@ -236,24 +237,27 @@ class Experiment:
     @property
     def input_dim(self):
         """Product of the TT input modes (the padded input size)."""
-        size = 1
-        for m in self.tt_input_shape:
-            size *= m
-        return size
+        return math.prod(self.tt_input_shape)
 
     @property
     def units(self):
         """Product of the TT output modes (the hidden size)."""
-        size = 1
-        for n in self.tt_output_shape:
-            size *= n
-        return size
+        return math.prod(self.tt_output_shape)
+
+    @property
+    def baseline_model(self):
+        """The plain model the default (TT) model is compared with in a
+        group's runs: `"dense"` for `"tt"`, `"gru"` for `"tt-gru"`."""
+        if self.kind == "feedforward":
+            return "dense"
+        return self.models[0].split("-")[-1]
 
     def ranks(self, tt_ranks=None, model=None):
         """The TT ranks to use: `tt_ranks` (one int or d + 1 ints) when
         given, else the experiment's (`TT_MLP_RANKS` for the `"tt-mlp"`
-        model; the one place that default is filled in), as an int or a
-        list of ints."""
+        model), as an int or a list of ints. The one place the default
+        ranks are filled in: `RunConfig.resolve` and the model builders
+        (`models`) call it."""
         if tt_ranks is None:
             return list(TT_MLP_RANKS if model == "tt-mlp" else self.tt_ranks)
         if isinstance(tt_ranks, int):

@@ -15,12 +15,12 @@ import os
 
 import numpy as np
 
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments import datasets
-from ttrnn.experiments import explained
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
+from ttrnn.experiments import relevance_plots
 from ttrnn.experiments import rundir
-from ttrnn.experiments import runner
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.run import RESULTS
 from ttrnn.experiments.splits import video_splits
@@ -33,8 +33,8 @@ def explain_run(
     index=None,
     target=None,
     out=None,
-    eps=explained.EPS,
-    bias_factor=explained.BIAS_FACTOR,
+    eps=relevance_plots.EPS,
+    bias_factor=relevance_plots.BIAS_FACTOR,
     data_dir=None,
     top_frames=4,
     plot=True,
@@ -125,11 +125,11 @@ def explain_run(
         "files": files,
     }
     if relevance.ndim >= 2:
-        per_step = explained.step_relevance(relevance[None])[0]
+        per_step = relevance_plots.step_relevance(relevance[None])[0]
         summary["most_relevant_steps"] = [
             int(t) for t in np.argsort(-np.abs(per_step))[:top_frames]
         ]
-    runner.write_json(os.path.join(out, "explanation.json"), summary)
+    checkpointing.write_json(os.path.join(out, "explanation.json"), summary)
     return summary
 
 
@@ -137,10 +137,12 @@ def _first_fold(run_dir):
     """A cross-validated run's folder: its first fold's, whose model
     explains a file as well as any (`--index` needs the fold: its test
     clips); any other folder: itself."""
-    own = os.path.join(run_dir, runner.CHECKPOINT)
+    own = os.path.join(run_dir, checkpointing.CHECKPOINT)
     folds = rundir.run_folders(run_dir)[1:]
     with_checkpoint = [
-        f for f in folds if os.path.isfile(os.path.join(f, runner.CHECKPOINT))
+        f
+        for f in folds
+        if os.path.isfile(os.path.join(f, checkpointing.CHECKPOINT))
     ]
     if os.path.isfile(own) or not with_checkpoint:
         return run_dir
@@ -155,15 +157,17 @@ def _run_files(run_dir):
         if os.path.isfile(os.path.join(folder, RESULTS)):
             results = os.path.join(folder, RESULTS)
             break
-    checkpoint = os.path.join(run_dir, runner.CHECKPOINT)
+    checkpoint = os.path.join(run_dir, checkpointing.CHECKPOINT)
     if results is None or not os.path.isfile(checkpoint):
         folds = sorted(
             entry
             for entry in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
-            if os.path.isfile(os.path.join(run_dir, entry, runner.CHECKPOINT))
+            if os.path.isfile(
+                os.path.join(run_dir, entry, checkpointing.CHECKPOINT)
+            )
         )
         hint = f" Its folds: {folds}; pass one of them." if folds else ""
-        deleted = results and runner.read_json(results).get(
+        deleted = results and checkpointing.read_json(results).get(
             rundir.CHECKPOINT_DELETED
         )
         if deleted and not folds:
@@ -288,17 +292,17 @@ def _draw(experiment, config, x, relevance, out, top_frames):
     path = os.path.join(out, "relevance.png")
     if experiment.kind == "video":
         height, width = config["frame_shape"]
-        return explained.video(
+        return relevance_plots.video(
             path, x, relevance, (height, width, 3), top_frames
         )
     if relevance.ndim == 2:
         side = math.isqrt(x.shape[-1])
         if side * side != x.shape[-1]:  # steps that are not images
-            return explained.sequence_heatmap(
+            return relevance_plots.sequence_heatmap(
                 path, x, relevance, f"{experiment.name}: relevance"
             )
-        per_step = explained.step_relevance(relevance[None])
-        return explained.sequences(path, x[None], per_step)
+        per_step = relevance_plots.step_relevance(relevance[None])
+        return relevance_plots.sequences(path, x[None], per_step)
     side = math.isqrt(x.size)
     shape = (side, side) if side * side == x.size else None
-    return explained.vector(path, x, relevance, shape)
+    return relevance_plots.vector(path, x, relevance, shape)

@@ -73,29 +73,24 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
     """
     from ttrnn import TTDense
 
-    ranks = experiment.ranks(tt_ranks)
+    experiment.check_model(model_name)
     inputs = keras.Input((experiment.input_dim,), name="features")
     if model_name == "tt":
         hidden = TTDense(
             experiment.tt_input_shape,
             experiment.tt_output_shape,
-            ranks,
+            experiment.ranks(tt_ranks, model_name),
             activation=experiment.hidden_activation,
             kernel_regularizer=_l2(experiment.tt_l2),
             name="hidden",
         )
-    elif model_name == "dense":
+    else:
         l2 = experiment.dense_hidden_l2
         hidden = keras.layers.Dense(
             experiment.units,
             activation=experiment.hidden_activation,
             kernel_regularizer=_l2(experiment.l2 if l2 is None else l2),
             name="hidden",
-        )
-    else:
-        raise ExperimentError(
-            f"Argument `model` must be one of {experiment.models} for "
-            f"{experiment.name}. Received: model={model_name!r}"
         )
     x = hidden(inputs)
     if experiment.batch_norm:
@@ -155,11 +150,8 @@ def build_recurrent(
         `(model, loss)`; the recurrent layer is named `"rnn"` (the
         TT-MLP's frame layer `"frames_tt"`).
     """
-    if model_name not in experiment.models:
-        raise ExperimentError(
-            f"Argument `model` must be one of {experiment.models} for "
-            f"{experiment.name}. Received: model={model_name!r}"
-        )
+    experiment.check_model(model_name)
+    ranks = experiment.ranks(tt_ranks, model_name)
     if dropout is None:
         dropout = experiment.dropout_for(model_name)
     if recurrent_dropout is None:
@@ -180,7 +172,6 @@ def build_recurrent(
     kind = model_name.split("-")[-1]
     if model_name == "tt-mlp":
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
-        ranks = experiment.ranks(tt_ranks, model_name)
         hidden = _tt_mlp(in_shape, ranks, dropout, x, mask, pixels)
     elif model_name.startswith(("tt-", "vtt-")):
         if pixels is not None:
@@ -191,7 +182,7 @@ def build_recurrent(
             kind,
             in_shape,
             experiment.tt_output_shape,
-            experiment.ranks(tt_ranks),
+            ranks,
             "separate" if model_name.startswith("vtt-") else "shared",
             common,
         )
@@ -231,7 +222,7 @@ def _rescaling(pixels):
     return keras.layers.Rescaling(scale, offset=-center * scale, name="pixels")
 
 
-def _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels=None):
+def _tt_mlp(in_shape, ranks, dropout, x, mask, pixels=None):
     """The TT-MLP on frames `x` (batch, time, features): the per-frame TT
     layer, then the mean over the frames `mask` keeps (all without one;
     a `Masking` layer's mask reaches the pooling through `TTDense`).
@@ -246,7 +237,7 @@ def _tt_mlp(in_shape, tt_ranks, dropout, x, mask, pixels=None):
     frames = TTDense(
         in_shape,
         TT_MLP_OUTPUT_SHAPE,
-        tt_ranks,
+        ranks,
         activation=TT_MLP_ACTIVATION,
         name="frames_tt",
         **affine,

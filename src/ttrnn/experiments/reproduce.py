@@ -21,6 +21,7 @@ from ttrnn.experiments import reproduce_report
 from ttrnn.experiments import reproduce_tables
 from ttrnn.experiments.reproduce_tables import PROTOCOL
 from ttrnn.experiments.reproduce_tables import TableError
+from ttrnn.experiments.run_config import RunConfig
 
 RESULTS = "results.json"
 
@@ -121,16 +122,16 @@ def finished_result(run):
             protocol, or of more epochs than asked for (resuming it would
             mix two runs).
     """
-    from ttrnn.experiments.runner import RunExistsError
-    from ttrnn.experiments.runner import load_state
+    from ttrnn.experiments.checkpointing import RunExistsError
+    from ttrnn.experiments.checkpointing import load_state
 
     path = os.path.join(run.out, RESULTS)
     result = None
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as file:
             result = json.load(file)
-        config = result.get("config", {})
-        theirs = (config.get("seed"), config.get("protocol"))
+        recorded = result.get("config", {})
+        theirs = (recorded.get("seed"), recorded.get("protocol"))
         seed = run.seed
         if theirs != (seed, PROTOCOL):
             raise RunExistsError(
@@ -148,13 +149,12 @@ def finished_result(run):
         )
     if result is None or "metrics" not in result:
         return None
-    config = result["config"]
-    fold = None if run.fold is None else [run.fold]
+    config = RunConfig.from_dict(result["config"])
     complete = result.get("epochs_done", 0) >= run.epochs or result.get(
         "stopped_early"
     )
-    same = config.get("epochs") == run.epochs and (
-        run.fold is None or config.get("folds") == fold
+    same = config.epochs == run.epochs and (
+        run.fold is None or config.folds == (run.fold,)
     )
     return result if complete and same else None
 

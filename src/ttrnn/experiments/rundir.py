@@ -12,15 +12,15 @@ import os
 import shutil
 
 from ttrnn import distribution
-from ttrnn.experiments import runner
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments.registry import ExperimentError
 
 # The files a run writes in its folder (and in each fold's), and those
 # `ttrnn explain` writes in `explain/<input>/`: what `clear_outputs`
 # removes. Anything else in the folder is not the run's and stays.
 RUN_FILES = (
-    runner.CHECKPOINT,
-    runner.STATE,
+    checkpointing.CHECKPOINT,
+    checkpointing.STATE,
     "checkpoint-tmp.keras",
     "results.json",
     "curves.png",
@@ -53,9 +53,9 @@ def check_out(out, resume=False, overwrite=False):
     if resume or overwrite:
         return
     for folder in run_folders(out):
-        state = runner.load_state(folder)
+        state = checkpointing.load_state(folder)
         if state is not None:
-            raise runner.RunExistsError(
+            raise checkpointing.RunExistsError(
                 f"{os.fspath(folder)!r} holds a checkpoint of an earlier "
                 f"run ({state['epochs_done']} epochs done). Pass --resume "
                 "to continue it or --overwrite to start again."
@@ -95,7 +95,10 @@ def run_folders(run_dir):
         folder = os.path.join(run_dir, entry)
         if entry != EXPLAIN_DIR and os.path.isdir(folder):
             names = os.listdir(folder)
-            if runner.STATE in names or runner.CHECKPOINT in names:
+            if (
+                checkpointing.STATE in names
+                or checkpointing.CHECKPOINT in names
+            ):
                 found.append(folder)
     return found
 
@@ -140,7 +143,7 @@ def removed_unless_checkpointed(run_dir):
         yield
     except BaseException:
         checkpointed = any(
-            runner.load_state(folder) is not None
+            checkpointing.load_state(folder) is not None
             for folder in run_folders(run_dir)
         )
         if created and not checkpointed and distribution.is_chief():

@@ -4,45 +4,28 @@
 and `run_video` (video: cross-validation folds or the official split, in
 the fast or the paper protocol) build the model, choose the learning rate
 (a sweep if asked), train with a checkpoint every epoch and score the test
-split. `run.run_experiment` calls them and writes the results.
+split. `run.run_experiment` calls them with a `RunConfig` and writes the
+results: the settings, and what the run found (the dict each returns).
 """
 
+import functools
 import os
 
 import keras
 import numpy as np
 
+from ttrnn.experiments import checkpointing
 from ttrnn.experiments import datasets
-from ttrnn.experiments import explained
 from ttrnn.experiments import metrics
 from ttrnn.experiments import models
 from ttrnn.experiments import parallel
+from ttrnn.experiments import relevance_plots
 from ttrnn.experiments import rundir
-from ttrnn.experiments import runner
 from ttrnn.experiments.splits import video_splits
 
-# `learning_rate="sweep"`: the candidates, and epochs of each trial run.
-SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
+# `learning_rate="sweep"`: epochs of each trial run (the candidates are
+# `run_config.SWEEP_RATES`).
 SWEEP_EPOCHS = 2
-# Paper protocol: the most padded frames a batch, per backend (at UCF11's
-# length distribution the batches of clips over 256 or 512 frames hold
-# fewer clips). bench_epoch.py (200 clips, 4 of 1,492 frames, one thread,
-# 3 Dec 2026), frames/s and peak RSS: JAX 8,192 about 3,250 and 4.05 GiB,
-# 4,096 3,187 and 3.54 GiB (XLA's temporaries grow with the batch);
-# TensorFlow 8,192 1,603 and 3.60 GiB, 4,096 1,349 and 3.20; torch 8,192
-# 1,753 and 2.37 GiB, 4,096 1,520 and 2.46.
-PAPER_MAX_BATCH_FRAMES = {
-    "jax": 16 * 256,
-    "tensorflow": 16 * 512,
-    "torch": 16 * 512,
-}
-
-
-def default_max_batch_frames():
-    """The paper protocol's default frame budget a batch on this backend
-    (`PAPER_MAX_BATCH_FRAMES`; 8,192 on a backend not listed)."""
-    return PAPER_MAX_BATCH_FRAMES.get(keras.backend.backend(), 16 * 512)
-
 
 CURVE_METRIC = {
     "multiclass": "accuracy",
@@ -75,36 +58,42 @@ def compile_model(model, loss, experiment, learning_rate):
     return model
 
 
-def run_arrays(experiment, config, out, opts):
+def run_arrays(experiment, config):
+    """Trains and scores a feed-forward or sequence experiment.
+
+    Args:
+        experiment: the `Experiment` (`config.experiment_settings`).
+        config: the run's `RunConfig`, resolved.
+
+    Returns:
+        `(splits, found)`: `[("official", model, state, scores)]`, and a
+        dict of what the run found (data source, split sizes, rates).
+    """
     arrays = datasets.load_arrays(
-        experiment,
-        config["data_dir"],
-        config["seed"],
-        dataset=config.get("dataset"),
+        experiment, config.data_dir, config.seed, dataset=config.dataset
     )
-    config["source"] = arrays["source"]
-    config["split"] = arrays.get("split", experiment.split)
+    found = {"source": arrays["source"]}
+    found["split"] = arrays.get("split", experiment.split)
     if experiment.kind == "feedforward":
-        config.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
-    config["train_size"] = len(arrays["x_train"])
-    config["test_size"] = len(arrays["x_test"])
-    ranks = config["tt_ranks"]
+        found.update(l2=experiment.l2, tt_l2=experiment.tt_l2)
+    found["train_size"] = len(arrays["x_train"])
+    found["test_size"] = len(arrays["x_test"])
 
     def build(rate):
         if experiment.kind == "sequence":
             model, loss = models.build_recurrent(
                 experiment,
-                config["model"],
+                config.model,
                 experiment.input_dim,
                 arrays["outputs"],
-                tt_ranks=ranks,
+                tt_ranks=config.tt_ranks,
                 masking=experiment.masking,
-                dropout=config["dropout"],
-                recurrent_dropout=config["recurrent_dropout"],
+                dropout=config.dropout,
+                recurrent_dropout=config.recurrent_dropout,
             )
         else:
             model, loss = models.build_feedforward(
-                experiment, config["model"], arrays["outputs"], ranks
+                experiment, config.model, arrays["outputs"], config.tt_ranks
             )
         return compile_model(model, loss, experiment, rate)
 
@@ -115,105 +104,106 @@ def run_arrays(experiment, config, out, opts):
         x, y = train
         cut = int(len(x) * (1 - experiment.validation_split))
         train, validation = (x[:cut], y[:cut]), (x[cut:], y[cut:])
-        config["train_size"] = cut
-        config["validation_size"] = len(x) - cut
+        found["train_size"] = cut
+        found["validation_size"] = len(x) - cut
     # One data path, on one device or several (and in the learning rate
     # sweep): the order is a function of (seed, epoch); under a
     # distribution each process feeds its rows of every global batch.
     train = parallel.as_batches(
-        train, config["batch_size"], shuffle=True, seed=config["seed"]
+        train, config.batch_size, shuffle=True, seed=config.seed
     )
-    validation = parallel.as_batches(validation, config["batch_size"])
+    validation = parallel.as_batches(validation, config.batch_size)
     stopping = None
     if experiment.stop_patience:
-        stopping = runner.WorseEpochStopping(
+        stopping = checkpointing.WorseEpochStopping(
             experiment.stop_patience, experiment.stop_tolerance
         )
-        config["early_stopping"] = {
+        found["early_stopping"] = {
             "patience": experiment.stop_patience,
             "tolerance": experiment.stop_tolerance,
             "monitor": stopping.monitor,
         }
-    begin_training(out, opts)
-    model, state = runner.fit_with_checkpoints(
-        _rate_chosen(build, train, config, "official", opts),
+    begin_training(config)
+    model, state = _fit(
+        config,
+        found,
+        "official",
+        build,
         train,
         validation,
-        run_dir=out,
-        epochs=config["epochs"],
-        resume=opts["resume"],
-        overwrite=opts["overwrite"],
-        batch_size=config["batch_size"],
-        seed=config["seed"],
-        verbose=opts["verbose"],
+        config.out,
+        batch_size=config.batch_size,
         early_stopping=stopping,
     )
-    _record_rate(config, "official", model)
     model = parallel.local_copy(model)  # scored on this process alone
     with parallel.no_distribution():
         y_pred = model.predict(arrays["x_test"], batch_size=256, verbose=0)
         scores = metrics.evaluate(experiment.task, arrays["y_test"], y_pred)
         if experiment.explain:
             plot_path = None
-            if opts["plot"] and parallel.is_chief():
-                plot_path = os.path.join(out, "relevance.png")
+            if config.plot and parallel.is_chief():
+                plot_path = os.path.join(config.out, "relevance.png")
             scores.update(
-                explained.relevance_scores(
+                relevance_plots.relevance_scores(
                     model,
                     arrays["x_test"],
                     arrays["step_labels_test"],
                     plot_path=plot_path,
                 )
             )
-    return [("official", model, state, scores)]
+    return [("official", model, state, scores)], found
 
 
-def run_video(experiment, config, out, opts):
+def run_video(experiment, config):
+    """Trains and scores a video experiment, split by split (see
+    `run_arrays`; a cross-validated run has a split a fold)."""
     from ttrnn import data
 
-    frame_shape = tuple(config["frame_shape"])
-    dataset = datasets.load_video(experiment, config["data_dir"])
+    dataset = datasets.load_video(experiment, config.data_dir)
     cache = data.FrameCache(
-        opts["cache_dir"] or default_cache_dir(),
-        frame_shape=frame_shape,
+        config.cache_dir or default_cache_dir(),
+        frame_shape=config.frame_shape,
         every=experiment.every,
         max_frames=experiment.max_frames,
     )
-    verbose = opts["verbose"]
+    verbose = config.verbose
     missing = sum(not _cached(cache, clip) for clip in dataset.clips)
     if verbose and missing:
         print(f"Decoding {missing} clips into {cache.cache_dir} ...")
     # A progress bar on a terminal, one line at the end in a log file.
     dataset, details = cache.prepare(
         dataset,
-        verbose=runner.fit_verbosity(1) if verbose else 0,
+        verbose=checkpointing.fit_verbosity(1) if verbose else 0,
         return_details=True,
     )
-    config["clips"] = len(dataset)
+    found = {"clips": len(dataset)}
     # By name, with the reason: the warnings scroll by, the results stay.
-    config["skipped_clips"] = details["skipped"]
-    config["truncated_clips"] = details["truncated"]
+    found["skipped_clips"] = details["skipped"]
+    found["truncated_clips"] = details["truncated"]
     if verbose:
         for kind, clips in details.items():
             if clips:
                 names = ", ".join(os.path.basename(c) for c in clips)
                 print(f"{kind} {len(clips)} clip(s): {names}")
     outputs = 1 if experiment.task == "binary" else dataset.num_classes
-    input_dim = frame_shape[0] * frame_shape[1] * 3
-    splits = video_splits(experiment, dataset, config["folds"], config["seed"])
-    paper = config["protocol"] == "paper"
-    begin_training(out, opts)
+    height, width = config.frame_shape
+    input_dim = height * width * 3
+    splits = video_splits(experiment, dataset, config.folds, config.seed)
+    paper = config.protocol == "paper"
+    begin_training(config)
     results = []
     for label, train_idx, test_idx in splits:
-        run_dir = os.path.join(out, label) if len(splits) > 1 else out
+        run_dir = config.out
+        if len(splits) > 1:
+            run_dir = os.path.join(config.out, label)
         # The last clips of the training split validate (Keras'
         # `validation_split`, Hollywood2 2017); else the test clips do.
         train_idx, validation_idx = _held_out(
             train_idx, experiment.validation_split
         )
-        config["train_clips"] = len(train_idx)
-        config["test_clips"] = len(test_idx)
-        config.setdefault("split_clips", {})[label] = {
+        found["train_clips"] = len(train_idx)
+        found["test_clips"] = len(test_idx)
+        found.setdefault("split_clips", {})[label] = {
             "train": len(train_idx),
             "test": len(test_idx),
         }
@@ -221,44 +211,32 @@ def run_video(experiment, config, out, opts):
         # scales them itself (in the TT map's time chunks); the paper
         # protocol pads to length buckets and passes the padding mask.
         sequence_args = dict(
-            batch_size=config["batch_size"],
-            num_frames=config["num_frames"],
+            batch_size=config.batch_size,
+            num_frames=config.num_frames,
             dtype="uint8",
             return_mask=paper,
             verbose=0,
         )
         if paper:
-            sequence_args["buckets"] = config["buckets"]
-            sequence_args["max_batch_frames"] = config["max_batch_frames"]
+            sequence_args["buckets"] = config.buckets
+            sequence_args["max_batch_frames"] = config.max_batch_frames
+        sequence = functools.partial(
+            data.VideoSequence, cache=cache, **sequence_args
+        )
         # Under a distribution each process reads its rows of a batch.
         shards = parallel.data_options()
-        train = data.VideoSequence(
-            dataset.subset(train_idx),
-            cache,
-            shuffle=True,
-            seed=config["seed"],
-            **sequence_args,
-            **shards,
+        train = sequence(
+            dataset.subset(train_idx), shuffle=True, seed=config.seed, **shards
         )
-        test = data.VideoSequence(
-            dataset.subset(test_idx),
-            cache,
-            shuffle=False,
-            **sequence_args,
-            **shards,
-        )
+        test = sequence(dataset.subset(test_idx), shuffle=False, **shards)
         validation = test
         if validation_idx is not None:
-            config["validation_clips"] = len(validation_idx)
-            validation = data.VideoSequence(
-                dataset.subset(validation_idx),
-                cache,
-                shuffle=False,
-                **sequence_args,
-                **shards,
+            found["validation_clips"] = len(validation_idx)
+            validation = sequence(
+                dataset.subset(validation_idx), shuffle=False, **shards
             )
         if paper:
-            padding = config.setdefault("padding_overhead", {})
+            padding = found.setdefault("padding_overhead", {})
             padding[label] = {
                 "train": round(train.padding_overhead, 4),
                 "test": round(test.padding_overhead, 4),
@@ -276,50 +254,58 @@ def run_video(experiment, config, out, opts):
         def build(rate):
             model, loss = models.build_recurrent(
                 experiment,
-                config["model"],
+                config.model,
                 input_dim,
                 outputs,
-                tt_input_shape=config["tt_input_shape"],
-                tt_ranks=config["tt_ranks"],
+                tt_input_shape=config.tt_input_shape,
+                tt_ranks=config.tt_ranks,
                 masking=paper,
-                dropout=config["dropout"],
-                recurrent_dropout=config["recurrent_dropout"],
-                pixels=(128.0, config["pixel_scale"]),
+                dropout=config.dropout,
+                recurrent_dropout=config.recurrent_dropout,
+                pixels=(128.0, config.pixel_scale),
             )
             return compile_model(model, loss, experiment, rate)
 
         if verbose and len(splits) > 1:
-            print(f"--- {experiment.name} {config['model']}: {label} ---")
-        model, state = runner.fit_with_checkpoints(
-            _rate_chosen(build, train, config, label, opts),
-            train,
-            validation,
-            run_dir=run_dir,
-            epochs=config["epochs"],
-            resume=opts["resume"],
-            overwrite=opts["overwrite"],
-            seed=config["seed"],
-            verbose=verbose,
+            print(f"--- {experiment.name} {config.model}: {label} ---")
+        model, state = _fit(
+            config, found, label, build, train, validation, run_dir
         )
-        _record_rate(config, label, model)
         if shards:  # scored on this process alone, on whole batches
             model = parallel.local_copy(model)
-            test = data.VideoSequence(
-                dataset.subset(test_idx), cache, shuffle=False, **sequence_args
-            )
+            test = sequence(dataset.subset(test_idx), shuffle=False)
         with parallel.no_distribution():
             y_pred = predict_clips(model, test)
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
-    return results
+    return results, found
 
 
-def begin_training(out, opts):
+def _fit(config, found, label, build, train, validation, run_dir, **options):
+    """`checkpointing.fit_with_checkpoints` with the run's settings; records the
+    learning rate used in `found`."""
+    model, state = checkpointing.fit_with_checkpoints(
+        _rate_chosen(build, train, config, found, label),
+        train,
+        validation,
+        run_dir=run_dir,
+        epochs=config.epochs,
+        resume=config.resume,
+        overwrite=config.overwrite,
+        seed=config.seed,
+        verbose=config.verbose,
+        **options,
+    )
+    _record_rate(config, found, label, model)
+    return model, state
+
+
+def begin_training(config):
     """The data is ready and training begins: `--overwrite` now deletes
     the earlier run's files (`rundir.clear_outputs`), not before (a run
     that stops at its data keeps the earlier one)."""
-    if opts["overwrite"]:
-        rundir.clear_outputs(out)
+    if config.overwrite:
+        rundir.clear_outputs(config.out)
 
 
 def _held_out(indices, fraction):
@@ -347,31 +333,32 @@ def predict_clips(model, sequence):
     return ordered
 
 
-def _rate_chosen(build, train, config, label, opts):
+def _rate_chosen(build, train, config, found, label):
     """`build` with the configured learning rate bound. A sweep, if asked,
     runs once, on the first split's training data, when its model is
-    built afresh (not on resume); later splits reuse its choice."""
-    rate = config["learning_rate"]
+    built afresh (not on resume); later splits reuse its choice (kept in
+    `found`)."""
+    rate = config.learning_rate
 
     def build_model():
-        if not isinstance(rate, list):
+        if not config.sweeps_learning_rate:
             return build(rate)
-        sweep = config.get("learning_rate_sweep")
+        sweep = found.get("learning_rate_sweep")
         if sweep is None:
-            chosen, losses = runner.sweep_learning_rate(
+            chosen, losses = checkpointing.sweep_learning_rate(
                 build,
                 train,
                 rate,
                 epochs=SWEEP_EPOCHS,
-                seed=config["seed"],
+                seed=config.seed,
             )
-            sweep = config["learning_rate_sweep"] = {
+            sweep = found["learning_rate_sweep"] = {
                 "split": label,
                 "epochs": SWEEP_EPOCHS,
                 "training_loss": {f"{r:g}": v for r, v in losses.items()},
                 "chosen": chosen,
             }
-            if opts["verbose"]:
+            if config.verbose:
                 tried = ", ".join(f"{r:g}: {v:.3g}" for r, v in losses.items())
                 print(
                     f"learning rate {chosen:g}, the lowest training loss "
@@ -383,16 +370,16 @@ def _rate_chosen(build, train, config, label, opts):
     return build_model
 
 
-def _record_rate(config, label, model):
-    rate = config["learning_rate"]
-    if isinstance(rate, list):
-        sweep = config.get("learning_rate_sweep")
+def _record_rate(config, found, label, model):
+    rate = config.learning_rate
+    if config.sweeps_learning_rate:
+        sweep = found.get("learning_rate_sweep")
         if sweep is not None:
             rate = sweep["chosen"]
         else:  # resumed: the rate is in the restored optimiser (float32)
             stored = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
             rate = float(f"{float(stored):.6g}")
-    config.setdefault("learning_rates", {})[label] = rate
+    found.setdefault("learning_rates", {})[label] = rate
 
 
 def _cached(cache, clip):

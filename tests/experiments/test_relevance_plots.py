@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests.formats import write_tiny_fashion_mnist
+from tests.helpers import write_tiny_ucf11
 from ttrnn.experiments import datasets
-from ttrnn.experiments import explained
 from ttrnn.experiments import registry
+from ttrnn.experiments import relevance_plots
 from ttrnn.experiments import run
 
 
@@ -42,16 +43,21 @@ class TestRelevanceScores:
         x[:3, :2] = 0.0  # padding: no marks there
         marks[:3, :2] = False
         model = _counting_model(5)
-        scores = explained.relevance_scores(model, x, marks, plot_path=None)
+        scores = relevance_plots.relevance_scores(
+            model, x, marks, plot_path=None
+        )
         assert scores == {"relevance_auroc": 1.0, "relevance_auprc": 1.0}
         # Reversed marks: the explanation points at the other steps.
-        flipped = explained.relevance_scores(model, x, ~marks & (x[..., 1] > 0))
+        flipped = relevance_plots.relevance_scores(
+            model, x, ~marks & (x[..., 1] > 0)
+        )
         assert flipped["relevance_auroc"] == 0.0
 
     def test_step_relevance_sums_features(self, rng):
         relevance = rng.normal(size=(2, 3, 4, 5))
         np.testing.assert_allclose(
-            explained.step_relevance(relevance), relevance.sum(axis=(2, 3))
+            relevance_plots.step_relevance(relevance),
+            relevance.sum(axis=(2, 3)),
         )
 
     def test_sequences_plot(self, rng, tmp_path):
@@ -60,7 +66,7 @@ class TestRelevanceScores:
         x[:, 2:] = rng.uniform(1, 2, size=(2, 3, 16))
         marks = np.zeros((2, 5), dtype=bool)
         marks[0, 3] = True
-        path = explained.sequences(
+        path = relevance_plots.sequences(
             tmp_path / "r.png", x, rng.normal(size=(2, 5)), marks
         )
         assert os.path.getsize(path) > 1000
@@ -134,15 +140,7 @@ class TestExplainCommand:
         from ttrnn import data
 
         data_dir = tmp_path / "ucf11"
-        data.write_ucf11_like(
-            data_dir,
-            num_classes=3,
-            groups_per_class=5,
-            clips_per_group=1,
-            num_frames=5,
-            frame_shape=(16, 24),
-            seed=2,
-        )
+        write_tiny_ucf11(data_dir, num_frames=5)
         out = tmp_path / "run"
         argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
         argv += ["--out", str(out), "--protocol", "paper", "--epochs", "1"]

@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import SimulatedInterrupt
 from tests.helpers import interrupted_after_epoch
 from ttrnn import TTDense
-from ttrnn.experiments import runner
+from ttrnn.experiments import checkpointing
 
 
 def _build():
@@ -42,7 +42,7 @@ class TestRunner:
             interrupted_after_epoch(1),
             pytest.raises(SimulatedInterrupt, match="after epoch 1"),
         ):
-            runner.fit_with_checkpoints(
+            checkpointing.fit_with_checkpoints(
                 _build,
                 _data(),
                 run_dir=run_dir,
@@ -50,16 +50,16 @@ class TestRunner:
                 batch_size=10,
                 verbose=0,
             )
-        state = json.load(open(os.path.join(run_dir, runner.STATE)))
+        state = json.load(open(os.path.join(run_dir, checkpointing.STATE)))
         assert state["epochs_done"] == 1
         assert len(state["history"]["loss"]) == 1
         saved = keras.saving.load_model(
-            os.path.join(run_dir, runner.CHECKPOINT)
+            os.path.join(run_dir, checkpointing.CHECKPOINT)
         )
         # The optimiser state is in the checkpoint: 4 steps were taken.
         assert _iterations(saved) == 4
 
-        model, state = runner.fit_with_checkpoints(
+        model, state = checkpointing.fit_with_checkpoints(
             _build,
             _data(),
             run_dir=run_dir,
@@ -78,7 +78,7 @@ class TestRunner:
 
     def test_resume_finished_run_trains_no_more(self, tmp_path):
         run_dir = str(tmp_path / "run")
-        runner.fit_with_checkpoints(
+        checkpointing.fit_with_checkpoints(
             _build,
             _data(),
             run_dir=run_dir,
@@ -86,7 +86,7 @@ class TestRunner:
             batch_size=20,
             verbose=0,
         )
-        model, state = runner.fit_with_checkpoints(
+        model, state = checkpointing.fit_with_checkpoints(
             _build,
             _data(),
             run_dir=run_dir,
@@ -101,18 +101,18 @@ class TestRunner:
     def test_existing_run_needs_resume_or_overwrite(self, tmp_path):
         run_dir = str(tmp_path / "run")
         kwargs = dict(run_dir=run_dir, epochs=1, batch_size=20, verbose=0)
-        runner.fit_with_checkpoints(_build, _data(), **kwargs)
-        with pytest.raises(runner.RunExistsError, match="Pass --resume"):
-            runner.fit_with_checkpoints(_build, _data(), **kwargs)
-        _, state = runner.fit_with_checkpoints(
+        checkpointing.fit_with_checkpoints(_build, _data(), **kwargs)
+        with pytest.raises(checkpointing.RunExistsError, match="Pass --resume"):
+            checkpointing.fit_with_checkpoints(_build, _data(), **kwargs)
+        _, state = checkpointing.fit_with_checkpoints(
             _build, _data(), overwrite=True, **kwargs
         )
         assert state["resumed_from"] == []
 
     def test_seconds_per_epoch_is_the_median(self):
         state = {"train_seconds": [9.0, 1.0, 2.0, 1.5]}
-        assert runner.seconds_per_epoch(state) == 1.75
-        assert runner.seconds_per_epoch({}) is None
+        assert checkpointing.seconds_per_epoch(state) == 1.75
+        assert checkpointing.seconds_per_epoch({}) is None
 
 
 def _regression(rate, loss="mse"):
@@ -132,7 +132,7 @@ def _regression_data():
 
 def test_sweep_picks_the_lowest_training_loss(tmp_path):
     x, y = _regression_data()
-    best, losses = runner.sweep_learning_rate(
+    best, losses = checkpointing.sweep_learning_rate(
         _regression, (x, y), [1e-6, 1e-1, 3.0], epochs=20, seed=1
     )
     assert set(losses) == {1e-6, 1e-1, 3.0}
@@ -140,7 +140,7 @@ def test_sweep_picks_the_lowest_training_loss(tmp_path):
     # Far too small a rate barely moves the weights from their start.
     assert losses[1e-6] > 2 * losses[1e-1]
     # Each trial is the run of that rate and seed (the same batches).
-    _, state = runner.fit_with_checkpoints(
+    _, state = checkpointing.fit_with_checkpoints(
         lambda: _regression(1e-1),
         (x, y),
         run_dir=str(tmp_path / "run"),
@@ -164,7 +164,7 @@ def test_sweep_counts_a_diverged_run_as_worst():
             return _regression(rate, loss=_nan_loss)
         return _regression(rate)
 
-    best, losses = runner.sweep_learning_rate(
+    best, losses = checkpointing.sweep_learning_rate(
         build, (x, y), [1.0, 1e-6], epochs=1
     )
     assert losses[1.0] == float("inf")
@@ -210,7 +210,7 @@ class _ScriptedValLoss(keras.callbacks.Callback):
 
 class TestWorseEpochStopping:
     def test_scripted_losses(self):
-        stopping = runner.WorseEpochStopping(patience=5, tolerance=0.05)
+        stopping = checkpointing.WorseEpochStopping(patience=5, tolerance=0.05)
         stopping.set_model(_build())
         ends = []
         for epoch, loss in enumerate(SCRIPT[:11]):
@@ -236,41 +236,41 @@ class TestWorseEpochStopping:
             interrupted_after_epoch(8),
             pytest.raises(SimulatedInterrupt),
         ):
-            runner.fit_with_checkpoints(
+            checkpointing.fit_with_checkpoints(
                 _build,
                 (x, y),
                 (x, y),
-                early_stopping=runner.WorseEpochStopping(5, 0.05),
+                early_stopping=checkpointing.WorseEpochStopping(5, 0.05),
                 **args,
             )
-        model, state = runner.fit_with_checkpoints(
+        model, state = checkpointing.fit_with_checkpoints(
             _build,
             (x, y),
             (x, y),
             resume=True,
-            early_stopping=runner.WorseEpochStopping(5, 0.05),
+            early_stopping=checkpointing.WorseEpochStopping(5, 0.05),
             **args,
         )
         # Three worse epochs before the interrupt, two after it.
         assert state["epochs_done"] == state["stopped_early"] == 11
         assert state["history"]["val_loss"] == SCRIPT[:11]
         # A stopped run is finished: resuming trains no more.
-        model, state = runner.fit_with_checkpoints(
+        model, state = checkpointing.fit_with_checkpoints(
             _build,
             (x, y),
             (x, y),
             resume=True,
-            early_stopping=runner.WorseEpochStopping(5, 0.05),
+            early_stopping=checkpointing.WorseEpochStopping(5, 0.05),
             **args,
         )
         assert state["epochs_done"] == 11 and _iterations(model) == 44
 
     def test_invalid_arguments(self):
         with pytest.raises(ValueError, match="`patience` must be an int"):
-            runner.WorseEpochStopping(patience=0)
+            checkpointing.WorseEpochStopping(patience=0)
         with pytest.raises(ValueError, match="`tolerance` must be a frac"):
-            runner.WorseEpochStopping(tolerance=-0.1)
-        stopping = runner.WorseEpochStopping()
+            checkpointing.WorseEpochStopping(tolerance=-0.1)
+        stopping = checkpointing.WorseEpochStopping()
         with pytest.raises(ValueError, match="monitors 'val_loss'"):
             stopping.on_epoch_end(0, {"loss": 1.0})
 
