@@ -29,10 +29,11 @@ _EXPORTS = {
     "TTLSTMCell": "ttrnn.layers",
     "TTSimpleRNN": "ttrnn.layers",
     "TTSimpleRNNCell": "ttrnn.layers",
+    "adapt_ranks": "ttrnn.rank_adaptation",
     "compress": "ttrnn.compress",
     "summary": "ttrnn.summary",
 }
-_SUBMODULES = ("activations", "distribution", "explain", "tt")
+_SUBMODULES = ("activations", "callbacks", "distribution", "explain", "tt")
 
 __all__ = [
     "TTConv2D",
@@ -45,6 +46,8 @@ __all__ = [
     "TTSimpleRNN",
     "TTSimpleRNNCell",
     "activations",
+    "adapt_ranks",
+    "callbacks",
     "compress",
     "distribution",
     "explain",
