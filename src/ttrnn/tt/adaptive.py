@@ -244,10 +244,11 @@ def truncate(chain, ranks, balance=True):
 
     Returns:
         (cores, maps): the d padded cores, and d + 1 matrices A_k of shape
-        (R_k, r'_k) with X'_{<k} = X_{<k} A_k, where X_{<k} is the product
-        of the first k old cores (rows of W's unfolding to the left of cut
-        k) and X' that of the new ones. A gradient g_k of core k then maps
-        to A_k^T g_k pinv(A_{k+1})^T.
+        (R_k, r'_k) with X'_{<k} ~= X_{<k} A_k (least squares), where
+        X_{<k} is the product of the first k old cores and X' that of the
+        new ones. It is exact for a change of gauge and up to the first
+        truncated cut. A gradient g_k of core k maps to
+        A_k^T g_k pinv(A_{k+1})^T.
     """
     old = [np.asarray(c, np.float64) for c in chain]
     new = rounding.round_cores(old, max_rank=list(ranks))
