@@ -155,6 +155,24 @@ def build_parser():
         default=None,
         help="e.g. 4 or 1,4,4,4,1",
     )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--rank-budget",
+        type=cli_types.count("weights"),
+        default=None,
+        metavar="P",
+        help="rank-adaptive training: truncate the TT ranks of all TT "
+        "layers during training until their cores hold P weights "
+        "(docs/ranks.md)",
+    )
+    budget.add_argument(
+        "--compression",
+        type=cli_types.positive_number,
+        default=None,
+        metavar="X",
+        help="rank-adaptive training toward X times fewer weights than "
+        "the dense kernels the TT layers replace",
+    )
     p.add_argument(
         "--tt-input-shape",
         type=cli_types.shape,

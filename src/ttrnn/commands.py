@@ -68,6 +68,7 @@ def experiment(args):
         plot=not args.no_plots,
         buckets=args.buckets,
         **_batch_frames_arg(args.max_batch_frames),
+        **_rank_budget_arg(args),
     )
     return 0
 
@@ -346,3 +347,13 @@ def load_keras():
         # does not, and tiny gradients of saturated gates then make its
         # steps several times slower (benchmarks/RESULTS.md).
         torch.set_flush_denormal(True)
+
+
+def _rank_budget_arg(args):
+    """`--rank-budget P` / `--compression X` as run_experiment's
+    `rank_budget` (nothing when neither is given)."""
+    if getattr(args, "rank_budget", None) is not None:
+        return {"rank_budget": {"target_params": args.rank_budget}}
+    if getattr(args, "compression", None) is not None:
+        return {"rank_budget": {"target_compression": args.compression}}
+    return {}

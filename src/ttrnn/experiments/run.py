@@ -63,6 +63,7 @@ def run_experiment(
     buckets=8,
     max_batch_frames="auto",
     compare_paper=True,
+    rank_budget=None,
 ):
     """Trains and evaluates one model of one experiment.
 
@@ -125,6 +126,10 @@ def run_experiment(
             TensorFlow and torch (`training.PAPER_MAX_BATCH_FRAMES`).
         compare_paper: print the 2017 paper's figure beside the result
             (turn off on data other than the real dataset).
+        rank_budget: None, or `{"target_params": P}` or
+            `{"target_compression": X}`: rank-adaptive training toward it
+            (`ttrnn.callbacks.RankAdaptation`); results.json then records
+            the truncations under "rank_schedule".
 
     Returns:
         The results dict, also written to `<out>/results.json`.
@@ -162,6 +167,8 @@ def run_experiment(
         # Devices and processes (ttrnn.distribution.initialize).
         "topology": distribution.topology(),
     }
+    if rank_budget:
+        config["rank_budget"] = dict(rank_budget)
     image_dataset = datasets.dataset_name(experiment, dataset)
     if image_dataset:  # mnist, mnist-seq: which images (--dataset)
         config["dataset"] = image_dataset
@@ -361,6 +368,8 @@ def _finish(experiment, config, out, splits, started, opts):
         "wall_seconds": time.perf_counter() - started,
         "out": os.fspath(out),
     }
+    if "rank_schedule" in config:
+        result["rank_schedule"] = config.pop("rank_schedule")
     if len(splits) > 1:
         result["metrics_std"] = {
             k: statistics.pstdev([s[k] for s in per_split]) for k in keys

@@ -147,6 +147,7 @@ def run_arrays(experiment, config, out, opts):
         seed=config["seed"],
         verbose=opts["verbose"],
         early_stopping=stopping,
+        callbacks=rank_callbacks(config),
     )
     _record_rate(config, "official", model)
     model = parallel.local_copy(model)  # scored on this process alone
@@ -300,6 +301,7 @@ def run_video(experiment, config, out, opts):
             overwrite=opts["overwrite"],
             seed=config["seed"],
             verbose=verbose,
+            callbacks=rank_callbacks(config),
         )
         _record_rate(config, label, model)
         if shards:  # scored on this process alone, on whole batches
@@ -312,6 +314,21 @@ def run_video(experiment, config, out, opts):
         scores = metrics.evaluate(experiment.task, test.dataset.labels, y_pred)
         results.append((label, model, state, scores))
     return results
+
+
+def rank_callbacks(config):
+    """[RankAdaptation] for a run with a rank budget (`--rank-budget`,
+    `--compression`), else []. Its schedule goes to config, whence to
+    results.json: truncations after epochs 1 .. min(3, epochs - 1)."""
+    budget = config.get("rank_budget")
+    if not budget:
+        return []
+    from ttrnn.callbacks import RankAdaptation
+
+    stages = max(1, min(3, config["epochs"] - 1))
+    adapt = RankAdaptation(**budget, warmup=1, every=1, stages=stages)
+    config["rank_schedule"] = adapt.schedule  # filled during fit
+    return [adapt]
 
 
 def begin_training(out, opts):
