@@ -102,6 +102,7 @@ class RankAdaptation(keras.callbacks.Callback):
         self.verbose = verbose
         self.schedule = []
         self._start = self._budget = None
+        self._masks = []
 
     def stage_at(self, count):
         """The stage (1..stages) that ends after `count` epochs or steps,
@@ -122,17 +123,27 @@ class RankAdaptation(keras.callbacks.Callback):
             self.model, self.target_params, self.target_compression, self.eps
         )
         self._start = rank_adaptation.tt_params(self.model, effective=False)
+        self._masks = rank_adaptation.rank_masks(self.model)  # on resume
 
     def on_epoch_end(self, epoch, logs=None):
         if self.unit == "epoch":
             self._maybe_adapt(epoch + 1, "epoch")
+        # A regulariser whose gradient at 0 is not 0 (L1 on JAX, where
+        # d|x|/dx = 1 at 0) moves dead slices: zero them again, so that
+        # checkpoints and the saved model hold the ranks exactly.
+        for var, mask in self._masks:
+            var.assign(var * mask)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.unit == "step":
-            step = int(
-                keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-            )
-            self._maybe_adapt(step, "step")
+        if self.unit != "step":
+            return
+        step = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+        if self.stage_at(int(step)):
+            # JAX's fit holds the state outside the variables mid-epoch.
+            sync = getattr(self.model, "jax_state_sync", None)
+            if sync is not None:
+                sync()
+            self._maybe_adapt(int(step), "step")
 
     def _maybe_adapt(self, count, unit):
         stage = self.stage_at(count)
@@ -152,6 +163,7 @@ class RankAdaptation(keras.callbacks.Callback):
             balance=self.balance,
             **target,
         )
+        self._masks = rank_adaptation.rank_masks(self.model)
         entry = {unit: count, "stage": stage, **target, **report}
         entry.pop("eps" if self._budget is not None else "target_params")
         self.schedule.append(entry)

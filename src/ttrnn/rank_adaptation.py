@@ -64,6 +64,27 @@ def layer_ranks(layer):
     )
 
 
+def rank_masks(model):
+    """[(core variable, 0/1 mask)] for the cores with dead rank slices:
+    var * mask zeroes them (the mask has shape (R_k, 1, 1, R_{k+1}))."""
+    masks = []
+    for layer in tt_layers(model):
+        shapes = [tuple(c.shape) for c in layer.cores]
+        for start, stop in adaptive.chains(shapes):
+            chain = layer.cores[start:stop]
+            ranks = adaptive.effective_ranks(
+                [ops.convert_to_numpy(c) for c in chain]
+            )
+            for k, var in enumerate(chain):
+                r, r_next = ranks[k], ranks[k + 1]
+                if (r, r_next) == (var.shape[0], var.shape[3]):
+                    continue
+                mask = np.zeros((var.shape[0], 1, 1, var.shape[3]))
+                mask[:r, :, :, :r_next] = 1
+                masks.append((var, ops.convert_to_tensor(mask, var.dtype)))
+    return masks
+
+
 def tt_params(model, effective=True):
     """Weights in the TT cores of a model: at the effective ranks, or at
     the variables' shapes."""
