@@ -58,8 +58,11 @@ def tt_weights(rank):
     return ttrnn.tt.num_params(IN_MODES, OUT_MODES, rank)
 
 
-def build(rank, seed=0):
-    keras.utils.set_random_seed(seed)
+SEED = [0]  # --seed: the initial weights and the batch order
+
+
+def build(rank):
+    keras.utils.set_random_seed(SEED[0])
     model = keras.Sequential(
         [
             keras.Input((784,)),
@@ -87,7 +90,7 @@ def accuracy(model, test):
 
 
 def fit(model, train, epochs, callbacks=()):
-    keras.utils.set_random_seed(1)  # the same batch order for every run
+    keras.utils.set_random_seed(SEED[0] + 1)  # one batch order for all
     started = time.perf_counter()
     model.fit(
         *train,
@@ -162,10 +165,17 @@ def main(argv=None):
     p.add_argument("--budget", type=int, default=tt_weights(6))
     p.add_argument("--start-rank", type=int, default=12)
     p.add_argument("--moments", default="project,project_first,reset,keep")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--grid-ranks", default=None, help="e.g. 4,3 (default: all that fit)"
+    )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    SEED[0] = args.seed
     train, test = load(args.data_dir, args.train)
     ranks = [r for r in range(1, 64) if tt_weights(r) <= args.budget]
+    if args.grid_ranks:
+        ranks = [int(r) for r in args.grid_ranks.split(",")]
     runs = {"grid": [], "adaptive": []}
     # Interleaved: grid runs and adaptive runs alternate.
     strategies = args.moments.split(",")
@@ -192,6 +202,7 @@ def main(argv=None):
     print(json.dumps({"step_seconds": steps}), flush=True)
     summary = {
         "backend": keras.backend.backend(),
+        "seed": args.seed,
         "train_size": len(train[0]),
         "epochs": args.epochs,
         "budget": args.budget,
