@@ -109,6 +109,15 @@ def _slots(optimizer, var):
     }
 
 
+def test_reset_zeroes_the_moments():
+    model = _model("shared")
+    _fit(model)
+    ttrnn.adapt_ranks(model, target_params=tt_params(model) // 2)
+    for var in model.layers[-1].cores:
+        for slot in _slots(model.optimizer, var).values():
+            assert not np.any(ops.convert_to_numpy(slot))
+
+
 def test_adam_moments_follow_the_cores():
     model = _model("shared")
     _fit(model)
@@ -116,7 +125,9 @@ def test_adam_moments_follow_the_cores():
     layer = model.layers[-1]
     old = _numpy(layer.cores)
     old_m = [_numpy([_slots(opt, v)["momentum"]])[0] for v in layer.cores]
-    ttrnn.adapt_ranks(model, target_params=tt_params(model) // 2)
+    ttrnn.adapt_ranks(
+        model, target_params=tt_params(model) // 2, moments="project"
+    )
     ranks = tt.effective_ranks(layer.cores)
     new = _numpy(layer.cores)
     _, maps = adaptive.truncate(old, ranks)

@@ -65,7 +65,7 @@ class RankAdaptation(keras.callbacks.Callback):
         every=1,
         stages=3,
         unit="epoch",
-        moments="project",
+        moments="reset",
         balance=True,
         verbose=0,
     ):

@@ -150,7 +150,7 @@ def adapt_ranks(
     target_compression=None,
     eps=None,
     optimizer=None,
-    moments="project",
+    moments="reset",
     balance=True,
 ):
     """Truncates the ranks of all TT layers of a model, in place.
@@ -177,10 +177,11 @@ def adapt_ranks(
             at most eps ||W||_F.
         optimizer: the optimiser whose moments to carry (default
             `model.optimizer` if built), or None.
-        moments: "project" (first moments mapped as gradients, second
-            moments by squared coefficients), "project_first" (second
-            moments zeroed), "reset" (both zeroed) or "keep" (unchanged,
-            zeroed beyond the new ranks).
+        moments: "reset" (default: first and second moments zeroed;
+            the best of the four on benchmarks/bench_ranks_adapt.py),
+            "project" (first moments mapped as gradients, second moments
+            by squared coefficients), "project_first" (second moments
+            zeroed) or "keep" (unchanged, zeroed beyond the new ranks).
         balance: scale the rounded cores of each TT-matrix to equal
             norms (the same W).
 
