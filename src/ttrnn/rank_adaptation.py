@@ -141,7 +141,19 @@ def resolve_target(model, target_params, target_compression, eps):
         )
     if eps is not None and not eps >= 0:
         raise ValueError(f"Argument `eps` must be >= 0. Received: eps={eps}")
-    return None if target_params is None else int(target_params)
+    if target_params is None:
+        return None
+    floor = 0
+    for layer in tt_layers(model):
+        shapes = [tuple(c.shape) for c in layer.cores]
+        floor += sum(s[1] * s[2] for s in shapes)  # every rank 1
+    if target_params < floor:
+        raise ValueError(
+            "Argument `target_params` must be at least the weights of the "
+            f"TT layers at rank 1 ({floor}). Received: "
+            f"target_params={target_params}"
+        )
+    return int(target_params)
 
 
 def adapt_ranks(
