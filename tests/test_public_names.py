@@ -24,6 +24,8 @@ LAYERS = {
 PUBLIC = LAYERS | {
     "__version__",
     "activations",
+    "adapt_ranks",
+    "callbacks",
     "compress",
     "distribution",
     "explain",

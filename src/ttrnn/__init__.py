@@ -20,9 +20,13 @@ from ttrnn import _select_backend
 __version__ = "0.1.0"
 
 # The layers are listed once, in `ttrnn.layers.__all__`; the package
-# adds the functions of the modules of the same name, and submodules.
-_FUNCTIONS = ("compress", "summary")
-_SUBMODULES = ("activations", "distribution", "explain", "tt")
+# adds functions (name -> the module defining it) and submodules.
+_FUNCTIONS = {
+    "adapt_ranks": "ttrnn.rank_adaptation",
+    "compress": "ttrnn.compress",
+    "summary": "ttrnn.summary",
+}
+_SUBMODULES = ("activations", "callbacks", "distribution", "explain", "tt")
 
 
 def _layers():
@@ -39,7 +43,7 @@ def __getattr__(name):
         value = [*layers, *_FUNCTIONS, *_SUBMODULES, "__version__"]
     elif name in _FUNCTIONS:
         _select_backend.select()
-        value = getattr(importlib.import_module(f"ttrnn.{name}"), name)
+        value = getattr(importlib.import_module(_FUNCTIONS[name]), name)
     elif name in _SUBMODULES:
         _select_backend.select()
         value = importlib.import_module(f"ttrnn.{name}")

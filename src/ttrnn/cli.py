@@ -201,6 +201,24 @@ def build_parser():
     )
     for option, parse, text in _RUN_OPTIONS:
         p.add_argument(option, type=parse, default=None, help=text)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--rank-budget",
+        type=cli_types.count("weights"),
+        default=None,
+        metavar="P",
+        help="rank-adaptive training: truncate the TT ranks of all TT "
+        "layers during training until their cores hold P weights "
+        "(docs/ranks.md)",
+    )
+    budget.add_argument(
+        "--compression",
+        type=cli_types.positive_number,
+        default=None,
+        metavar="X",
+        help="rank-adaptive training toward X times fewer weights than "
+        "the dense kernels the TT layers replace",
+    )
     p.add_argument("--seed", type=int, default=0)
     cli_types.add_verbose(p, "the results are")
     p.add_argument("--no-plots", action="store_true")

@@ -72,6 +72,19 @@ def learning_rate(text):
     return rates[0] if len(rates) == 1 else rates
 
 
+def positive_number(text):
+    """A number > 0, e.g. a compression ratio."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number like 10. Received: {text!r}"
+        )
+    return value
+
+
 def fraction(text):
     """A number from 0 to below 1 (a dropout rate)."""
     return _checked(

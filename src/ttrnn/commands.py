@@ -44,6 +44,7 @@ def experiment(args):
     settings = keywords(args, _RUN_SETTINGS, num_frames="frames")
     if args.max_batch_frames is not None:  # 0: no limit
         settings["max_batch_frames"] = args.max_batch_frames or None
+    settings.update(_rank_budget_arg(args))
     run.run_many(
         names,
         models,
@@ -332,3 +333,13 @@ def load_keras():
         # does not, and tiny gradients of saturated gates then make its
         # steps several times slower (benchmarks/RESULTS.md).
         torch.set_flush_denormal(True)
+
+
+def _rank_budget_arg(args):
+    """`--rank-budget P` / `--compression X` as run_experiment's
+    `rank_budget` (nothing when neither is given)."""
+    if getattr(args, "rank_budget", None) is not None:
+        return {"rank_budget": {"target_params": args.rank_budget}}
+    if getattr(args, "compression", None) is not None:
+        return {"rank_budget": {"target_compression": args.compression}}
+    return {}

@@ -45,7 +45,7 @@ def run_experiment(name, model=None, **settings):
             `tt_input_shape`, `frame_shape`, `num_frames`, `folds`,
             `dropout`, `recurrent_dropout`, `cache_dir`, `seed`,
             `verbose`, `plot`, `buckets`, `max_batch_frames`,
-            `compare_paper`. Each left out takes its default (the
+            `rank_budget`, `compare_paper`. Each left out takes its default (the
             experiment's, where it has one).
 
     Returns:
@@ -130,8 +130,9 @@ def run_many(names, model_names, out=None, **settings):
 def _finish(experiment, config, found, splits, started):
     """The results: scores, weights, times, settings; written to
     `<out>/results.json` (with the plots)."""
+    schedule = found.pop("rank_schedule", None)
     label, model, state, _ = splits[-1]
-    rows = info.layer_rows(model)
+    rows = info.layer_rows(model, config.batch_size)
     first = next(r for r in rows if r.get("input_to_hidden"))
     per_split = [scores for _, _, _, scores in splits]
     keys = per_split[0].keys()
@@ -163,6 +164,8 @@ def _finish(experiment, config, found, splits, started):
         "wall_seconds": time.perf_counter() - started,
         "out": os.fspath(config.out),
     }
+    if schedule is not None:
+        result["rank_schedule"] = schedule
     if len(splits) > 1:
         result["metrics_std"] = {
             k: statistics.pstdev([s[k] for s in per_split]) for k in keys

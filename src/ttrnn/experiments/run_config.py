@@ -117,6 +117,10 @@ class RunConfig:
             every batch. Defaults to `"auto"`: 4,096 on JAX (16 clips of
             256 frames; XLA's temporaries grow with the batch), 8,192 on
             TensorFlow and torch (`PAPER_MAX_BATCH_FRAMES`).
+        rank_budget: `None`, or `{"target_params": P}` or
+            `{"target_compression": X}`: rank-adaptive training toward it
+            (`ttrnn.callbacks.RankAdaptation`); results.json then records
+            the truncations under "rank_schedule".
         out: output directory; `None` for `runs/<name>-<model>`
             (`runs/<name>-tuned-<model>` in the tuned protocol).
         resume: continue a killed run from its last finished epoch.
@@ -151,6 +155,7 @@ class RunConfig:
     pixel_scale: float = None
     buckets: int = None
     max_batch_frames: object = "auto"
+    rank_budget: dict = None
     # How the run goes; results.json does not record these.
     out: str = None
     resume: bool = False
@@ -252,6 +257,8 @@ class RunConfig:
             left_out.update(_VIDEO + _PAPER_VIDEO)
         if self.buckets is None:
             left_out.update(_PAPER_VIDEO)
+        if self.rank_budget is None:
+            left_out.add("rank_budget")
         return {
             name: _jsonable(getattr(self, name))
             for name in RECORDED

@@ -294,10 +294,27 @@ def _fit(config, found, label, build, train, validation, run_dir, **options):
         overwrite=config.overwrite,
         seed=config.seed,
         verbose=config.verbose,
+        callbacks=rank_callbacks(config, found),
         **options,
     )
     _record_rate(config, found, label, model)
     return model, state
+
+
+def rank_callbacks(config, found):
+    """[RankAdaptation] for a run with a rank budget (`--rank-budget`,
+    `--compression`), else []. Its schedule goes to `found`, whence to
+    results.json: truncations after epochs 1 .. min(3, epochs - 1)."""
+    if not config.rank_budget:
+        return []
+    from ttrnn.callbacks import RankAdaptation
+
+    stages = max(1, min(3, config.epochs - 1))
+    adapt = RankAdaptation(
+        **config.rank_budget, warmup=1, every=1, stages=stages
+    )
+    found["rank_schedule"] = adapt.schedule  # filled during fit
+    return [adapt]
 
 
 def begin_training(config):

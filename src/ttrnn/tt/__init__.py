@@ -11,6 +11,7 @@ A TT-matrix W of shape (prod m_k, prod n_k) is a list of d cores of shape
 and TT-Toolbox). Rows and columns of W are flattened in C order.
 """
 
+from ttrnn.tt.adaptive import effective_ranks
 from ttrnn.tt.contraction import STRATEGIES
 from ttrnn.tt.contraction import Plan
 from ttrnn.tt.contraction import calibrate
@@ -63,6 +64,7 @@ __all__ = [
     "choose_d",
     "core_shapes",
     "cores_modes",
+    "effective_ranks",
     "flops",
     "from_dense",
     "from_legacy_kernel",

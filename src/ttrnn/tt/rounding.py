@@ -21,7 +21,7 @@ def _as_numpy_cores(cores):
     return cores, in_shape, out_shape, ranks
 
 
-def _right_orthogonalize(cores):
+def right_orthogonalize(cores):
     """In place on 3-D cores (r_k, s_k, r_{k+1}): cores 1..d-1 become
     right-orthogonal (G_k = R^T Q^T), so ||W||_F = ||G_0||_F."""
     for k in range(len(cores) - 1, 0, -1):
@@ -71,7 +71,7 @@ def round_cores(cores, max_rank=None, eps=None):
     cores = [
         c.reshape(ranks[k], sizes[k], ranks[k + 1]) for k, c in enumerate(cores)
     ]
-    _right_orthogonalize(cores)
+    right_orthogonalize(cores)
     # Now ||W||_F = ||G_0||_F.
     delta = 0.0
     if eps is not None and d > 1:
@@ -124,7 +124,7 @@ def norm(cores):
     """||W||_F of a TT-matrix, without W (one QR sweep)."""
     cores, _, _, _ = _as_numpy_cores(cores)
     cores = [c.reshape(c.shape[0], -1, c.shape[3]) for c in cores]
-    return float(np.linalg.norm(_right_orthogonalize(cores)[0]))
+    return float(np.linalg.norm(right_orthogonalize(cores)[0]))
 
 
 def relative_error(cores, reference):
@@ -180,8 +180,8 @@ def relative_error(cores, reference):
             block[: x.shape[0], :, : x.shape[2]] = x
             block[x.shape[0] :, :, x.shape[2] :] = y
             diff.append(block)
-    num = np.linalg.norm(_right_orthogonalize(diff)[0])
-    den = np.linalg.norm(_right_orthogonalize(b)[0])
+    num = np.linalg.norm(right_orthogonalize(diff)[0])
+    den = np.linalg.norm(right_orthogonalize(b)[0])
     if den == 0:
         return 0.0 if num == 0 else math.inf
     return float(num / den)
