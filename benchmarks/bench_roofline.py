@@ -122,8 +122,7 @@ def analytic(batch, frames, params, chunk_rows):
     # Bytes of the map: each GEMM reads its left operand and writes its
     # output; each copy reads and writes; the x chunk in float32.
     moved = 0
-    first_dx = 0
-    for i, o in enumerate(ops_):
+    for o in ops_:
         if o[0] == "mm":
             _, rows, inner, cols, b = o
             moved += 4 * (rows * inner * b + rows * cols * b)
@@ -157,11 +156,6 @@ def analytic(batch, frames, params, chunk_rows):
         ),
         "optimiser": (0, params * 4 * 7),  # w, g, m, v read; w, m, v written
     }
-    rows["step"] = tuple(
-        rows[k][i]
-        for i in (0, 1)
-        for k in ("map fwd+bwd", "recurrence fwd+bwd")
-    )
     rows["step"] = (
         rows["map fwd+bwd"][0] + rows["recurrence fwd+bwd"][0],
         rows["map fwd+bwd"][1]
@@ -593,9 +587,8 @@ def step_table(records):
                 moved / (c["copy_gbs"] * 1e9),
             )
             ms = 1e3 * r["seconds"][phase]
-            cells.append(
-                f"{ms:,.1f} ({1e3 * limit:,.1f}, {100 * limit / (ms / 1e3):.0f} %)"
-            )
+            share = 100 * limit / (ms / 1e3)
+            cells.append(f"{ms:,.1f} ({1e3 * limit:,.1f}, {share:.0f} %)")
         lines.append(
             f"| {phase} | {macs / 1e6:,.0f} | {moved / 1e6:,.0f} | "
             + " | ".join(cells)
@@ -641,7 +634,7 @@ def epoch_table(records, step_fps):
         beyond = in_batches - r["padded_frames"] / fps
         between = total - in_batches
 
-        def pct(v):
+        def pct(v, total=total):
             return f"{v:.1f} ({100 * v / total:.0f} %)"
 
         lines.append(
