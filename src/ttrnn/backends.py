@@ -229,10 +229,12 @@ def watch_denormals(x, layer_name):
         or keras.backend.backend() != "torch"
         or not getattr(x, "requires_grad", False)
         or x.device.type != "cpu"
-        or flushes_denormals()
     ):
         return x
     import torch
+
+    if torch.compiler.is_compiling() or flushes_denormals():
+        return x  # (a hook and `.item()` would break a compiled graph)
 
     tiny = torch.finfo(x.dtype).tiny
 
