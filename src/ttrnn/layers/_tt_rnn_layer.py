@@ -10,6 +10,7 @@ import inspect
 import keras
 from keras import ops
 
+from ttrnn import backends
 from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.layers._tt_rebuild import build_with_cores
@@ -147,6 +148,8 @@ class TTRNNBase(keras.layers.RNN):
             first_state = first_state[0]
         cell.get_recurrent_dropout_mask(first_state)
         projected = cell.project_sequence(sequences, training=training)
+        if training:  # warns once if torch's denormals slow the backward
+            projected = backends.watch_denormals(projected, self.name)
         with cell.consuming_projected_inputs():
             return super().inner_loop(
                 projected, initial_state, mask=mask, training=training
