@@ -66,6 +66,8 @@ class Options:
     max_params: object
     compression: object
     d: object
+    # {layer name: cores} chosen by `compress(data=...)`; None: TT-SVD.
+    cores: dict = None
 
 
 # --- converters ------------------------------------------------------------
@@ -106,7 +108,7 @@ def _convert_dense(layer, options):
         caps = _rank_caps(ins, outs, options)
     except ValueError as error:
         raise Skip(error) from None
-    cores = tt.from_dense(kernel, ins, outs, max_rank=caps, eps=options.eps)
+    cores = _decompose(layer, kernel, ins, outs, caps, options)
     ranks = tt.cores_modes(cores)[2]
     rel_error = _dense_rel_error(kernel, cores)
     config = layer.get_config()
@@ -153,7 +155,14 @@ def _convert_tt_layer(layer, options):
         caps = _rank_caps(full_ins, full_outs, options)
     except ValueError as error:
         raise Skip(error) from None
-    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
+    given = (options.cores or {}).get(layer.name)
+    if given is None:
+        new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
+    else:  # data-aware cores: a layer of their ranks, then their values
+        ranks = tt.cores_modes(given)[2]
+        new = layer.round(max_rank=ranks, name=layer.name)
+        rest = new.get_weights()[len(given) :]
+        new.set_weights([c.astype(new.cores[0].dtype) for c in given] + rest)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
     row = LayerReport(
         name=layer.name,
@@ -191,9 +200,7 @@ def _convert_embedding(layer, options):
     # Rows beyond the vocabulary are zero: never looked up.
     padded_table = np.zeros((padded, dim))
     padded_table[:vocab] = table
-    cores = tt.from_dense(
-        padded_table, ins, outs, max_rank=caps, eps=options.eps
-    )
+    cores = _decompose(layer, padded_table, ins, outs, caps, options)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     initializer = _tt_initializer(config["embeddings_initializer"], "uniform")
@@ -413,6 +420,14 @@ def _check_float(layer):
                 f"({layer.quantization_mode}): compress the float model."
             )
         )
+
+
+def _decompose(layer, matrix, ins, outs, caps, options):
+    """The cores `compress(data=...)` chose for `layer`, else the TT-SVD."""
+    given = (options.cores or {}).get(layer.name)
+    if given is not None:
+        return given
+    return tt.from_dense(matrix, ins, outs, max_rank=caps, eps=options.eps)
 
 
 def _tt_initializer(identifier, default):
