@@ -55,12 +55,10 @@ class TestDataAware:
 
     def test_mixed_subspace_beats_plain(self):
         model = _dense_model(RNG.standard_normal((64, 64)))
-        x = (RNG.standard_normal((600, 4)) @ RNG.standard_normal((4, 64)))
+        x = RNG.standard_normal((600, 4)) @ RNG.standard_normal((4, 64))
         x = x.astype("float32")
         plain, _ = compress(model, max_rank=4, d=2, min_params=0)
-        aware, report = compress(
-            model, max_rank=4, d=2, min_params=0, data=x
-        )
+        aware, report = compress(model, max_rank=4, d=2, min_params=0, data=x)
         err = _output_error(model, aware, x)
         assert err < 0.5 * _output_error(model, plain, x)
         np.testing.assert_allclose(report.output_errors["fc"], err, rtol=1e-3)
@@ -80,7 +78,7 @@ class TestDataAware:
 
     def test_streamed_pydataset_and_generator_match_one_array(self):
         model = _dense_model(RNG.standard_normal((64, 64)))
-        x = (RNG.standard_normal((300, 64)) * np.linspace(0.1, 3, 64))
+        x = RNG.standard_normal((300, 64)) * np.linspace(0.1, 3, 64)
         x = x.astype("float32")
 
         class Batches(keras.utils.PyDataset):

@@ -115,7 +115,8 @@ class _Stats:
         x = x.reshape(-1, x.shape[-1]).astype(np.float64)
         self.count += len(x)
         self.total += float(np.sum(x * x))
-        for acc, part in zip(self.modes, whitening.mode_moments(x, self.in_shape)):
+        parts = whitening.mode_moments(x, self.in_shape)
+        for acc, part in zip(self.modes, parts):
             acc += part
         if self.full is not None:
             self.full += x.T @ x
@@ -214,7 +215,9 @@ def _prepare(stat):
                 return e
 
             top = 1.0
-    white = matrix if stat.embedding else whitening.apply_rows(matrix, roots, ins)
+    white = matrix
+    if not stat.embedding:
+        white = whitening.apply_rows(matrix, roots, ins)
     energy = whitening.output_loss(white, metric)
     return white, inverses, metric, top, energy
 
@@ -252,9 +255,7 @@ def plan(stats, options, refine_steps=REFINE_STEPS):
         found = tt.from_dense(
             white, ins, outs, max_rank=ranks[name], eps=options.eps
         )
-        found, loss = whitening.refine(
-            found, white, metric, top, refine_steps
-        )
+        found, loss = whitening.refine(found, white, metric, top, refine_steps)
         cores[name] = whitening.apply_modes(found, inverses)
         errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy > 0 else 0.0
     return cores, errors
