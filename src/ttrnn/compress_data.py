@@ -44,6 +44,27 @@ def is_data_aware(layer):
     return type(layer) in (keras.layers.Dense, keras.layers.Embedding)
 
 
+def decompose(layer, matrix, ins, outs, caps, options):
+    """The cores `plan` chose for `layer`, else the TT-SVD of `matrix`."""
+    given = (options.cores or {}).get(layer.name)
+    if given is not None:
+        return given
+    return tt.from_dense(matrix, ins, outs, max_rank=caps, eps=options.eps)
+
+
+def rounded(layer, caps, options):
+    """A TT layer at lower ranks: with the cores `plan` chose (a layer of
+    their ranks, then their values), else `layer.round`."""
+    given = (options.cores or {}).get(layer.name)
+    if given is None:
+        return layer.round(max_rank=caps, eps=options.eps, name=layer.name)
+    new = layer.round(max_rank=tt.cores_modes(given)[2], name=layer.name)
+    dtype = new.cores[0].dtype
+    rest = new.get_weights()[len(given) :]
+    new.set_weights([np.asarray(c, dtype) for c in given] + rest)
+    return new
+
+
 def batches(data, batch_size=ARRAY_BATCH):
     """Input batches of `data`: an array or a list of arrays (a model's
     inputs, cut into batches), an `(x, y)` tuple of those, a

@@ -14,6 +14,7 @@ import math
 import keras
 import numpy as np
 
+from ttrnn import compress_data
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.layers.tt_conv2d import TTConv2D
@@ -66,8 +67,7 @@ class Options:
     max_params: object
     compression: object
     d: object
-    # {layer name: cores} chosen by `compress(data=...)`; None: TT-SVD.
-    cores: dict = None
+    cores: dict = None  # {layer name: cores} of `compress(data=...)`
 
 
 # --- converters ------------------------------------------------------------
@@ -108,7 +108,7 @@ def _convert_dense(layer, options):
         caps = _rank_caps(ins, outs, options)
     except ValueError as error:
         raise Skip(error) from None
-    cores = _decompose(layer, kernel, ins, outs, caps, options)
+    cores = compress_data.decompose(layer, kernel, ins, outs, caps, options)
     ranks = tt.cores_modes(cores)[2]
     rel_error = _dense_rel_error(kernel, cores)
     config = layer.get_config()
@@ -155,14 +155,7 @@ def _convert_tt_layer(layer, options):
         caps = _rank_caps(full_ins, full_outs, options)
     except ValueError as error:
         raise Skip(error) from None
-    given = (options.cores or {}).get(layer.name)
-    if given is None:
-        new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
-    else:  # data-aware cores: a layer of their ranks, then their values
-        ranks = tt.cores_modes(given)[2]
-        new = layer.round(max_rank=ranks, name=layer.name)
-        rest = new.get_weights()[len(given) :]
-        new.set_weights([c.astype(new.cores[0].dtype) for c in given] + rest)
+    new = compress_data.rounded(layer, caps, options)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
     row = LayerReport(
         name=layer.name,
@@ -200,7 +193,9 @@ def _convert_embedding(layer, options):
     # Rows beyond the vocabulary are zero: never looked up.
     padded_table = np.zeros((padded, dim))
     padded_table[:vocab] = table
-    cores = _decompose(layer, padded_table, ins, outs, caps, options)
+    cores = compress_data.decompose(
+        layer, padded_table, ins, outs, caps, options
+    )
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     initializer = _tt_initializer(config["embeddings_initializer"], "uniform")
@@ -420,14 +415,6 @@ def _check_float(layer):
                 f"({layer.quantization_mode}): compress the float model."
             )
         )
-
-
-def _decompose(layer, matrix, ins, outs, caps, options):
-    """The cores `compress(data=...)` chose for `layer`, else the TT-SVD."""
-    given = (options.cores or {}).get(layer.name)
-    if given is not None:
-        return given
-    return tt.from_dense(matrix, ins, outs, max_rank=caps, eps=options.eps)
 
 
 def _tt_initializer(identifier, default):
