@@ -34,6 +34,8 @@ FULL_METRIC_LIMIT = 4096
 # Kernels up to this many entries are formed densely (TTDense layers).
 DENSE_LIMIT = 1 << 24
 REFINE_STEPS = 30
+# ... but at most REFINE_WORK / (M N) of them: each is a TT-SVD of M x N.
+REFINE_WORK = 1e8
 ARRAY_BATCH = 256
 
 
@@ -243,7 +245,7 @@ def _prepare(stat):
     return white, inverses, metric, top, energy
 
 
-def plan(stats, options, refine_steps=REFINE_STEPS):
+def plan(stats, options, refine_steps=None):
     """Data-aware cores for every layer in `stats`.
 
     Returns:
@@ -276,10 +278,29 @@ def plan(stats, options, refine_steps=REFINE_STEPS):
         found = tt.from_dense(
             white, ins, outs, max_rank=ranks[name], eps=options.eps
         )
-        found, loss = whitening.refine(found, white, metric, top, refine_steps)
+        if stats[name].embedding:
+            found = _seen_rows_start(found, white, metric)
+        steps = refine_steps
+        if steps is None:
+            steps = min(REFINE_STEPS, max(2, int(REFINE_WORK / white.size)))
+        found, loss = whitening.refine(found, white, metric, top, steps)
         cores[name] = whitening.apply_modes(found, inverses)
-        errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy > 0 else 0.0
+        errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
     return cores, errors
+
+
+def _seen_rows_start(found, table, metric):
+    """The better start of the TT-SVD of the table and that of its seen
+    rows only (rows never looked up zeroed): their ranks are then spent
+    on the tokens the data reads."""
+    seen = metric(np.ones((len(table), 1)))[:, 0] > 0
+    ins, outs, ranks = tt.cores_modes(found)
+    other = tt.from_dense(table * seen[:, None], ins, outs, max_rank=ranks)
+    losses = [
+        whitening.output_loss(table - dense_numpy(c), metric)
+        for c in (found, other)
+    ]
+    return other if losses[1] < losses[0] else found
 
 
 def distill(student, teacher, data, steps, learning_rate=1e-3):
