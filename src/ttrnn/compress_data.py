@@ -265,7 +265,11 @@ def plan(stats, options, refine_steps=None):
             else:
                 budget += int(size // options.compression)
             shapes.append((ins, outs))
-            spec = whitening.unfolding_spectra(white, ins, outs)
+            weighted = white
+            if stats[name].embedding:  # the output metric's spectrum
+                freq = stats[name].ids / max(stats[name].count, 1)
+                weighted = white * np.sqrt(freq)[:, None]
+            spec = whitening.unfolding_spectra(weighted, ins, outs)
             spectra.append([s / max(energy, 1e-300) for s in spec])
             cap = options.max_rank
             caps.append(None if cap is None else [cap] * (len(ins) + 1))
