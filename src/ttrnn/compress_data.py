@@ -33,7 +33,7 @@ from ttrnn.tt.rounding import dense_numpy
 FULL_METRIC_LIMIT = 4096
 # Kernels up to this many entries are formed densely (TTDense layers).
 DENSE_LIMIT = 1 << 24
-REFINE_STEPS = 30
+REFINE_STEPS = 200
 # ... but at most REFINE_WORK / (M N) of them: each is a TT-SVD of M x N.
 REFINE_WORK = 1e8
 ARRAY_BATCH = 256
