@@ -22,6 +22,7 @@ import warnings
 
 import keras
 
+from ttrnn import compress_data
 from ttrnn.conversions import Options
 from ttrnn.conversions import Skip
 from ttrnn.conversions import converter
@@ -46,6 +47,10 @@ class CompressionReport:
     layers: list
     params_before: int
     params_after: int
+    # compress(data=...): {layer name: relative output error on the data
+    # before any fine-tuning}; with finetune=, the distillation losses.
+    output_errors: dict = None
+    finetune_losses: list = None
 
     @property
     def compression(self):
@@ -102,6 +107,8 @@ def compress(
     compression=None,
     d=None,
     min_params=DEFAULT_MIN_PARAMS,
+    data=None,
+    finetune=None,
 ):
     """TT-compresses the dense kernels of a trained model.
 
@@ -132,6 +139,19 @@ def compress(
             each layer (alternative to `max_params`).
         d: number of TT modes; None picks it per layer (`choose_d`).
         min_params: see `layers`. Defaults to 4096.
+        data: None (plain TT-SVD of the weights) or a sample of the
+            model's inputs: an array, an `(x, y)` tuple, a
+            `keras.utils.PyDataset` or an iterable of batches (tf.data,
+            a torch DataLoader), streamed once. Then `Dense`, `TTDense`
+            and `Embedding` layers get the cores that keep their outputs
+            on these inputs (input-whitened TT-SVD; embeddings weight
+            each row by its token's frequency), and a `max_params` or
+            `compression` budget is the total over those layers,
+            allocated where it lowers the relative output error most.
+            See docs/ranks.md.
+        finetune: None or a number of steps of distillation (MSE to the
+            original model's outputs on `data`, Adam 1e-3) after the
+            data-aware compression; needs `data`.
 
     Returns:
         `(new_model, report)`: the new Keras model (not compiled) and a
@@ -155,6 +175,20 @@ def compress(
     _check_model(model)
     options = _check_options(max_rank, eps, max_params, compression, d)
     chosen = _choose_layers(model, layers, min_params)
+    errors = None
+    if finetune is not None and (
+        data is None
+        or isinstance(finetune, bool)
+        or not isinstance(finetune, numbers.Integral)
+        or finetune < 0
+    ):
+        raise ValueError(
+            "`finetune` must be None or an int >= 0 (steps), with `data`. "
+            f"Received: finetune={finetune!r}, data="
+            f"{'None' if data is None else type(data).__name__}"
+        )
+    if data is not None:
+        options, errors = _data_aware(model, chosen, data, options)
     rows, pairs = [], []
 
     def clone_function(layer):
@@ -189,8 +223,34 @@ def compress(
         layers=rows,
         params_before=model.count_params(),
         params_after=new_model.count_params(),
+        output_errors=errors,
     )
+    if finetune:
+        report.finetune_losses = compress_data.distill(
+            new_model, model, data, finetune
+        )
     return new_model, report
+
+
+def _data_aware(model, chosen, data, options):
+    """Options with the data-aware cores, and the output errors."""
+    layers = [
+        layer
+        for layer in flat_layers(model)
+        if id(layer) in chosen and compress_data.is_data_aware(layer)
+    ]
+    stats = compress_data.collect(model, layers, data, options)
+    if len(stats) < len(layers):
+        left = [layer.name for layer in layers if layer.name not in stats]
+        warnings.warn(
+            f"compress: layers {left} get plain TT-SVD: their inputs are "
+            "not reachable from the model's inputs (nested or shared).",
+            stacklevel=3,
+        )
+    if not stats:
+        return options, {}
+    cores, errors = compress_data.plan(stats, options)
+    return dataclasses.replace(options, cores=cores), errors
 
 
 def _check_model(model):

@@ -17,6 +17,7 @@ import math
 import keras
 import numpy as np
 
+from ttrnn import compress_data
 from ttrnn import tt
 from ttrnn.layers._tt_kernel import build_with_cores
 from ttrnn.tt import factorize
@@ -65,6 +66,7 @@ class Options:
     max_params: object
     compression: object
     d: object
+    cores: dict = None  # {layer name: cores} of `compress(data=...)`
 
 
 # --- converters ------------------------------------------------------------
@@ -96,9 +98,13 @@ def rank_caps(ins, outs, options):
     return caps
 
 
-def _tt_svd(matrix, ins, outs, options, full=None):
+def _tt_svd(matrix, ins, outs, options, full=None, layer=None):
     """Cores of the TT-SVD of `matrix` (modes `full`, default `(ins,
-    outs)`) within the rank caps; a bad shape or budget is a `Skip`."""
+    outs)`) within the rank caps; a bad shape or budget is a `Skip`.
+    `compress(data=...)` has chosen the cores of some layers already."""
+    given = (options.cores or {}).get(getattr(layer, "name", None))
+    if given is not None:
+        return given
     full = full or (ins, outs)
     try:
         caps = rank_caps(*full, options)
@@ -136,7 +142,7 @@ def dense_to_tt(cls, layer, options):
     kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel), np.float64)
     input_dim, units = kernel.shape
     ins, outs = _auto_modes(input_dim, units, options)
-    cores = _tt_svd(kernel, ins, outs, options)
+    cores = _tt_svd(kernel, ins, outs, options, layer=layer)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     new = cls(
@@ -178,7 +184,7 @@ def round_tt(layer, options):
         caps = rank_caps(ins, outs, options)
     except ValueError as error:
         raise Skip(error) from None
-    new = layer.round(max_rank=caps, eps=options.eps, name=layer.name)
+    new = compress_data.rounded(layer, caps, options)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
     # The error of the whole kernel from the per-matrix errors.
     num = den = 0.0
@@ -215,7 +221,7 @@ def embedding_to_tt(cls, layer, options, default_d):
     # Rows beyond the vocabulary are zero: never looked up.
     padded_table = np.zeros((padded, dim))
     padded_table[:vocab] = table
-    cores = _tt_svd(padded_table, ins, outs, budget)
+    cores = _tt_svd(padded_table, ins, outs, budget, layer=layer)
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     initializer = tt_initializer(config["embeddings_initializer"], "uniform")
