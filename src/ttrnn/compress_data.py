@@ -22,11 +22,10 @@ import keras
 import numpy as np
 
 from ttrnn import tt
-from ttrnn.layers.tt_dense import TTDense
-from ttrnn.layers.tt_embedding import DEFAULT_TT_D
 from ttrnn.tt import factorize
 from ttrnn.tt import whitening
 from ttrnn.tt.rounding import dense_numpy
+from ttrnn.tt.spec import DEFAULT_LOOKUP_D
 
 # Inputs up to this width keep their full second moment (M^2 floats) for
 # the exact output error and `refine`; wider ones use the Kronecker one.
@@ -41,7 +40,7 @@ ARRAY_BATCH = 256
 
 def is_data_aware(layer):
     """Whether `compress(data=)` whitens this layer (else plain TT-SVD)."""
-    if isinstance(layer, TTDense):
+    if _is_tt_dense(layer):
         return len(layer.cores) == len(layer.tt_input_shape)
     return type(layer) in (keras.layers.Dense, keras.layers.Embedding)
 
@@ -139,7 +138,7 @@ class _Stats:
 
 def _layer_shapes(layer, options):
     """(matrix, in modes, out modes, dense size) of a data-aware layer."""
-    if isinstance(layer, TTDense):
+    if _is_tt_dense(layer):
         ins, outs = layer.tt_input_shape, layer.tt_output_shape
         if math.prod(ins) * math.prod(outs) > DENSE_LIMIT:
             return None
@@ -148,7 +147,7 @@ def _layer_shapes(layer, options):
     if isinstance(layer, keras.layers.Embedding):
         table = keras.ops.convert_to_numpy(layer.embeddings)
         vocab, dim = table.shape
-        d = options.d or DEFAULT_TT_D
+        d = options.d or DEFAULT_LOOKUP_D
         padded, ins = factorize.suggest_padding(vocab, d)
         outs = factorize.embedding_modes(dim, d)
         matrix = np.zeros((padded, dim))
@@ -326,3 +325,11 @@ def distill(student, teacher, data, steps, learning_rate=1e-3):
         loss = student.train_on_batch(x, target)
         losses.append(float(np.ravel(loss)[0]))
     return losses
+
+
+def _is_tt_dense(layer):
+    # A TTDense (the TT layer replacing Dense), without importing the
+    # layers: they import `conversions`, which imports this module.
+    return hasattr(layer, "cores") and (
+        getattr(layer, "keras_class", None) is keras.layers.Dense
+    )
