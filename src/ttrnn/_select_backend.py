@@ -161,6 +161,21 @@ def _fix(backend):
     return text + "."
 
 
+def _require_installed(backend, message, **fields):
+    """`backend` if installed, else BackendError: `message` formatted with
+    `backend`, its `package`, the `fix` (`_fix`) and `fields`."""
+    if not is_installed(backend):
+        raise BackendError(
+            message.format(
+                backend=backend,
+                package=PACKAGES[backend],
+                fix=_fix(backend),
+                **fields,
+            )
+        )
+    return backend
+
+
 def select():
     """Chooses the backend Keras will use, before Keras is imported.
 
@@ -177,32 +192,26 @@ def select():
     """
     in_use = _keras_backend_in_use()
     if in_use is not None:
-        if not is_installed(in_use):
-            raise BackendError(
-                f"Keras is already imported on the {in_use!r} backend, but "
-                f"{PACKAGES[in_use]} is not installed. Keras reads "
-                "KERAS_BACKEND once, at its first import: restart Python "
-                "with the backend set. " + _fix(in_use)
-            )
-        return in_use
+        return _require_installed(
+            in_use,
+            "Keras is already imported on the {backend!r} backend, but "
+            "{package} is not installed. Keras reads KERAS_BACKEND once, at "
+            "its first import: restart Python with the backend set. {fix}",
+        )
     chosen = os.environ.get("KERAS_BACKEND")
     if chosen:
-        if not is_installed(chosen):
-            raise BackendError(
-                f"KERAS_BACKEND={chosen!r}, but {PACKAGES[chosen]} is not "
-                "installed. " + _fix(chosen)
-            )
-        return chosen
+        return _require_installed(
+            chosen,
+            "KERAS_BACKEND={backend!r}, but {package} is not installed. {fix}",
+        )
     configured = config_backend()
     if configured is not None:
-        if not is_installed(configured):
-            raise BackendError(
-                f"{keras_config_path()} selects the {configured!r} Keras "
-                f"backend, but {PACKAGES[configured]} is not installed. "
-                + _fix(configured)
-                + " Or edit 'backend' in that file."
-            )
-        return configured
+        return _require_installed(
+            configured,
+            "{path} selects the {backend!r} Keras backend, but {package} is "
+            "not installed. {fix} Or edit 'backend' in that file.",
+            path=keras_config_path(),
+        )
     have = installed()
     if not have:
         raise BackendError(_fix(None))
