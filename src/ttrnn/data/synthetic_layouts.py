@@ -62,18 +62,16 @@ def write_ucf11_like(
         The list of written clip paths.
     """
     names = _names(UCF11_CLASSES, num_classes)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for label, name in enumerate(names):
+
+    def clip_paths(label, name):
         for group in range(1, groups_per_class + 1):
             folder = f"v_{name}_{group:02d}"
             for clip in range(1, clips_per_group + 1):
-                path = os.path.join(
+                yield os.path.join(
                     root, name, folder, f"{folder}_{clip:02d}.mpg"
                 )
-                _write_clip(path, [label], num_frames, frame_shape, rng)
-                paths.append(path)
-    return paths
+
+    return _write_per_class(names, clip_paths, num_frames, frame_shape, seed)
 
 
 def write_hollywood2_like(
@@ -218,16 +216,14 @@ def write_youtube_celebrities_like(
         The list of written clip paths.
     """
     people = _names(CELEBRITY_NAMES, num_people)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for label, person in enumerate(people):
+
+    def clip_paths(label, person):
         for video in range(1, videos_per_person + 1):
             for clip in range(1, clips_per_video + 1):
                 name = f"{label + 1:04d}_{video:02d}_{clip:03d}_{person}.avi"
-                path = os.path.join(root, name)
-                _write_clip(path, [label], num_frames, frame_shape, rng)
-                paths.append(path)
-    return paths
+                yield os.path.join(root, name)
+
+    return _write_per_class(people, clip_paths, num_frames, frame_shape, seed)
 
 
 def _names(names, count):
@@ -239,6 +235,19 @@ def _names(names, count):
             f"Received: {count!r}"
         )
     return names[:count]
+
+
+def _write_per_class(names, clip_paths, num_frames, frame_shape, seed):
+    """Writes a clip of class `label` at each of `clip_paths(label, name)`
+    for each class of `names`, one random generator for all; returns the
+    paths in the order written."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for label, name in enumerate(names):
+        for path in clip_paths(label, name):
+            _write_clip(path, [label], num_frames, frame_shape, rng)
+            paths.append(path)
+    return paths
 
 
 def _write_clip(path, classes, num_frames, frame_shape, rng):
