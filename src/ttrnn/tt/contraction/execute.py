@@ -5,6 +5,7 @@
 for the dense plan. Which plan to run is chosen in `contract`.
 """
 
+import functools
 import math
 
 from keras import ops
@@ -36,6 +37,29 @@ def _x_as_it_lies(last_core_shape):
     return r * n <= m
 
 
+def _transposed_core(core, shape):
+    """(r, m, n, r') -> (m r', r n): an "rtl" step's core for a GEMM."""
+    return ops.reshape(ops.transpose(core, (1, 3, 0, 2)), shape)
+
+
+def _step(state, core, gemm, width, outer, inner, last):
+    """One step of `sweep`: contracts the state's `width` (w = r m, or
+    m r' from the right) axis with `core` (out, w), the shared left operand;
+    `gemm()` is the core as the (w, out) right operand of a plain GEMM.
+
+    Batch last: (outer, w, rest B) -> (outer, out, rest B). Batch first:
+    (B outer, w, inner) -> (B outer, out, inner), one GEMM when inner is 1.
+    """
+    if last:
+        state = ops.reshape(state, (outer, width, -1))
+        return _shared_matmul(core, state, outer)
+    if inner == 1:
+        return ops.matmul(ops.reshape(state, (-1, width)), gemm())
+    # the batch size may be dynamic: let reshape infer it
+    state = ops.reshape(state, (-1, width, inner))
+    return _shared_matmul(core, state, state.shape[0])
+
+
 def sweep(x2, cores, plan):
     """x2 (B, M) @ W along a sweep over (merged) cores, no transposes.
 
@@ -59,7 +83,6 @@ def sweep(x2, cores, plan):
     ns = [s[2] for s in shapes_]
     g = len(cores)
     last = plan.layout == "batch_last"
-    batch = -1  # the batch size may be dynamic: let reshape infer it
     if last and plan.direction == "rtl" and _x_as_it_lies(shapes_[-1]):
         r, m, n, _ = shapes_[-1]
         outer = math.prod(ms[:-1])
@@ -85,20 +108,8 @@ def sweep(x2, cores, plan):
             outer, inner = math.prod(ns[:k]), math.prod(ms[k + 1 :])
             # (n r', r m): contracts (r_k, m_k) of the state.
             core_t = ops.transpose(ops.reshape(cores[k], (r * m, n * r_next)))
-            if last:
-                # (N_<k, r m, M_>k B) -> (N_<k, n r', M_>k B)
-                state = ops.reshape(state, (outer, r * m, -1))
-                state = _shared_matmul(core_t, state, outer)
-            elif inner == 1:
-                # (B N_<k, r m) @ (r m, n r'): a plain GEMM.
-                state = ops.matmul(
-                    ops.reshape(state, (-1, r * m)),
-                    ops.reshape(cores[k], (r * m, n * r_next)),
-                )
-            else:
-                # (B N_<k, r m, M_>k) -> (B N_<k, n r', M_>k)
-                state = ops.reshape(state, (batch, r * m, inner))
-                state = _shared_matmul(core_t, state, state.shape[0])
+            gemm = functools.partial(ops.reshape, cores[k], (r * m, n * r_next))
+            state = _step(state, core_t, gemm, r * m, outer, inner, last)
     else:
         for k in range(first, -1, -1):
             r, m, n, r_next = shapes_[k]
@@ -107,23 +118,10 @@ def sweep(x2, cores, plan):
             core_m = ops.reshape(
                 ops.transpose(cores[k], (0, 2, 1, 3)), (r * n, m * r_next)
             )
-            if last:
-                # (M_<k, m r', N_>k B) -> (M_<k, r n, N_>k B)
-                state = ops.reshape(state, (outer, m * r_next, -1))
-                state = _shared_matmul(core_m, state, outer)
-            elif inner == 1:
-                # (B M_<k, m r') @ (m r', r n): a plain GEMM.
-                state = ops.matmul(
-                    ops.reshape(state, (-1, m * r_next)),
-                    ops.reshape(
-                        ops.transpose(cores[k], (1, 3, 0, 2)),
-                        (m * r_next, r * n),
-                    ),
-                )
-            else:
-                # (B M_<k, m r', N_>k) -> (B M_<k, r n, N_>k)
-                state = ops.reshape(state, (batch, m * r_next, inner))
-                state = _shared_matmul(core_m, state, state.shape[0])
+            gemm = functools.partial(
+                _transposed_core, cores[k], (m * r_next, r * n)
+            )
+            state = _step(state, core_m, gemm, m * r_next, outer, inner, last)
     num_out = math.prod(ns)
     if last:
         return ops.transpose(ops.reshape(state, (num_out, -1)))
