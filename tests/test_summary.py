@@ -481,3 +481,22 @@ class TestInfoTables:
         assert experiment.batch_size == 10
         assert macs["dense"] == 6300 * 625
         assert macs["tt"] < macs["dense"]
+
+
+def test_summary_names_adapted_ranks():
+    # Rank slices zeroed on both sides of a cut (as RankAdaptation leaves
+    # them) are dead: summary says the adapted ranks; a plain model no.
+    layer = TTDense((4, 4), (4, 4), 3, name="tt")
+    model = keras.Sequential([keras.Input((16,)), layer])
+    lines = []
+    summary(model, print_fn=lines.append)
+    assert not any("ranks adapted" in line for line in lines)
+    first, second = (keras.ops.convert_to_numpy(c) for c in layer.cores)
+    first[..., 2] = 0.0
+    second[2] = 0.0
+    layer.cores[0].assign(first)
+    layer.cores[1].assign(second)
+    lines = []
+    summary(model, print_fn=lines.append)
+    assert lines[-1].startswith("tt: ranks adapted to [1, 2, 1]")
+    assert "[1, 3, 1]" in lines[-1]

@@ -338,3 +338,29 @@ def summary(model, print_fn=None, batch_size=None):
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
         print_fn("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for line in adapted_rank_lines(model):
+        print_fn(line)
+
+
+def adapted_rank_lines(model):
+    """One line per TT layer whose cores hold fewer live ranks than their
+    shapes (`ttrnn.callbacks.RankAdaptation` zero-pads what it drops):
+    its adapted ranks, which the table's counts (the variables') do not
+    show."""
+    from ttrnn.tt.adaptive import effective_ranks
+
+    lines = []
+    for layer in flat_layers(model):
+        ranks = getattr(layer, "tt_ranks", None)
+        if not getattr(layer, "built", False) or ranks is None:
+            continue
+        cores = [keras.ops.convert_to_numpy(c) for c in layer.cores]
+        live = effective_ranks(cores, len(cores) // (len(ranks) - 1))
+        if tuple(live) != tuple(ranks):
+            lines.append(
+                f"{layer.name}: ranks adapted to {list(live)} (the "
+                f"variables hold {list(ranks)}; "
+                "`ttrnn.callbacks.export_adapted` rebuilds the model at "
+                "the adapted ranks)"
+            )
+    return lines
