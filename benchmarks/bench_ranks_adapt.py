@@ -10,7 +10,7 @@ Fashion-MNIST (any IDX set with --data-dir; default the Debian package's
 
 - `--case mlp` (default): an MLP whose first layer is TTDense
   784 = [4, 7, 7, 4] -> 256 = [4, 4, 4, 4] (relu), then Dense(10). The
-  TT layer has a budget of P weights (default 3720 = uniform rank 6).
+  TT layer has a budget of P weights (default 2208 = uniform rank 6).
 - `--case gru`: the images as sequences of their 28 rows (28 steps of
   28 pixels), a TTGRU 28 = [2, 2, 7] -> 64 = [4, 4, 4] units (shared gate
   layout: its input map is one TT-matrix 28 -> 3 x 64), then Dense(10)
