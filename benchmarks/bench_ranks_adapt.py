@@ -1,13 +1,22 @@
 """Rank-adaptive training vs a grid of uniform ranks (issue 27, part 3).
 
 Usage: KERAS_BACKEND=torch python benchmarks/bench_ranks_adapt.py
-       [--data-dir DIR] [--train 20000] [--epochs 5] [--budget 3720]
-       [--start-rank 12] [--moments project,reset] [--json out.json]
+       [--case mlp|gru] [--data-dir DIR] [--train N] [--epochs E]
+       [--budget P] [--start-rank R] [--moments project,reset]
+       [--json out.json]
 
 Fashion-MNIST (any IDX set with --data-dir; default the Debian package's
-/usr/share/datasets/fashion-mnist), an MLP whose first layer is
-TTDense 784 = [4, 7, 7, 4] -> 256 = [4, 4, 4, 4] (relu), then Dense(10).
-The TT layer has a budget of P weights (default 3720 = uniform rank 6).
+/usr/share/datasets/fashion-mnist) and one of two models:
+
+- `--case mlp` (default): an MLP whose first layer is TTDense
+  784 = [4, 7, 7, 4] -> 256 = [4, 4, 4, 4] (relu), then Dense(10). The
+  TT layer has a budget of P weights (default 2208 = uniform rank 6).
+- `--case gru`: the images as sequences of their 28 rows (28 steps of
+  28 pixels), a TTGRU 28 = [2, 2, 7] -> 64 = [4, 4, 4] units (shared gate
+  layout: its input map is one TT-matrix 28 -> 3 x 64), then Dense(10)
+  on the last state. The input map has a budget of P weights (default
+  336 = uniform rank 4); defaults 20,000 training images, 6 epochs,
+  start rank 10.
 
 - The grid: one run for every uniform rank whose TT layer fits P; its
   best test accuracy.
@@ -42,6 +51,10 @@ import ttrnn  # noqa: E402
 from ttrnn.data import idx  # noqa: E402
 
 IN_MODES, OUT_MODES = (4, 7, 7, 4), (4, 4, 4, 4)
+GRU_IN, GRU_OUT = (2, 2, 7), (4, 4, 4)
+# Per case: train size, epochs, budget rank, start rank.
+DEFAULTS = {"mlp": (20000, 5, 6, 12), "gru": (20000, 6, 4, 10)}
+CASE = ["mlp"]  # --case
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 
@@ -49,12 +62,17 @@ def load(data_dir, train_size):
     """Fashion-MNIST as float32 rows in [0, 1], the first `train_size`
     training images, all test images."""
     (x, y), (xt, yt) = idx.load_idx_dataset(data_dir)
-    x = x[:train_size].reshape(len(x[:train_size]), -1) / 255.0
-    xt = xt.reshape(len(xt), -1) / 255.0
+    # The MLP reads 784 pixels, the GRU 28 rows of 28 pixels.
+    shape = (-1,) if CASE[0] == "mlp" else (28, 28)
+    x = x[:train_size].reshape(len(x[:train_size]), *shape) / 255.0
+    xt = xt.reshape(len(xt), *shape) / 255.0
     return (x.astype("float32"), y[:train_size]), (xt.astype("float32"), yt)
 
 
 def tt_weights(rank):
+    if CASE[0] == "gru":  # shared layout: first output mode times 3 gates
+        out = (3 * GRU_OUT[0],) + GRU_OUT[1:]
+        return ttrnn.tt.num_params(GRU_IN, out, rank)
     return ttrnn.tt.num_params(IN_MODES, OUT_MODES, rank)
 
 
@@ -63,15 +81,19 @@ SEED = [0]  # --seed: the initial weights and the batch order
 
 def build(rank):
     keras.utils.set_random_seed(SEED[0])
-    model = keras.Sequential(
-        [
+    if CASE[0] == "gru":
+        first = [
+            keras.Input((28, 28)),
+            ttrnn.TTGRU(GRU_IN, GRU_OUT, tt_ranks=rank),
+        ]
+    else:
+        first = [
             keras.Input((784,)),
             ttrnn.TTDense(
                 IN_MODES, OUT_MODES, tt_ranks=rank, activation="relu"
             ),
-            keras.layers.Dense(10),
         ]
-    )
+    model = keras.Sequential(first + [keras.layers.Dense(10)])
     compile_(model)
     return model
 
@@ -159,11 +181,12 @@ def step_times(start_rank, grid_rank, train, repeats=30):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--case", choices=sorted(DEFAULTS), default="mlp")
     p.add_argument("--data-dir", default=DEFAULT_DATA)
-    p.add_argument("--train", type=int, default=20000)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--budget", type=int, default=tt_weights(6))
-    p.add_argument("--start-rank", type=int, default=12)
+    p.add_argument("--train", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--budget", type=int, default=None)
+    p.add_argument("--start-rank", type=int, default=None)
     p.add_argument("--moments", default="project,project_first,reset,keep")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -171,7 +194,12 @@ def main(argv=None):
     )
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    SEED[0] = args.seed
+    SEED[0], CASE[0] = args.seed, args.case
+    train_size, epochs, budget_rank, start_rank = DEFAULTS[args.case]
+    args.train = args.train or train_size
+    args.epochs = args.epochs or epochs
+    args.budget = args.budget or tt_weights(budget_rank)
+    args.start_rank = args.start_rank or start_rank
     train, test = load(args.data_dir, args.train)
     ranks = [r for r in range(1, 64) if tt_weights(r) <= args.budget]
     if args.grid_ranks:
@@ -202,6 +230,7 @@ def main(argv=None):
     print(json.dumps({"step_seconds": steps}), flush=True)
     summary = {
         "backend": keras.backend.backend(),
+        "case": args.case,
         "seed": args.seed,
         "train_size": len(train[0]),
         "epochs": args.epochs,

@@ -76,14 +76,45 @@ def test_adapted_cores_are_the_rounded_cores(layout):
             atol=1e-5,
         )
         assert _zero_outside(new, ranks)
-    # Exactly: no single rank more fits in the budget.
-    for chain in _chains(model):
+    # Exactly: no single rank more fits in the budget (in every gate at
+    # once for the separate layout's gates, which keep equal ranks).
+    for layer in ttrnn.rank_adaptation.tt_layers(model):
+        shapes = [tuple(c.shape) for c in layer.cores]
+        bounds = adaptive.chains(shapes)
+        chain = layer.cores[bounds[0][0] : bounds[0][1]]
         ranks = tt.effective_ranks(chain)
         sizes = [c.shape[1] * c.shape[2] for c in chain]
         for k in range(1, len(ranks) - 1):
             if ranks[k] < chain[k].shape[0]:
                 cost = ranks[k - 1] * sizes[k - 1] + sizes[k] * ranks[k + 1]
-                assert report["params"] + cost > budget
+                assert report["params"] + len(bounds) * cost > budget
+
+
+def test_separate_gates_keep_equal_ranks():
+    # The gates share the layer's `tt_ranks`: unequal ranks would be
+    # padded back to the largest when the model is exported, over budget
+    # (here per-gate ranks 3,3 / 2,4 / 2,3 exported 398 weights for 297).
+    model = _model("separate")
+    _fit(model)
+    x = _data()[0]
+    budget = tt_params(model, effective=False) // 2
+    report = ttrnn.adapt_ranks(model, target_params=budget)
+    gru = model.layers[1]
+    gates = [tt.effective_ranks(c) for c in _chains(gru)]
+    assert len(gates) == 3 and gates[0] == gates[1] == gates[2]
+    small = ttrnn.callbacks.export_adapted(model)
+    exported = sum(int(np.prod(c.shape)) for c in tt_layers_cores(small))
+    assert exported == report["params"] <= budget
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(small(x)),
+        ops.convert_to_numpy(model(x)),
+        atol=1e-4,
+    )
+
+
+def tt_layers_cores(model):
+    layers = ttrnn.rank_adaptation.tt_layers(model)
+    return [c for layer in layers for c in layer.cores]
 
 
 def test_compression_target():

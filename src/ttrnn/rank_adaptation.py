@@ -186,7 +186,8 @@ def adapt_ranks(
         target_compression: or the dense weights of all TT kernels over
             this.
         eps: or a tolerance: every TT-matrix keeps its TT-SVD error bound
-            at most eps ||W||_F.
+            at most eps ||W||_F (the gates of a separate-layout TT-RNN,
+            which keep equal ranks, their summed relative errors).
         optimizer: the optimiser whose moments to carry (default
             `model.optimizer` if built), or None.
         moments: "reset" (default: first and second moments zeroed;
@@ -223,20 +224,31 @@ def adapt_ranks(
             f"layer with `cores`). Received: model={model.name!r}"
         )
     budget = resolve_target(model, target_params, target_compression, eps)
-    variables = []  # per TT-matrix, its core variables
+    variables, groups = [], []  # TT-matrices' core variables; sizes
     for layer in layers:
         shapes = [tuple(c.shape) for c in layer.cores]
-        for start, stop in adaptive.chains(shapes):
-            variables.append(list(layer.cores[start:stop]))
+        bounds = adaptive.chains(shapes)
+        # The gates of a separate-layout TT-RNN share the layer's
+        # `tt_ranks`: equal TT-matrices of one layer keep equal ranks.
+        same = len({tuple(shapes[a:b]) for a, b in bounds}) == 1
+        for n, (a, b) in enumerate(bounds):
+            variables.append(list(layer.cores[a:b]))
+            if n == 0 or not same:
+                groups.append(0)
+            groups[-1] += 1
     values = [[ops.convert_to_numpy(v) for v in vs] for vs in variables]
     spectra = [adaptive.spectra(chain) for chain in values]
+    starts = np.cumsum([0] + groups[:-1])
+    tied = [adaptive.tie(spectra[a : a + g]) for a, g in zip(starts, groups)]
     ranks = adaptive.allocate(
-        [s[0] for s in spectra],
-        [s[1] for s in spectra],
-        [[c.shape[1] * c.shape[2] for c in chain] for chain in values],
+        [s[0] for s in tied],
+        [s[1] for s in tied],
+        [[c.shape[1] * c.shape[2] for c in values[a]] for a in starts],
         target_params=budget,
         eps=eps,
+        counts=groups,
     )
+    ranks = [rank for rank, g in zip(ranks, groups) for _ in range(g)]
     optimizer = optimizer or getattr(model, "optimizer", None)
     slots = _slots(optimizer, [v for vs in variables for v in vs])
     for chain_vars, chain, rank in zip(variables, values, ranks):

@@ -166,3 +166,23 @@ def test_carried_first_moment_is_the_new_gradient():
         old_grads[0] ** 2, maps[0], maps[1], second=True
     )
     assert np.all(second >= 0)
+
+
+def test_tied_copies_get_the_ranks_of_one():
+    # G equal TT-matrices tied (count G, budget G * B) rank as one with B:
+    # the tied cost per weight is that of one copy.
+    rng = np.random.default_rng(3)
+    cores = _random_cores(rng, (2, 3, 4), (2, 2, 3), (1, 5, 6, 1))
+    values, norm = adaptive.spectra(cores)
+    sizes = [c.shape[1] * c.shape[2] for c in cores]
+    tied_values, tied_norm = adaptive.tie([(values, norm)] * 3)
+    assert tied_norm == 1.0
+    for tied, sv in zip(tied_values, values):
+        np.testing.assert_allclose(tied, np.sqrt(3) * sv / norm)
+    for budget in (60, 90, 130):
+        one = adaptive.allocate([values], [norm], [sizes], budget)
+        three = adaptive.allocate(
+            [tied_values], [1.0], [sizes], 3 * budget, counts=[3]
+        )
+        assert three == one
+        assert 3 * adaptive.params(three[0], sizes) <= 3 * budget

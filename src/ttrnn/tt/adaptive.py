@@ -116,7 +116,36 @@ def params(ranks, sizes):
     return sum(ranks[k] * s * ranks[k + 1] for k, s in enumerate(sizes))
 
 
-def allocate(cut_values, norms, sizes, target_params=None, eps=None):
+def tie(spectra_list):
+    """One spectrum for TT-matrices that must keep equal ranks.
+
+    The gates of a TT-RNN in the separate layout are G TT-matrices of one
+    shape that share the layer's `tt_ranks`, so their ranks must move
+    together: dropping rank index j at cut k drops it in every gate and
+    costs the sum of the gates' relative squared errors there. The tied
+    spectrum is sqrt(sum_g (sigma_g / ||W_g||)^2) with norm 1, on the
+    scale `allocate` compares; give `allocate` the count G for it.
+
+    Args:
+        spectra_list: per TT-matrix, `spectra`'s (values, norm).
+
+    Returns:
+        (values, 1.0), as `spectra` returns.
+    """
+    tied = []
+    for k in range(len(spectra_list[0][0])):
+        length = max(len(values[k]) for values, _ in spectra_list)
+        total = np.zeros(length)
+        for values, norm in spectra_list:
+            if norm > 0:
+                total[: len(values[k])] += (values[k] / norm) ** 2
+        tied.append(np.sqrt(total))
+    return tied, 1.0
+
+
+def allocate(
+    cut_values, norms, sizes, target_params=None, eps=None, counts=None
+):
     """Ranks for every cut of every TT-matrix, by one global criterion.
 
     Dropping the smallest kept singular value sigma at a cut costs
@@ -135,6 +164,9 @@ def allocate(cut_values, norms, sizes, target_params=None, eps=None):
         target_params: the total weights of all TT-matrices, or None.
         eps: with no `target_params`: every TT-matrix keeps its TT-SVD
             error bound <= eps ||W||_F.
+        counts: per TT-matrix, how many TT-matrices of its shape share
+            its ranks (`tie`): its weights count that many times.
+            Defaults to 1 each.
 
     Returns:
         Per TT-matrix, a list of d + 1 ranks.
@@ -142,12 +174,16 @@ def allocate(cut_values, norms, sizes, target_params=None, eps=None):
     Raises:
         ValueError: a budget below the weights at rank 1 everywhere.
     """
+    counts = counts or [1] * len(sizes)
+    # Tied TT-matrices as one with G times the weights (the ranks' limits
+    # stay those of one).
+    sizes = [[s * g for s in size] for size, g in zip(sizes, counts)]
     ranks = [
         [1] + [_numerical_rank(sv) for sv in values] + [1]
         for values in cut_values
     ]
-    for rank, size in zip(ranks, sizes):
-        _clamp(rank, size)
+    for rank, size, g in zip(ranks, sizes, counts):
+        _clamp(rank, size, g)
     floor = sum(params([1] * (len(s) + 1), s) for s in sizes)
     if target_params is not None and target_params < floor:
         raise ValueError(
@@ -181,9 +217,9 @@ def allocate(cut_values, norms, sizes, target_params=None, eps=None):
         ranks[c][k] -= 1
         spent[c] += error
         total -= saving
-        total += _clamp(ranks[c], sizes[c])
+        total += _clamp(ranks[c], sizes[c], counts[c])
     if target_params is not None:
-        _refill(ranks, cut_values, scale, sizes, target_params - total)
+        _refill(ranks, cut_values, scale, sizes, target_params - total, counts)
     return ranks
 
 
@@ -193,19 +229,21 @@ def _numerical_rank(sv):
     return max(1, int(np.sum(sv > sv[0] * _ZERO)))
 
 
-def _clamp(rank, size):
+def _clamp(rank, size, count=1):
     """Lowers ranks no TT-matrix can use (r_k <= r_{k-1} s_{k-1} and
-    <= s_k r_{k+1}); returns the change in weights (<= 0)."""
+    <= s_k r_{k+1}, s = size / count); returns the change in weights
+    (<= 0)."""
     before = params(rank, size)
+    one = [s // count for s in size]
     for _ in range(2):
         for k in range(1, len(rank) - 1):
-            rank[k] = min(rank[k], rank[k - 1] * size[k - 1])
+            rank[k] = min(rank[k], rank[k - 1] * one[k - 1])
         for k in range(len(rank) - 2, 0, -1):
-            rank[k] = min(rank[k], size[k] * rank[k + 1])
+            rank[k] = min(rank[k], one[k] * rank[k + 1])
     return params(rank, size) - before
 
 
-def _refill(ranks, cut_values, scale, sizes, slack):
+def _refill(ranks, cut_values, scale, sizes, slack, counts):
     """Adds back single ranks that fit in `slack` weights, the largest
     (sigma / ||W||)^2 per weight first, until none fits."""
     while True:
@@ -216,8 +254,9 @@ def _refill(ranks, cut_values, scale, sizes, slack):
                 values = cut_values[c][k - 1]
                 if rank[k] >= _numerical_rank(values):
                     continue
+                one = [s // counts[c] for s in size]
                 if rank[k] + 1 > min(
-                    rank[k - 1] * size[k - 1], size[k] * rank[k + 1]
+                    rank[k - 1] * one[k - 1], one[k] * rank[k + 1]
                 ):
                     continue
                 cost = rank[k - 1] * size[k - 1] + size[k] * rank[k + 1]
