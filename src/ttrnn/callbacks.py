@@ -29,7 +29,11 @@ class RankAdaptation(keras.callbacks.Callback):
     count), so a resumed run (`initial_epoch=`, a restored optimiser)
     goes on where it stopped; the ranks themselves live in the weights
     (zeros), so `.keras` files keep them. `schedule` records each
-    truncation; `export_adapted(model)` removes the zero slices.
+    truncation; `get_state()` / `set_state()` carry it and the plan
+    (`warmup`, `every`, `stages`, `unit`) across a resume, so that the
+    resumed run truncates at the epochs and to the targets it began
+    with and `schedule` lists every truncation. `export_adapted(model)`
+    removes the zero slices.
 
     Args:
         target_params: the TT cores' total weights at the end.
@@ -103,6 +107,31 @@ class RankAdaptation(keras.callbacks.Callback):
         self.schedule = []
         self._start = self._budget = None
         self._masks = []
+
+    # Where `experiments.checkpointing` keeps `get_state()` in a run's
+    # state.json (the model file holds the ranks, not the plan).
+    checkpoint_key = "rank_adaptation"
+
+    def get_state(self):
+        """The plan and the truncations so far, as JSON-able values: what
+        a resumed run needs besides the model (see `set_state`)."""
+        return {
+            "warmup": self.warmup,
+            "every": self.every,
+            "stages": self.stages,
+            "unit": self.unit,
+            "schedule": [dict(entry) for entry in self.schedule],
+        }
+
+    def set_state(self, state):
+        """Restores a `get_state()`: the plan the run began with (it wins
+        over this callback's arguments, so the truncations come at the
+        same epochs or steps and aim at the same targets as in the run
+        without a break) and its schedule so far (`schedule` is updated
+        in place)."""
+        self.warmup, self.every = int(state["warmup"]), int(state["every"])
+        self.stages, self.unit = int(state["stages"]), state["unit"]
+        self.schedule[:] = [dict(entry) for entry in state["schedule"]]
 
     def stage_at(self, count):
         """The stage (1..stages) that ends after `count` epochs or steps,

@@ -2,10 +2,43 @@
 
 import json
 
+import keras
+import numpy as np
 import pytest
 
 from tests.formats import write_spls_like
 from ttrnn import cli
+from ttrnn import rank_adaptation
+from ttrnn.experiments import checkpointing
+from ttrnn.experiments import run
+
+FIBONACCI = dict(epochs=3, rank_budget={"target_params": 1000}, verbose=0)
+FIBONACCI.update(plot=False, compare_paper=False)
+
+
+class _Killed(Exception):
+    """Stands for a kill right after a checkpoint."""
+
+
+def _live_ranks(run_dir):
+    model = keras.saving.load_model(run_dir / checkpointing.CHECKPOINT)
+    layers = rank_adaptation.tt_layers(model)
+    return {layer.name: rank_adaptation.layer_ranks(layer) for layer in layers}
+
+
+def _killed_after(monkeypatch, epochs_done):
+    """Makes runs stop (raise `_Killed`) once the checkpoint of epoch
+    `epochs_done` is written."""
+    save = checkpointing.EpochCheckpoint.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch + 1 == epochs_done:
+            raise _Killed
+
+    monkeypatch.setattr(
+        checkpointing.EpochCheckpoint, "on_epoch_end", on_epoch_end
+    )
 
 
 def test_rank_budget_run_records_the_schedule(tmp_path, capsys):
@@ -27,7 +60,75 @@ def test_rank_budget_run_records_the_schedule(tmp_path, capsys):
     assert cli.main([*args, "--resume"]) == 0
     resumed = json.loads((out / "results.json").read_text())
     assert resumed["epochs_done"] == 4
-    assert resumed["rank_schedule"] == []  # no stage left after epoch 2
+    # The truncations of the first session, kept in its state.json.
+    assert resumed["rank_schedule"] == schedule
+
+
+def test_resumed_run_truncates_as_the_uninterrupted_run(tmp_path, monkeypatch):
+    """A TT-GRU killed after epoch 1 of 3 (truncations after epochs 1 and
+    2) and resumed: the same schedule, all of it in results.json, and the
+    same final ranks and losses as the run without a break."""
+    whole = run.run_experiment(
+        "fibonacci", out=str(tmp_path / "a"), **FIBONACCI
+    )
+    assert [s["epoch"] for s in whole["rank_schedule"]] == [1, 2]
+    assert whole["rank_schedule"][-1]["params"] <= 1000
+    with monkeypatch.context() as patch:
+        _killed_after(patch, 1)
+        with pytest.raises(_Killed):
+            run.run_experiment(
+                "fibonacci", out=str(tmp_path / "b"), **FIBONACCI
+            )
+    state = json.loads((tmp_path / "b" / checkpointing.STATE).read_text())
+    assert [s["epoch"] for s in state["rank_adaptation"]["schedule"]] == [1]
+    resumed = run.run_experiment(
+        "fibonacci", out=str(tmp_path / "b"), resume=True, **FIBONACCI
+    )
+    assert resumed["resumed_from"] == [1]
+    uninterrupted = json.loads((tmp_path / "a" / "results.json").read_text())
+    written = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert written["rank_schedule"] == uninterrupted["rank_schedule"]
+    ranks = _live_ranks(tmp_path / "b")
+    assert ranks == _live_ranks(tmp_path / "a")
+    last = uninterrupted["rank_schedule"][-1]["ranks"]
+    assert {k: list(v) for k, v in ranks.items()} == last
+    np.testing.assert_allclose(
+        written["history"]["tt-gru"]["loss"],
+        uninterrupted["history"]["tt-gru"]["loss"],
+        rtol=1e-5,
+    )
+
+
+def test_resume_keeps_the_plan_whatever_epochs_says(
+    tmp_path, monkeypatch, capsys
+):
+    """Begun with 3 epochs (truncations after 1 and 2), killed after
+    epoch 1: --epochs 5 on resume keeps those two truncations (a fresh
+    5-epoch plan would truncate after 1, 2 and 3); --epochs 1, before the
+    last one, is refused."""
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    out = tmp_path / "run"
+    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
+    args += [str(out), "--no-plots", "--rank-budget", "400"]
+    with monkeypatch.context() as patch:
+        _killed_after(patch, 1)
+        with pytest.raises(_Killed):
+            cli.main([*args, "--epochs", "3"])
+    first = json.loads((out / checkpointing.STATE).read_text())
+    first = first["rank_adaptation"]["schedule"]
+    assert cli.main([*args, "--resume", "--epochs", "1"]) == 2
+    assert (
+        "error: --epochs 1 ends before the rank schedule of the run being "
+        "resumed"
+    ) in capsys.readouterr().err
+    assert cli.main([*args, "--resume", "--epochs", "5"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["epochs_done"] == 5
+    assert [s["epoch"] for s in result["rank_schedule"]] == [1, 2]
+    assert result["rank_schedule"][0] == first[0]
+    assert result["rank_schedule"][-1]["params"] <= 400
 
 
 def test_compression_and_budget_exclude_each_other(capsys):

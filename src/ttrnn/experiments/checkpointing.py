@@ -11,8 +11,10 @@ the next epoch as the uninterrupted run would have: the same batches
 (arrays go through `parallel.ArrayBatches`, whose order is a function of
 the seed and the epoch, with or without a distribution) and the same
 dropout masks (the global generators are reseeded from the seed and the
-epoch when an epoch begins). `WorseEpochStopping` is the 2017 early
-stopping, resumable too.
+epoch when an epoch begins). A callback with a `checkpoint_key` keeps
+its own state there too (`get_state`, restored by `set_state`: e.g.
+`RankAdaptation`'s plan and schedule). `WorseEpochStopping` is the 2017
+early stopping, resumable too.
 """
 
 import contextlib
@@ -76,12 +78,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         run_dir: the run directory.
         state: the state dict to extend (from `state.json` on resume).
+        resumable: callbacks with a `checkpoint_key`, whose `get_state()`
+            goes into the state under that key after every epoch.
     """
 
-    def __init__(self, run_dir, state):
+    def __init__(self, run_dir, state, resumable=()):
         super().__init__()
         self.run_dir = run_dir
         self.state = state
+        self.resumable = list(resumable)
         self._start = None
         self._train_seconds = None
 
@@ -114,6 +119,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             state["stopped_early"] = epoch + 1
         # In the same file as `epochs_done`: the two cannot disagree.
         state["random_state"] = random_state.capture(self.model)
+        for callback in self.resumable:
+            state[callback.checkpoint_key] = callback.get_state()
         if not distribution.is_chief():
             # Saving gathers the weights with collectives that every
             # process must join; process 0 alone keeps the file.
@@ -226,7 +233,10 @@ def fit_with_checkpoints(
         batch_size: batch size for array inputs.
         seed: random seed of the model and of the arrays' batch order.
         verbose: Keras progress bars (1), one line an epoch (2), none (0).
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks. Those with a `checkpoint_key`
+            attribute are resumable: their `get_state()` is saved with
+            every checkpoint, and `set_state(saved)` is called on resume
+            (before training, also when no epoch is left).
         early_stopping: a `WorseEpochStopping`, or `None`. On resume it
             is given the run's history; a run it stopped is finished
             (`resume` trains no more).
@@ -274,6 +284,10 @@ def fit_with_checkpoints(
         if verbose:
             print(f"Resuming {run_dir} after epoch {start} of {epochs}.")
     callbacks = list(callbacks)
+    resumable = [c for c in callbacks if getattr(c, "checkpoint_key", None)]
+    for callback in resumable:
+        if callback.checkpoint_key in state:  # a run being resumed
+            callback.set_state(state[callback.checkpoint_key])
     if early_stopping is not None:
         early_stopping.restore(state["history"])
         # Before the checkpoint callback, which records its decision.
@@ -290,7 +304,11 @@ def fit_with_checkpoints(
             epochs=epochs,
             initial_epoch=start,
             validation_data=validation,
-            callbacks=[seeds, *callbacks, EpochCheckpoint(run_dir, state)],
+            callbacks=[
+                seeds,
+                *callbacks,
+                EpochCheckpoint(run_dir, state, resumable),
+            ],
             verbose=fit_verbosity(verbose),
             # The dataset shuffles itself, reproducibly from its seed (and
             # prefetches its batches in order).
