@@ -371,3 +371,45 @@ def test_errors():
         ttrnn.callbacks.RankAdaptation(target_params=5, stages=0)
     with pytest.raises(ValueError, match='`unit` must be "epoch" or "step"'):
         ttrnn.callbacks.RankAdaptation(target_params=5, unit="batch")
+
+
+@pytest.mark.parametrize(
+    "cell_class, layout",
+    [
+        (ttrnn.TTGRUCell, "separate"),
+        (ttrnn.TTLSTMCell, "shared"),
+        (ttrnn.TTSimpleRNNCell, "shared"),
+    ],
+)
+def test_export_adapted_bare_cell_in_keras_rnn(cell_class, layout, tmp_path):
+    """A bare TT cell inside keras.layers.RNN: exported at its live ranks
+    (core shapes), same outputs, the RNN's own settings kept."""
+    keras.utils.set_random_seed(0)
+    cell = cell_class(
+        (2, 3, 4), (2, 2, 2), tt_ranks=(1, 4, 5, 1), tt_gate_layout=layout
+    )
+    inputs = keras.Input((6, 24))
+    rnn = keras.layers.RNN(cell, return_sequences=True, name="rnn")
+    model = keras.Model(inputs, keras.layers.Dense(3)(rnn(inputs)))
+    model.compile("adam", "mse")
+    x = np.random.default_rng(0).standard_normal((8, 6, 24)).astype("f4")
+    ttrnn.adapt_ranks(model, target_params=tt_params(model) // 3)
+    live = ttrnn.rank_adaptation.layer_ranks(cell)
+    assert live != tuple(cell.tt_ranks)
+    small = ttrnn.callbacks.export_adapted(model)
+    layer = small.get_layer("rnn")
+    assert type(layer) is keras.layers.RNN and layer.return_sequences
+    assert type(layer.cell) is cell_class and layer.cell.name == cell.name
+    assert layer.cell.tt_ranks == live
+    core_ranks = [int(c.shape[0]) for c in layer.cell.core_groups[0]] + [1]
+    assert tuple(core_ranks) == live
+    assert small.count_params() == model.count_params() - (
+        tt_params(model, effective=False) - tt_params(model)
+    )
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(small.predict(x, verbose=0), expected, atol=1e-5)
+    small.save(tmp_path / "small.keras")
+    loaded = keras.saving.load_model(tmp_path / "small.keras")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), expected, atol=1e-5
+    )

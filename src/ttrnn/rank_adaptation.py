@@ -22,6 +22,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from ttrnn.layers._tt_rebuild import build_with_cores
+from ttrnn.layers._tt_rebuild import rounded_groups
+from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.tt import adaptive
 
 MOMENTS = ("project", "project_first", "reset", "keep")
@@ -313,6 +316,11 @@ def export_adapted(model):
     """A copy of a model with its TT layers rebuilt at their effective
     ranks (zero rank slices removed): same outputs, fewer weights.
 
+    TT layers and TT-RNN layers are rounded to their live ranks
+    (`layer.round`); a bare TT-RNN cell inside `keras.layers.RNN` (or a
+    subclass) is rebuilt at its live ranks in a new RNN layer of the
+    same configuration.
+
     Args:
         model: a built Sequential or functional model.
 
@@ -330,6 +338,8 @@ def export_adapted(model):
             return layer.round(
                 max_rank=list(layer_ranks(layer)), name=layer.name
             )
+        if id(getattr(layer, "cell", None)) in adapted:
+            return _rnn_at_live_ranks(layer)
         new = layer.__class__.from_config(layer.get_config())
         if layer.built and layer.weights:
             new.build_from_config(layer.get_build_config())
@@ -337,3 +347,25 @@ def export_adapted(model):
         return new
 
     return keras.models.clone_model(model, clone_function=clone)
+
+
+def _rnn_at_live_ranks(layer):
+    """A copy of an RNN layer whose cell is a bare TT-RNN cell, the cell
+    rebuilt at its live ranks (as `TTRNNBase.round` does for TT-RNN
+    layers): its cores rounded, its other weights copied."""
+    cell = layer.cell
+    groups, ranks = rounded_groups(cell.core_groups, list(layer_ranks(cell)))
+    new_cell = with_ranks(cell, cell.tt_resolved_spec, ranks, cell.name)
+    config = layer.get_config()
+    config.pop("cell")
+    new = layer.__class__(new_cell, **config)
+    shape = layer.get_build_config()["input_shape"]
+    build_with_cores(new, new_cell, shape, groups)
+    cores = {id(c) for c in cell.cores}
+    others = [w for w in cell.weights if id(w) not in cores]
+    new_cores = {id(c) for c in new_cell.cores}
+    for old, var in zip(
+        others, [w for w in new_cell.weights if id(w) not in new_cores]
+    ):
+        var.assign(ops.convert_to_numpy(old))
+    return new

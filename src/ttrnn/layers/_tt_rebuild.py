@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from ttrnn.tt import initializers as tt_initializers
+from ttrnn.tt import rounding
 from ttrnn.tt.spec import TTMatrixSpec
 
 
@@ -41,6 +42,28 @@ def with_ranks(layer, resolved, tt_ranks, name):
     if name is not None:
         config["name"] = name
     return layer.__class__.from_config(config)
+
+
+def rounded_groups(core_groups, max_rank=None, eps=None):
+    """Each TT-matrix of `core_groups` TT-rounded (`round_cores`), then
+    zero-padded to the largest rank at each cut, as the gates of a
+    TT-RNN share its `tt_ranks` (zero padding keeps W).
+
+    Returns:
+        `(groups, ranks)`: the rounded groups of NumPy cores, and the
+        ranks (d + 1 ints) they share.
+    """
+    groups = [
+        rounding.round_cores(
+            [ops.convert_to_numpy(c) for c in group], max_rank, eps
+        )
+        for group in core_groups
+    ]
+    d = len(groups[0])
+    ranks = [
+        max(int(group[k].shape[0]) for group in groups) for k in range(d)
+    ] + [1]
+    return [rounding.pad_ranks(group, ranks) for group in groups], ranks
 
 
 class _Given(keras.initializers.Initializer):

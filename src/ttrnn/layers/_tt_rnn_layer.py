@@ -15,10 +15,10 @@ from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.layers._tt_rebuild import build_with_cores
 from ttrnn.layers._tt_rebuild import load_resolved_spec
+from ttrnn.layers._tt_rebuild import rounded_groups
 from ttrnn.layers._tt_rebuild import save_resolved_spec
 from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
-from ttrnn.tt import rounding
 
 # The first three arguments of the TT-RNN cells and layers, positional;
 # the others are keywords.
@@ -205,17 +205,7 @@ class TTRNNBase(keras.layers.RNN):
         """
         require_built(self, "round()")
         cell = self.cell
-        groups = [
-            rounding.round_cores(
-                [ops.convert_to_numpy(c) for c in group], max_rank, eps
-            )
-            for group in cell.core_groups
-        ]
-        d = len(groups[0])
-        ranks = [
-            max(int(group[k].shape[0]) for group in groups) for k in range(d)
-        ] + [1]
-        groups = [rounding.pad_ranks(group, ranks) for group in groups]
+        groups, ranks = rounded_groups(cell.core_groups, max_rank, eps)
         layer = with_ranks(self, cell.tt_resolved_spec, ranks, name)
         batch = None
         if self.stateful:
