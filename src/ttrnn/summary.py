@@ -357,9 +357,19 @@ def adapted_rank_lines(model):
         cores = [keras.ops.convert_to_numpy(c) for c in layer.cores]
         live = effective_ranks(cores, len(cores) // (len(ranks) - 1))
         if tuple(live) != tuple(ranks):
+            d = len(ranks) - 1
+            weights = [
+                (
+                    live[k % d] * c.shape[1] * c.shape[2] * live[k % d + 1],
+                    c.size,
+                )
+                for k, c in enumerate(cores)
+            ]
             lines.append(
-                f"{layer.name}: ranks adapted to {list(live)} (the "
-                f"variables hold {list(ranks)}; "
+                f"{layer.name}: ranks adapted to {list(live)}, "
+                f"{sum(w for w, _ in weights):,} weights in the TT cores "
+                f"(the variables hold ranks {list(ranks)}, "
+                f"{sum(n for _, n in weights):,} weights; "
                 "`ttrnn.callbacks.export_adapted` rebuilds the model at "
                 "the adapted ranks)"
             )

@@ -55,6 +55,20 @@ def test_rank_budget_run_records_the_schedule(tmp_path, capsys):
     assert schedule[-1]["target_params"] == 400
     assert schedule[-1]["params"] <= 400
     assert result["config"]["rank_budget"] == {"target_params": 400}
+    # The weights are counted at the adapted ranks, not the variables'.
+    row = result["weights"]["layers"][0]
+    assert row["tt_ranks"] == schedule[-1]["ranks"][row["layer"]]
+    r, modes = (
+        row["tt_ranks"],
+        zip(row["tt_input_shape"], row["tt_output_shape"]),
+    )
+    live = sum(r[k] * m * n * r[k + 1] for k, (m, n) in enumerate(modes))
+    assert result["weights"]["input_to_hidden"] == live
+    model = keras.saving.load_model(out / checkpointing.CHECKPOINT)
+    assert live < rank_adaptation.tt_params(model, effective=False)
+    assert f"input-to-hidden {live:,} weights at adapted ranks (" in (
+        capsys.readouterr().out
+    )
     # --resume goes on from the checkpoint with the adapted ranks.
     args[args.index("3")] = "4"
     assert cli.main([*args, "--resume"]) == 0

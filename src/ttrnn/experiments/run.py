@@ -132,7 +132,8 @@ def _finish(experiment, config, found, splits, started):
     `<out>/results.json` (with the plots)."""
     schedule = found.pop("rank_schedule", None)
     label, model, state, _ = splits[-1]
-    rows = info.layer_rows(model, config.batch_size)
+    counted = _at_live_ranks(model) if schedule is not None else model
+    rows = info.layer_rows(counted, config.batch_size)
     first = next(r for r in rows if r.get("input_to_hidden"))
     per_split = [scores for _, _, _, scores in splits]
     keys = per_split[0].keys()
@@ -143,7 +144,7 @@ def _finish(experiment, config, found, splits, started):
         "metric": experiment.metric,
         "metrics": mean,
         "weights": {
-            "total": int(model.count_params()),
+            "total": int(counted.count_params()),
             "input_to_hidden": first["input_to_hidden"],
             "dense_equivalent": first["dense_equivalent"],
             "compression": first["dense_equivalent"] / first["input_to_hidden"],
@@ -193,6 +194,15 @@ def _finish(experiment, config, found, splits, started):
     if config.verbose:
         print(run_summary.one_line(result))
     return result
+
+
+def _at_live_ranks(model):
+    """A rank-adapted model as `export_adapted` rebuilds it, whose
+    weights are counted: the trained model keeps its starting shapes,
+    zero-padded beyond the adapted ranks."""
+    from ttrnn.callbacks import export_adapted
+
+    return export_adapted(model)
 
 
 def _mean(values):

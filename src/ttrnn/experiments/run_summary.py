@@ -61,8 +61,10 @@ def one_line(result):
         line += f" +- {fmt(result['metrics_std'].get(metric))}"
     if paper is not None:
         line += f" (2017: {fmt(paper)})"
+    # A rank-adapted run counts the weights at its adapted ranks.
+    adapted = " at adapted ranks" if "rank_schedule" in result else ""
     line += (
-        f"; input-to-hidden {weights['input_to_hidden']:,} weights "
+        f"; input-to-hidden {weights['input_to_hidden']:,} weights{adapted} "
         f"({weights['compression']:,.0f}x input-map compression); "
         f"{fmt(result['seconds_per_epoch'], 2)} s/epoch -> "
         f"{os.path.join(result['out'], RESULTS)}"
