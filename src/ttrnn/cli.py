@@ -78,7 +78,10 @@ _RUN_OPTIONS = (
     (
         "--folds",
         cli_types.folds,
-        "cross-validation folds to run, e.g. 0 or 0,1 (default all)",
+        "cross-validation folds to run, e.g. 0 or 0,1, or all (default: "
+        "the experiment's: all five, but fold 1 for hmdb51's paper "
+        "protocol, as in 2017; refused where a run trains on an official "
+        "split)",
     ),
     (
         "--dropout",

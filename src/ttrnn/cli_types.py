@@ -96,9 +96,10 @@ def fraction(text):
 
 
 def folds(text):
-    """'all' (`None`) or fold numbers 0 to 4: '0,1' -> [0, 1]."""
+    """'all' ([0, 1, 2, 3, 4]: all five, also where an experiment runs
+    fewer by default) or fold numbers 0 to 4: '0,1' -> [0, 1]."""
     if text == "all":
-        return None
+        return list(range(5))
     return _checked(
         text,
         lambda t: [int(f) for f in t.split(",")],

@@ -276,3 +276,48 @@ def test_info_reads_a_results_json_written_before(tmp_path, capsys):
     assert row["tt_ranks"] == [1, 8, 8, 8, 1]
     assert row["tt_output_shape"] == [4, 2, 2, 16]
     assert shown["protocol"] == "paper"
+
+
+def test_folds_all_runs_five_folds_where_the_default_is_one(capsys):
+    """hmdb51's paper protocol runs fold 1 of the 2017 folds by default
+    (as the script did); `--folds all` runs all five, `ttrnn reproduce`
+    too."""
+    from ttrnn.experiments import reproduce_tables
+    from ttrnn.experiments.splits import video_splits
+
+    args = cli.build_parser().parse_args(
+        ["experiment", "hmdb51", "--protocol", "paper", "--folds", "all"]
+    )
+    assert RunConfig.resolve("hmdb51", protocol="paper").folds == (1,)
+    config = RunConfig.resolve("hmdb51", protocol="paper", folds=args.folds)
+    assert config.folds == (0, 1, 2, 3, 4)
+    assert config.to_dict()["folds"] == [0, 1, 2, 3, 4]
+
+    class Clips:  # the 2017 folds need only the number of clips
+        def __len__(self):
+            return 50
+
+    splits = video_splits(config.experiment_settings, Clips(), config.folds)
+    assert [label for label, _, _ in splits] == [f"fold-{f}" for f in range(5)]
+    tests = sorted(i for _, _, test in splits for i in test)
+    assert tests == list(range(50))  # every clip tested once
+    runs, _, _ = reproduce_tables.plan(
+        reproduce_tables.get("hmdb51"), "out", folds=args.folds
+    )
+    assert {r.fold for r in runs} == {0, 1, 2, 3, 4}
+
+
+def test_folds_of_a_run_without_folds_are_refused(capsys):
+    """hmdb51's fast protocol (the default) trains on the official split
+    1: no folds to pick, said plainly."""
+    argv = ["experiment", "hmdb51", "--protocol", "fast", "--folds", "all"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "ttrnn experiment: error: Argument `folds`: hmdb51 under the fast "
+        "protocol trains on its official split (official), not on "
+        "cross-validation folds; drop it or use --protocol paper (the 2017 "
+        "folds). Received: folds=[0, 1, 2, 3, 4]\n"
+    )
+    with pytest.raises(registry.ExperimentError, match="Argument `folds`"):
+        RunConfig.resolve("hollywood2", folds=[0])

@@ -105,6 +105,8 @@ class RunConfig:
             the experiment's, or factorises the frame size.
         folds: video: cross-validation folds to run (ints); `None` for
             the experiment's (`Experiment.folds`; all five if none).
+            Refused (ExperimentError) for a run on an official split
+            (e.g. hmdb51's fast protocol).
         pixel_scale: video: the factor on `pixel - 128` (filled in from
             the protocol: `settings.pixel_scale`).
         buckets: video, paper protocol: the most length buckets a
@@ -293,6 +295,18 @@ def _video(experiment, protocol, asked):
 
         height, width = frame_shape
         modes = models.tt_input_modes(experiment, height * width * 3, modes)
+    if asked.folds is not None and not experiment.cross_validated:
+        raise ExperimentError(
+            f"Argument `folds`: {experiment.name} under the {protocol} "
+            f"protocol trains on its official split ({experiment.split}), "
+            "not on cross-validation folds; drop it"
+            + (
+                " or use --protocol paper (the 2017 folds)"
+                if experiment.name == "hmdb51"
+                else ""
+            )
+            + f". Received: folds={list(asked.folds)}"
+        )
     folds = experiment.folds if asked.folds is None else asked.folds
     paper = protocol == "paper"
     frames = NUM_FRAMES if asked.num_frames is None else asked.num_frames
