@@ -315,9 +315,11 @@ def test_folds_of_a_run_without_folds_are_refused(capsys):
     err = capsys.readouterr().err
     assert err == (
         "ttrnn experiment: error: Argument `folds`: hmdb51 under the fast "
-        "protocol trains on its official split (official), not on "
-        "cross-validation folds; drop it or use --protocol paper (the 2017 "
-        "folds). Received: folds=[0, 1, 2, 3, 4]\n"
+        "protocol trains and tests on its official split, not on "
+        "cross-validation folds; drop it or use --protocol paper. "
+        "Received: folds=[0, 1, 2, 3, 4]\n"
     )
-    with pytest.raises(registry.ExperimentError, match="Argument `folds`"):
+    with pytest.raises(
+        registry.ExperimentError, match="official split, not on cross-.* it. "
+    ):
         RunConfig.resolve("hollywood2", folds=[0])

@@ -296,16 +296,17 @@ def _video(experiment, protocol, asked):
         height, width = frame_shape
         modes = models.tt_input_modes(experiment, height * width * 3, modes)
     if asked.folds is not None and not experiment.cross_validated:
+        name = experiment.name
+        folded = [
+            p
+            for p in registry.get(name).protocols
+            if registry.resolve(name, p)[0].cross_validated
+        ]
+        hint = f" or use --protocol {folded[0]}" if folded else ""
         raise ExperimentError(
-            f"Argument `folds`: {experiment.name} under the {protocol} "
-            f"protocol trains on its official split ({experiment.split}), "
-            "not on cross-validation folds; drop it"
-            + (
-                " or use --protocol paper (the 2017 folds)"
-                if experiment.name == "hmdb51"
-                else ""
-            )
-            + f". Received: folds={list(asked.folds)}"
+            f"Argument `folds`: {name} under the {protocol} protocol trains "
+            "and tests on its official split, not on cross-validation "
+            f"folds; drop it{hint}. Received: folds={list(asked.folds)}"
         )
     folds = experiment.folds if asked.folds is None else asked.folds
     paper = protocol == "paper"
