@@ -38,7 +38,7 @@ REFINE_STEPS = 200
 REFINE_WORK = 1e8
 ARRAY_BATCH = 256
 # Dense / TTDense layers with the full moment: ALS sweeps over the cores.
-ALS_SWEEPS = 4
+ALS_SWEEPS = 5
 
 
 def is_data_aware(layer):
@@ -247,16 +247,41 @@ def _whitened_moment(stat, inverses):
     return stat.whitened, float(lam[-1])
 
 
-def _refine_dense(stat, found, white, metric, top, steps):
+def _refine_dense(stat, found, white, metric, top, steps, options):
     """A Dense / TTDense layer's cores refined in its exact output
     metric: ALS sweeps over the cores when the full moment is kept,
     else (the Kronecker metric, already exact for the TT-SVD) the
-    majorise-minimise steps. Returns `(cores, loss)`."""
+    majorise-minimise steps. Returns `(cores, loss)`.
+
+    When the full moment is the Kronecker one (white inputs), the TT-SVD
+    is kept. Under a budget, the allocated ranks (from the Kronecker spectra)
+    compete with near-uniform ranks of the same weight count: each gets
+    one ALS sweep, the lower output error goes on."""
     a = getattr(stat, "whitened", None)
     if a is None:
         return whitening.refine(found, white, metric, top, steps)
-    found, losses = output_als.als(found, white, a, sweeps=ALS_SWEEPS)
-    return found, losses[-1]
+    if np.linalg.norm(a - np.trace(a) / len(a) * np.eye(len(a))) <= (
+        1e-6 * np.linalg.norm(a)
+    ):
+        # The Kronecker whitening is exact (white inputs): the TT-SVD
+        # of the whitened kernel is the answer, as plain TT-SVD is for W.
+        return found, whitening.output_loss(white - dense_numpy(found), metric)
+    _, ins, outs, _ = stat.shapes
+    found, losses = output_als.als(found, white, a, sweeps=1)
+    ranks = tt.cores_modes(found)[2]
+    if options.max_params is not None or options.compression is not None:
+        even = factorize.ranks_for_budget(
+            ins, outs, max_params=tt.num_params(ins, outs, ranks)
+        )
+        if options.max_rank is not None:
+            even = tuple(min(r, options.max_rank) for r in even)
+        if tuple(even) != tuple(ranks):
+            other = tt.from_dense(white, ins, outs, max_rank=even)
+            other, trial = output_als.als(other, white, a, sweeps=1)
+            if trial[-1] < losses[-1]:
+                found, losses = other, trial
+    found, more = output_als.als(found, white, a, sweeps=ALS_SWEEPS - 1)
+    return found, more[-1]
 
 
 def plan(stats, options, refine_steps=None):
@@ -305,7 +330,7 @@ def plan(stats, options, refine_steps=None):
             found, loss = whitening.refine(found, white, metric, top, steps)
         else:
             found, loss = _refine_dense(
-                stats[name], found, white, metric, top, steps
+                stats[name], found, white, metric, top, steps, options
             )
         cores[name] = whitening.apply_modes(found, inverses)
         errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
