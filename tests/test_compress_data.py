@@ -61,7 +61,10 @@ class TestDataAware:
         aware, report = compress(model, max_rank=4, d=2, min_params=0, data=x)
         err = _output_error(model, aware, x)
         assert err < 0.5 * _output_error(model, plain, x)
-        np.testing.assert_allclose(report.output_errors["fc"], err, rtol=1e-3)
+        # atol: ALS reaches the float32 floor here (4 useful input dims).
+        np.testing.assert_allclose(
+            report.output_errors["fc"], err, rtol=1e-3, atol=1e-5
+        )
 
     def test_white_inputs_give_plain_tt_svd(self):
         w = RNG.standard_normal((64, 64))

@@ -10,8 +10,10 @@ outputs on real inputs, ranks allocated by output error, distillation.
    S the Kronecker square root of the per-mode moments), the spectra of
    its unfoldings normalised by its output energy, one greedy allocation
    of the whole budget over all layers and cuts, the TT-SVD of W' at
-   those ranks, `refine` steps against the exact moment, and the cores
-   unwhitened. The result feeds the converters (`Options.cores`).
+   those ranks, then for Dense / TTDense ALS sweeps over the cores in the
+   exact moment (`ttrnn.tt.output_als`; `refine` steps for embeddings
+   and wider inputs), and the cores unwhitened. The result feeds the
+   converters (`Options.cores`).
 3. `distill`: optional steps of MSE on the original model's outputs.
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from ttrnn import tt
 from ttrnn.tt import factorize
+from ttrnn.tt import output_als
 from ttrnn.tt import whitening
 from ttrnn.tt.rounding import dense_numpy
 from ttrnn.tt.spec import DEFAULT_LOOKUP_D
@@ -36,6 +39,8 @@ REFINE_STEPS = 200
 # ... but at most REFINE_WORK / (M N) of them: each is a TT-SVD of M x N.
 REFINE_WORK = 1e8
 ARRAY_BATCH = 256
+# Dense / TTDense layers with the full moment: ALS sweeps over the cores.
+ALS_SWEEPS = 5
 
 
 def is_data_aware(layer):
@@ -211,18 +216,11 @@ def _prepare(stat):
         moments = [m / n for m in stat.modes]
         roots, inverses = whitening.kron_roots(moments, stat.total / n)
         if stat.full is not None:
-            a = whitening.apply_rows(stat.full / n, inverses, ins)
-            a = whitening.apply_rows(a.T, inverses, ins)
-            # PSD by construction; rounding can leave tiny negative
-            # eigenvalues (huge S_k^{-1} where the data never goes).
-            lam, u = np.linalg.eigh((a + a.T) / 2)
-            lam = np.maximum(lam, 0.0)
-            a = (u * lam) @ u.T
+            a, top = _whitened_moment(stat, inverses)
 
             def metric(e):
                 return a @ e
 
-            top = float(lam[-1])
         else:
 
             def metric(e):
@@ -234,6 +232,58 @@ def _prepare(stat):
         white = whitening.apply_rows(matrix, roots, ins)
     energy = whitening.output_loss(white, metric)
     return white, inverses, metric, top, energy
+
+
+def _whitened_moment(stat, inverses):
+    """The full second moment in whitened coordinates, S^{-1} C S^{-1},
+    and its largest eigenvalue; kept on `stat` for `_refine_dense`."""
+    n = max(stat.count, 1)
+    ins = stat.in_shape
+    a = whitening.apply_rows(stat.full / n, inverses, ins)
+    a = whitening.apply_rows(a.T, inverses, ins)
+    # PSD by construction; rounding can leave tiny negative
+    # eigenvalues (huge S_k^{-1} where the data never goes).
+    lam, u = np.linalg.eigh((a + a.T) / 2)
+    lam = np.maximum(lam, 0.0)
+    stat.whitened = (u * lam) @ u.T
+    return stat.whitened, float(lam[-1])
+
+
+def _refine_dense(stat, found, white, metric, top, steps, options):
+    """A Dense / TTDense layer's cores refined in its exact output
+    metric: ALS sweeps over the cores when the full moment is kept,
+    else (the Kronecker metric, already exact for the TT-SVD) the
+    majorise-minimise steps. Returns `(cores, loss)`.
+
+    When the full moment is the Kronecker one (white inputs), the TT-SVD
+    is kept. Under a budget, the allocated ranks (from the Kronecker spectra)
+    compete with near-uniform ranks of the same weight count: each gets
+    one ALS sweep, the lower output error goes on."""
+    a = getattr(stat, "whitened", None)
+    if a is None:
+        return whitening.refine(found, white, metric, top, steps)
+    if np.linalg.norm(a - np.trace(a) / len(a) * np.eye(len(a))) <= (
+        1e-6 * np.linalg.norm(a)
+    ):
+        # The Kronecker whitening is exact (white inputs): the TT-SVD
+        # of the whitened kernel is the answer, as plain TT-SVD is for W.
+        return found, whitening.output_loss(white - dense_numpy(found), metric)
+    _, ins, outs, _ = stat.shapes
+    found, losses = output_als.als(found, white, a, sweeps=1)
+    ranks = tt.cores_modes(found)[2]
+    if options.max_params is not None or options.compression is not None:
+        even = factorize.ranks_for_budget(
+            ins, outs, max_params=tt.num_params(ins, outs, ranks)
+        )
+        if options.max_rank is not None:
+            even = tuple(min(r, options.max_rank) for r in even)
+        if tuple(even) != tuple(ranks):
+            other = tt.from_dense(white, ins, outs, max_rank=even)
+            other, trial = output_als.als(other, white, a, sweeps=1)
+            if trial[-1] < losses[-1]:
+                found, losses = other, trial
+    found, more = output_als.als(found, white, a, sweeps=ALS_SWEEPS - 1)
+    return found, more[-1]
 
 
 def plan(stats, options, refine_steps=None):
@@ -278,7 +328,12 @@ def plan(stats, options, refine_steps=None):
         steps = refine_steps
         if steps is None:
             steps = min(REFINE_STEPS, max(2, int(REFINE_WORK / white.size)))
-        found, loss = whitening.refine(found, white, metric, top, steps)
+        if stats[name].embedding:
+            found, loss = whitening.refine(found, white, metric, top, steps)
+        else:
+            found, loss = _refine_dense(
+                stats[name], found, white, metric, top, steps, options
+            )
         cores[name] = whitening.apply_modes(found, inverses)
         errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
     return cores, errors
