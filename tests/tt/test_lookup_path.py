@@ -70,7 +70,7 @@ def counted_timing(monkeypatch):
     """Counts `measured_lookup_path` calls; the choice is "autodiff"."""
     calls = []
 
-    def fake(core_shapes, batch, direction, repeats=5):
+    def fake(core_shapes, batch, direction, repeats=9):
         calls.append((core_shapes, batch, direction))
         return "autodiff"
 
