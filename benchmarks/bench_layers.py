@@ -1,7 +1,7 @@
 """TTEmbedding and TTConv2D against Keras' layers and TensorLy-Torch.
 
 Usage: python benchmarks/bench_layers.py
-       [--cases embedding,conv,conv-input-grad] [--repeats 5]
+       [--cases embedding,emb-paths,conv,conv-input-grad] [--repeats 5]
        [--json out.json]
 
 One process, torch backend, so that the Keras layers, the ttrnn layers
@@ -9,7 +9,10 @@ and TensorLy-Torch's (`pip install "ttrnn[bench]"`) run side by side with
 one optimizer (torch.optim.Adam over each layer's weights):
 
 - embedding: vocabulary 1,000,000, dim 256, a batch of 4,096 random ids,
-  one step = forward + backward + Adam update, TT rank 16;
+  one step = forward + backward + Adam update, TT rank 16; TTEmbedding
+  with its lookup path chosen on this CPU ("auto") and with each path
+  forced; emb-paths (not run by default): the same without the dense
+  table, ratios against TensorLy-Torch's step;
 - conv: 256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward +
   backward, ranks giving at most 1/4 of the dense multiply-adds;
   conv-input-grad (not run by default): the same with the input's
@@ -76,14 +79,20 @@ def _step(module, x, g_out, optimizer=True):
     return step, params
 
 
-def embedding_layers():
+def embedding_layers(dense=True):
     out = {}
-    dense = keras.layers.Embedding(VOCAB, DIM)
-    dense.build()
-    out["keras Embedding"] = dense
+    if dense:
+        table = keras.layers.Embedding(VOCAB, DIM)
+        table.build()
+        out["keras Embedding"] = table
     layer = TTEmbedding(VOCAB, DIM, tt_ranks=EMB_RANK)
     layer.build()
     out["ttrnn TTEmbedding"] = layer
+    # Each lookup path forced: the comparison "auto" times on this CPU.
+    for path in ("chunked", "autodiff"):
+        layer = TTEmbedding(VOCAB, DIM, tt_ranks=EMB_RANK, tt_lookup=path)
+        layer.build()
+        out[f"ttrnn TTEmbedding {path}"] = layer
     try:
         import tltorch
 
@@ -108,6 +117,17 @@ def bench_embedding(repeats):
     return _bench(
         embedding_layers(), ids, g_out, repeats, "embedding", inner=INNER
     )
+
+
+def bench_embedding_paths(repeats):
+    """The TT and peer steps of `bench_embedding` without the dense
+    table's (seconds a step on a loaded machine): more rounds in the
+    time, ratios against TensorLy-Torch's step."""
+    rng = np.random.default_rng(0)
+    ids = torch.as_tensor(rng.integers(0, VOCAB, size=IDS))
+    g_out = torch.randn(IDS, DIM)
+    layers = embedding_layers(dense=False)
+    return _bench(layers, ids, g_out, repeats, "emb-paths", inner=INNER)
 
 
 def conv_layers():
@@ -190,7 +210,11 @@ def _bench(layers, x, g_out, repeats, case, optimizer=True, inner=1):
         sizes[key] = (weights, weights * (3 if optimizer else 1))
     fast = {k: inner for k in steps if not k.startswith("keras")}
     times = interleaved(steps, repeats, inner=fast)
-    dense = next(k for k in steps if k.startswith("keras"))
+    # Without a Keras layer (emb-paths): ratios against the peer.
+    dense = next(
+        (k for k in steps if k.startswith("keras")),
+        next((k for k in steps if k.startswith("tltorch")), next(iter(steps))),
+    )
     for key in steps:
         rows.append(
             {
@@ -207,6 +231,7 @@ def _bench(layers, x, g_out, repeats, case, optimizer=True, inner=1):
 
 CASES = {
     "embedding": bench_embedding,
+    "emb-paths": bench_embedding_paths,
     "conv": bench_conv,
     "conv-input-grad": bench_conv_input_grad,
 }

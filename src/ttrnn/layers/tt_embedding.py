@@ -67,6 +67,12 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         tt_max_params: with `tt_ranks="auto"`, the most core weights.
         tt_compression: with `tt_ranks="auto"`, the least ratio of table
             weights (input_dim * output_dim) to core weights.
+        tt_lookup: how the rows are computed (`ttrnn.tt.gather_rows`):
+            "chunked" (chunks of rows with a hand-written backward pass),
+            "autodiff" (all rows at once), or "auto" (default: on torch
+            on a CPU the faster of the two, timed once per process and
+            shape, since the winner depends on the CPU; autodiff on JAX
+            and TensorFlow). Both give the same values.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Input shape:
@@ -105,6 +111,7 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         tt_d=None,
         tt_max_params=None,
         tt_compression=None,
+        tt_lookup="auto",
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -129,6 +136,7 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             embeddings_regularizer,
             embeddings_constraint,
         )
+        self.tt_lookup = tt.validate_lookup_path(tt_lookup, "tt_lookup")
         self.mask_zero = bool(mask_zero)
         self.supports_masking = self.mask_zero
 
@@ -172,7 +180,7 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
         )
         digits[0] = ops.where(valid, digits[0], self.tt_input_shape[0])
         # (Keras casts the cores to the compute dtype inside `call`.)
-        rows = tt.gather_rows(self.cores, digits)
+        rows = tt.gather_rows(self.cores, digits, path=self.tt_lookup)
         return ops.reshape(rows, (*lead, self.output_dim))
 
     def compute_mask(self, inputs, mask=None):
@@ -208,6 +216,7 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
                 self.activity_regularizer
             ),
             "mask_zero": self.mask_zero,
+            "tt_lookup": self.tt_lookup,
         }
 
     # --- What `summary`, `compress` and `explain` ask of the layer ---

@@ -34,8 +34,10 @@ from ttrnn.tt.initializers import TTRandom
 from ttrnn.tt.initializers import TTVarianceScaling
 from ttrnn.tt.lookup import LookupPlan
 from ttrnn.tt.lookup import gather_rows
+from ttrnn.tt.lookup import lookup_path
 from ttrnn.tt.lookup import lookup_plan
 from ttrnn.tt.lookup import row_digits
+from ttrnn.tt.lookup import validate_lookup_path
 from ttrnn.tt.rounding import relative_error
 from ttrnn.tt.rounding import round_cores
 from ttrnn.tt.shapes import core_shapes
@@ -69,6 +71,7 @@ __all__ = [
     "from_dense",
     "from_legacy_kernel",
     "gather_rows",
+    "lookup_path",
     "lookup_plan",
     "matmul",
     "max_ranks",
@@ -84,5 +87,6 @@ __all__ = [
     "useful_ranks",
     "validate_modes",
     "validate_ranks",
+    "validate_lookup_path",
     "validate_strategy",
 ]

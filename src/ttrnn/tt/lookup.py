@@ -15,18 +15,24 @@ one of these plans (`LookupPlan`), picked by `lookup_plan`:
   table: worth it when prod_{k<L} m_k is not much above B.
 
 Gradients reach only the gathered slices (and, through a merged table,
-the cores it came from). On torch the chains run chunk by chunk with a
-hand-written backward pass (`ttrnn.tt.contraction.chunked_rows`), so no B-row
-tensor of slices or slice gradients is written; on JAX and TensorFlow
-they run under autodiff (`keras.ops`), which their compilers fuse.
+the cores it came from). The chains run by one of two paths with the
+same results (`lookup_path`): chunk by chunk with a hand-written
+backward pass (`ttrnn.tt.contraction.chunked_rows`), so no B-row tensor
+of slices or slice gradients is written, or all rows at once under
+autodiff (`keras.ops`). Which is faster depends on the CPU, so on torch
+it is timed once per machine and shape; JAX and TensorFlow use autodiff,
+which their compilers fuse.
 """
 
 import dataclasses
 import functools
 import math
 
+import keras
 from keras import ops
 
+from ttrnn.tt.contraction import contract
+from ttrnn.tt.contraction import measure
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.chunked_rows import chunked_gather_rows
 from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
@@ -154,7 +160,57 @@ def _cheapest_plan(tt_input_shape, tt_output_shape, tt_ranks, batch):
     )
 
 
-def gather_rows(cores, digits, plan=None, rows=None):
+# `gather_rows`' paths: "auto" chooses one of `measure.LOOKUP_PATHS`.
+LOOKUP_PATHS = ("auto", *measure.LOOKUP_PATHS)
+
+
+def validate_lookup_path(path, name="path"):
+    """Returns `path` if it is one of `LOOKUP_PATHS`, else raises."""
+    if not isinstance(path, str) or path not in LOOKUP_PATHS:
+        raise ValueError(
+            f"Argument `{name}` must be one of {LOOKUP_PATHS}. "
+            f"Received: {name}={path!r}"
+        )
+    return path
+
+
+def lookup_path(core_shapes, batch, direction):
+    """The path `gather_rows` takes under `path="auto"`: "chunked" or
+    "autodiff".
+
+    On torch on a CPU, the faster of the two for these cores and `batch`
+    rows, timed once per process and shape (`measure.measured_lookup_path`,
+    cached with the planner's plans, until
+    `ttrnn.tt.contraction.clear_cache`):
+    which one wins depends on the CPU. Elsewhere, and for an unknown
+    batch or while Keras infers shapes, the backend's default
+    (`runtime.chunked_lookup`), without timing anything.
+
+    Args:
+        core_shapes: the (r_k, m_k, n_k, r_{k+1}) of the cores the chains
+            run on (after a plan's merge of the leading cores).
+        batch: rows looked up (None: unknown).
+        direction: the plan's direction, "ltr" or "rtl".
+
+    Returns:
+        "chunked" or "autodiff".
+    """
+    backend = keras.backend.backend()
+    if (
+        backend != "torch"
+        or batch is None
+        or runtime.device_kind() != "cpu"
+        or runtime.in_symbolic_build()
+    ):
+        return "chunked" if runtime.chunked_lookup() else "autodiff"
+    shapes = tuple(tuple(int(n) for n in s) for s in core_shapes)
+    key = ("lookup path", shapes, int(batch), direction, backend)
+    return contract.cached(
+        key, lambda: measure.measured_lookup_path(shapes, batch, direction)
+    )
+
+
+def gather_rows(cores, digits, plan=None, rows=None, path="auto"):
     """Rows W[i] of a TT-matrix for a batch of row indices, given as
     digits (`row_digits`), without forming W.
 
@@ -165,13 +221,27 @@ def gather_rows(cores, digits, plan=None, rows=None):
         plan: a `LookupPlan`; None: `lookup_plan` for B (a static B, or
             1,024 rows when unknown).
         rows: compute the chains this many rows at a time with the
-            hand-written backward of `ttrnn.tt.contraction.chunked_rows`. None:
-            the backend's default (on torch in chunks that fit a CPU's L2
-            cache; on JAX and TensorFlow all rows at once under autodiff).
+            hand-written backward of `ttrnn.tt.contraction.chunked_rows`
+            (the "chunked" path). None: by `path`, in chunks that fit a
+            CPU's L2 cache on the chunked path.
+        path: "chunked", "autodiff" (all rows at once under the backend's
+            autodiff) or "auto" (default: `lookup_path`, on torch on a
+            CPU the faster of the two timed once on this machine). Both
+            paths give the same rows and gradients, up to float rounding.
 
     Returns:
         Tensor of shape (B, prod n_k).
+
+    Raises:
+        ValueError: if `path` is not one of `LOOKUP_PATHS`, or `rows` is
+            given with `path="autodiff"`.
     """
+    validate_lookup_path(path)
+    if rows is not None and path == "autodiff":
+        raise ValueError(
+            "Argument `rows` chunks the 'chunked' path; the 'autodiff' path "
+            f"runs all rows at once. Received: rows={rows!r}, path='autodiff'"
+        )
     in_shape, out_shape, ranks = cores_modes(cores)
     if plan is None:
         batch = digits[0].shape[0]
@@ -179,7 +249,11 @@ def gather_rows(cores, digits, plan=None, rows=None):
         plan = lookup_plan(in_shape, out_shape, ranks, batch)
     if plan.direction == "ltr" and plan.merged > 1:
         cores, digits = _merge_leading(cores, digits, plan.merged)
-    if rows is not None or runtime.chunked_lookup():
+    if rows is None and path == "auto":
+        shapes = [tuple(c.shape) for c in cores]
+        batch = digits[0].shape[0]
+        path = lookup_path(shapes, batch, plan.direction)
+    if rows is not None or path == "chunked":
         return chunked_gather_rows(cores, digits, plan.direction, rows)
     return gather_rows_autodiff(cores, digits, plan.direction)
 

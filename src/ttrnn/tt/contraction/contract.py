@@ -3,6 +3,8 @@
 `choose_plan` picks a plan by a strategy: the cost model (`cost`), the
 fewest multiply-adds, a fixed direction, or timing the best few
 (`measure`). `matmul` validates its arguments, chooses and runs.
+`cached` is the one cache of such choices: the plans, and the lookup
+paths `ttrnn.tt.gather_rows` times on this machine.
 """
 
 import math
@@ -75,16 +77,31 @@ def choose_plan(
         )
     key = (in_shape, out_shape, ranks, batch, strategy, str(dtype), backend)
     key += (cost.model_version(),)
-    plan = _CACHE.get(key)
-    if plan is None:
-        if strategy == "measure":
-            plan = measure.measured_plan(in_shape, out_shape, ranks, batch)
-        else:
-            plan = cost.modelled_plan(
-                in_shape, out_shape, ranks, batch, strategy, dtype, backend
-            )
-        _CACHE[key] = plan
-    return plan
+    modes = (in_shape, out_shape, ranks, batch)
+    if strategy == "measure":
+        return cached(key, lambda: measure.measured_plan(*modes))
+    return cached(
+        key,
+        lambda: cost.modelled_plan(*modes, strategy, dtype, backend),
+    )
+
+
+def cached(key, compute):
+    """The choice cached under `key`, made by `compute()` on first use.
+
+    Choices timed on this machine (`measure`) are made once per process
+    and shape, and kept until `clear_cache`.
+
+    Args:
+        key: a hashable tuple naming the question (shapes, backend, ...).
+        compute: a no-argument callable that makes the choice.
+
+    Returns:
+        What `compute` returned, the first time `key` was asked.
+    """
+    if key not in _CACHE:
+        _CACHE[key] = compute()
+    return _CACHE[key]
 
 
 def planned_macs(
@@ -119,7 +136,7 @@ def planned_macs(
 
 
 def clear_cache():
-    """Forgets every cached plan."""
+    """Forgets every cached plan and timed lookup path."""
     _CACHE.clear()
 
 

@@ -27,7 +27,10 @@ def transposed_first_gemm():
 
 def chunked_lookup():
     """Whether TT lookups (`ttrnn.tt.gather_rows`) run in chunks with
-    the hand-written backward of `ttrnn.tt.contraction.chunked_rows` by default.
+    the hand-written backward of `ttrnn.tt.contraction.chunked_rows` where
+    the path is not timed (`ttrnn.tt.lookup_path`: torch on a CPU times
+    both paths once per machine and shape, since the winner depends on
+    the CPU).
 
     Measured (one thread, 4,096 ids): torch, eager, gains (Keras
     `train_on_batch` of a 1,000,000 x 256 rank-16 table 33.5 -> 26-30 ms;

@@ -1,0 +1,154 @@
+"""The lookup paths of `gather_rows` ("chunked", "autodiff") and their
+per-machine choice ("auto"): the same rows and core gradients as a
+float64 NumPy reference and as each other, the choice timed once per
+shape and cached with the planner's plans, and a forced path never
+timed."""
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import dense_from_cores
+from tests.helpers import random_cores
+from tests.helpers import to_numpy
+from tests.tt.test_lookup import _core_grads
+from tests.tt.test_planner import _core_grads_reference
+from ttrnn import TTEmbedding
+from ttrnn import tt
+from ttrnn.tt.contraction import contract
+from ttrnn.tt.contraction import measure
+
+BACKEND = keras.backend.backend()
+INS, OUTS, RANKS = (5, 6, 7), (2, 3, 4), (1, 3, 4, 1)
+PLANS = [tt.LookupPlan("rtl"), tt.LookupPlan("ltr"), tt.LookupPlan("ltr", 2)]
+
+
+def _rows_and_grads(cores, rows, g, plan, path):
+    digits = tt.row_digits(keras.ops.convert_to_tensor(rows, "int32"), INS)
+    g_t = keras.ops.convert_to_tensor(g, "float32")
+
+    def loss(cs):
+        return keras.ops.sum(tt.gather_rows(cs, digits, plan, path=path) * g_t)
+
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    out = to_numpy(tt.gather_rows(cs, digits, plan, path=path))
+    return out, _core_grads(loss, cores)
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=["rtl", "ltr", "ltr2"])
+def test_paths_equal_the_reference_and_each_other(rng, plan):
+    cores = random_cores(rng, INS, OUTS, RANKS)
+    rows = rng.integers(0, int(np.prod(INS)), size=9)
+    rows[-1] = rows[0]  # a repeated id adds up its gradients
+    g = rng.standard_normal((len(rows), int(np.prod(OUTS))))
+    want_rows = dense_from_cores(cores)[rows]
+    want_grads = _core_grads_reference(
+        np.eye(int(np.prod(INS)))[rows], g, cores
+    )
+    got = {
+        path: _rows_and_grads(cores, rows, g, plan, path)
+        for path in tt.lookup.LOOKUP_PATHS
+    }
+    for path, (out, grads) in got.items():
+        np.testing.assert_allclose(out, want_rows, rtol=1e-4, atol=1e-4)
+        for k, (a, b) in enumerate(zip(grads, want_grads)):
+            np.testing.assert_allclose(
+                a, b, rtol=1e-4, atol=1e-4, err_msg=f"{path} core {k}"
+            )
+    # The paths agree to float32 rounding (gradients summed in another
+    # order), far closer than to the float64 reference: which one "auto"
+    # takes does not change a result.
+    base_out, base_grads = got["chunked"]
+    for out, grads in (got["autodiff"], got["auto"]):
+        np.testing.assert_allclose(out, base_out, rtol=1e-6, atol=1e-7)
+        for a, b in zip(grads, base_grads):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def counted_timing(monkeypatch):
+    """Counts `measured_lookup_path` calls; the choice is "autodiff"."""
+    calls = []
+
+    def fake(core_shapes, batch, direction, repeats=9):
+        calls.append((core_shapes, batch, direction))
+        return "autodiff"
+
+    monkeypatch.setattr(measure, "measured_lookup_path", fake)
+    contract.clear_cache()
+    yield calls
+    contract.clear_cache()
+
+
+def test_auto_times_once_per_shape_on_torch_only(rng, counted_timing):
+    shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
+    for _ in range(3):
+        path = tt.lookup_path(shapes, 64, "rtl")
+    if BACKEND == "torch":
+        assert path == "autodiff"
+        assert counted_timing == [(shapes, 64, "rtl")]
+        tt.lookup_path(shapes, 65, "rtl")  # another batch: timed again
+        assert len(counted_timing) == 2
+    else:
+        # Compiled backends keep autodiff without timing anything.
+        assert path == "autodiff" and counted_timing == []
+    assert tt.lookup_path(shapes, None, "rtl") in ("chunked", "autodiff")
+    assert len(counted_timing) == (2 if BACKEND == "torch" else 0)
+
+
+def test_a_forced_path_is_never_timed(rng, counted_timing):
+    cores = random_cores(rng, INS, OUTS, RANKS)
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    digits = tt.row_digits(keras.ops.convert_to_tensor([1, 7, 200]), INS)
+    for path in ("chunked", "autodiff"):
+        tt.gather_rows(cs, digits, path=path)
+    assert counted_timing == []
+    tt.gather_rows(cs, digits)
+    assert len(counted_timing) == (1 if BACKEND == "torch" else 0)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="timed on torch only")
+def test_measured_lookup_path_times_both_paths():
+    shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
+    assert measure.measured_lookup_path(shapes, 32, "ltr", 1) in (
+        "chunked",
+        "autodiff",
+    )
+
+
+@pytest.mark.parametrize("path", ["fast", None, 1])
+def test_path_must_be_a_known_name(rng, path):
+    cores = random_cores(rng, INS, OUTS, RANKS)
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    digits = tt.row_digits(keras.ops.convert_to_tensor([1, 7]), INS)
+    with pytest.raises(ValueError, match="Argument `path` must be one of"):
+        tt.gather_rows(cs, digits, path=path)
+    with pytest.raises(ValueError, match="Argument `tt_lookup` must be one"):
+        TTEmbedding(210, 24, INS, OUTS, RANKS, tt_lookup=path)
+
+
+def test_rows_need_the_chunked_path(rng):
+    cores = random_cores(rng, INS, OUTS, RANKS)
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    digits = tt.row_digits(keras.ops.convert_to_tensor([1, 7]), INS)
+    with pytest.raises(ValueError, match="Argument `rows` chunks the"):
+        tt.gather_rows(cs, digits, rows=1, path="autodiff")
+
+
+def test_embedding_paths_give_the_same_layer(rng):
+    ids = rng.integers(0, 210, size=(3, 5))
+    outs, weights = {}, None
+    for path in tt.lookup.LOOKUP_PATHS:
+        layer = TTEmbedding(210, 24, INS, OUTS, RANKS, tt_lookup=path)
+        layer.build()
+        if weights is None:
+            weights = layer.get_weights()
+        layer.set_weights(weights)
+        outs[path] = to_numpy(layer(ids))
+        config = layer.get_config()
+        assert config["tt_lookup"] == path
+        assert TTEmbedding.from_config(config).tt_lookup == path
+    want = dense_from_cores(weights)[:210][ids]
+    for out in outs.values():
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out, outs["chunked"], rtol=1e-6, atol=0)
