@@ -159,6 +159,67 @@ class TTGRUCell(TTGatedCellBase):
         h = ops.add(ops.multiply(z, h_tm1), ops.multiply(1 - z, hh))
         return h, [h] if nested else h
 
+    def step_weights(self, training):
+        """The recurrent kernel (and, under recurrent dropout, the masks)
+        in the layout `projected_step` multiplies: per gate, stacked."""
+        u = self.units
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        mask = getattr(self, "_recurrent_dropout_mask", None)
+        masked = bool(training) and mask is not None
+        weights = {"kernel_h": kernel[:, 2 * u :], "masks": None}
+        if masked:  # (G, units, units): one batched matmul for the gates
+            weights["masks"] = mask if self.reset_after else mask[:2]
+            weights["mask_h"] = mask[2]
+            count = 3 if self.reset_after else 2
+            weights["kernels"] = ops.stack(
+                [kernel[:, g * u : (g + 1) * u] for g in range(count)]
+            )
+        else:
+            weights["kernel"] = (
+                kernel if self.reset_after else kernel[:, : 2 * u]
+            )
+        if self.bias is not None and self.reset_after:
+            bias = ops.convert_to_tensor(self.bias)[1]
+            weights["bias"] = bias
+            weights["stacked_bias"] = ops.reshape(bias, (3, 1, u))
+        return weights
+
+    def projected_step(self, projected, states, weights, training):
+        """`_recurrence` with the gates' recurrent matmuls batched into one
+        (z and r; and h with `reset_after`), one activation call for z and
+        r, and h_t = hh + z (h_{t-1} - hh)."""
+        nested = isinstance(states, (list, tuple))
+        h_tm1 = states[0] if nested else states
+        u = self.units
+        if weights is None:  # Keras' step (JAX: see `TTRNNBase`)
+            return self._recurrence(projected, states, training)
+        masks = weights["masks"]
+        if masks is not None:
+            inner = ops.matmul(ops.multiply(h_tm1, masks), weights["kernels"])
+            if "stacked_bias" in weights:
+                inner = ops.add(inner, weights["stacked_bias"])
+            rec_zr = ops.concatenate([inner[0], inner[1]], axis=-1)
+        else:
+            inner = ops.matmul(h_tm1, weights["kernel"])
+            if "bias" in weights:
+                inner = ops.add(inner, weights["bias"])
+            rec_zr = inner[:, : 2 * u]
+        zr = self.recurrent_activation(ops.add(projected[:, : 2 * u], rec_zr))
+        z, r = zr[:, :u], zr[:, u:]
+        if self.reset_after:
+            rec_h = inner[2] if masks is not None else inner[:, 2 * u :]
+            rec_h = ops.multiply(r, rec_h)
+        else:
+            h_h = (
+                h_tm1
+                if masks is None
+                else ops.multiply(h_tm1, weights["mask_h"])
+            )
+            rec_h = ops.matmul(ops.multiply(r, h_h), weights["kernel_h"])
+        hh = self.activation(ops.add(projected[:, 2 * u :], rec_h))
+        h = ops.add(hh, ops.multiply(z, ops.subtract(h_tm1, hh)))
+        return h, [h] if nested else h
+
 
 @keras.saving.register_keras_serializable(package="ttrnn")
 class TTGRU(TTRNNBase):

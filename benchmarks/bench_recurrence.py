@@ -1,0 +1,110 @@
+"""The TT-RNN loop's paths side by side: the reference against the fast.
+
+One process per backend (`KERAS_BACKEND`). Two `TTGRU`s with the same
+weights, configured as the paper TT-GRU's recurrence (256 units,
+`reset_after=False`, Keras 2's hard sigmoid, recurrent dropout 0.25, a
+padding mask, training), one on the reference path (Keras' own loop,
+which calls the cell as a layer every step, `direct_step=False`), one on
+the fast path (the default). The input map is small (64 features) so
+that the recurrence is most of the time. Forward and forward+backward
+(gradients of every weight and of the input), each compiled as
+`bench_roofline.compiled` does (jax.jit, tf.function, eager torch),
+interleaved, medians.
+
+    KERAS_BACKEND=torch python benchmarks/bench_recurrence.py
+    KERAS_BACKEND=jax python benchmarks/bench_recurrence.py --frames 256
+
+Threads: TTRNN_BENCH_THREADS (default 1, as the other benchmarks).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def build(direct_step, units, frames, batch, rate):
+    import keras
+
+    from ttrnn import TTGRU
+    from ttrnn.activations import keras2_hard_sigmoid
+
+    keras.utils.set_random_seed(0)
+    layer = TTGRU(
+        (4, 4, 4),
+        (units // 16, 4, 4),
+        tt_ranks=4,
+        reset_after=False,
+        recurrent_activation=keras2_hard_sigmoid,
+        recurrent_dropout=rate,
+        seed=1,
+    )
+    layer.direct_step = direct_step
+    layer.build((batch, frames, 64))
+    return layer
+
+
+def main():
+    import common
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--rate", type=float, default=0.25)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    common.set_backend_threads()
+    import keras
+    import numpy as np
+    from bench_roofline import compiled
+    from bench_roofline import load
+    from keras import ops
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_flush_denormal(True)
+    b, t = args.batch, args.frames
+    rng = np.random.default_rng(0)
+    x = ops.convert_to_tensor(rng.standard_normal((b, t, 64), "float32"))
+    lengths = rng.integers(t // 2, t + 1, b)
+    mask = ops.convert_to_tensor(np.arange(t)[None] >= (t - lengths)[:, None])
+    fns = {}
+    for name, direct in (("reference", False), ("fast", True)):
+        layer = build(direct, args.units, t, b, args.rate)
+        variables = {"train": layer.trainable_variables, "all": []}
+
+        def run(x, layer=layer):
+            return layer(x, mask=mask, training=True)
+
+        fwd = compiled(run, {"train": [], "all": []})
+        bwd = compiled(run, variables, grad_inputs=1)
+        fns[f"{name} fwd"] = (lambda f: lambda: f(x))(fwd)
+        fns[f"{name} fwd+bwd"] = (lambda f: lambda: f(x))(bwd)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        for key in [k for k in fns if k.endswith("fwd")]:
+            fns[key] = (lambda f: lambda: torch.no_grad()(f)())(fns[key])
+    before = load()
+    seconds = common.interleaved(fns, args.repeats, warmup=1)
+    record = {
+        "backend": keras.backend.backend(),
+        "batch": b,
+        "frames": t,
+        "ms": {k: round(1e3 * v, 2) for k, v in seconds.items()},
+        "ms_per_step_fwd+bwd": {
+            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3)
+            for k in ("reference", "fast")
+        },
+        "load": [before, load()],
+    }
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
