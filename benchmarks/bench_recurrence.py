@@ -13,6 +13,12 @@ interleaved, medians.
 
     KERAS_BACKEND=torch python benchmarks/bench_recurrence.py
     KERAS_BACKEND=jax python benchmarks/bench_recurrence.py --frames 256
+    KERAS_BACKEND=torch python benchmarks/bench_recurrence.py --step
+
+`--step`: the whole training step instead (`train_on_batch` of the
+experiment's own paper TT-GRU model, uint8 frames of 57,600 values and
+the padding mask, as `bench_roofline.py`), two models with the same
+weights, one per path, interleaved.
 
 Threads: TTRNN_BENCH_THREADS (default 1, as the other benchmarks).
 """
@@ -47,6 +53,52 @@ def build(direct_step, units, frames, batch, rate):
     return layer
 
 
+def train_steps(args):
+    """{path: callable}: one `train_on_batch` of the paper model each."""
+    import keras
+    import numpy as np
+    from bench_roofline import FEATURES
+    from keras import ops
+
+    from ttrnn.experiments import models
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import settings
+    from ttrnn.experiments import training
+
+    experiment = registry.get("ucf11").with_protocol("paper")
+    b, t = args.batch, args.frames
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(t // 2, t + 1, b)
+    lengths[0] = t
+    x_np = rng.integers(0, 256, (b, t, FEATURES), dtype=np.uint8)
+    mask_np = np.arange(t)[None, :] >= (t - lengths)[:, None]
+    x_np[~mask_np] = 0
+    x, mask = ops.convert_to_tensor(x_np), ops.convert_to_tensor(mask_np)
+    y = ops.convert_to_tensor(rng.integers(0, 11, b).astype("int32"))
+    fns, first = {}, None
+    for name, direct in (("reference", False), ("fast", True)):
+        keras.utils.set_random_seed(0)
+        model, loss = models.build_recurrent(
+            experiment,
+            "tt-gru",
+            FEATURES,
+            11,
+            masking=True,
+            pixels=(128.0, settings.pixel_scale("paper")),
+        )
+        model.get_layer("rnn").direct_step = direct
+        training.compile_model(model, loss, experiment, 1e-4)
+        model.train_on_batch([x, mask], y)  # builds and compiles
+        if first is None:
+            first = model
+        else:
+            model.set_weights(first.get_weights())
+        fns[f"{name} step"] = (
+            lambda m: lambda: m.train_on_batch([x, mask], y)
+        )(model)
+    return fns
+
+
 def main():
     import common
 
@@ -56,6 +108,7 @@ def main():
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--rate", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--step", action="store_true", help="train steps")
     args = parser.parse_args()
     common.set_backend_threads()
     import keras
@@ -68,6 +121,22 @@ def main():
         import torch
 
         torch.set_flush_denormal(True)
+    if args.step:
+        before = load()
+        fns = train_steps(args)
+        seconds = common.interleaved(fns, args.repeats, warmup=1)
+        print(
+            json.dumps(
+                {
+                    "backend": keras.backend.backend(),
+                    "batch": args.batch,
+                    "frames": args.frames,
+                    "ms": {k: round(1e3 * v, 1) for k, v in seconds.items()},
+                    "load": [before, load()],
+                }
+            )
+        )
+        return
     b, t = args.batch, args.frames
     rng = np.random.default_rng(0)
     x = ops.convert_to_tensor(rng.standard_normal((b, t, 64), "float32"))
