@@ -159,14 +159,15 @@ class TTRNNBase(keras.layers.RNN):
         if training:  # warns once if torch's denormals slow the backward
             projected = backends.watch_denormals(projected, self.name)
         with cell.consuming_projected_inputs():
-            if not self.direct_step or _keras_backend_rnn is None:
-                return super().inner_loop(
-                    projected, initial_state, mask=mask, training=training
-                )
-            return self._direct_loop(projected, initial_state, mask, training)
+            return self.recur(projected, initial_state, mask, training)
 
-    def _direct_loop(self, projected, initial_state, mask, training):
-        """`keras.layers.RNN.inner_loop` stepping the cell directly.
+    def recur(self, projected, initial_state, mask=None, training=False):
+        """The recurrence over projected gate inputs (batch, time, G units)
+        (within `cell.consuming_projected_inputs()`): Keras' loop
+        `(last_output, outputs, states)`.
+
+        With `direct_step` (the default) this is
+        `keras.layers.RNN.inner_loop` stepping the cell directly.
 
         Keras' loop calls the cell as a layer (`Layer.__call__`: input
         conversion, call context, name scope, mask metadata) at every time
@@ -176,8 +177,13 @@ class TTRNNBase(keras.layers.RNN):
         shares it) and the cell is built, so the step is the cell's
         `projected_step`, with the weights it prepares once a sequence
         (`step_weights`: no slicing of the recurrent kernel per step;
-        not on JAX, see below).
+        not on JAX, see below). Without it, Keras' own loop (the
+        reference path).
         """
+        if not self.direct_step or _keras_backend_rnn is None:
+            return super().inner_loop(
+                projected, initial_state, mask=mask, training=training
+            )
         cell = self.cell
         copy_states = keras.backend.backend() == "torch" and self.stateful
         # XLA hoists the kernel's slices out of JAX's scan and fuses the
