@@ -5,7 +5,8 @@ weights, configured as the paper TT-GRU's recurrence (256 units,
 `reset_after=False`, Keras 2's hard sigmoid, recurrent dropout 0.25, a
 padding mask, training), one on the reference path (Keras' own loop,
 which calls the cell as a layer every step, `direct_step=False`), one on
-the fast path (the default). The input map is small (64 features) so
+the fast path (the default); on torch also the fast step in Keras' torch
+loop (`torch_loop=False`). The input map is small (64 features) so
 that the recurrence is most of the time. Forward and forward+backward
 (gradients of every weight and of the input), each compiled as
 `bench_roofline.compiled` does (jax.jit, tf.function, eager torch),
@@ -143,8 +144,12 @@ def main():
     lengths = rng.integers(t // 2, t + 1, b)
     mask = ops.convert_to_tensor(np.arange(t)[None] >= (t - lengths)[:, None])
     fns = {}
-    for name, direct in (("reference", False), ("fast", True)):
+    paths = [("reference", False, False), ("fast", True, True)]
+    if keras.backend.backend() == "torch":  # the step without the loop
+        paths.append(("fast step, Keras' loop", True, False))
+    for name, direct, torch_loop in paths:
         layer = build(direct, args.units, t, b, args.rate)
+        layer.torch_loop = torch_loop
         variables = {"train": layer.trainable_variables, "all": []}
 
         def run(x, layer=layer):
@@ -167,8 +172,7 @@ def main():
         "frames": t,
         "ms": {k: round(1e3 * v, 2) for k, v in seconds.items()},
         "ms_per_step_fwd+bwd": {
-            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3)
-            for k in ("reference", "fast")
+            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3) for k, _, _ in paths
         },
         "load": [before, load()],
     }

@@ -1,6 +1,7 @@
-"""The TT-RNN layers' own loop (`direct_step`, the cells' `projected_step`)
-against Keras' loop calling the cell as a layer (`direct_step=False`, the
-reference): outputs and gradients, under masks and recurrent dropout."""
+"""The TT-RNN layers' own loop (`direct_step`, the cells' `projected_step`,
+on torch `backends.torch_rnn`) against Keras' loop calling the cell as a
+layer (`direct_step=False`, the reference): outputs and gradients, under
+masks and recurrent dropout."""
 
 import keras
 import numpy as np
@@ -136,3 +137,19 @@ def test_stateful_gru_carries_the_same_states():
         layer(x[:, :2])
         outs.append(to_numpy(layer(x[:, 2:])))
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_zero_output_for_mask_equals_keras_loop():
+    fast, reference = _pair(
+        TTGRU,
+        recurrent_dropout=0.3,
+        return_sequences=True,
+        zero_output_for_mask=True,
+    )
+    x, mask = h.sequences(), h.ragged_mask()
+    out, grads = _outputs_and_grads(fast, x, mask)
+    want, want_grads = _outputs_and_grads(reference, x, mask)
+    assert np.all(out[~mask] == 0)  # the masked steps' outputs
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)

@@ -89,6 +89,10 @@ class TTRNNBase(keras.layers.RNN):
     # Whether the loop calls `cell.call` (True) or, as Keras' own loop,
     # the cell as a layer at every step (False: the reference path).
     direct_step = True
+    # With `direct_step` on torch: `backends.torch_rnn` (True) or Keras'
+    # torch loop (False), which tiles the step mask and runs a first
+    # step twice.
+    torch_loop = True
 
     def __init__(
         self, tt_input_shape=None, tt_output_shape=None, tt_ranks=None, **kwargs
@@ -187,8 +191,8 @@ class TTRNNBase(keras.layers.RNN):
         cell = self.cell
         copy_states = keras.backend.backend() == "torch" and self.stateful
         # XLA hoists the kernel's slices out of JAX's scan and fuses the
-        # gates itself: there the fused step measured slower (fwd+bwd of
-        # 16 x 64 steps, 72 against 42 ms), so JAX keeps Keras' step.
+        # gates itself: the fused step showed no gain there (RESULTS.md),
+        # so JAX keeps Keras' step.
         weights = None
         if keras.backend.backend() != "jax":
             weights = cell.step_weights(training)
@@ -205,6 +209,17 @@ class TTRNNBase(keras.layers.RNN):
 
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
+        torch = keras.backend.backend() == "torch"
+        if torch and self.torch_loop and not self.unroll:
+            return backends.torch_rnn(
+                step,
+                projected,
+                initial_state,
+                go_backwards=self.go_backwards,
+                mask=mask,
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_all_outputs=self.return_sequences,
+            )
         return _keras_backend_rnn(
             step,
             projected,
