@@ -17,9 +17,9 @@ interleaved with the others (medians):
 - map fwd / map fwd+bwd: `cell.project_sequence` (cast inside its
   rematerialised time chunks, then the TT map), and with the gradients
   of the cores and bias (the backward recomputes each chunk);
-- recurrence fwd / fwd+bwd: Keras' GRU loop over the projected inputs
-  (masked), and with the gradients of the recurrent kernel, the bias and
-  the projected inputs;
+- recurrence fwd / fwd+bwd: the layer's loop (`TTGRU.recur`) over the
+  projected inputs (masked), and with the gradients of the recurrent
+  kernel, the bias and the projected inputs;
 - optimiser: Adam's update of all weights;
 - step: `model.train_on_batch` (all of the above but reading, plus the
   head, the loss and the framework).
@@ -286,7 +286,6 @@ def step_phases(args):
     model.train_on_batch([x, mask], y, sample_weight=weight)  # builds all
     rnn = model.get_layer("rnn")
     cell = rnn.cell
-    keras_rnn_loop = keras.layers.RNN.inner_loop
 
     def project(frames):
         return cell.project_sequence(frames, training=True)
@@ -298,7 +297,7 @@ def step_phases(args):
         cell.reset_recurrent_dropout_mask()
         cell.get_recurrent_dropout_mask(h0)
         with cell.consuming_projected_inputs():
-            last, _, _ = keras_rnn_loop(rnn, p, [h0], mask=m, training=True)
+            last, _, _ = rnn.recur(p, [h0], mask=m, training=True)
         return last
 
     all_vars = [v for v in model.variables if not v.trainable]

@@ -272,3 +272,50 @@ def watch_denormals(x, layer_name):
 
     x.register_hook(check)
     return x
+
+
+def torch_rnn(
+    step,
+    inputs,
+    initial_states,
+    go_backwards=False,
+    mask=None,
+    zero_output_for_mask=False,
+    return_all_outputs=True,
+):
+    """Keras' torch `rnn` loop (not unrolled) for one input tensor
+    (batch, time, features) and a list of state tensors, with the same
+    results: masked steps keep the previous output (or zeros with
+    `zero_output_for_mask`) and the previous states. It broadcasts the
+    (batch, 1) step mask instead of tiling it, and runs no extra first
+    step to learn the output's structure, as Keras' loop does.
+
+    Returns:
+        `(last_output, outputs, states)` as Keras' loop: `outputs`
+        (batch, time, units), or (batch, 1, units) without
+        `return_all_outputs`, in the order the steps ran.
+    """
+    import torch
+
+    steps = torch.unbind(inputs, 1)
+    masks = None
+    if mask is not None:
+        masks = torch.unbind(mask.to(torch.bool).unsqueeze(-1), 1)
+    order = range(len(steps))
+    if go_backwards:
+        order = reversed(order)
+    states, outputs, prev = list(initial_states), [], None
+    for t in order:
+        output, new_states = step(steps[t], states)
+        if masks is not None:
+            if prev is None or zero_output_for_mask:
+                prev = torch.zeros_like(output)
+            output = torch.where(masks[t], output, prev)
+            new_states = [
+                torch.where(masks[t], n, s) for n, s in zip(new_states, states)
+            ]
+        states, prev = list(new_states), output
+        outputs.append(output)
+    if not return_all_outputs:
+        outputs = outputs[-1:]
+    return prev, torch.stack(outputs, 1), states

@@ -252,6 +252,20 @@ class TTRNNCellBase(
     def _recurrence(self, projected, states, training):
         raise NotImplementedError
 
+    def step_weights(self, training):
+        """The step's weights, prepared once a sequence for
+        `projected_step` (the layers' loop); None in this base class.
+
+        Called inside the layer's call (the dtype policy's autocast scope)
+        after the dropout masks are drawn."""
+        return None
+
+    def projected_step(self, projected, states, weights, training):
+        """One step from projected gate inputs, with `step_weights`'s
+        result (or None: `_recurrence`, as `call`): the same as `call` on
+        projected inputs; the GRU cell fuses the gates' work."""
+        return self._recurrence(projected, states, training)
+
 
 class TTGatedCellBase(TTRNNCellBase):
     """Base of the gated cells (GRU, LSTM): adds `recurrent_activation`."""

@@ -20,6 +20,11 @@ from ttrnn.layers._tt_rebuild import save_resolved_spec
 from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
 
+try:  # Keras' backend loop, which `keras.layers.RNN.inner_loop` runs.
+    from keras.src.backend import rnn as _keras_backend_rnn
+except ImportError:  # pragma: no cover - a future Keras without it
+    _keras_backend_rnn = None
+
 # The first three arguments of the TT-RNN cells and layers, positional;
 # the others are keywords.
 _POSITIONAL = ("tt_input_shape", "tt_output_shape", "tt_ranks")
@@ -81,6 +86,13 @@ class TTRNNBase(keras.layers.RNN):
 
     cell_class = TTRNNCellBase  # the subclass's cell
     cell_name = "tt_rnn_cell"
+    # Whether the loop calls `cell.call` (True) or, as Keras' own loop,
+    # the cell as a layer at every step (False: the reference path).
+    direct_step = True
+    # With `direct_step` on torch: `backends.torch_rnn` (True) or Keras'
+    # torch loop (False), which tiles the step mask and runs a first
+    # step twice.
+    torch_loop = True
 
     def __init__(
         self, tt_input_shape=None, tt_output_shape=None, tt_ranks=None, **kwargs
@@ -151,9 +163,74 @@ class TTRNNBase(keras.layers.RNN):
         if training:  # warns once if torch's denormals slow the backward
             projected = backends.watch_denormals(projected, self.name)
         with cell.consuming_projected_inputs():
+            return self.recur(projected, initial_state, mask, training)
+
+    def recur(self, projected, initial_state, mask=None, training=False):
+        """The recurrence over projected gate inputs (batch, time, G units)
+        (within `cell.consuming_projected_inputs()`): Keras' loop
+        `(last_output, outputs, states)`.
+
+        With `direct_step` (the default) this is
+        `keras.layers.RNN.inner_loop` stepping the cell directly.
+
+        Keras' loop calls the cell as a layer (`Layer.__call__`: input
+        conversion, call context, name scope, mask metadata) at every time
+        step; on torch, which runs the loop eagerly, that Python work
+        costs about as much as the step's own ops. This layer's `call`
+        has already entered the dtype policy's autocast scope (the cell
+        shares it) and the cell is built, so the step is the cell's
+        `projected_step`, with the weights it prepares once a sequence
+        (`step_weights`: no slicing of the recurrent kernel per step;
+        not on JAX, see below). Without it, Keras' own loop (the
+        reference path).
+        """
+        if not self.direct_step or _keras_backend_rnn is None:
             return super().inner_loop(
                 projected, initial_state, mask=mask, training=training
             )
+        cell = self.cell
+        copy_states = keras.backend.backend() == "torch" and self.stateful
+        # XLA hoists the kernel's slices out of JAX's scan and fuses the
+        # gates itself: the fused step showed no gain there (RESULTS.md),
+        # so JAX keeps Keras' step.
+        weights = None
+        if keras.backend.backend() != "jax":
+            weights = cell.step_weights(training)
+
+        def step(inputs, states):
+            if copy_states:  # as Keras: no in-place writes under autograd
+                states = [ops.copy(s) for s in states]
+            output, new_states = cell.projected_step(
+                inputs, states, weights, training
+            )
+            if not isinstance(new_states, (list, tuple)):
+                new_states = [new_states]
+            return output, new_states
+
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        torch = keras.backend.backend() == "torch"
+        if torch and self.torch_loop and not self.unroll:
+            return backends.torch_rnn(
+                step,
+                projected,
+                initial_state,
+                go_backwards=self.go_backwards,
+                mask=mask,
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_all_outputs=self.return_sequences,
+            )
+        return _keras_backend_rnn(
+            step,
+            projected,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=projected.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         try:

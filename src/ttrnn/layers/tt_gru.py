@@ -159,6 +159,59 @@ class TTGRUCell(TTGatedCellBase):
         h = ops.add(ops.multiply(z, h_tm1), ops.multiply(1 - z, hh))
         return h, [h] if nested else h
 
+    def step_weights(self, training):
+        """The recurrent kernel cut per gate once a sequence (contiguous
+        copies), with the recurrent dropout masks when they apply."""
+        u = self.units
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        mask = getattr(self, "_recurrent_dropout_mask", None)
+        gates = [ops.copy(kernel[:, g * u : (g + 1) * u]) for g in range(3)]
+        weights = {"kernels": gates, "masks": None, "bias": None}
+        if bool(training) and mask is not None:
+            weights["masks"] = [mask[g] for g in range(3)]
+        elif self.reset_after:  # one matmul for the three gates
+            weights["kernel"] = kernel
+        else:
+            weights["kernel"] = ops.copy(kernel[:, : 2 * u])
+        if self.bias is not None and self.reset_after:
+            weights["bias"] = ops.convert_to_tensor(self.bias)[1]
+        return weights
+
+    def projected_step(self, projected, states, weights, training):
+        """`_recurrence` with the kernel cut once a sequence (no slicing
+        per step), the gates' matmuls merged where no dropout mask
+        separates them, one activation call for z and r, and
+        h_t = hh + z (h_{t-1} - hh)."""
+        if weights is None:  # Keras' step (JAX: see `TTRNNBase`)
+            return self._recurrence(projected, states, training)
+        nested = isinstance(states, (list, tuple))
+        h_tm1 = states[0] if nested else states
+        u, masks, bias = self.units, weights["masks"], weights["bias"]
+        if masks is None:
+            h_gates = [h_tm1] * 3
+            inner = ops.matmul(h_tm1, weights["kernel"])
+        else:
+            h_gates = [ops.multiply(h_tm1, m) for m in masks]
+            count = 3 if self.reset_after else 2
+            inner = [
+                ops.matmul(h_gates[g], weights["kernels"][g])
+                for g in range(count)
+            ]
+            inner = ops.concatenate(inner, axis=-1)
+        if bias is not None:
+            inner = ops.add(inner, bias)
+        rec_zr = inner[:, : 2 * u]
+        zr = self.recurrent_activation(ops.add(projected[:, : 2 * u], rec_zr))
+        z, r = zr[:, :u], zr[:, u:]
+        if self.reset_after:
+            rec_h = ops.multiply(r, inner[:, 2 * u :])
+        else:
+            rec_h = ops.multiply(r, h_gates[2])
+            rec_h = ops.matmul(rec_h, weights["kernels"][2])
+        hh = self.activation(ops.add(projected[:, 2 * u :], rec_h))
+        h = ops.add(hh, ops.multiply(z, ops.subtract(h_tm1, hh)))
+        return h, [h] if nested else h
+
 
 @keras.saving.register_keras_serializable(package="ttrnn")
 class TTGRU(TTRNNBase):

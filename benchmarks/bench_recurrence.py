@@ -1,0 +1,183 @@
+"""The TT-RNN loop's paths side by side: the reference against the fast.
+
+One process per backend (`KERAS_BACKEND`). Two `TTGRU`s with the same
+weights, configured as the paper TT-GRU's recurrence (256 units,
+`reset_after=False`, Keras 2's hard sigmoid, recurrent dropout 0.25, a
+padding mask, training), one on the reference path (Keras' own loop,
+which calls the cell as a layer every step, `direct_step=False`), one on
+the fast path (the default); on torch also the fast step in Keras' torch
+loop (`torch_loop=False`). The input map is small (64 features) so
+that the recurrence is most of the time. Forward and forward+backward
+(gradients of every weight and of the input), each compiled as
+`bench_roofline.compiled` does (jax.jit, tf.function, eager torch),
+interleaved, medians.
+
+    KERAS_BACKEND=torch python benchmarks/bench_recurrence.py
+    KERAS_BACKEND=jax python benchmarks/bench_recurrence.py --frames 256
+    KERAS_BACKEND=torch python benchmarks/bench_recurrence.py --step
+
+`--step`: the whole training step instead (`train_on_batch` of the
+experiment's own paper TT-GRU model, uint8 frames of 57,600 values and
+the padding mask, as `bench_roofline.py`), two models with the same
+weights, one per path, interleaved.
+
+Threads: TTRNN_BENCH_THREADS (default 1, as the other benchmarks).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def build(direct_step, units, frames, batch, rate):
+    import keras
+
+    from ttrnn import TTGRU
+    from ttrnn.activations import keras2_hard_sigmoid
+
+    keras.utils.set_random_seed(0)
+    layer = TTGRU(
+        (4, 4, 4),
+        (units // 16, 4, 4),
+        tt_ranks=4,
+        reset_after=False,
+        recurrent_activation=keras2_hard_sigmoid,
+        recurrent_dropout=rate,
+        seed=1,
+    )
+    layer.direct_step = direct_step
+    layer.build((batch, frames, 64))
+    return layer
+
+
+def train_steps(args):
+    """{path: callable}: one `train_on_batch` of the paper model each."""
+    import keras
+    import numpy as np
+    from bench_roofline import FEATURES
+    from keras import ops
+
+    from ttrnn.experiments import models
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import settings
+    from ttrnn.experiments import training
+
+    experiment = registry.get("ucf11").with_protocol("paper")
+    b, t = args.batch, args.frames
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(t // 2, t + 1, b)
+    lengths[0] = t
+    x_np = rng.integers(0, 256, (b, t, FEATURES), dtype=np.uint8)
+    mask_np = np.arange(t)[None, :] >= (t - lengths)[:, None]
+    x_np[~mask_np] = 0
+    x, mask = ops.convert_to_tensor(x_np), ops.convert_to_tensor(mask_np)
+    y = ops.convert_to_tensor(rng.integers(0, 11, b).astype("int32"))
+    fns, first = {}, None
+    for name, direct in (("reference", False), ("fast", True)):
+        keras.utils.set_random_seed(0)
+        model, loss = models.build_recurrent(
+            experiment,
+            "tt-gru",
+            FEATURES,
+            11,
+            masking=True,
+            pixels=(128.0, settings.pixel_scale("paper")),
+        )
+        model.get_layer("rnn").direct_step = direct
+        training.compile_model(model, loss, experiment, 1e-4)
+        model.train_on_batch([x, mask], y)  # builds and compiles
+        if first is None:
+            first = model
+        else:
+            model.set_weights(first.get_weights())
+        fns[f"{name} step"] = (
+            lambda m: lambda: m.train_on_batch([x, mask], y)
+        )(model)
+    return fns
+
+
+def main():
+    import common
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--rate", type=float, default=0.25)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--step", action="store_true", help="train steps")
+    args = parser.parse_args()
+    common.set_backend_threads()
+    import keras
+    import numpy as np
+    from bench_roofline import compiled
+    from bench_roofline import load
+    from keras import ops
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_flush_denormal(True)
+    if args.step:
+        before = load()
+        fns = train_steps(args)
+        seconds = common.interleaved(fns, args.repeats, warmup=1)
+        print(
+            json.dumps(
+                {
+                    "backend": keras.backend.backend(),
+                    "batch": args.batch,
+                    "frames": args.frames,
+                    "ms": {k: round(1e3 * v, 1) for k, v in seconds.items()},
+                    "load": [before, load()],
+                }
+            )
+        )
+        return
+    b, t = args.batch, args.frames
+    rng = np.random.default_rng(0)
+    x = ops.convert_to_tensor(rng.standard_normal((b, t, 64), "float32"))
+    lengths = rng.integers(t // 2, t + 1, b)
+    mask = ops.convert_to_tensor(np.arange(t)[None] >= (t - lengths)[:, None])
+    fns = {}
+    paths = [("reference", False, False), ("fast", True, True)]
+    if keras.backend.backend() == "torch":  # the step without the loop
+        paths.append(("fast step, Keras' loop", True, False))
+    for name, direct, torch_loop in paths:
+        layer = build(direct, args.units, t, b, args.rate)
+        layer.torch_loop = torch_loop
+        variables = {"train": layer.trainable_variables, "all": []}
+
+        def run(x, layer=layer):
+            return layer(x, mask=mask, training=True)
+
+        fwd = compiled(run, {"train": [], "all": []})
+        bwd = compiled(run, variables, grad_inputs=1)
+        fns[f"{name} fwd"] = (lambda f: lambda: f(x))(fwd)
+        fns[f"{name} fwd+bwd"] = (lambda f: lambda: f(x))(bwd)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        for key in [k for k in fns if k.endswith("fwd")]:
+            fns[key] = (lambda f: lambda: torch.no_grad()(f)())(fns[key])
+    before = load()
+    seconds = common.interleaved(fns, args.repeats, warmup=1)
+    record = {
+        "backend": keras.backend.backend(),
+        "batch": b,
+        "frames": t,
+        "ms": {k: round(1e3 * v, 2) for k, v in seconds.items()},
+        "ms_per_step_fwd+bwd": {
+            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3) for k, _, _ in paths
+        },
+        "load": [before, load()],
+    }
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
