@@ -63,11 +63,17 @@ def chain_conv(x, cores, geometry):
 
 
 def _pointwise(x, matrix, channels_first):
-    """A 1x1 convolution by a (C_in, C_out) matrix."""
-    if channels_first:
-        kernel = ops.reshape(matrix, (1, 1, *ops.shape(matrix)))
-        return ops.conv(x, kernel, data_format="channels_first")
-    return ops.matmul(x, matrix)
+    """A 1x1 convolution by a (C_in, C_out) matrix: a matmul on the
+    channel axis. Channels first, a batched (C_out, C_in) @ (C_in, H W)
+    per image reads x in place (an einsum, or a 2-D @ 3-D matmul, copied
+    it to channels last on torch)."""
+    if not channels_first:
+        return ops.matmul(x, matrix)
+    batch, channels, h, w = ops.shape(x)
+    outs = ops.shape(matrix)[1]
+    matrix = ops.broadcast_to(ops.transpose(matrix), (batch, outs, channels))
+    y = ops.matmul(matrix, ops.reshape(x, (batch, channels, h * w)))
+    return ops.reshape(y, (batch, outs, h, w))
 
 
 def kernel_tt_conv(x, cores, geometry, path="chain"):
