@@ -55,25 +55,33 @@ def chain_conv(x, cores, geometry):
     each axis in its own step equals that of the whole kernel."""
     u, h, w, v = chain_factors(cores)
     (sh, sw), (dh, dw) = geometry.strides, geometry.dilation_rate
-    fmt, pad = geometry.data_format, geometry.padding
-    x = _pointwise(x, u, geometry.channels_first)
-    x = ops.conv(x, h, (sh, 1), pad, fmt, dilation_rate=(dh, 1))
-    x = ops.conv(x, w, (1, sw), pad, fmt, dilation_rate=(1, dw))
-    return _pointwise(x, v, geometry.channels_first)
+    pad = geometry.padding
+    # The steps between the 1x1s run channels last: channels first, the
+    # first 1x1 writes its output so, and the last reads it so, as
+    # batched matmuls of transposed views (no copies; oneDNN's and
+    # TensorFlow's CPU convs take channels last natively).
+    if geometry.channels_first:
+        batch, channels, rows, cols = ops.shape(x)
+        x = ops.transpose(ops.reshape(x, (batch, channels, -1)), (0, 2, 1))
+        x = ops.matmul(x, _batched(u, batch))  # (B, H W, r)
+        x = ops.reshape(x, (batch, rows, cols, ops.shape(u)[1]))
+    else:
+        x = ops.matmul(x, u)
+    x = ops.conv(x, h, (sh, 1), pad, "channels_last", dilation_rate=(dh, 1))
+    x = ops.conv(x, w, (1, sw), pad, "channels_last", dilation_rate=(1, dw))
+    if not geometry.channels_first:
+        return ops.matmul(x, v)
+    batch, rows, cols, rank = ops.shape(x)
+    x = ops.transpose(ops.reshape(x, (batch, -1, rank)), (0, 2, 1))
+    y = ops.matmul(_batched(ops.transpose(v), batch), x)  # (B, F, H W)
+    return ops.reshape(y, (batch, ops.shape(v)[1], rows, cols))
 
 
-def _pointwise(x, matrix, channels_first):
-    """A 1x1 convolution by a (C_in, C_out) matrix: a matmul on the
-    channel axis. Channels first, a batched (C_out, C_in) @ (C_in, H W)
-    per image reads x in place (an einsum, or a 2-D @ 3-D matmul, copied
-    it to channels last on torch)."""
-    if not channels_first:
-        return ops.matmul(x, matrix)
-    batch, channels, h, w = ops.shape(x)
-    outs = ops.shape(matrix)[1]
-    matrix = ops.broadcast_to(ops.transpose(matrix), (batch, outs, channels))
-    y = ops.matmul(matrix, ops.reshape(x, (batch, channels, h * w)))
-    return ops.reshape(y, (batch, outs, h, w))
+def _batched(matrix, batch):
+    """`matrix` broadcast to (batch, *shape): a 3-D @ 3-D matmul is a
+    batched one on every backend (torch folds 3-D @ 2-D into one 2-D
+    product, copying a transposed view)."""
+    return ops.broadcast_to(matrix, (batch, *ops.shape(matrix)))
 
 
 def kernel_tt_conv(x, cores, geometry, path="chain"):
