@@ -142,6 +142,12 @@ def conv_layers():
             tt_strategy=path,
             **args,
         )
+    # The kernel layout: TensorLy-Torch's TT of (C, kh, kw, F), channels
+    # unsplit, at the peer's ranks (then the same weights too).
+    for rank in (CONV_RANKS[1], PEER_SAME_MACS_RANK):
+        out[f"ttrnn TTConv2D kernel r={rank}"] = TTConv2D(
+            tt_ranks=rank, tt_layout="kernel", **args
+        )
     for layer in out.values():
         layer.build((None, 256, SIDE, SIDE))
     try:

@@ -33,6 +33,7 @@ from ttrnn.summary import flat_layers
 
 # Layers with fewer kernel weights are left alone when `layers` is None.
 DEFAULT_MIN_PARAMS = 4096
+CONV_LAYOUTS = ("channel", "kernel", "auto")
 
 
 @dataclasses.dataclass
@@ -73,6 +74,8 @@ class CompressionReport:
             shape = "x".join(map(str, r.tt_input_shape))
             shape += " -> " + "x".join(map(str, r.tt_output_shape))
             shape += f", r={max(r.tt_ranks)}"
+            if r.tt_layout is not None:
+                shape += f", {r.tt_layout} layout"
             rows.append(
                 (
                     r.name,
@@ -109,6 +112,7 @@ def compress(
     min_params=DEFAULT_MIN_PARAMS,
     data=None,
     finetune=None,
+    conv_layout="channel",
 ):
     """TT-compresses the dense kernels of a trained model.
 
@@ -152,6 +156,11 @@ def compress(
         finetune: None or a number of steps of distillation (MSE to the
             original model's outputs on `data`, Adam 1e-3) after the
             data-aware compression; needs `data`.
+        conv_layout: the `TTConv2D` layout of converted `Conv2D` layers:
+            "channel" (default), "kernel" (TensorLy-Torch's TT of the
+            kernel's own modes; channels unsplit unless `d` is given) or
+            "auto": per layer the one of lower relative error within the
+            same caps (the report's `tt_layout` and table say which).
 
     Returns:
         `(new_model, report)`: the new Keras model (not compiled) and a
@@ -174,6 +183,12 @@ def compress(
     """
     _check_model(model)
     options = _check_options(max_rank, eps, max_params, compression, d)
+    if conv_layout not in CONV_LAYOUTS:
+        raise ValueError(
+            f"`conv_layout` must be one of {CONV_LAYOUTS}. "
+            f"Received: conv_layout={conv_layout!r}"
+        )
+    options.conv_layout = conv_layout
     chosen = _choose_layers(model, layers, min_params)
     errors = None
     if finetune is not None and (

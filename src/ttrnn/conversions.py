@@ -38,6 +38,8 @@ class LayerReport:
         rel_error: ||W - W_tt||_F / ||W||_F of the input kernel, float64;
             None when skipped.
         tt_input_shape, tt_output_shape, tt_ranks: the new TT-matrix.
+        tt_layout: a `TTConv2D`'s layout ("channel" or "kernel"), else
+            None.
         note: why a layer was skipped, or "".
     """
 
@@ -51,6 +53,7 @@ class LayerReport:
     tt_output_shape: tuple = None
     tt_ranks: tuple = None
     note: str = ""
+    tt_layout: str = None
 
     @property
     def compression(self):
@@ -67,6 +70,7 @@ class Options:
     compression: object
     d: object
     cores: dict = None  # {layer name: cores} of `compress(data=...)`
+    conv_layout: str = "channel"  # TTConv2D's: "channel", "kernel", "auto"
 
 
 # --- converters ------------------------------------------------------------
@@ -247,8 +251,11 @@ def embedding_to_tt(cls, layer, options, default_d):
 
 def conv2d_to_tt(cls, layer, options):
     """A trained `keras.layers.Conv2D` as a `cls` (`TTConv2D`): the
-    TT-SVD of its kernel as the (C kh kw, F) matrix of channel and
-    spatial modes."""
+    TT-SVD of its kernel as the (C kh kw, F) matrix, in the layout
+    `options.conv_layout` names ("channel": channel and spatial modes;
+    "kernel": the kernel's own modes, d = 1 unless `d` is given) or, for
+    "auto", in the one whose TT-SVD within the caps has the lower
+    relative error (the report's `tt_layout` says which)."""
     check_float(layer)
     if layer.groups != 1:
         raise Skip(ValueError(f"Layer {layer.name!r} has groups > 1."))
@@ -256,9 +263,22 @@ def conv2d_to_tt(cls, layer, options):
     kh, kw, channels, filters = kernel.shape
     # (kh, kw, C, F) -> rows (c, y, x): the TT-matrix of TTConv2D.
     matrix = kernel.transpose(2, 0, 1, 3).reshape(-1, filters)
-    ins, outs = _auto_modes(channels, filters, options)
-    full = (ins + (kh * kw,), outs + (1,))
-    cores = _tt_svd(matrix, ins, outs, options, full)
+    layout = options.conv_layout
+    best = None
+    for name in ("channel", "kernel") if layout == "auto" else (layout,):
+        if name == "kernel" and options.d is None:
+            ins, outs = (channels,), (filters,)
+        else:
+            ins, outs = _auto_modes(channels, filters, options)
+        ones = (1,) * len(ins)
+        full = (ins + (kh * kw,), outs + (1,))
+        if name == "kernel":
+            full = (ins + (kh, kw) + ones, ones + (1, 1) + outs)
+        cores = _tt_svd(matrix, ins, outs, options, full)
+        error = rel_error(matrix, cores)
+        if best is None or error < best[0]:
+            best = (error, name, ins, outs, full, cores)
+    error, layout, ins, outs, full, cores = best
     ranks = tt.cores_modes(cores)[2]
     config = layer.get_config()
     for key in ("filters", "groups", "lora_rank", "lora_alpha"):
@@ -267,7 +287,7 @@ def conv2d_to_tt(cls, layer, options):
         config["kernel_initializer"], "glorot_uniform"
     )
     config.update(tt_input_shape=ins, tt_output_shape=outs, tt_ranks=ranks)
-    new = cls(**config)
+    new = cls(**config, tt_layout=layout)
     shape = [None, None, None]
     shape.insert(1 if new.data_format == "channels_first" else 3, channels)
     build_with_cores(new, new, tuple(shape), [cores])
@@ -275,7 +295,9 @@ def conv2d_to_tt(cls, layer, options):
     if layer.use_bias:
         weights.append(keras.ops.convert_to_numpy(layer.bias))
     after = tt.num_params(*full, ranks) + (filters if layer.use_bias else 0)
-    return new, weights, report(layer, new, after, rel_error(matrix, cores))
+    row = report(layer, new, after, error)
+    row.tt_layout = layout
+    return new, weights, row
 
 
 def _map_shapes(ins, outs, gates):

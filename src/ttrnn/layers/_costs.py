@@ -17,6 +17,7 @@ from ttrnn.backends import MAX_INTEGER_CHUNK_VALUES
 from ttrnn.layers._tt_rnn_inputs import MAX_PROJECTION_VALUES
 from ttrnn.tt.contraction.contract import planned_macs
 from ttrnn.tt.contraction.conv import channel_matrix
+from ttrnn.tt.contraction.conv_kernel import chain_macs
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.lookup import lookup_macs
 from ttrnn.tt.lookup import lookup_plan
@@ -169,7 +170,9 @@ def conv_cost(layer, input_shape, batch, side):
     path, plan = layer.evaluation_path(shape, layer.compute_dtype)
     taps = math.prod(layer.kernel_size)
     modes = (layer.tt_input_shape, layer.tt_output_shape, layer.tt_ranks)
-    if path == "channels":
+    if path == "chain":  # the kernel layout's chain of convolutions
+        total = chain_macs(modes, layer._geometry, shape)[0]
+    elif path == "channels":
         spatial = rows * channels * taps * layer.tt_ranks[-2]
         total = spatial + planned_macs(*channel_matrix(*modes), rows, plan)
     else:

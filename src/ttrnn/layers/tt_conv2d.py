@@ -14,9 +14,13 @@ from ttrnn.tt.contraction.conv import ConvGeometry
 from ttrnn.tt.contraction.conv import conv_kernel
 from ttrnn.tt.contraction.conv import conv_path
 from ttrnn.tt.contraction.conv import tt_conv
+from ttrnn.tt.contraction.conv_kernel import KERNEL_PATHS
+from ttrnn.tt.contraction.conv_kernel import kernel_path
+from ttrnn.tt.contraction.conv_kernel import kernel_tt_conv
 from ttrnn.tt.spec import TTMatrixSpec
 
 _FORMATS = ("channels_last", "channels_first")
+LAYOUTS = ("channel", "kernel")
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
@@ -37,6 +41,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
     "auto" takes the one of least modelled time (`conv_path_costs`) for
     the static input shape (unknown batch: `DEFAULT_PLANNING_BATCH`
     images; unknown sides: `PLANNING_SIDE`).
+
+    `tt_layout="kernel"` takes TensorLy-Torch's form instead: a TT of the
+    kernel's own modes, d channel cores, a kh core, a kw core and d filter
+    cores (ranks (1, r_1, ..., r_{2d+1}, 1); d = 1 unless shapes or `tt_d`
+    say), run as the chain of convolutions 1x1 (C -> r_d), kh x 1,
+    1 x kw, 1x1 (-> F) ("chain"), or by rebuilding K ("dense"; "auto":
+    fewer multiply-adds) (`ttrnn.tt.contraction.conv_kernel`).
 
     Args:
         filters: the number of filters F (or give `tt_output_shape`).
@@ -62,8 +73,10 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             path, planned by the cost model), or a `ttrnn.tt.matmul`
             strategy ("measure", "flops", "ltr", "rtl", a plan name such
             as "ltr[1,2]/batch_last") for the channel path's contraction.
+            In the kernel layout: "auto", "chain" or "dense".
         tt_d, tt_max_params, tt_compression: as `TTDense`, d counting the
             channel modes, the compression against kh kw C F weights.
+        tt_layout: "channel" (default; Garipov et al.) or "kernel".
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Input shape:
@@ -111,6 +124,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         tt_d=None,
         tt_max_params=None,
         tt_compression=None,
+        tt_layout="channel",
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -130,6 +144,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         self.padding = _choice(str(padding).lower(), "padding")
         data_format = data_format or keras.config.image_data_format()
         self.data_format = _choice(data_format, "data_format")
+        self.tt_layout = _choice(tt_layout, "tt_layout")
+        kernel = self.tt_layout == "kernel"
+        if kernel and tt_strategy not in KERNEL_PATHS:
+            raise ValueError(
+                f"`tt_strategy` must be one of {KERNEL_PATHS} with "
+                f'tt_layout="kernel". Received: tt_strategy={tt_strategy!r}'
+            )
         spec = TTMatrixSpec(
             tt_input_shape,
             tt_output_shape,
@@ -138,12 +159,13 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             tt_d,
             tt_max_params,
             tt_compression,
-            spatial_mode=math.prod(self.kernel_size),
+            spatial_mode=None if kernel else math.prod(self.kernel_size),
+            kernel_modes=self.kernel_size if kernel else None,
             units_name="filters",
         )
         self._init_tt_kernel(
             spec,
-            "auto" if tt_strategy == "channels" else tt_strategy,
+            "auto" if kernel or tt_strategy == "channels" else tt_strategy,
             kernel_initializer,
             kernel_regularizer,
             kernel_constraint,
@@ -172,6 +194,9 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
         ins, outs = self.tt_resolved_spec.matrix_shape
         if not isinstance(init, tt.TTOrthogonal):  # fan_out = kh kw F
             outs = self.tt_output_shape + (math.prod(self.kernel_size),)
+            if self.tt_layout == "kernel":
+                ones = (1,) * len(self.tt_output_shape)
+                outs = ones + self.kernel_size + self.tt_output_shape
         self._add_cores(
             [("", init.core_initializers(ins, outs, self.tt_ranks))]
         )
@@ -187,7 +212,10 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
     def call(self, inputs):
         path, plan = self.evaluation_path(inputs.shape, inputs.dtype)
-        x = tt_conv(inputs, self.cores, self._geometry, path, plan)
+        if self.tt_layout == "kernel":
+            x = kernel_tt_conv(inputs, self.cores, self._geometry, path)
+        else:
+            x = tt_conv(inputs, self.cores, self._geometry, path, plan)
         if self.bias is not None:
             shape = (-1, 1, 1) if self._channel_axis == 1 else (-1,)
             x = ops.add(x, ops.reshape(self.bias, shape))
@@ -205,8 +233,14 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
     def evaluation_path(self, input_shape, dtype="float32"):
         """The path `call` takes for an input shape: ("channels", the
         `Plan` of its channel transform) or ("dense", None)
-        (`ttrnn.tt.contraction.conv.conv_path`)."""
+        (`ttrnn.tt.contraction.conv.conv_path`); in the kernel layout
+        ("chain", None) or ("dense", None) (`conv_kernel.kernel_path`)."""
         modes = (self.tt_input_shape, self.tt_output_shape, self.tt_ranks)
+        if self.tt_layout == "kernel":
+            path = kernel_path(
+                modes, self._geometry, input_shape, self.tt_strategy
+            )
+            return path, None
         return conv_path(
             modes, self._geometry, input_shape, self.tt_strategy, dtype
         )
@@ -228,6 +262,7 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             "data_format": self.data_format,
             "dilation_rate": list(self.dilation_rate),
             **self._bias_and_activation_config(),
+            "tt_layout": self.tt_layout,
         }
         return config
 
@@ -263,7 +298,8 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
 
 def _choice(value, name):
-    choices = ("valid", "same") if name == "padding" else _FORMATS
+    choices = {"padding": ("valid", "same"), "tt_layout": LAYOUTS}
+    choices = choices.get(name, _FORMATS)
     if value not in choices:
         raise ValueError(
             f"`{name}` must be one of {choices}. Received: {name}={value!r}"

@@ -52,6 +52,12 @@ class TTMatrixSpec:
         spatial_mode: a convolution's kh * kw: the TT-matrix gets an
             input mode of that size and an output mode of 1 (a spatial
             core), so the ranks have d + 2 entries.
+        kernel_modes: a convolution's (kh, kw) in the kernel layout
+            (TensorLy-Torch's): a TT of the kernel's own modes, d channel
+            cores, a kh core, a kw core and d filter cores, as the
+            TT-matrix of input modes (c_1, ..., c_d, kh, kw, 1, ..., 1)
+            and output modes (1, ..., 1, 1, 1, f_1, ..., f_d); the ranks
+            have 2 d + 3 entries. Without shapes or `tt_d`, d = 1.
         rows: a lookup table's rows: the input modes, when not given,
             are chosen to cover them (`factorize.suggest_padding`), and a
             compression counts the rows, not the padded table.
@@ -82,6 +88,7 @@ class TTMatrixSpec:
     gates: int = None
     gate_layout: str = "shared"
     spatial_mode: int = None
+    kernel_modes: tuple = None
     rows: int = None
     units_name: str = "units"
 
@@ -109,7 +116,8 @@ class TTMatrixSpec:
     @property
     def context(self):
         """The fields that are not layer arguments, for `from_config`."""
-        names = ("gates", "gate_layout", "spatial_mode", "rows", "units_name")
+        names = ("gates", "gate_layout", "spatial_mode", "kernel_modes")
+        names += ("rows", "units_name")
         return {name: getattr(self, name) for name in names}
 
     def replace(self, **changes):
@@ -205,6 +213,9 @@ class TTMatrixSpec:
                 )
                 outs = factorize.pair_modes(ins, modes)
             return ins, outs
+        if self.kernel_modes is not None and self.tt_d is None:
+            if outs is None:  # TensorLy-Torch's form: channels unsplit
+                return (input_dim,), (self.units,)
         if input_dim is None:
             raise ValueError(
                 "The input dim is needed to choose `tt_input_shape`. "
@@ -216,6 +227,12 @@ class TTMatrixSpec:
         return factorize.auto_shapes(input_dim, self.units, self.tt_d)
 
     def _matrix_modes(self, ins, outs):
+        if self.kernel_modes is not None:
+            ones = (1,) * len(ins)
+            return (
+                tuple(ins) + tuple(self.kernel_modes) + ones,
+                ones + (1, 1) + tuple(outs),
+            )
         if self.spatial_mode is not None:
             return tuple(ins) + (self.spatial_mode,), tuple(outs) + (1,)
         if self.gates is not None and self.gate_layout == "shared":
@@ -238,6 +255,18 @@ class TTMatrixSpec:
                     f"`tt_ranks` must have d + 2 = {d + 2} entries (1, r_1, "
                     f"..., r_d, 1) for d = {d} channel modes (or be one "
                     f"int). Received: tt_ranks={given} ({len(given)} entries)"
+                )
+            if (
+                self.kernel_modes is not None
+                and not scalar
+                and len(given) != len(m_ins) + 1
+            ):
+                d, n = len(ins), len(m_ins) + 1
+                raise ValueError(
+                    f"`tt_ranks` must have 2 d + 3 = {n} entries (1, r_1, "
+                    f"..., r_{n - 2}, 1) for d = {d} channel modes in the "
+                    'kernel layout, tt_layout="kernel" (or be one int). '
+                    f"Received: tt_ranks={given} ({len(given)} entries)"
                 )
             return shapes.validate_ranks(given, m_ins, m_outs)
         # A budget counts the weights of all matrices; a compression is
@@ -327,6 +356,7 @@ class TTMatrixSpec:
         max_params, compression = self.tt_max_params, self.tt_compression
         if tt_ranks is None:
             entries = "d + 1" if self.spatial_mode is None else "d + 2"
+            entries = "2 d + 3" if self.kernel_modes else entries
             raise ValueError(
                 f"`tt_ranks` is required: an int, a list of {entries} ints, "
                 'or "auto" with `tt_max_params` or `tt_compression`. '
