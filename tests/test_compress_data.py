@@ -11,6 +11,7 @@ from tests.helpers import to_numpy
 from ttrnn import TTDense
 from ttrnn import compress
 from ttrnn import tt
+from ttrnn.tt import factorize
 from ttrnn.tt import whitening
 
 RNG = np.random.default_rng(11)
@@ -176,6 +177,41 @@ class TestDataAware:
         assert weighted_error(aware) < 0.5 * weighted_error(plain)
         np.testing.assert_allclose(
             report.output_errors["emb"], weighted_error(aware), rtol=1e-3
+        )
+
+    def test_embedding_budget_goes_to_near_uniform_ranks(self):
+        vocab, dim = 4096, 16
+        table = RNG.standard_normal((vocab, dim)).astype("float32")
+        model = keras.Sequential(
+            [
+                keras.Input((12,), dtype="int32"),
+                keras.layers.Embedding(vocab, dim, name="emb"),
+            ]
+        )
+        model.layers[0].set_weights([table])
+        ids = RNG.choice(RNG.choice(vocab, 300, replace=False), (400, 12))
+        counts = np.bincount(ids.ravel(), minlength=vocab).astype(float)
+        plain, _ = compress(model, compression=16, d=3, min_params=0)
+        aware, report = compress(
+            model, compression=16, d=3, min_params=0, data=ids
+        )
+        layer = aware.get_layer("emb")
+        # The whole budget, on the ranks plain compression also takes.
+        assert layer.tt_ranks == plain.get_layer("emb").tt_ranks
+        assert layer.tt_ranks == factorize.ranks_for_budget(
+            layer.tt_input_shape,
+            layer.tt_output_shape,
+            max_params=vocab * dim // 16,
+        )
+
+        def weighted(new):
+            got = dense_from_cores(new.layers[0].cores)[:vocab]
+            return counts @ ((got - table) ** 2).sum(1)
+
+        assert weighted(aware) < 0.7 * weighted(plain)
+        energy = counts @ (table.astype(float) ** 2).sum(1)
+        assert report.output_errors["emb"] == pytest.approx(
+            np.sqrt(weighted(aware) / energy), rel=1e-3
         )
 
     def test_finetune_distills_toward_the_original(self):

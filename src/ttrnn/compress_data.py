@@ -11,7 +11,10 @@ outputs on real inputs, ranks allocated by output error, distillation.
    its unfoldings normalised by its output energy, one greedy allocation
    of the whole budget over all layers and cuts, the TT-SVD of W' at
    those ranks, `refine` steps against the exact moment, and the cores
-   unwhitened. The result feeds the converters (`Options.cores`).
+   unwhitened. An embedding instead gets near-uniform ranks within its
+   share and a row-weighted ALS (`ttrnn.tt.weighted_als`) in the metric
+   diag(token frequency). The result feeds the converters
+   (`Options.cores`).
 3. `distill`: optional steps of MSE on the original model's outputs.
 """
 

@@ -153,6 +153,18 @@ def als(cores, rows, values, weights, sweeps=4):
     return cores, losses
 
 
+def solve_core(cores, k, rows, values, weights):
+    """One ALS step: core k minimising the row-weighted loss (plus the
+    proximal term), all other cores fixed. Args as `als`; returns the new
+    core k (float64, same shape)."""
+    cores = [np.asarray(c, np.float64) for c in cores]
+    rows = np.asarray(rows, np.int64)
+    weights = np.asarray(weights, np.float64)
+    digits = np.unravel_index(rows, [c.shape[1] for c in cores])
+    values = np.asarray(values, np.float64)
+    return _update(cores, k, digits, values, weights)
+
+
 def _update(cores, k, digits, values, weights):
     """Core k minimising the loss (plus the proximal term), others fixed."""
     r, v, n, r_next = cores[k].shape
