@@ -41,6 +41,25 @@ def _kron_subspace_inputs(n=600):
     return np.einsum("i,nj->nij", u, z).reshape(n, 64).astype("float32")
 
 
+def _embedding_model(vocab, dim):
+    table = RNG.standard_normal((vocab, dim)).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(vocab, dim, name="emb"),
+        ]
+    )
+    model.layers[0].set_weights([table])
+    return model, table
+
+
+def _weighted_error(new, table, counts):
+    """Relative frequency-weighted error of a compressed table."""
+    got = dense_from_cores(new.layers[0].cores)[: len(table)]
+    err = counts @ ((got - table) ** 2).sum(1)
+    return np.sqrt(err / (counts @ (table.astype(float) ** 2).sum(1)))
+
+
 class TestDataAware:
     def test_subspace_inputs_exact_where_plain_is_not(self):
         model = _dense_model(RNG.standard_normal((64, 64)))
@@ -154,41 +173,23 @@ class TestDataAware:
 
     def test_embedding_weights_rows_by_frequency(self):
         vocab, dim = 4096, 16
-        table = RNG.standard_normal((vocab, dim)).astype("float32")
-        model = keras.Sequential(
-            [
-                keras.Input((12,), dtype="int32"),
-                keras.layers.Embedding(vocab, dim, name="emb"),
-            ]
-        )
-        model.layers[0].set_weights([table])
+        model, table = _embedding_model(vocab, dim)
         frequent = RNG.choice(vocab, 20, replace=False)
         ids = RNG.choice(frequent, (400, 12))
         ids[:, -1] = RNG.integers(0, vocab, 400)  # a rare tail
         counts = np.bincount(ids.ravel(), minlength=vocab).astype(float)
 
-        def weighted_error(new):
-            got = dense_from_cores(new.layers[0].cores)[:vocab]
-            err = counts @ ((got - table) ** 2).sum(1)
-            return np.sqrt(err / (counts @ (table.astype(float) ** 2).sum(1)))
-
         plain, _ = compress(model, max_rank=8, d=3, min_params=0)
         aware, report = compress(model, max_rank=8, d=3, min_params=0, data=ids)
-        assert weighted_error(aware) < 0.5 * weighted_error(plain)
+        error = _weighted_error(aware, table, counts)
+        assert error < 0.5 * _weighted_error(plain, table, counts)
         np.testing.assert_allclose(
-            report.output_errors["emb"], weighted_error(aware), rtol=1e-3
+            report.output_errors["emb"], error, rtol=1e-3
         )
 
     def test_embedding_budget_goes_to_near_uniform_ranks(self):
         vocab, dim = 4096, 16
-        table = RNG.standard_normal((vocab, dim)).astype("float32")
-        model = keras.Sequential(
-            [
-                keras.Input((12,), dtype="int32"),
-                keras.layers.Embedding(vocab, dim, name="emb"),
-            ]
-        )
-        model.layers[0].set_weights([table])
+        model, table = _embedding_model(vocab, dim)
         ids = RNG.choice(RNG.choice(vocab, 300, replace=False), (400, 12))
         counts = np.bincount(ids.ravel(), minlength=vocab).astype(float)
         plain, _ = compress(model, compression=16, d=3, min_params=0)
@@ -203,16 +204,9 @@ class TestDataAware:
             layer.tt_output_shape,
             max_params=vocab * dim // 16,
         )
-
-        def weighted(new):
-            got = dense_from_cores(new.layers[0].cores)[:vocab]
-            return counts @ ((got - table) ** 2).sum(1)
-
-        assert weighted(aware) < 0.7 * weighted(plain)
-        energy = counts @ (table.astype(float) ** 2).sum(1)
-        assert report.output_errors["emb"] == pytest.approx(
-            np.sqrt(weighted(aware) / energy), rel=1e-3
-        )
+        error = _weighted_error(aware, table, counts)
+        assert error < 0.8 * _weighted_error(plain, table, counts)
+        assert report.output_errors["emb"] == pytest.approx(error, rel=1e-3)
 
     def test_finetune_distills_toward_the_original(self):
         model = keras.Sequential(
