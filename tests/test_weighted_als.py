@@ -95,3 +95,11 @@ def test_fit_rows_beats_tt_svd_on_the_weighted_rows():
     assert tt.cores_modes(cores)[2] == RANKS
     assert loss == pytest.approx(_loss(cores, table, rows, weights))
     assert loss < 0.5 * _loss(plain, table, rows, weights)
+
+
+def test_rows_in_chunks_give_the_same_update(monkeypatch):
+    table, rows, weights, cores = _case(6)
+    whole = weighted_als.solve_core(cores, 1, rows, table[rows], weights)
+    monkeypatch.setattr(weighted_als, "CHUNK", 1)  # one row at a time
+    parts = weighted_als.solve_core(cores, 1, rows, table[rows], weights)
+    np.testing.assert_allclose(parts, whole, rtol=1e-6, atol=1e-8)

@@ -34,6 +34,9 @@ PROXIMAL = 1e-8
 # `fit_rows` sweeps only while every core's systems have at most this
 # many unknowns r_k r_{k+1} (a dense solve each; above, the start stays).
 MAX_UNKNOWNS = 4096
+# Per-row products of one core update are formed for this many floats'
+# worth of rows at a time.
+CHUNK = 1 << 22
 
 
 def weighted_loss(cores, rows, values, weights):
@@ -181,26 +184,33 @@ def _update(cores, k, digits, values, weights):
     q_digits = _unravel(q_keys, [c.shape[1] for c in cores[k + 1 :]])
     left = _left(cores, p_digits, k)  # (P, N<, r)
     right = _right(cores, q_digits, k + 1)  # (Q, r', N>)
-    # Right-hand sides: per row, L_s^T T_s R_s^T, summed by digit i_k.
-    target = values.reshape(len(values), n_left, n * n_right)
-    part = np.matmul(left.transpose(0, 2, 1)[p_of], target)  # (S, r, nN>)
-    part = part.reshape(len(values), r * n, n_right)
-    part = np.matmul(part, right.transpose(0, 2, 1)[q_of])  # (S, r n, r')
-    part *= weights[:, None, None]
-    rhs = _sum_by(digits[k], part.reshape(len(values), -1), v)
-    rhs = rhs.reshape(v, r, n, r_next).transpose(0, 1, 3, 2)
-    rhs = rhs.reshape(v, r * r_next, n)
-    # Systems: H_i = sum_s w_s (L_s^T L_s) (x) (R_s R_s^T), grouped by
-    # (prefix, i_k) so each Kronecker product is formed once per group.
+    # Right-hand sides: per row, L_s^T T_s R_s^T, summed by digit i_k;
+    # in chunks of rows, so the per-row products stay within CHUNK floats.
     gram_l = np.matmul(left.transpose(0, 2, 1), left)  # (P, r, r)
-    gram_r = np.matmul(right, right.transpose(0, 2, 1))  # (Q, r', r')
     group = p_of * v + digits[k]
     g_keys, g_of = np.unique(group, return_inverse=True)
-    summed = _sum_by(
-        g_of,
-        weights[:, None] * gram_r[q_of].reshape(-1, r_next**2),
-        len(g_keys),
+    rhs = np.zeros((v, r * n * r_next))
+    summed = np.zeros((len(g_keys), r_next * r_next))
+    per_row = r * (n_left + n * n_right + n * r_next) + r_next * (
+        n_right + r_next
     )
+    step = max(1, CHUNK // per_row)
+    for a in range(0, len(values), step):
+        b = slice(a, a + step)
+        target = values[b].reshape(-1, n_left, n * n_right)
+        part = np.matmul(left.transpose(0, 2, 1)[p_of[b]], target)
+        part = part.reshape(len(target), r * n, n_right)
+        part = np.matmul(part, right.transpose(0, 2, 1)[q_of[b]])
+        part *= weights[b, None, None]
+        rhs += _sum_by(digits[k][b], part.reshape(len(target), -1), v)
+        # Systems: H_i = sum_s w_s (L_s^T L_s) (x) (R_s R_s^T), grouped
+        # by (prefix, i_k): each Kronecker product formed once per group.
+        chunk = right[q_of[b]]
+        grams = np.matmul(chunk, chunk.transpose(0, 2, 1))
+        grams = grams.reshape(-1, r_next**2)
+        summed += _sum_by(g_of[b], weights[b, None] * grams, len(g_keys))
+    rhs = rhs.reshape(v, r, n, r_next).transpose(0, 1, 3, 2)
+    rhs = rhs.reshape(v, r * r_next, n)
     g_prefix, g_digit = np.divmod(g_keys, v)
     new = cores[k].copy()
     old = cores[k].transpose(1, 0, 3, 2).reshape(v, r * r_next, n)
