@@ -11,6 +11,7 @@ from tests.helpers import to_numpy
 from ttrnn import TTDense
 from ttrnn import compress
 from ttrnn import tt
+from ttrnn.tt import factorize
 from ttrnn.tt import whitening
 
 RNG = np.random.default_rng(11)
@@ -38,6 +39,25 @@ def _kron_subspace_inputs(n=600):
     u = RNG.standard_normal(8)
     z = RNG.standard_normal((n, 8))
     return np.einsum("i,nj->nij", u, z).reshape(n, 64).astype("float32")
+
+
+def _embedding_model(vocab, dim):
+    table = RNG.standard_normal((vocab, dim)).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(vocab, dim, name="emb"),
+        ]
+    )
+    model.layers[0].set_weights([table])
+    return model, table
+
+
+def _weighted_error(new, table, counts):
+    """Relative frequency-weighted error of a compressed table."""
+    got = dense_from_cores(new.layers[0].cores)[: len(table)]
+    err = counts @ ((got - table) ** 2).sum(1)
+    return np.sqrt(err / (counts @ (table.astype(float) ** 2).sum(1)))
 
 
 class TestDataAware:
@@ -156,30 +176,40 @@ class TestDataAware:
 
     def test_embedding_weights_rows_by_frequency(self):
         vocab, dim = 4096, 16
-        table = RNG.standard_normal((vocab, dim)).astype("float32")
-        model = keras.Sequential(
-            [
-                keras.Input((12,), dtype="int32"),
-                keras.layers.Embedding(vocab, dim, name="emb"),
-            ]
-        )
-        model.layers[0].set_weights([table])
+        model, table = _embedding_model(vocab, dim)
         frequent = RNG.choice(vocab, 20, replace=False)
         ids = RNG.choice(frequent, (400, 12))
         ids[:, -1] = RNG.integers(0, vocab, 400)  # a rare tail
         counts = np.bincount(ids.ravel(), minlength=vocab).astype(float)
 
-        def weighted_error(new):
-            got = dense_from_cores(new.layers[0].cores)[:vocab]
-            err = counts @ ((got - table) ** 2).sum(1)
-            return np.sqrt(err / (counts @ (table.astype(float) ** 2).sum(1)))
-
         plain, _ = compress(model, max_rank=8, d=3, min_params=0)
         aware, report = compress(model, max_rank=8, d=3, min_params=0, data=ids)
-        assert weighted_error(aware) < 0.5 * weighted_error(plain)
+        error = _weighted_error(aware, table, counts)
+        assert error < 0.5 * _weighted_error(plain, table, counts)
         np.testing.assert_allclose(
-            report.output_errors["emb"], weighted_error(aware), rtol=1e-3
+            report.output_errors["emb"], error, rtol=1e-3
         )
+
+    def test_embedding_budget_goes_to_near_uniform_ranks(self):
+        vocab, dim = 4096, 16
+        model, table = _embedding_model(vocab, dim)
+        ids = RNG.choice(RNG.choice(vocab, 300, replace=False), (400, 12))
+        counts = np.bincount(ids.ravel(), minlength=vocab).astype(float)
+        plain, _ = compress(model, compression=16, d=3, min_params=0)
+        aware, report = compress(
+            model, compression=16, d=3, min_params=0, data=ids
+        )
+        layer = aware.get_layer("emb")
+        # The whole budget, on the ranks plain compression also takes.
+        assert layer.tt_ranks == plain.get_layer("emb").tt_ranks
+        assert layer.tt_ranks == factorize.ranks_for_budget(
+            layer.tt_input_shape,
+            layer.tt_output_shape,
+            max_params=vocab * dim // 16,
+        )
+        error = _weighted_error(aware, table, counts)
+        assert error < 0.8 * _weighted_error(plain, table, counts)
+        assert report.output_errors["emb"] == pytest.approx(error, rel=1e-3)
 
     def test_finetune_distills_toward_the_original(self):
         model = keras.Sequential(

@@ -11,9 +11,11 @@ outputs on real inputs, ranks allocated by output error, distillation.
    its unfoldings normalised by its output energy, one greedy allocation
    of the whole budget over all layers and cuts, the TT-SVD of W' at
    those ranks, then for Dense / TTDense ALS sweeps over the cores in the
-   exact moment (`ttrnn.tt.output_als`; `refine` steps for embeddings
-   and wider inputs), and the cores unwhitened. The result feeds the
-   converters (`Options.cores`).
+   exact moment (`ttrnn.tt.output_als`; `refine` steps for inputs too
+   wide to keep it), and the cores unwhitened. An embedding instead gets
+   near-uniform ranks within its share and a row-weighted ALS
+   (`ttrnn.tt.weighted_als`) in the metric diag(token frequency). The
+   result feeds the converters (`Options.cores`).
 3. `distill`: optional steps of MSE on the original model's outputs.
 """
 
@@ -26,6 +28,8 @@ import numpy as np
 from ttrnn import tt
 from ttrnn.tt import factorize
 from ttrnn.tt import output_als
+from ttrnn.tt import shapes as tt_shapes
+from ttrnn.tt import weighted_als
 from ttrnn.tt import whitening
 from ttrnn.tt.rounding import dense_numpy
 from ttrnn.tt.spec import DEFAULT_LOOKUP_D
@@ -38,6 +42,9 @@ DENSE_LIMIT = 1 << 24
 REFINE_STEPS = 200
 # ... but at most REFINE_WORK / (M N) of them: each is a TT-SVD of M x N.
 REFINE_WORK = 1e8
+# Row-weighted ALS sweeps for an embedding (each one pass over the cores;
+# on the text classifier of examples/ one sweep already keeps accuracy).
+EMBEDDING_SWEEPS = 2
 ARRAY_BATCH = 256
 # Dense / TTDense layers with the full moment: ALS sweeps over the cores.
 ALS_SWEEPS = 5
@@ -315,16 +322,21 @@ def plan(stats, options, refine_steps=None):
             cap = options.max_rank
             caps.append(None if cap is None else [cap] * (len(ins) + 1))
         chosen = whitening.allocate(shapes, spectra, budget, caps)
-        ranks = dict(zip(names, chosen))
+        ranks = _balance_embeddings(
+            stats, dict(zip(names, chosen)), budget, options.max_rank
+        )
     cores, errors = {}, {}
     for name in names:
+        if stats[name].embedding:
+            cores[name], errors[name] = _embedding_cores(
+                stats[name], ranks[name], options
+            )
+            continue
         _, ins, outs, _ = stats[name].shapes
         white, inverses, metric, top, energy = prepared[name]
         found = tt.from_dense(
             white, ins, outs, max_rank=ranks[name], eps=options.eps
         )
-        if stats[name].embedding:
-            found = _seen_rows_start(found, white, metric)
         steps = refine_steps
         if steps is None:
             steps = min(REFINE_STEPS, max(2, int(REFINE_WORK / white.size)))
@@ -339,18 +351,46 @@ def plan(stats, options, refine_steps=None):
     return cores, errors
 
 
-def _seen_rows_start(found, table, metric):
-    """The better start of the TT-SVD of the table and that of its seen
-    rows only (rows never looked up zeroed): their ranks are then spent
-    on the tokens the data reads."""
-    seen = metric(np.ones((len(table), 1)))[:, 0] > 0
-    ins, outs, ranks = tt.cores_modes(found)
-    other = tt.from_dense(table * seen[:, None], ins, outs, max_rank=ranks)
-    losses = [
-        whitening.output_loss(table - dense_numpy(c), metric)
-        for c in (found, other)
-    ]
-    return other if losses[1] < losses[0] else found
+def _balance_embeddings(stats, ranks, budget, max_rank):
+    """The greedy split, with each embedding's share of the budget (plus
+    its part of what the greedy left unspent) re-spent on near-uniform
+    ranks: the greedy, one rank at a time, raises a cheap first cut far
+    ahead (ranks 320, 2 on the text classifier of examples/), which the
+    row-weighted ALS cannot undo; uniform ranks fit its tokens."""
+    spent = {
+        name: tt_shapes.num_params(*stats[name].shapes[1:3], r)
+        for name, r in ranks.items()
+    }
+    tables = [n for n in ranks if stats[n].embedding]
+    left = budget - sum(spent.values())
+    sizes = {n: stats[n].shapes[3] for n in tables}
+    for name in tables:
+        share = spent[name] + int(left * sizes[name] / sum(sizes.values()))
+        _, ins, outs, _ = stats[name].shapes
+        even = factorize.ranks_for_budget(ins, outs, max_params=share)
+        cap = max(even) if max_rank is None else max_rank
+        ranks[name] = tuple(min(r, cap) for r in even)
+    return ranks
+
+
+def _embedding_cores(stat, ranks, options):
+    """An embedding's cores by `weighted_als.fit_rows` (rows weighted by
+    their token frequency: the output error of the lookups), and the
+    relative output error."""
+    table, ins, outs, _ = stat.shapes
+    weights = stat.ids / max(stat.count, 1)
+    found, loss = weighted_als.fit_rows(
+        table,
+        weights,
+        ins,
+        outs,
+        max_rank=ranks,
+        eps=options.eps,
+        sweeps=EMBEDDING_SWEEPS,
+    )
+    energy = float(np.sum(weights * np.sum(table * table, 1)))
+    error = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
+    return found, error
 
 
 def distill(student, teacher, data, steps, learning_rate=1e-3):
