@@ -26,6 +26,7 @@ import numpy as np
 from ttrnn import tt
 from ttrnn.tt import factorize
 from ttrnn.tt import output_als
+from ttrnn.tt import rank_search
 from ttrnn.tt import whitening
 from ttrnn.tt.rounding import dense_numpy
 from ttrnn.tt.spec import DEFAULT_LOOKUP_D
@@ -249,16 +250,21 @@ def _whitened_moment(stat, inverses):
     return stat.whitened, float(lam[-1])
 
 
-def _refine_dense(stat, found, white, metric, top, steps, options):
+def _refine_dense(
+    stat, found, white, metric, top, steps, budget=None, caps=None
+):
     """A Dense / TTDense layer's cores refined in its exact output
     metric: ALS sweeps over the cores when the full moment is kept,
     else (the Kronecker metric, already exact for the TT-SVD) the
     majorise-minimise steps. Returns `(cores, loss)`.
 
     When the full moment is the Kronecker one (white inputs), the TT-SVD
-    is kept. Under a budget, the allocated ranks (from the Kronecker spectra)
-    compete with near-uniform ranks of the same weight count: each gets
-    one ALS sweep, the lower output error goes on."""
+    is kept. Under a `budget` (core weights, else None; `caps`: None or
+    d + 1 ints capping the ranks), the allocated
+    ranks (from the Kronecker spectra) and near-uniform ranks of the same
+    weight count start a local search that moves weight between cuts
+    (`ttrnn.tt.rank_search`), each candidate judged by its output error
+    after one ALS sweep; the best goes on."""
     a = getattr(stat, "whitened", None)
     if a is None:
         return whitening.refine(found, white, metric, top, steps)
@@ -268,20 +274,27 @@ def _refine_dense(stat, found, white, metric, top, steps, options):
         # The Kronecker whitening is exact (white inputs): the TT-SVD
         # of the whitened kernel is the answer, as plain TT-SVD is for W.
         return found, whitening.output_loss(white - dense_numpy(found), metric)
+    if budget is None:
+        found, losses = output_als.als(found, white, a, sweeps=ALS_SWEEPS)
+        return found, losses[-1]
     _, ins, outs, _ = stat.shapes
-    found, losses = output_als.als(found, white, a, sweeps=1)
-    ranks = tt.cores_modes(found)[2]
-    if options.max_params is not None or options.compression is not None:
-        even = factorize.ranks_for_budget(
-            ins, outs, max_params=tt.num_params(ins, outs, ranks)
-        )
-        if options.max_rank is not None:
-            even = tuple(min(r, options.max_rank) for r in even)
-        if tuple(even) != tuple(ranks):
-            other = tt.from_dense(white, ins, outs, max_rank=even)
-            other, trial = output_als.als(other, white, a, sweeps=1)
-            if trial[-1] < losses[-1]:
-                found, losses = other, trial
+    ranks = tuple(tt.cores_modes(found)[2])
+
+    def judge(trial):
+        start = found
+        if trial != ranks:
+            start = tt.from_dense(white, ins, outs, max_rank=trial)
+        cores, losses = output_als.als(start, white, a, sweeps=1)
+        return losses[-1], cores
+
+    even = factorize.ranks_for_budget(
+        ins, outs, max_params=tt.num_params(ins, outs, ranks)
+    )
+    if caps is not None:
+        even = tuple(min(r, c) for r, c in zip(even, caps))
+    _, _, found = rank_search.search(
+        [ranks, tuple(even)], ins, outs, budget, judge, caps=caps
+    )
     found, more = output_als.als(found, white, a, sweeps=ALS_SWEEPS - 1)
     return found, more[-1]
 
@@ -296,6 +309,7 @@ def plan(stats, options, refine_steps=None):
     names = list(stats)
     prepared = {name: _prepare(stats[name]) for name in names}
     ranks = {name: options.max_rank for name in names}
+    caps, slack = [None] * len(names), None
     if options.max_params is not None or options.compression is not None:
         budget, shapes, spectra, caps = 0, [], [], []
         for name in names:
@@ -316,8 +330,12 @@ def plan(stats, options, refine_steps=None):
             caps.append(None if cap is None else [cap] * (len(ins) + 1))
         chosen = whitening.allocate(shapes, spectra, budget, caps)
         ranks = dict(zip(names, chosen))
+        # Weights no cut could take; a layer's rank search may use them.
+        slack = budget - sum(
+            tt.num_params(*shape, r) for shape, r in zip(shapes, chosen)
+        )
     cores, errors = {}, {}
-    for name in names:
+    for name, cap in zip(names, caps):
         _, ins, outs, _ = stats[name].shapes
         white, inverses, metric, top, energy = prepared[name]
         found = tt.from_dense(
@@ -331,9 +349,14 @@ def plan(stats, options, refine_steps=None):
         if stats[name].embedding:
             found, loss = whitening.refine(found, white, metric, top, steps)
         else:
+            own = None
+            if slack is not None:
+                own = tt.num_params(ins, outs, ranks[name]) + slack
             found, loss = _refine_dense(
-                stats[name], found, white, metric, top, steps, options
+                stats[name], found, white, metric, top, steps, own, cap
             )
+            if slack is not None:
+                slack = own - tt.num_params(*tt.cores_modes(found))
         cores[name] = whitening.apply_modes(found, inverses)
         errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
     return cores, errors
