@@ -10,10 +10,11 @@ outputs on real inputs, ranks allocated by output error, distillation.
    S the Kronecker square root of the per-mode moments), the spectra of
    its unfoldings normalised by its output energy, one greedy allocation
    of the whole budget over all layers and cuts, the TT-SVD of W' at
-   those ranks, then for Dense / TTDense ALS sweeps over the cores in the
-   exact moment (`ttrnn.tt.output_als`; `refine` steps for embeddings
-   and wider inputs), and the cores unwhitened. The result feeds the
-   converters (`Options.cores`).
+   those ranks, then for Dense / TTDense a local search over the ranks
+   (`ttrnn.tt.rank_search`, candidates judged after one ALS sweep) and
+   ALS sweeps over the cores in the exact moment (`ttrnn.tt.output_als`;
+   `refine` steps for embeddings and wider inputs), and the cores
+   unwhitened. The result feeds the converters (`Options.cores`).
 3. `distill`: optional steps of MSE on the original model's outputs.
 """
 

@@ -3,15 +3,15 @@ matrix under a weight budget, each candidate judged by a given loss.
 
 The greedy allocation (`whitening.allocate`) ranks the cuts by the
 spectra of one fixed (Kronecker-whitened) kernel, before the cores are
-fitted in the exact output metric; it can give one cut too little (on a
-Fashion-MNIST MLP: ranks 15, 13, 8 where 11, 15, 11 fit the outputs
+fitted in the exact output metric; it can give a cut too little (on a
+Fashion-MNIST MLP: ranks 15, 13, 8, where 10, 20, 6 fit the outputs
 better). The search moves weight between cuts: one cut up by one, another
-down by the least that keeps the budget, the rest filled while any
-single rank more fits; the best of these moves (by `judge`, e.g. the
-output error after one ALS sweep) is taken while it lowers the loss.
-Every candidate meets the budget the way the start does: at most
-`budget` weights, and no single rank more fits.
-"""
+down by the least that keeps the budget, then single ranks raised while
+any fits; the first of these moves that lowers the loss (`judge`, e.g.
+the output error after one ALS sweep) is taken, until none does.
+Every candidate meets the budget the way `whitening.allocate` does: at
+most `budget` weights, and no single rank more fits. Deterministic: the
+moves are tried in a fixed order."""
 
 from ttrnn.tt.shapes import max_ranks
 from ttrnn.tt.shapes import num_params
