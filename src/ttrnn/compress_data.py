@@ -43,6 +43,10 @@ REFINE_WORK = 1e8
 ARRAY_BATCH = 256
 # Dense / TTDense layers with the full moment: ALS sweeps over the cores.
 ALS_SWEEPS = 5
+# The rank search judges up to `rank_search.MAX_JUDGED` ranks (one ALS
+# sweep each, ~M^2 work) for inputs up to this wide, fewer above (down to
+# its two starts).
+SEARCH_ROWS = 1024
 
 
 def is_data_aware(layer):
@@ -293,8 +297,10 @@ def _refine_dense(
     )
     if caps is not None:
         even = tuple(min(r, c) for r, c in zip(even, caps))
+    most = rank_search.MAX_JUDGED * (SEARCH_ROWS / len(a)) ** 2
+    most = max(2, min(rank_search.MAX_JUDGED, int(most)))
     _, _, found = rank_search.search(
-        [ranks, tuple(even)], ins, outs, budget, judge, caps=caps
+        [ranks, tuple(even)], ins, outs, budget, judge, caps=caps, most=most
     )
     found, more = output_als.als(found, white, a, sweeps=ALS_SWEEPS - 1)
     return found, more[-1]
