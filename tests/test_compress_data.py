@@ -150,6 +150,46 @@ class TestDataAware:
         grown = tt.num_params(layer.tt_input_shape, layer.tt_output_shape, 5)
         assert spent + grown - tt.num_params(layer.cores) > budget
 
+    def test_rank_search_keeps_the_budget_and_never_ends_worse(
+        self, monkeypatch
+    ):
+        from ttrnn.tt import rank_search
+
+        searches = []
+        search = rank_search.search
+
+        def spy(starts, ins, outs, budget, judge, **kwargs):
+            found = search(starts, ins, outs, budget, judge, **kwargs)
+            start_losses = [judge(tuple(s))[0] for s in starts]
+            searches.append((budget, start_losses, found))
+            return found
+
+        monkeypatch.setattr(rank_search, "search", spy)
+        # Correlated inputs (a low-dimensional part plus a little noise)
+        # and a kernel whose cuts matter unequally.
+        x = RNG.standard_normal((500, 6)) @ RNG.standard_normal((6, 64))
+        x = (x + 0.1 * RNG.standard_normal((500, 64))).astype("float32")
+        model = _dense_model(RNG.standard_normal((64, 64)))
+        new, report = compress(model, compression=8, d=3, min_params=0, data=x)
+        assert len(searches) == 1
+        budget, start_losses, (ranks, loss, _) = searches[0]
+        assert budget == 64 * 64 // 8
+        assert loss <= min(start_losses)
+        layer = new.get_layer("fc")
+        assert layer.tt_ranks == ranks
+        ins, outs = layer.tt_input_shape, layer.tt_output_shape
+        assert tt.num_params(ins, outs, ranks) <= budget
+        top = tt.shapes.max_ranks(ins, outs)
+        for k in range(1, len(ranks) - 1):
+            grown = list(ranks)
+            grown[k] += 1
+            assert grown[k] > top[k] or (
+                tt.num_params(ins, outs, grown) > budget
+            )
+        assert _output_error(model, new, x) == pytest.approx(
+            report.output_errors["fc"], rel=1e-3
+        )
+
     def test_allocate_prefers_the_larger_singular_values(self):
         shapes = [((4, 4), (4, 4))] * 2
         flat = [np.full(16, 1.0)]

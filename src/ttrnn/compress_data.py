@@ -10,12 +10,14 @@ outputs on real inputs, ranks allocated by output error, distillation.
    S the Kronecker square root of the per-mode moments), the spectra of
    its unfoldings normalised by its output energy, one greedy allocation
    of the whole budget over all layers and cuts, the TT-SVD of W' at
-   those ranks, then for Dense / TTDense ALS sweeps over the cores in the
-   exact moment (`ttrnn.tt.output_als`; `refine` steps for inputs too
-   wide to keep it), and the cores unwhitened. An embedding instead gets
-   near-uniform ranks within its share and a row-weighted ALS
-   (`ttrnn.tt.weighted_als`) in the metric diag(token frequency). The
-   result feeds the converters (`Options.cores`).
+   those ranks, then for Dense / TTDense a local search over the ranks
+   (`ttrnn.tt.rank_search`, candidates judged after one ALS sweep) and
+   ALS sweeps over the cores in the exact moment (`ttrnn.tt.output_als`;
+   `refine` steps for inputs too wide to keep it), and the cores
+   unwhitened. An embedding instead gets near-uniform ranks within its
+   share and a row-weighted ALS (`ttrnn.tt.weighted_als`) in the metric
+   diag(token frequency). The result feeds the converters
+   (`Options.cores`).
 3. `distill`: optional steps of MSE on the original model's outputs.
 """
 
@@ -25,11 +27,11 @@ import math
 import keras
 import numpy as np
 
+from ttrnn import compress_embedding
 from ttrnn import tt
 from ttrnn.tt import factorize
 from ttrnn.tt import output_als
-from ttrnn.tt import shapes as tt_shapes
-from ttrnn.tt import weighted_als
+from ttrnn.tt import rank_search
 from ttrnn.tt import whitening
 from ttrnn.tt.rounding import dense_numpy
 from ttrnn.tt.spec import DEFAULT_LOOKUP_D
@@ -42,12 +44,13 @@ DENSE_LIMIT = 1 << 24
 REFINE_STEPS = 200
 # ... but at most REFINE_WORK / (M N) of them: each is a TT-SVD of M x N.
 REFINE_WORK = 1e8
-# Row-weighted ALS sweeps for an embedding (each one pass over the cores;
-# on the text classifier of examples/ one sweep already keeps accuracy).
-EMBEDDING_SWEEPS = 2
 ARRAY_BATCH = 256
 # Dense / TTDense layers with the full moment: ALS sweeps over the cores.
 ALS_SWEEPS = 5
+# The rank search judges up to `rank_search.MAX_JUDGED` ranks (one ALS
+# sweep each, ~M^2 work) for inputs up to this wide, fewer above (down to
+# its two starts).
+SEARCH_ROWS = 1024
 
 
 def is_data_aware(layer):
@@ -256,16 +259,21 @@ def _whitened_moment(stat, inverses):
     return stat.whitened, float(lam[-1])
 
 
-def _refine_dense(stat, found, white, metric, top, steps, options):
+def _refine_dense(
+    stat, found, white, metric, top, steps, budget=None, caps=None
+):
     """A Dense / TTDense layer's cores refined in its exact output
     metric: ALS sweeps over the cores when the full moment is kept,
     else (the Kronecker metric, already exact for the TT-SVD) the
     majorise-minimise steps. Returns `(cores, loss)`.
 
     When the full moment is the Kronecker one (white inputs), the TT-SVD
-    is kept. Under a budget, the allocated ranks (from the Kronecker spectra)
-    compete with near-uniform ranks of the same weight count: each gets
-    one ALS sweep, the lower output error goes on."""
+    is kept. Under a `budget` (core weights, else None; `caps`: None or
+    d + 1 ints capping the ranks), the allocated
+    ranks (from the Kronecker spectra) and near-uniform ranks of the same
+    weight count start a local search that moves weight between cuts
+    (`ttrnn.tt.rank_search`), each candidate judged by its output error
+    after one ALS sweep; the best goes on."""
     a = getattr(stat, "whitened", None)
     if a is None:
         return whitening.refine(found, white, metric, top, steps)
@@ -275,20 +283,29 @@ def _refine_dense(stat, found, white, metric, top, steps, options):
         # The Kronecker whitening is exact (white inputs): the TT-SVD
         # of the whitened kernel is the answer, as plain TT-SVD is for W.
         return found, whitening.output_loss(white - dense_numpy(found), metric)
+    if budget is None:
+        found, losses = output_als.als(found, white, a, sweeps=ALS_SWEEPS)
+        return found, losses[-1]
     _, ins, outs, _ = stat.shapes
-    found, losses = output_als.als(found, white, a, sweeps=1)
-    ranks = tt.cores_modes(found)[2]
-    if options.max_params is not None or options.compression is not None:
-        even = factorize.ranks_for_budget(
-            ins, outs, max_params=tt.num_params(ins, outs, ranks)
-        )
-        if options.max_rank is not None:
-            even = tuple(min(r, options.max_rank) for r in even)
-        if tuple(even) != tuple(ranks):
-            other = tt.from_dense(white, ins, outs, max_rank=even)
-            other, trial = output_als.als(other, white, a, sweeps=1)
-            if trial[-1] < losses[-1]:
-                found, losses = other, trial
+    ranks = tuple(tt.cores_modes(found)[2])
+
+    def judge(trial):
+        start = found
+        if trial != ranks:
+            start = tt.from_dense(white, ins, outs, max_rank=trial)
+        cores, losses = output_als.als(start, white, a, sweeps=1)
+        return losses[-1], cores
+
+    even = factorize.ranks_for_budget(
+        ins, outs, max_params=tt.num_params(ins, outs, ranks)
+    )
+    if caps is not None:
+        even = tuple(min(r, c) for r, c in zip(even, caps))
+    most = rank_search.MAX_JUDGED * (SEARCH_ROWS / len(a)) ** 2
+    most = max(2, min(rank_search.MAX_JUDGED, int(most)))
+    _, _, found = rank_search.search(
+        [ranks, tuple(even)], ins, outs, budget, judge, caps=caps, most=most
+    )
     found, more = output_als.als(found, white, a, sweeps=ALS_SWEEPS - 1)
     return found, more[-1]
 
@@ -303,6 +320,7 @@ def plan(stats, options, refine_steps=None):
     names = list(stats)
     prepared = {name: _prepare(stats[name]) for name in names}
     ranks = {name: options.max_rank for name in names}
+    caps, slack = [None] * len(names), None
     if options.max_params is not None or options.compression is not None:
         budget, shapes, spectra, caps = 0, [], [], []
         for name in names:
@@ -322,13 +340,18 @@ def plan(stats, options, refine_steps=None):
             cap = options.max_rank
             caps.append(None if cap is None else [cap] * (len(ins) + 1))
         chosen = whitening.allocate(shapes, spectra, budget, caps)
-        ranks = _balance_embeddings(
+        ranks = compress_embedding.balance(
             stats, dict(zip(names, chosen)), budget, options.max_rank
         )
+        # Weights no cut could take; a layer's rank search may use them.
+        slack = budget - sum(
+            tt.num_params(*shape, ranks[name])
+            for name, shape in zip(names, shapes)
+        )
     cores, errors = {}, {}
-    for name in names:
+    for name, cap in zip(names, caps):
         if stats[name].embedding:
-            cores[name], errors[name] = _embedding_cores(
+            cores[name], errors[name] = compress_embedding.embedding_cores(
                 stats[name], ranks[name], options
             )
             continue
@@ -340,57 +363,17 @@ def plan(stats, options, refine_steps=None):
         steps = refine_steps
         if steps is None:
             steps = min(REFINE_STEPS, max(2, int(REFINE_WORK / white.size)))
-        if stats[name].embedding:
-            found, loss = whitening.refine(found, white, metric, top, steps)
-        else:
-            found, loss = _refine_dense(
-                stats[name], found, white, metric, top, steps, options
-            )
+        own = None
+        if slack is not None:
+            own = tt.num_params(ins, outs, ranks[name]) + slack
+        found, loss = _refine_dense(
+            stats[name], found, white, metric, top, steps, own, cap
+        )
+        if slack is not None:
+            slack = own - tt.num_params(*tt.cores_modes(found))
         cores[name] = whitening.apply_modes(found, inverses)
         errors[name] = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
     return cores, errors
-
-
-def _balance_embeddings(stats, ranks, budget, max_rank):
-    """The greedy split, with each embedding's share of the budget (plus
-    its part of what the greedy left unspent) re-spent on near-uniform
-    ranks: the greedy, one rank at a time, raises a cheap first cut far
-    ahead (ranks 320, 2 on the text classifier of examples/), which the
-    row-weighted ALS cannot undo; uniform ranks fit its tokens."""
-    spent = {
-        name: tt_shapes.num_params(*stats[name].shapes[1:3], r)
-        for name, r in ranks.items()
-    }
-    tables = [n for n in ranks if stats[n].embedding]
-    left = budget - sum(spent.values())
-    sizes = {n: stats[n].shapes[3] for n in tables}
-    for name in tables:
-        share = spent[name] + int(left * sizes[name] / sum(sizes.values()))
-        _, ins, outs, _ = stats[name].shapes
-        even = factorize.ranks_for_budget(ins, outs, max_params=share)
-        cap = max(even) if max_rank is None else max_rank
-        ranks[name] = tuple(min(r, cap) for r in even)
-    return ranks
-
-
-def _embedding_cores(stat, ranks, options):
-    """An embedding's cores by `weighted_als.fit_rows` (rows weighted by
-    their token frequency: the output error of the lookups), and the
-    relative output error."""
-    table, ins, outs, _ = stat.shapes
-    weights = stat.ids / max(stat.count, 1)
-    found, loss = weighted_als.fit_rows(
-        table,
-        weights,
-        ins,
-        outs,
-        max_rank=ranks,
-        eps=options.eps,
-        sweeps=EMBEDDING_SWEEPS,
-    )
-    energy = float(np.sum(weights * np.sum(table * table, 1)))
-    error = math.sqrt(max(loss, 0.0) / energy) if energy else 0.0
-    return found, error
 
 
 def distill(student, teacher, data, steps, learning_rate=1e-3):
