@@ -31,6 +31,7 @@ Everything is NumPy float64.
 
 import numpy as np
 
+from ttrnn.tt import rounding
 from ttrnn.tt.rounding import dense_numpy
 
 # The proximal ridge, relative to H's mean diagonal.
@@ -123,26 +124,6 @@ def _solve_core(core, h, rhs, ridge):
     return new.reshape(a, m, b, n).transpose(0, 1, 3, 2), change
 
 
-def _shift_right(cores, k):
-    """Left-orthogonalises core k (QR), pushing R into core k + 1."""
-    a, m, n, b = cores[k].shape
-    if a * m * n < b:  # QR would lower the rank
-        return
-    q, r = np.linalg.qr(cores[k].reshape(a * m * n, b))
-    cores[k] = q.reshape(a, m, n, -1)
-    cores[k + 1] = np.tensordot(r, cores[k + 1], axes=(1, 0))
-
-
-def _shift_left(cores, k):
-    """Right-orthogonalises core k (QR), pushing R into core k - 1."""
-    a, m, n, b = cores[k].shape
-    if m * n * b < a:
-        return
-    q, r = np.linalg.qr(cores[k].reshape(a, m * n * b).T)
-    cores[k] = q.T.reshape(-1, m, n, b)
-    cores[k - 1] = np.tensordot(cores[k - 1], r.T, axes=(3, 0))
-
-
 def als(cores, target, metric, sweeps=3, ridge=RIDGE, tol=1e-4):
     """Alternating least squares over the cores in the metric A.
 
@@ -166,7 +147,7 @@ def als(cores, target, metric, sweeps=3, ridge=RIDGE, tol=1e-4):
     d = len(cores)
     weighted = metric @ target
     for k in range(d - 1, 0, -1):
-        _shift_left(cores, k)
+        rounding.move_left(cores, k)
     losses = [_loss(cores, target, metric)]
     # Right to d - 2, then left from d - 1 to 1; core 0 opens the next.
     order = list(range(d - 1)) + list(range(d - 1, 0, -1)) or [0]
@@ -182,9 +163,9 @@ def als(cores, target, metric, sweeps=3, ridge=RIDGE, tol=1e-4):
             if d == 1:
                 continue
             if step < d - 1:
-                _shift_right(cores, k)
+                rounding.move_right(cores, k)
             else:
-                _shift_left(cores, k)
+                rounding.move_left(cores, k)
         losses.append(_loss(cores, target, metric))
         if not before - losses[-1] > tol * before:
             break

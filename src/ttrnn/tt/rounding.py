@@ -32,6 +32,29 @@ def right_orthogonalize(cores):
     return cores
 
 
+def move_right(cores, k):
+    """In place on 4-D cores (r_k, m_k, n_k, r_{k+1}): core k becomes
+    left-orthogonal (QR) and its R factor goes into core k + 1; the TT
+    is unchanged. Skipped where QR would lower the rank."""
+    r, m, n, r_next = cores[k].shape
+    if r * m * n < r_next:
+        return
+    q, rmat = np.linalg.qr(cores[k].reshape(r * m * n, r_next))
+    cores[k] = q.reshape(r, m, n, -1)
+    cores[k + 1] = np.tensordot(rmat, cores[k + 1], axes=(1, 0))
+
+
+def move_left(cores, k):
+    """In place on 4-D cores: core k becomes right-orthogonal and its R
+    factor goes into core k - 1 (the mirror of `move_right`)."""
+    r, m, n, r_next = cores[k].shape
+    if m * n * r_next < r:
+        return
+    q, rmat = np.linalg.qr(cores[k].reshape(r, m * n * r_next).T)
+    cores[k] = q.T.reshape(-1, m, n, r_next)
+    cores[k - 1] = np.tensordot(cores[k - 1], rmat.T, axes=(3, 0))
+
+
 def round_cores(cores, max_rank=None, eps=None):
     """TT rounding of TT-matrix cores: the same W at lower ranks.
 

@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from ttrnn.tt import rounding
 from ttrnn.tt.decompositions import from_dense
 
 # The proximal weight mu, relative to the mean diagonal of each system.
@@ -149,9 +150,9 @@ def als(cores, rows, values, weights, sweeps=4):
         for k in order:
             cores[k] = _update(cores, k, digits, values, weights)
             if sweep % 2 == 0 and k + 1 < d:
-                _move_right(cores, k)
+                rounding.move_right(cores, k)
             elif sweep % 2 == 1 and k > 0:
-                _move_left(cores, k)
+                rounding.move_left(cores, k)
         losses.append(weighted_loss(cores, rows, values, weights))
     return cores, losses
 
@@ -272,24 +273,4 @@ def _right(cores, digits, k):
 def _orthogonalize(cores, k):
     """Cores after k right-orthogonal (QR from the right end)."""
     for m in range(len(cores) - 1, k, -1):
-        _move_left(cores, m)
-
-
-def _move_right(cores, k):
-    """Core k left-orthogonal; its R factor goes into core k + 1."""
-    r, v, n, r_next = cores[k].shape
-    if r * v * n < r_next:  # QR would change the rank: keep this gauge
-        return
-    q, rmat = np.linalg.qr(cores[k].reshape(-1, r_next))
-    cores[k] = q.reshape(r, v, n, -1)
-    cores[k + 1] = np.tensordot(rmat, cores[k + 1], axes=(1, 0))
-
-
-def _move_left(cores, k):
-    """Core k right-orthogonal; its R factor goes into core k - 1."""
-    r, v, n, r_next = cores[k].shape
-    if v * n * r_next < r:
-        return
-    q, rmat = np.linalg.qr(cores[k].reshape(r, -1).T)
-    cores[k] = q.T.reshape(-1, v, n, r_next)
-    cores[k - 1] = np.tensordot(cores[k - 1], rmat.T, axes=(3, 0))
+        rounding.move_left(cores, m)
