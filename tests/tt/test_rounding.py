@@ -134,3 +134,23 @@ class TestNormsAndErrors:
         b = random_cores(rng, OUTS, INS, (1, 2, 2, 1))
         with pytest.raises(ValueError, match=r"same modes"):
             tt.relative_error(a, b)
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_gauge_moves_keep_the_matrix_and_orthogonalise(k):
+    rng = np.random.default_rng(3)
+    cores = [
+        np.asarray(c, np.float64)
+        for c in random_cores(rng, INS, OUTS, (1, 2, 3, 1))
+    ]
+    reference = dense_from_cores(cores)
+    rounding.move_right(cores, k)
+    np.testing.assert_allclose(dense_from_cores(cores), reference, atol=1e-12)
+    left = cores[k].reshape(-1, cores[k].shape[3])
+    np.testing.assert_allclose(left.T @ left, np.eye(left.shape[1]), atol=1e-12)
+    rounding.move_left(cores, k + 1)
+    np.testing.assert_allclose(dense_from_cores(cores), reference, atol=1e-12)
+    right = cores[k + 1].reshape(cores[k + 1].shape[0], -1)
+    np.testing.assert_allclose(
+        right @ right.T, np.eye(right.shape[0]), atol=1e-12
+    )
