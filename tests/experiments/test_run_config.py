@@ -27,6 +27,9 @@ _VIDEO += ["pixel_scale"]
 _CLIPS = ["clips", "skipped_clips", "truncated_clips", "train_clips"]
 _CLIPS += ["test_clips", "split_clips"]
 _FEATURES = ["source", "split", "l2", "tt_l2", "train_size", "test_size"]
+# The paper protocol's length buckets on this backend: 24 on JAX (one
+# compiled graph per bucket), 32 where graphs take any length.
+_DEFAULT_BUCKETS = 24 if keras.backend.backend() == "jax" else 32
 # The keys of results.json's `config`, in order, as the code before
 # `RunConfig` wrote them (commit 896303c, torch, the runs below).
 KEYS_BEFORE = {
@@ -173,7 +176,7 @@ def test_defaults_are_the_experiments():
     # The TT-MLP's ranks are its own (Table 2), not the experiment's.
     assert RunConfig.resolve("ucf11", "tt-mlp").tt_ranks == (1, 8, 8, 8, 1)
     paper = RunConfig.resolve("ucf11", protocol="paper")
-    assert (paper.num_frames, paper.buckets) == (None, 8)
+    assert (paper.num_frames, paper.buckets) == (None, _DEFAULT_BUCKETS)
     assert paper.max_batch_frames in (4096, 8192)
     # Not video: no video settings, none recorded.
     mice = RunConfig.resolve("mice-tuned", frame_shape=(2, 2), buckets=3)
@@ -183,6 +186,24 @@ def test_defaults_are_the_experiments():
         None,
     )
     assert list(mice.to_dict()) == _SETTINGS
+
+
+def test_paper_buckets_by_backend():
+    """The default number of buckets follows the backend; `buckets`
+    given (`--buckets N`) is used exactly as given on every backend."""
+    from ttrnn.experiments import run_config
+
+    assert [
+        run_config.default_buckets(b) for b in ("jax", "tensorflow", "torch")
+    ] == [24, 32, 32]
+    assert run_config.default_buckets("openvino") == 8
+    assert run_config.default_buckets() == _DEFAULT_BUCKETS
+    for buckets in (1, 8, 64):
+        config = RunConfig.resolve("ucf11", protocol="paper", buckets=buckets)
+        assert config.buckets == buckets
+        assert config.to_dict()["buckets"] == buckets
+    # The fast protocol samples frames: no buckets to default.
+    assert RunConfig.resolve("ucf11").buckets is None
 
 
 def test_given_settings_win():
@@ -208,7 +229,8 @@ def test_given_settings_win():
     assert (config.folds, config.max_batch_frames) == ((2,), None)
     recorded = config.to_dict()
     assert recorded["learning_rate"] == [1e-2, 1e-3, 1e-4, 1e-5]
-    assert recorded["folds"] == [2] and recorded["buckets"] == 8
+    assert recorded["folds"] == [2]
+    assert recorded["buckets"] == _DEFAULT_BUCKETS
     assert "out" not in recorded and "verbose" not in recorded
 
 

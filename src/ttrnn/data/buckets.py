@@ -9,12 +9,16 @@ similar length.
 
 Pure NumPy functions: `bucket_lengths` chooses the padded lengths,
 `bucket_rows` the rows of each bucket's batches under a frame budget,
-`plan_batches` deals one epoch's clips into full batches.
+`plan_batches` deals one epoch's clips into full batches, and
+`planned_frames` counts the frames such a plan computes.
 """
 
 import numpy as np
 
 from ttrnn.data._checks import check_int
+
+# The dynamic programme's working matrix: at most this many values.
+_DP_BLOCK_VALUES = 2**20
 
 
 def bucket_lengths(
@@ -29,13 +33,15 @@ def bucket_lengths(
     times the bucket of its longest clip, and the batches' longest clips
     are every `batch_size`-th length in decreasing order, whatever the
     shuffle. Dynamic programming over the distinct lengths,
-    O(num_buckets * distinct^2). The longest clip always sets the last
-    bucket.
+    O(num_buckets * distinct^2) in NumPy. The longest clip always sets
+    the last bucket.
 
     With `max_batch_frames` (batches of long buckets hold fewer rows,
     `bucket_rows`) the rows depend on the buckets chosen, which the
-    dynamic programme cannot see: it runs for several batch sizes and the
-    buckets whose `plan_batches` computes the fewest padded frames win.
+    dynamic programme cannot see: it runs for several batch sizes, and
+    of its answers for every count up to `num_buckets` the buckets whose
+    `plan_batches` computes the fewest frames (`planned_frames`) win, so
+    a larger `num_buckets` never pads more.
 
     Args:
         lengths: int array-like of clip lengths (frames), all >= 1.
@@ -59,61 +65,78 @@ def bucket_lengths(
         return _budget_buckets(
             lengths, num_buckets, batch_size, max_batch_frames
         )
+    return _optimal_buckets(lengths, num_buckets, batch_size)[-1]
+
+
+def _optimal_buckets(lengths, num_buckets, batch_size=None):
+    """The dynamic programme of `bucket_lengths`: the best buckets for
+    every count from 1 to `num_buckets` (fewer where there are fewer
+    distinct lengths), as a list of tuples, the best single bucket first.
+    """
+    values, counts = _distinct(lengths)  # validates
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
-        _distinct(lengths)  # validates
-        tops = np.sort(np.asarray(lengths))[::-1][::batch_size]
-        lengths = tops
-    num_buckets = check_int("num_buckets", num_buckets)
-    values, counts = _distinct(lengths)
+        # Full batches: the batches' longest clips are every
+        # `batch_size`-th length in decreasing order.
+        tops = np.repeat(values, counts)[::-1][::batch_size]
+        values, counts = _distinct(tops)
     k = min(num_buckets, len(values))
-    # cost(i, j): clips with lengths values[i..j] padded to values[j].
-    count_prefix = np.concatenate([[0], np.cumsum(counts)])
+    # cost(i, j): clips with lengths values[i..j-1] padded to values[j-1].
+    count_prefix = np.concatenate([[0], np.cumsum(counts)]).astype(float)
     frame_prefix = np.concatenate([[0], np.cumsum(values * counts)])
+    frame_prefix = frame_prefix.astype(float)
     n = len(values)
     best = np.full((k + 1, n + 1), np.inf)
     choice = np.zeros((k + 1, n + 1), dtype=np.int64)
     best[0, 0] = 0.0
-    starts = np.arange(n)
+    starts = np.arange(n + 1)[:, None]
+    # Columns j at a time, so that an (n + 1) x block matrix stays small.
+    block = max(1, _DP_BLOCK_VALUES // (n + 1))
     for b in range(1, k + 1):
-        for j in range(1, n + 1):
-            # The last bucket holds values[i..j-1], for i in [0, j).
-            i = starts[:j]
-            cost = values[j - 1] * (count_prefix[j] - count_prefix[i]) - (
-                frame_prefix[j] - frame_prefix[i]
+        for lo in range(1, n + 1, block):
+            j = np.arange(lo, min(n + 1, lo + block))[None, :]
+            cost = values[j - 1] * (count_prefix[j] - count_prefix[starts]) - (
+                frame_prefix[j] - frame_prefix[starts]
             )
-            total = best[b - 1, i] + cost
-            at = int(np.argmin(total))
-            best[b, j] = total[at]
-            choice[b, j] = at
-    buckets, j = [], n
-    for b in range(k, 0, -1):
-        buckets.append(int(values[j - 1]))
-        j = choice[b, j]
-    return tuple(sorted(set(buckets)))
+            total = best[b - 1][:, None] + cost
+            total[starts >= j] = np.inf  # the bucket holds values[i..j-1]
+            at = np.argmin(total, axis=0)  # the first of equal costs
+            best[b, j[0]] = total[at, np.arange(j.shape[1])]
+            choice[b, j[0]] = at
+    answers = []
+    for count in range(1, k + 1):
+        buckets, j = [], n
+        for b in range(count, 0, -1):
+            buckets.append(int(values[j - 1]))
+            j = choice[b, j]
+        answers.append(tuple(sorted(set(buckets))))
+    return answers
 
 
 def _budget_buckets(lengths, num_buckets, batch_size, max_batch_frames):
-    """`bucket_lengths` under a frame budget: the best of the dynamic
-    programme's answers for the batch sizes a bucket can get."""
+    """`bucket_lengths` under a frame budget: of the dynamic programme's
+    answers for every count up to `num_buckets` and every batch size a
+    bucket can get, the one whose plan computes the fewest frames (then
+    the fewest buckets). Every answer for a smaller count is among the
+    candidates, so more buckets never pad more."""
     batch_size = check_int("batch_size", batch_size)
     max_batch_frames = check_int("max_batch_frames", max_batch_frames)
     lengths = np.asarray(lengths)
-    _distinct(lengths)  # validates
+    values, _ = _distinct(lengths)  # validates
     sizes = {None, batch_size}
-    sizes |= set(bucket_rows(np.unique(lengths), batch_size, max_batch_frames))
-
-    def padded(buckets):
-        plan = plan_batches(
-            lengths, buckets, batch_size, max_batch_frames=max_batch_frames
-        )
-        return sum(t * len(i) for t, i in plan)
-
-    candidates = [
-        bucket_lengths(lengths, num_buckets, size)
-        for size in sorted(sizes, key=lambda s: s or 0)
-    ]
-    return min(candidates, key=padded)
+    sizes |= set(bucket_rows(values, batch_size, max_batch_frames))
+    candidates = {
+        buckets
+        for size in sizes
+        for buckets in _optimal_buckets(lengths, num_buckets, size)
+    }
+    return min(
+        sorted(candidates),
+        key=lambda buckets: (
+            planned_frames(lengths, buckets, batch_size, max_batch_frames),
+            len(buckets),
+        ),
+    )
 
 
 def check_buckets(buckets, lengths):
@@ -232,6 +255,35 @@ def plan_batches(lengths, buckets, batch_size, rng=None, max_batch_frames=None):
         batches = [batches[i] for i in rng.permutation(len(batches))]
     _lead_with_extremes(batches)
     return [(int(t), np.asarray(i, dtype=np.int64)) for t, i in batches]
+
+
+def planned_frames(lengths, buckets, batch_size, max_batch_frames=None):
+    """The frames (rows x bucket length, dummy rows included) that
+    `plan_batches` computes in an epoch, from the clip counts alone: the
+    same for every shuffle.
+
+    Example:
+    >>> planned_frames([5, 1, 9, 3, 9, 2], (3, 9), 2)
+    42
+    """
+    rows = bucket_rows(buckets, batch_size, max_batch_frames)
+    members = np.bincount(bucket_of(lengths, buckets), minlength=len(buckets))
+    frames, pending, pending_bucket = 0, 0, None
+    for b in range(len(buckets) - 1, -1, -1):
+        clips = int(members[b])
+        if pending:  # the longer bucket's incomplete batch takes clips
+            take = min(rows[pending_bucket] - pending, clips)
+            pending += take
+            clips -= take
+            if pending == rows[pending_bucket]:
+                frames += buckets[pending_bucket] * rows[pending_bucket]
+                pending, pending_bucket = 0, None
+        frames += (clips // rows[b]) * rows[b] * buckets[b]
+        if clips % rows[b]:
+            pending, pending_bucket = clips % rows[b], b
+    if pending:
+        frames += buckets[pending_bucket] * rows[pending_bucket]
+    return int(frames)
 
 
 def _lead_with_extremes(batches):

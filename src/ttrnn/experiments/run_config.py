@@ -20,10 +20,19 @@ from ttrnn.experiments.registry import ExperimentError
 
 # `learning_rate="sweep"`: the candidates.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
-# Video: frames a clip in the fast protocol; the most length buckets in
-# the paper protocol (one compiled graph each).
+# Video: frames a clip in the fast protocol.
 NUM_FRAMES = 16
+# Paper protocol: the most length buckets, per backend (benchmarks/
+# bench_buckets.py, RESULTS.md "Length buckets per backend"). Padded
+# frames cost every epoch: a 1,280-clip set of UCF11's lengths pads 1.17
+# with 8 buckets, 1.06 with 24, 1.05 with 32. JAX compiles a train and a
+# test graph per bucket shape (about 5 + 1.6 CPU seconds and 21 MB of
+# memory each pair, once a fold), so it stops at 24; TensorFlow's graph
+# takes any length and torch runs eagerly, so only the batches' variety
+# limits them: at 32, 20-30 % of the pairs of clips in one batch share
+# a batch again the next epoch (6-9 % at 8, 1 % in random batches).
 BUCKETS = 8
+PAPER_BUCKETS = {"jax": 24, "tensorflow": 32, "torch": 32}
 # Paper protocol: the most padded frames a batch, per backend (at UCF11's
 # length distribution the batches of clips over 256 or 512 frames hold
 # fewer clips). bench_epoch.py (200 clips, 4 of 1,492 frames, one thread,
@@ -54,6 +63,17 @@ def default_max_batch_frames(backend=None):
 
         backend = keras.backend.backend()
     return PAPER_MAX_BATCH_FRAMES.get(backend, 16 * 512)
+
+
+def default_buckets(backend=None):
+    """The paper protocol's default number of length buckets on
+    `backend` (`None`: Keras' backend) from `PAPER_BUCKETS`; `BUCKETS`
+    (8) on a backend not listed."""
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    return PAPER_BUCKETS.get(backend, BUCKETS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +131,9 @@ class RunConfig:
             the protocol: `settings.pixel_scale`).
         buckets: video, paper protocol: the most length buckets a
             split's clips are padded to (`ttrnn.data.bucket_lengths`): at
-            most one compiled graph per bucket; `None` for `BUCKETS` (8).
+            most one compiled graph per bucket on JAX. `None` for the
+            backend's (`PAPER_BUCKETS`): 24 on JAX, 32 on TensorFlow and
+            torch, whose graphs do not depend on the length.
         max_batch_frames: video, paper protocol: the most padded frames
             in a batch; the batches of longer buckets hold fewer clips
             (`ttrnn.data.bucket_rows`), which bounds the memory of the
@@ -311,7 +333,9 @@ def _video(experiment, protocol, asked):
     folds = experiment.folds if asked.folds is None else asked.folds
     paper = protocol == "paper"
     frames = NUM_FRAMES if asked.num_frames is None else asked.num_frames
-    buckets = BUCKETS if asked.buckets is None else asked.buckets
+    buckets = asked.buckets
+    if paper and buckets is None:
+        buckets = default_buckets()
     return dict(
         frame_shape=tuple(int(n) for n in frame_shape),
         num_frames=None if paper else int(frames),
