@@ -13,9 +13,10 @@ Two sections:
   of the bucket shapes of a small set (`--clips`, default 48, bucketed
   as the experiment buckets it), each shape twice: the first call
   traces and compiles, the second only runs. It reports per shape the
-  first call's extra seconds (wall and CPU), the growth of the process's resident
-  memory (after `malloc_trim`) and the number of traces of the train
-  step (under jax.jit and tf.function each trace is one graph).
+  first call's extra seconds (wall and CPU), the growth of the process's
+  resident memory (after `malloc_trim`) and the number of traces of the
+  train and test steps (under jax.jit and tf.function each trace is one
+  graph).
 
     python benchmarks/bench_buckets.py                     # padding
     KERAS_BACKEND=jax python benchmarks/bench_buckets.py --section compile
@@ -39,14 +40,16 @@ BUDGETS = (4096, 8192)  # JAX's default; TensorFlow's and torch's
 def padding_table(counts=COUNTS, budgets=BUDGETS, batch_size=16, seed=0):
     """Rows `(set, clips, budget, count, buckets used, batches, padding)`
     of the deterministic padding sweep."""
-    import numpy as np
     from bench_epoch import make_lengths
 
     from ttrnn.data import bucket_lengths
     from ttrnn.data import plan_batches
+    from ttrnn.data.buckets import planned_frames
 
+    small = make_lengths(160, seed, long_clips=4)
     sets = {
-        "160 clips": make_lengths(160, seed, long_clips=4),
+        "160 clips": small,
+        "160 clips, fold 0's 128 training clips": small[fold_zero(160)],
         "1,280 clips": make_lengths(1280, seed, long_clips=26),
     }
     rows = []
@@ -56,14 +59,10 @@ def padding_table(counts=COUNTS, budgets=BUDGETS, batch_size=16, seed=0):
                 buckets = bucket_lengths(
                     lengths, count, batch_size, max_batch_frames=budget
                 )
-                plan = plan_batches(
-                    lengths,
-                    buckets,
-                    batch_size,
-                    np.random.default_rng(seed),
-                    max_batch_frames=budget,
+                padded = planned_frames(lengths, buckets, batch_size, budget)
+                batches = plan_batches(
+                    lengths, buckets, batch_size, max_batch_frames=budget
                 )
-                padded = sum(t * len(i) for t, i in plan)
                 rows.append(
                     {
                         "set": name,
@@ -71,7 +70,7 @@ def padding_table(counts=COUNTS, budgets=BUDGETS, batch_size=16, seed=0):
                         "budget": budget,
                         "count": count,
                         "buckets": len(buckets),
-                        "batches": len(plan),
+                        "batches": len(batches),
                         "padded_frames": int(padded),
                         "padding": padded / lengths.sum(),
                     }
@@ -79,9 +78,28 @@ def padding_table(counts=COUNTS, budgets=BUDGETS, batch_size=16, seed=0):
     return rows
 
 
+def fold_zero(clips):
+    """The clip indices that fold 0 of `bench_epoch.py`'s `clips`-clip
+    set trains on (its file names decide the folds)."""
+    import tempfile
+
+    from bench_epoch import write_placeholder
+
+    from ttrnn.experiments import datasets
+    from ttrnn.experiments import registry
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        for index in range(clips):
+            write_placeholder(data_dir, index)
+        dataset = datasets.load_video(registry.get("ucf11"), data_dir)
+        train, _ = dataset.folds(5, seed=0)[0]
+        names = [os.path.basename(dataset.clips[i]) for i in train]
+    return [int(name[-8:-4]) for name in names]
+
+
 def format_padding(rows):
     """A markdown table: one line per set and budget, one column per
-    count."""
+    count: the padding, and in brackets the buckets used."""
     counts = sorted({r["count"] for r in rows})
     lines = [
         "| set | real frames | max_batch_frames | "
@@ -95,14 +113,14 @@ def format_padding(rows):
             keys.append((r["set"], r["budget"]))
     for name, budget in keys:
         cells = {
-            r["count"]: r["padding"]
+            r["count"]: f"{r['padding']:.3f} ({r['buckets']})"
             for r in rows
             if (r["set"], r["budget"]) == (name, budget)
         }
         real = next(r["real_frames"] for r in rows if r["set"] == name)
         lines.append(
             f"| {name} | {real:,} | {budget:,} | "
-            + " | ".join(f"{cells[c]:.3f}" for c in counts)
+            + " | ".join(cells[c] for c in counts)
             + " |"
         )
     return "\n".join(lines)
@@ -225,9 +243,7 @@ def main():
     if args.section == "compile":
         if args.clips > 48:
             parser.error("--clips: at most 48 on this shared machine")
-        result = compile_costs(
-            args.clips, args.buckets, args.max_batch_frames
-        )
+        result = compile_costs(args.clips, args.buckets, args.max_batch_frames)
         print(json.dumps(result, indent=1))
         return 0
     print(format_padding(padding_table()))

@@ -3,7 +3,9 @@
 `ttrnn experiment ucf11 --protocol paper` (every frame of every clip,
 zero pre-padding and masking, batch 16 with at most `--max-batch-frames`
 padded frames a batch (the library's default: 4,096 on JAX, 8,192 on
-TensorFlow and torch), TT-GRU 57,600 -> 256 at rank 4)
+TensorFlow and torch), in at most `--buckets` length buckets (the
+library's default: 24 on JAX, 32 on TensorFlow and torch), TT-GRU
+57,600 -> 256 at rank 4)
 on a generated set in UCF11's layout: by default 200 clips of 120x160x3
 frames whose lengths are drawn log-normally (median 180 frames, sigma
 0.6, clipped to 30..1,492, the protocol's range), with 4 clips of the
@@ -19,9 +21,9 @@ fold 0 of the 5-fold protocol for `--epochs` epochs and reports:
   one includes the compiles);
 - the seconds a 1,280-clip UCF11 epoch (1,280 x 190 frames, the mean of
   this distribution) would take: its padded frames (with the padding a
-  1,280-clip set of this distribution gets, `ucf11_padding`: the few
-  clips of a small set fill the length buckets worse) at the rate the
-  benchmark computed padded frames;
+  1,280-clip set of this distribution gets in as many buckets as the run
+  used, `ucf11_padding`: the few clips of a small set fill the length
+  buckets worse) at the rate the benchmark computed padded frames;
 - peak RSS of the whole process (resource.getrusage), and the part the
   libraries take before any data or model (Keras, the backend, and
   TensorFlow, which Keras' saving imports when it is installed);
@@ -65,13 +67,27 @@ def make_lengths(clips, seed, long_clips=4):
     return lengths
 
 
+def write_placeholder(data_dir, index):
+    """Writes clip `index`'s file in the UCF11 layout (it stands for the
+    video file; the frames go into the cache); returns its path."""
+    from ttrnn.data.layouts import UCF11_CLASSES
+
+    label = UCF11_CLASSES[index % len(UCF11_CLASSES)]
+    group = (index // len(UCF11_CLASSES)) % 25 + 1
+    folder = os.path.join(data_dir, label, f"v_{label}_{group:02d}")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"v_{label}_{group:02d}_{index:04d}.mpg")
+    with open(path, "wb") as file:
+        file.write(b"generated; frames are in the cache\n")
+    return path
+
+
 def write_dataset(root, cache_dir, clips, seed, long_clips=4):
     """Writes placeholder clips in the UCF11 layout and their frames into
     the frame cache; returns the data directory. Reused when present."""
     import numpy as np
 
     from ttrnn.data import FrameCache
-    from ttrnn.data.layouts import UCF11_CLASSES
 
     name = f"ucf11-{clips}-{seed}"
     if long_clips != 4:
@@ -85,13 +101,7 @@ def write_dataset(root, cache_dir, clips, seed, long_clips=4):
     rng = np.random.default_rng(seed + 1)
     started = time.perf_counter()
     for index, length in enumerate(lengths):
-        label = UCF11_CLASSES[index % len(UCF11_CLASSES)]
-        group = (index // len(UCF11_CLASSES)) % 25 + 1
-        folder = os.path.join(data_dir, label, f"v_{label}_{group:02d}")
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"v_{label}_{group:02d}_{index:04d}.mpg")
-        with open(path, "wb") as file:  # stands for the video file
-            file.write(b"generated; frames are in the cache\n")
+        path = write_placeholder(data_dir, index)
         # A textured background with a bright square moving across it.
         base = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
         frames = np.repeat(base[None], int(length), axis=0)
@@ -114,7 +124,13 @@ def ucf11_padding(buckets, seed=0, batch_size=16, max_batch_frames=None):
     """Padded / real frames of the length buckets of a 1,280-clip set of
     the same length distribution (a UCF11-sized epoch): more clips fill
     the buckets better than the benchmark's few (the longest bucket's
-    batch is mostly other clips, padded, when only 4 clips reach it)."""
+    batch is mostly other clips, padded, when only 4 clips reach it).
+
+    Args:
+        buckets: the most buckets (the run's count: 24 or 32 with the
+            library's defaults), or `None` for random batches padded to
+            their longest clip.
+    """
     import numpy as np
 
     from ttrnn.data import bucket_lengths
@@ -200,7 +216,7 @@ def child(args):
         from ttrnn.experiments.run_config import SETTINGS as parameters
     except ImportError:  # an earlier ttrnn: its keyword arguments
         parameters = inspect.signature(run.run_experiment).parameters
-    if "buckets" in parameters:
+    if "buckets" in parameters and args.buckets is not None:
         kwargs["buckets"] = args.buckets
     if "max_batch_frames" in parameters and args.max_batch_frames is not None:
         kwargs["max_batch_frames"] = args.max_batch_frames or None
@@ -244,6 +260,7 @@ def child(args):
         "train_compiles": compiles,
         "padding_overhead": padding.get("train"),
         "buckets": padding.get("train_buckets"),
+        "bucket_count": result["config"].get("buckets"),
         "max_batch_frames": result["config"].get("max_batch_frames"),
         "accuracy": result["metrics"].get("accuracy"),
         "wall_seconds": wall,
@@ -281,7 +298,12 @@ def main():
     parser.add_argument("--model", default="tt-gru")
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--buckets", type=int, default=8)
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        default=None,
+        help="most length buckets (default: the library's, per backend)",
+    )
     parser.add_argument(
         "--max-batch-frames",
         type=int,
@@ -321,7 +343,7 @@ def main():
             "--child",
             f"--model={args.model}",
             f"--epochs={args.epochs}",
-            f"--buckets={args.buckets}",
+            *([] if args.buckets is None else [f"--buckets={args.buckets}"]),
             *(
                 []
                 if args.max_batch_frames is None
@@ -353,8 +375,9 @@ def main():
         record["label"] = args.label
         # A 1,280-clip epoch (mean 190 frames) at the rate padded frames
         # are computed, with the padding that many clips get.
+        count = record.get("bucket_count") or args.buckets or 8
         record["ucf11_padding"] = ucf11_padding(
-            args.buckets if record.get("buckets") else None,
+            count if record.get("buckets") else None,
             max_batch_frames=record.get("max_batch_frames"),
         )
         record["ucf11_epoch_seconds"] = (
@@ -380,7 +403,8 @@ def format_row(r):
         f"peak {r['peak_rss_gb']:.2f} GB (libraries "
         f"{r.get('import_rss_gb', float('nan')):.2f}), "
         f"compiles {r['train_compiles']}, "
-        f"padding {r['padding_overhead']:.2f}, "
+        f"padding {r['padding_overhead']:.2f} in "
+        f"{len(r.get('buckets') or [])} buckets, "
         f"max batch frames {r.get('max_batch_frames')}"
     )
 

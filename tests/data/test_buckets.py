@@ -71,6 +71,8 @@ class TestBucketLengths:
             for rest in itertools.combinations(values[:-1], r)
         )
         assert _batched_frames(lengths, buckets, batch_size) == best
+        plan = plan_batches(lengths, buckets, batch_size)
+        assert sorted({t for t, _ in plan}) == list(buckets)
 
     @settings(max_examples=40, deadline=None)
     @given(lengths_st, st.integers(1, 4), st.integers(1, 6), st.integers(1, 90))
@@ -286,6 +288,9 @@ class TestMoreBuckets:
                 lengths, buckets, batch_size, max_batch_frames=budget
             )
             padded.append(_computed_frames(plan))
+            # No bucket whose clips all top up longer batches: every
+            # bucket is a batch shape (JAX: one compile each).
+            assert sorted({t for t, _ in plan}) == list(buckets)
         assert padded == sorted(padded, reverse=True)
 
     @pytest.mark.parametrize(

@@ -42,6 +42,22 @@ def generated(tmp_path):
     return dataset, cache, lengths
 
 
+def _sequence(generated, buckets, seed):
+    """Batches of at most 4 clips and 60 padded frames."""
+    dataset, cache, _ = generated
+    return VideoSequence(
+        dataset,
+        cache,
+        batch_size=4,
+        num_frames=None,
+        buckets=buckets,
+        max_batch_frames=60,
+        seed=seed,
+        verbose=0,
+        prefetch=False,
+    )
+
+
 def _traced_fit(monkeypatch, sequence, epochs=2):
     """Fits a small model; returns the calls of `Model.train_step` (under
     jax.jit and tf.function, one per trace)."""
@@ -70,18 +86,7 @@ def _traced_fit(monkeypatch, sequence, epochs=2):
 
 @pytest.mark.parametrize("buckets", [3, 9])
 def test_graphs_per_backend(generated, monkeypatch, buckets):
-    dataset, cache, _ = generated
-    sequence = VideoSequence(
-        dataset,
-        cache,
-        batch_size=4,
-        num_frames=None,
-        buckets=buckets,
-        max_batch_frames=60,
-        seed=1,
-        verbose=0,
-        prefetch=False,
-    )
+    sequence = _sequence(generated, buckets, seed=1)
     assert len(sequence.buckets) <= buckets
     shapes = set()
     for epoch in range(2):
@@ -104,20 +109,10 @@ def test_graphs_per_backend(generated, monkeypatch, buckets):
 def test_padding_overhead_is_the_batch_shapes(generated):
     """`padding_overhead` (what results.json records) is the frames the
     batches hold over the clips' frames, and falls with more buckets."""
-    dataset, cache, lengths = generated
+    lengths = generated[2]
     overheads = []
     for buckets in (1, 3, 9):
-        sequence = VideoSequence(
-            dataset,
-            cache,
-            batch_size=4,
-            num_frames=None,
-            buckets=buckets,
-            max_batch_frames=60,
-            seed=2,
-            verbose=0,
-            prefetch=False,
-        )
+        sequence = _sequence(generated, buckets, seed=2)
         computed = sum(
             int(np.prod(sequence[i][0].shape[:2])) for i in range(len(sequence))
         )

@@ -65,7 +65,10 @@ def bucket_lengths(
         return _budget_buckets(
             lengths, num_buckets, batch_size, max_batch_frames
         )
-    return _optimal_buckets(lengths, num_buckets, batch_size)[-1]
+    buckets = _optimal_buckets(lengths, num_buckets, batch_size)[-1]
+    if batch_size is None:
+        return buckets
+    return _used_buckets(lengths, buckets, batch_size)
 
 
 def _optimal_buckets(lengths, num_buckets, batch_size=None):
@@ -129,6 +132,10 @@ def _budget_buckets(lengths, num_buckets, batch_size, max_batch_frames):
         buckets
         for size in sizes
         for buckets in _optimal_buckets(lengths, num_buckets, size)
+    }
+    candidates = {
+        _used_buckets(lengths, buckets, batch_size, max_batch_frames)
+        for buckets in candidates
     }
     return min(
         sorted(candidates),
@@ -267,8 +274,16 @@ def planned_frames(lengths, buckets, batch_size, max_batch_frames=None):
     42
     """
     rows = bucket_rows(buckets, batch_size, max_batch_frames)
+    batches = _batches_per_bucket(lengths, buckets, rows)
+    return int(sum(n * r * t for n, r, t in zip(batches, rows, buckets)))
+
+
+def _batches_per_bucket(lengths, buckets, rows):
+    """How many batches of each bucket `plan_batches` deals (the same
+    for every shuffle)."""
     members = np.bincount(bucket_of(lengths, buckets), minlength=len(buckets))
-    frames, pending, pending_bucket = 0, 0, None
+    batches = [0] * len(buckets)
+    pending, pending_bucket = 0, None
     for b in range(len(buckets) - 1, -1, -1):
         clips = int(members[b])
         if pending:  # the longer bucket's incomplete batch takes clips
@@ -276,14 +291,24 @@ def planned_frames(lengths, buckets, batch_size, max_batch_frames=None):
             pending += take
             clips -= take
             if pending == rows[pending_bucket]:
-                frames += buckets[pending_bucket] * rows[pending_bucket]
+                batches[pending_bucket] += 1
                 pending, pending_bucket = 0, None
-        frames += (clips // rows[b]) * rows[b] * buckets[b]
+        batches[b] += clips // rows[b]
         if clips % rows[b]:
             pending, pending_bucket = clips % rows[b], b
     if pending:
-        frames += buckets[pending_bucket] * rows[pending_bucket]
-    return int(frames)
+        batches[pending_bucket] += 1
+    return batches
+
+
+def _used_buckets(lengths, buckets, batch_size, max_batch_frames=None):
+    """The buckets that hold batches. A bucket whose clips all top up a
+    longer bucket's batch deals none; without it its clips join the
+    next longer bucket, which also dealt none or holds that batch, so
+    the plan computes the same frames with one compiled shape less."""
+    rows = bucket_rows(buckets, batch_size, max_batch_frames)
+    batches = _batches_per_bucket(lengths, buckets, rows)
+    return tuple(t for t, n in zip(buckets, batches) if n)
 
 
 def _lead_with_extremes(batches):
