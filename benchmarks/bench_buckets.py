@@ -1,12 +1,16 @@
 """Length buckets of the 2017 video protocol: padding against compiles.
 
-Two sections:
+Three sections:
 
 - `padding` (no backend, deterministic): padded / real frames of the
   epoch plan (`ttrnn.data.plan_batches`) for several bucket counts and
   frame budgets, on `bench_epoch.py`'s length distribution
   (`make_lengths`): its 160-clip set (4 clips of 1,492 frames) and a
   1,280-clip UCF11-sized set (26 such clips, as `ucf11_padding`).
+- `variety` (deterministic): what more buckets cost in shuffling. Clips
+  are shuffled within their bucket, so with more (smaller) buckets the
+  same clips share batches epoch after epoch: the share of the pairs of
+  clips batched together in one epoch that are again in the next.
 - `compile` (one backend, `KERAS_BACKEND`): the cost of one more bucket.
   The paper TT-GRU (57,600 -> 256, rank 4, uint8 frames and a padding
   mask) takes `train_on_batch` and `test_on_batch` on zero-padded batches
@@ -19,6 +23,7 @@ Two sections:
   graph).
 
     python benchmarks/bench_buckets.py                     # padding
+    python benchmarks/bench_buckets.py --section variety   # batch mates
     KERAS_BACKEND=jax python benchmarks/bench_buckets.py --section compile
 """
 
@@ -124,6 +129,41 @@ def format_padding(rows):
             + " |"
         )
     return "\n".join(lines)
+
+
+def batch_mates(counts=COUNTS, budgets=BUDGETS, epochs=5, seed=0):
+    """Rows `(budget, count, share)`: of the pairs of clips of the
+    1,280-clip set batched together in an epoch, the share batched
+    together again in the next (mean over `epochs` epoch pairs)."""
+    import numpy as np
+    from bench_epoch import make_lengths
+
+    from ttrnn.data import bucket_lengths
+    from ttrnn.data import plan_batches
+
+    lengths = make_lengths(1280, seed, long_clips=26)
+
+    def batch_of(plan):
+        which = np.full(len(lengths), -1)
+        for index, (_, members) in enumerate(plan):
+            which[members[members >= 0]] = index
+        return which[:, None] == which[None, :]
+
+    rows = []
+    for budget in budgets:
+        for count in (*counts, len(lengths)):
+            buckets = bucket_lengths(lengths, count, 16, None, budget)
+            rng = np.random.default_rng(seed)
+            plans = [
+                batch_of(plan_batches(lengths, buckets, 16, rng, budget))
+                for _ in range(epochs + 1)
+            ]
+            shares = []
+            for before, after in zip(plans, plans[1:]):
+                np.fill_diagonal(before, False)
+                shares.append((before & after).sum() / before.sum())
+            rows.append((budget, count, float(np.mean(shares))))
+    return rows
 
 
 def _rss_mb():
@@ -235,7 +275,7 @@ def compile_costs(clips=48, count=8, budget=None, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--section", choices=("padding", "compile"))
+    parser.add_argument("--section", choices=("padding", "compile", "variety"))
     parser.add_argument("--clips", type=int, default=48)
     parser.add_argument("--buckets", type=int, default=8)
     parser.add_argument("--max-batch-frames", type=int, default=None)
@@ -245,6 +285,10 @@ def main():
             parser.error("--clips: at most 48 on this shared machine")
         result = compile_costs(args.clips, args.buckets, args.max_batch_frames)
         print(json.dumps(result, indent=1))
+        return 0
+    if args.section == "variety":
+        for budget, count, share in batch_mates():
+            print(f"max_batch_frames {budget}, {count} buckets: {share:.2f}")
         return 0
     print(format_padding(padding_table()))
     return 0
