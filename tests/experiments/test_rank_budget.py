@@ -55,6 +55,7 @@ def test_rank_budget_run_records_the_schedule(tmp_path, capsys):
     assert schedule[-1]["target_params"] == 400
     assert schedule[-1]["params"] <= 400
     assert result["config"]["rank_budget"] == {"target_params": 400}
+    assert "rank_schedules" not in result  # one split: no folds to list
     # The weights are counted at the adapted ranks, not the variables'.
     row = result["weights"]["layers"][0]
     assert row["tt_ranks"] == schedule[-1]["ranks"][row["layer"]]
@@ -150,3 +151,34 @@ def test_compression_and_budget_exclude_each_other(capsys):
     with pytest.raises(SystemExit, match="2"):
         cli.main([*args, "--compression", "10"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_video_run_keeps_every_folds_schedule(tmp_path, av):
+    """A two-fold video run adapts the ranks of each fold's model on its
+    own: results.json keeps each fold's schedule under `rank_schedules`
+    (as each fold's state.json has it) and, as before, the last fold's
+    under `rank_schedule`."""
+    from tests.helpers import write_tiny_ucf11
+
+    data_dir = tmp_path / "ucf11"
+    write_tiny_ucf11(data_dir)
+    out = tmp_path / "run"
+    argv = ["experiment", "ucf11", "--data-dir", str(data_dir)]
+    argv += ["--out", str(out), "--epochs", "2", "--frame-shape", "16x24"]
+    argv += ["--folds", "0,1", "--batch-size", "4", "--frames", "3"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--rank-budget", "500"]
+    assert cli.main([*argv, "--verbose", "0", "--no-plots"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    schedules = result["rank_schedules"]
+    assert list(schedules) == ["fold-0", "fold-1"]
+    saved = [
+        json.loads(path.read_text())["rank_adaptation"]["schedule"]
+        for path in sorted(out.rglob(checkpointing.STATE))
+    ]
+    assert len(saved) == 2
+    assert [schedules["fold-0"], schedules["fold-1"]] == saved
+    for schedule in saved:
+        assert [s["epoch"] for s in schedule] == [1]
+        assert schedule[-1]["params"] <= 500
+    assert result["rank_schedule"] == schedules["fold-1"]
+    assert "rank_schedules" not in result["config"]

@@ -295,17 +295,20 @@ def _fit(config, found, label, build, train, validation, run_dir, **options):
         overwrite=config.overwrite,
         seed=config.seed,
         verbose=config.verbose,
-        callbacks=rank_callbacks(config, found, run_dir),
+        callbacks=rank_callbacks(config, found, run_dir, label),
         **options,
     )
     _record_rate(config, found, label, model)
     return model, state
 
 
-def rank_callbacks(config, found, run_dir):
+def rank_callbacks(config, found, run_dir, label=None):
     """[RankAdaptation] for a run with a rank budget (`--rank-budget`,
     `--compression`), else []. Its schedule goes to `found`, whence to
     results.json: truncations after epochs 1 .. min(3, epochs - 1).
+    `found["rank_schedule"]` is the schedule of the split fitted last,
+    `found["rank_schedules"][label]` that of the split `label` (e.g.
+    "fold-0"): each fold of a video run adapts its own ranks.
 
     A resumed run keeps the plan it began with (in its state.json), so
     its truncations come after the same epochs, whatever `--epochs` says
@@ -335,6 +338,7 @@ def rank_callbacks(config, found, run_dir):
                 f"{adapt.end} or more, or --overwrite to start again."
             )
     found["rank_schedule"] = adapt.schedule  # filled during fit
+    found.setdefault("rank_schedules", {})[label] = adapt.schedule
     return [adapt]
 
 
