@@ -182,3 +182,60 @@ def test_video_run_keeps_every_folds_schedule(tmp_path, av):
         assert schedule[-1]["params"] <= 500
     assert result["rank_schedule"] == schedules["fold-1"]
     assert "rank_schedules" not in result["config"]
+
+
+def test_resume_with_another_budget_is_refused(tmp_path, monkeypatch, capsys):
+    """The rank budget is part of the plan a run began with: resuming it
+    with another one (or none) is a usage error naming both; the same
+    budget resumes."""
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    out = tmp_path / "run"
+    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
+    args += [str(out), "--no-plots", "--epochs", "3"]
+    with monkeypatch.context() as patch:
+        _killed_after(patch, 1)
+        with pytest.raises(_Killed):
+            cli.main([*args, "--rank-budget", "400"])
+    state = json.loads((out / checkpointing.STATE).read_text())
+    assert state["rank_adaptation"]["budget"] == {"target_params": 400}
+    where = repr(str(out))
+    for given, said, fix in [
+        (["--rank-budget", "300"], "--rank-budget 300", "--rank-budget 400"),
+        (["--compression", "10"], "--compression 10", "--rank-budget 400"),
+        ([], "no rank budget", "--rank-budget 400"),
+    ]:
+        assert cli.main([*args, "--resume", *given]) == 2
+        assert capsys.readouterr().err == (
+            f"ttrnn experiment: error: {said[0].upper() + said[1:]} differs "
+            f"from the run being resumed in {where}, which began with "
+            f"--rank-budget 400 (a resumed run keeps its plan). Pass {fix}, "
+            "or --overwrite to start again.\n"
+        )
+    assert json.loads((out / checkpointing.STATE).read_text()) == state
+    assert cli.main([*args, "--resume", "--rank-budget", "400"]) == 0
+    assert json.loads((out / "results.json").read_text())["epochs_done"] == 3
+
+
+def test_resume_with_a_budget_of_a_run_without_one_is_refused(
+    tmp_path, monkeypatch, capsys
+):
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    out = tmp_path / "run"
+    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
+    args += [str(out), "--no-plots", "--epochs", "2"]
+    with monkeypatch.context() as patch:
+        _killed_after(patch, 1)
+        with pytest.raises(_Killed):
+            cli.main(args)
+    assert cli.main([*args, "--resume", "--compression", "8"]) == 2
+    assert capsys.readouterr().err == (
+        "ttrnn experiment: error: --compression 8 differs from the run "
+        f"being resumed in {str(out)!r}, which began with no rank budget "
+        "(a resumed run keeps its plan). Pass neither --rank-budget nor "
+        "--compression, or --overwrite to start again.\n"
+    )
+    assert cli.main([*args, "--resume"]) == 0
