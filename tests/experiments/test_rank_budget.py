@@ -41,6 +41,23 @@ def _killed_after(monkeypatch, epochs_done):
     )
 
 
+def _killed_mice_run(tmp_path, monkeypatch, options, killed):
+    """`ttrnn experiment mice OPTIONS KILLED` on generated data, killed
+    after epoch 1; returns the command's arguments (without KILLED) and
+    its folder."""
+    write_spls_like(
+        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    )
+    out = tmp_path / "run"
+    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
+    args += [str(out), "--no-plots", *options]
+    with monkeypatch.context() as patch:
+        _killed_after(patch, 1)
+        with pytest.raises(_Killed):
+            cli.main([*args, *killed])
+    return args, out
+
+
 def test_rank_budget_run_records_the_schedule(tmp_path, capsys):
     write_spls_like(
         tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
@@ -121,16 +138,9 @@ def test_resume_keeps_the_plan_whatever_epochs_says(
     epoch 1: --epochs 5 on resume keeps those two truncations (a fresh
     5-epoch plan would truncate after 1, 2 and 3); --epochs 1, before the
     last one, is refused."""
-    write_spls_like(
-        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    args, out = _killed_mice_run(
+        tmp_path, monkeypatch, ["--rank-budget", "400"], ["--epochs", "3"]
     )
-    out = tmp_path / "run"
-    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
-    args += [str(out), "--no-plots", "--rank-budget", "400"]
-    with monkeypatch.context() as patch:
-        _killed_after(patch, 1)
-        with pytest.raises(_Killed):
-            cli.main([*args, "--epochs", "3"])
     first = json.loads((out / checkpointing.STATE).read_text())
     first = first["rank_adaptation"]["schedule"]
     assert cli.main([*args, "--resume", "--epochs", "1"]) == 2
@@ -188,16 +198,9 @@ def test_resume_with_another_budget_is_refused(tmp_path, monkeypatch, capsys):
     """The rank budget is part of the plan a run began with: resuming it
     with another one (or none) is a usage error naming both; the same
     budget resumes."""
-    write_spls_like(
-        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
+    args, out = _killed_mice_run(
+        tmp_path, monkeypatch, ["--epochs", "3"], ["--rank-budget", "400"]
     )
-    out = tmp_path / "run"
-    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
-    args += [str(out), "--no-plots", "--epochs", "3"]
-    with monkeypatch.context() as patch:
-        _killed_after(patch, 1)
-        with pytest.raises(_Killed):
-            cli.main([*args, "--rank-budget", "400"])
     state = json.loads((out / checkpointing.STATE).read_text())
     assert state["rank_adaptation"]["budget"] == {"target_params": 400}
     where = repr(str(out))
@@ -221,16 +224,7 @@ def test_resume_with_another_budget_is_refused(tmp_path, monkeypatch, capsys):
 def test_resume_with_a_budget_of_a_run_without_one_is_refused(
     tmp_path, monkeypatch, capsys
 ):
-    write_spls_like(
-        tmp_path / "spls", "mice", {"train": 20, "valid": 6}, 145, 83
-    )
-    out = tmp_path / "run"
-    args = ["experiment", "mice", "--data-dir", str(tmp_path), "--out"]
-    args += [str(out), "--no-plots", "--epochs", "2"]
-    with monkeypatch.context() as patch:
-        _killed_after(patch, 1)
-        with pytest.raises(_Killed):
-            cli.main(args)
+    args, out = _killed_mice_run(tmp_path, monkeypatch, ["--epochs", "2"], [])
     assert cli.main([*args, "--resume", "--compression", "8"]) == 2
     assert capsys.readouterr().err == (
         "ttrnn experiment: error: --compression 8 differs from the run "
