@@ -250,14 +250,13 @@ def compress(
     position = {layer.name: k for k, layer in enumerate(everything)}
     rows.sort(key=lambda row: position.get(row.name, len(position)))
     tried = {row.name: row for row in rows}
-    skipped = [
-        tried[layer.name]
-        if layer.name in tried
-        else skipped_row(layer, _why_untried(layer, layers, min_params))
-        for layer in everything
-        if layer.count_params()
-        and (id(layer) not in chosen or tried[layer.name].note)
-    ]
+    skipped = []
+    for layer in everything:
+        row = tried.get(layer.name)
+        if row is None and id(layer) not in chosen and _weights(layer):
+            row = skipped_row(layer, _why_untried(layer, layers, min_params))
+        if row is not None and row.note:
+            skipped.append(row)
     report = CompressionReport(
         layers=rows,
         params_before=model.count_params(),
@@ -276,6 +275,13 @@ def compress(
             new_model, model, data, finetune
         )
     return new_model, report
+
+
+def _weights(layer):
+    try:
+        return layer.count_params()
+    except ValueError:  # an unbuilt layer (Keras raises): no weights yet
+        return 0
 
 
 def _why_untried(layer, layers, min_params):
