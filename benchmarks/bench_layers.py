@@ -48,9 +48,11 @@ common.set_backend_threads()
 
 VOCAB, DIM, IDS, EMB_RANK = 1_000_000, 256, 4096, 16
 # 256 -> 256 channels as (4, 8, 8) modes, ranks (1, 6, 6, 2, 1): the
-# channels path costs 18.5 % of the dense conv's multiply-adds.
+# channels path costs 23.0 % of the dense conv's multiply-adds
+# (`ttrnn.summary`'s count at batch 32, which `bench_conv` prints).
 CONV = dict(filters=256, kernel_size=3, padding="same")
-# 256 r + 3 r^2 + 3 r^2 + r 256 multiply-adds a pixel at r = 97: 18 %.
+# 256 r + 3 r^2 + 3 r^2 + r 256 multiply-adds a pixel at r = 97: 18 % of
+# the dense conv's, near our channels path's 23.0 %.
 PEER_SAME_MACS_RANK = 97
 CONV_MODES, CONV_RANKS, CONV_BATCH, SIDE = (4, 8, 8), (1, 6, 6, 2, 1), 32, 32
 INNER = 5

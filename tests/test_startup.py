@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import types
+import warnings
 
 import pytest
 
@@ -132,6 +133,42 @@ class TestOnlyTorchInstalled:
         assert done.returncode == 1
         assert done.stderr.startswith("ttrnn info: error: KERAS_BACKEND=")
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not _installed("jax"), reason="needs jax")
+class TestOnlyJaxInstalled:
+    HIDE = ("tensorflow", "torch")
+
+    def test_import_keras_first_then_ttrnn(self, tmp_path):
+        # Keras' own error comes first (ttrnn is not imported yet); then
+        # `import ttrnn` says why, selects JAX and `import keras` works.
+        code = (
+            "try:\n    import keras\n"
+            "except ModuleNotFoundError as error:\n    print(error)\n"
+            "import ttrnn\n" + _REPORT.replace("; ", "\n")
+        )
+        done = _run(["-c", code], _env(tmp_path, self.HIDE))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "No module named 'tensorflow'",
+            "backend jax",
+            "loaded ['jax']",
+        ]
+        assert (
+            "UserWarning: An earlier `import keras` failed: with "
+            "KERAS_BACKEND unset, Keras uses TensorFlow, which is not "
+            "installed. ttrnn has set KERAS_BACKEND='jax', so `import "
+            "keras` works now. Next time import ttrnn before Keras, or set "
+            "KERAS_BACKEND=jax (e.g. `export KERAS_BACKEND=jax`)."
+        ) in done.stderr
+
+    def test_import_ttrnn_first_does_not_warn(self, tmp_path):
+        done = _run(
+            ["-c", "import ttrnn; " + _REPORT], _env(tmp_path, self.HIDE)
+        )
+        assert done.returncode == 0, done.stderr
+        assert "backend jax" in done.stdout
+        assert "earlier `import keras`" not in done.stderr
 
 
 def test_explicit_keras_backend_is_kept(tmp_path):
@@ -317,7 +354,27 @@ class TestRules:
             _select_backend.select()
         text = str(info.value)
         assert "Keras is already imported on the 'tensorflow' backend" in text
+        assert "restart Python with the backend set, or import ttrnn" in text
         assert "Set KERAS_BACKEND=jax" in text
+
+    def test_failed_keras_import_is_explained(self, fake, monkeypatch):
+        monkeypatch.setattr(
+            _select_backend, "_keras_import_failed", lambda: True
+        )
+        fake.installed = {"jax", "torch"}
+        with pytest.warns(
+            UserWarning,
+            match=r"earlier `import keras` failed: .* Keras uses TensorFlow"
+            r", which is not installed\. ttrnn has set KERAS_BACKEND='jax'",
+        ):
+            assert _select_backend.select() == "jax"
+        # With TensorFlow installed the failure had another cause: no
+        # advice about backends.
+        del os.environ["KERAS_BACKEND"]
+        fake.installed = {"jax", "tensorflow"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _select_backend.select() == "jax"
 
     def test_keras_already_imported_is_kept(self):
         import keras

@@ -16,7 +16,11 @@ and fills in the rest:
    otherwise the first run (no file) and every later one would differ.
 4. Otherwise the first installed of JAX, TensorFlow, PyTorch becomes
    `KERAS_BACKEND` (checked with `importlib.util.find_spec`, which imports
-   nothing).
+   nothing). When an earlier `import keras` failed on Keras' default
+   TensorFlow backend (TensorFlow not installed; part of Keras is left in
+   `sys.modules`), a warning says why and how to avoid it: import ttrnn
+   first, or set KERAS_BACKEND. `import keras` failing before ttrnn is
+   imported is Keras' own error, which ttrnn cannot reach.
 
 This module imports neither Keras nor a backend.
 """
@@ -25,6 +29,7 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 
 from ttrnn import _tf_logs
 
@@ -196,7 +201,8 @@ def select():
             in_use,
             "Keras is already imported on the {backend!r} backend, but "
             "{package} is not installed. Keras reads KERAS_BACKEND once, at "
-            "its first import: restart Python with the backend set. {fix}",
+            "its first import: restart Python with the backend set, or "
+            "import ttrnn before Keras. {fix}",
         )
     chosen = os.environ.get("KERAS_BACKEND")
     if chosen:
@@ -215,5 +221,22 @@ def select():
     have = installed()
     if not have:
         raise BackendError(_fix(None))
+    if _keras_import_failed() and not is_installed("tensorflow"):
+        warnings.warn(
+            "An earlier `import keras` failed: with KERAS_BACKEND unset, "
+            "Keras uses TensorFlow, which is not installed. ttrnn has set "
+            f"KERAS_BACKEND={have[0]!r}, so `import keras` works now. Next "
+            "time import ttrnn before Keras, or set KERAS_BACKEND="
+            f"{have[0]} (e.g. `export KERAS_BACKEND={have[0]}`).",
+            stacklevel=2,
+        )
     os.environ["KERAS_BACKEND"] = have[0]
     return have[0]
+
+
+def _keras_import_failed():
+    """Whether an `import keras` started and failed in this process: the
+    package is missing from `sys.modules`, some of its modules are not."""
+    return "keras" not in sys.modules and any(
+        name.startswith("keras.") for name in list(sys.modules)
+    )

@@ -115,12 +115,20 @@ class RankAdaptation(keras.callbacks.Callback):
     def get_state(self):
         """The plan and the truncations so far, as JSON-able values: what
         a resumed run needs besides the model (see `set_state`)."""
+        budget = {
+            "target_params": self.target_params,
+            "target_compression": self.target_compression,
+            "eps": self.eps,
+        }
         return {
             "warmup": self.warmup,
             "every": self.every,
             "stages": self.stages,
             "unit": self.unit,
             "schedule": [dict(entry) for entry in self.schedule],
+            # What the run aims at: a resume can check it (`set_state`
+            # keeps this callback's own).
+            "budget": {k: v for k, v in budget.items() if v is not None},
         }
 
     def set_state(self, state):

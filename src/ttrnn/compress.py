@@ -41,8 +41,15 @@ class CompressionReport:
     """Per-layer results of `compress` and the model totals.
 
     Attributes:
-        layers: list of `LayerReport`, in model order.
+        layers: list of `LayerReport`, in model order: the layers
+            `compress` converted or tried to (a `note` says why one of
+            them stayed as it was).
         params_before, params_after: weights of the whole model.
+        skipped: list of `LayerReport`, in model order: every layer with
+            weights that the new model keeps as it was, each with the
+            reason in `note` (too small for `min_params`, not named in
+            `layers`, an unsupported layer type, or the conversion's own
+            reason, e.g. a dim without a good TT factorisation).
     """
 
     layers: list
@@ -52,13 +59,14 @@ class CompressionReport:
     # before any fine-tuning}; with finetune=, the distillation losses.
     output_errors: dict = None
     finetune_losses: list = None
+    skipped: list = dataclasses.field(default_factory=list)
 
     @property
     def compression(self):
         return self.params_before / max(self.params_after, 1)
 
     def __getitem__(self, name):
-        for row in self.layers:
+        for row in self.layers + self.skipped:
             if row.name == name:
                 return row
         raise KeyError(name)
@@ -68,9 +76,7 @@ class CompressionReport:
         rows = [head]
         for r in self.layers:
             if r.note:
-                rows.append((r.name, r.before, f"{r.params_before:,}", "", ""))
-                rows.append(("", f"  skipped: {r.note}", "", "", ""))
-                continue
+                continue  # listed with the layers left as they are
             shape = "x".join(map(str, r.tt_input_shape))
             shape += " -> " + "x".join(map(str, r.tt_output_shape))
             shape += f", r={max(r.tt_ranks)}"
@@ -95,10 +101,18 @@ class CompressionReport:
             )
         )
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        return "\n".join(
+        lines = [
             "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
             for row in rows
-        )
+        ]
+        if self.skipped:
+            lines.append("left as they are:")
+        for r in self.skipped:
+            lines.append(
+                f"  {r.name} ({r.before}, {r.params_before:,} weights): "
+                f"{r.note}"
+            )
+        return "\n".join(lines)
 
 
 def compress(
@@ -216,10 +230,10 @@ def compress(
                 if chosen[id(layer)]:  # named by the user
                     raise skip.error from None
                 warnings.warn(
-                    f"compress: layer {layer.name!r} left dense: {skip}",
+                    f"compress: layer {layer.name!r} left dense: {skip.note}",
                     stacklevel=4,
                 )
-                row = skipped_row(layer, str(skip))
+                row = skipped_row(layer, skip.note)
             rows.append(row)
         if new is None:
             new = layer.__class__.from_config(layer.get_config())
@@ -232,19 +246,60 @@ def compress(
     )
     for new, weights in pairs:
         new.set_weights(weights)
-    position = {layer.name: k for k, layer in enumerate(flat_layers(model))}
+    everything = flat_layers(model)
+    position = {layer.name: k for k, layer in enumerate(everything)}
     rows.sort(key=lambda row: position.get(row.name, len(position)))
+    tried = {row.name: row for row in rows}
+    skipped = []
+    for layer in everything:
+        row = tried.get(layer.name)
+        if row is None and id(layer) not in chosen and _weights(layer):
+            row = skipped_row(layer, _why_untried(layer, layers, min_params))
+        if row is not None and row.note:
+            skipped.append(row)
     report = CompressionReport(
         layers=rows,
         params_before=model.count_params(),
         params_after=new_model.count_params(),
         output_errors=errors,
+        skipped=skipped,
     )
+    if skipped and all(row.note for row in rows):
+        warnings.warn(
+            "compress: every layer was left as it was (print the report "
+            "for the reasons).",
+            stacklevel=2,
+        )
     if finetune:
         report.finetune_losses = compress_data.distill(
             new_model, model, data, finetune
         )
     return new_model, report
+
+
+def _weights(layer):
+    try:
+        return layer.count_params()
+    except ValueError:  # an unbuilt layer (Keras raises): no weights yet
+        return 0
+
+
+def _why_untried(layer, layers, min_params):
+    """Why `compress` did not try to convert `layer`, for the report."""
+    if converter(layer) is None:
+        kinds = sorted({cls.__name__ for cls, _ in converters()})
+        kinds = [k for k in kinds if not k.startswith("TT")]
+        return (
+            f"unsupported layer type {type(layer).__name__} (`compress` "
+            f"converts {', '.join(kinds)} and TT layers)"
+        )
+    if layers is not None:
+        return "not named in `layers`"
+    return (
+        f"too small to shrink: {kernel_size(layer):,} kernel weights, "
+        f"fewer than min_params={min_params} (lower `min_params` or name "
+        "it in `layers` to convert it)"
+    )
 
 
 def _data_aware(model, chosen, data, options):

@@ -77,11 +77,16 @@ class Options:
 
 
 class Skip(Exception):
-    """A layer that cannot be converted; `error` is what a user gets."""
+    """A layer that cannot be converted; `error` is what a user gets who
+    named it, `reason` a short why for the report (`note`)."""
 
-    def __init__(self, error):
+    def __init__(self, error, reason=None):
         super().__init__(str(error))
         self.error = error
+        self.note = str(error) if reason is None else f"{reason}: {error}"
+
+
+SMALL_FOR_BUDGET = "too small to shrink at this budget"
 
 
 def rank_caps(ins, outs, options):
@@ -113,7 +118,7 @@ def _tt_svd(matrix, ins, outs, options, full=None, layer=None):
     try:
         caps = rank_caps(*full, options)
     except ValueError as error:
-        raise Skip(error) from None
+        raise Skip(error, SMALL_FOR_BUDGET) from None
     return tt.from_dense(matrix, *full, max_rank=caps, eps=options.eps)
 
 
@@ -121,7 +126,22 @@ def _auto_modes(rows, cols, options):
     try:
         return factorize.auto_shapes(rows, cols, options.d)
     except ValueError as error:
-        raise Skip(error) from None
+        d = options.d or factorize.choose_d(rows, cols)
+        bad = [
+            f"{n} {what}"
+            for n, what in ((rows, "inputs"), (cols, "outputs"))
+            if not _factors(n, d)
+        ]
+        reason = f"no TT factorisation of {' and '.join(bad)} into {d} modes"
+        raise Skip(error, reason) from None
+
+
+def _factors(n, d):
+    try:
+        factorize.balanced_modes(n, d)
+    except ValueError:
+        return False
+    return True
 
 
 def report(layer, new, params_after, rel_error):
@@ -187,7 +207,7 @@ def round_tt(layer, options):
     try:
         caps = rank_caps(ins, outs, options)
     except ValueError as error:
-        raise Skip(error) from None
+        raise Skip(error, SMALL_FOR_BUDGET) from None
     new = compress_data.rounded(layer, caps, options)
     new_cores = [keras.ops.convert_to_numpy(c) for c in new.cores]
     # The error of the whole kernel from the per-matrix errors.
@@ -213,7 +233,8 @@ def embedding_to_tt(cls, layer, options, default_d):
         padded, ins = factorize.suggest_padding(vocab, d)
         outs = factorize.embedding_modes(dim, d)
     except ValueError as error:
-        raise Skip(error) from None
+        reason = f"no TT factorisation of its {vocab} x {dim} table"
+        raise Skip(error, reason) from None
     # A budget counts against the real table, not the padded one.
     budget = options
     if options.compression is not None:

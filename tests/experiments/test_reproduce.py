@@ -141,6 +141,26 @@ def test_plan_of_a_cross_validated_table_shrunk(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "name, folds, expected",
+    [
+        ("hmdb51", [0, 1, 2, 3, 4], "folds 0-4 where the paper ran fold 1"),
+        ("hmdb51", [0, 2], "folds 0, 2 where the paper ran fold 1"),
+        ("hmdb51", [3], "fold 3 where the paper ran fold 1"),
+        ("ucf11", [3], "fold 3 of 0-4"),
+        ("ucf11", [0, 2], "folds 0, 2 of 0-4"),
+    ],
+)
+def test_plan_says_which_folds_run(name, folds, expected):
+    table = reproduce_tables.get(name)
+    runs, shrunk, _ = reproduce_tables.plan(table, "out", folds=folds)
+    assert shrunk == [expected]
+    assert sorted({r.fold for r in runs}) == folds
+    # The paper's own folds change nothing.
+    paper = registry.resolve(name, "paper")[0].folds or range(5)
+    assert reproduce_tables.plan(table, "out", folds=list(paper))[1] == []
+
+
 def test_plan_of_a_group_table(tmp_path):
     table = reproduce_tables.get("nips2003")
     runs, shrunk, _ = reproduce_tables.plan(table, str(tmp_path), epochs=2)

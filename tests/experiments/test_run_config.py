@@ -345,3 +345,24 @@ def test_folds_of_a_run_without_folds_are_refused(capsys):
         registry.ExperimentError, match="official split, not on cross-.* it. "
     ):
         RunConfig.resolve("hollywood2", folds=[0])
+
+
+@pytest.mark.parametrize("name", ["mnist", "fibonacci", "mnist-seq"])
+def test_folds_of_an_experiment_without_folds_are_refused(
+    tmp_path, capsys, name
+):
+    """Feed-forward and sequence experiments have no folds: `--folds` is
+    a usage error naming the experiments that take it, before any data
+    is read."""
+    argv = ["experiment", name, "--folds", "0", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"ttrnn experiment: error: Argument `folds`: {name} has no "
+        "cross-validation folds; ucf11, youtube-celebrities and hmdb51 "
+        "(--protocol paper) take it. Received: folds=[0]\n"
+    )
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(
+        registry.ExperimentError, match=r"^Argument `folds`: reuters has no "
+    ):
+        RunConfig.resolve("reuters", folds=[1, 2])

@@ -374,7 +374,12 @@ class TestTTConv2D:
             layer(_x(shape))
 
     def test_spatial_rank_above_kernel_size_warns_and_clips(self):
-        with pytest.warns(UserWarning, match=r"cut 2"):
+        with pytest.warns(
+            UserWarning,
+            match=r"useful rank 2 at cut 2 for tt_input_shape=\(2, 3\), "
+            r"tt_output_shape=\(3, 2\) and the kernel's 2 positions \(kh "
+            r"kw: the last core's input mode\)",
+        ):
             layer = TTConv2D(6, (1, 2), INS, OUTS, (1, 2, 5, 1))
         assert layer.tt_ranks == (1, 2, 2, 1)
 

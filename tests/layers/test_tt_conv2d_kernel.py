@@ -176,6 +176,24 @@ class TestKernelLayout:
         assert small.evaluation_path((8, 32, 32, 64))[0] == "chain"
         assert big.evaluation_path((8, 32, 32, 8))[0] == "dense"
 
+    def test_rank_warning_names_the_users_modes(self):
+        # Not the padded matrix modes (2, 4, 3, 3, 1, 1) -> (1, ..., 4, 4).
+        with pytest.warns(UserWarning) as caught:
+            layer = TTConv2D(16, 3, (2, 4), (4, 4), 50, tt_layout="kernel")
+            layer.build((None, 8, 8, 8))
+        (message,) = [str(w.message) for w in caught]
+        assert message.startswith(
+            "tt_ranks=50 exceeds the largest useful rank 2 at cut 1 and 8 "
+            "at cut 2 and 24 at cut 3 and 16 at cut 4 and 4 at cut 5 for "
+            "tt_input_shape=(2, 4), tt_output_shape=(4, 4) and the 3x3 "
+            "kernel in the kernel layout, whose cores take the input "
+            "modes, kh, kw, then the output modes (a larger rank adds "
+            "weights, never expressiveness); using tt_ranks=(1, 2, 8, 24, "
+            "16, 4, 1): 2,068 core weights."
+        )
+        assert ", 1, 1)" not in message
+        assert layer.tt_ranks == (1, 2, 8, 24, 16, 4, 1)
+
     def test_kernel_cost_counts_the_chain(self):
         layer = TTConv2D(16, 3, tt_ranks=4, tt_layout="kernel", padding="same")
         layer.build((None, 8, 8, 12))

@@ -97,8 +97,8 @@ def markdown(report):
     ]
     if report["shrunk"]:
         lines += [
-            f"**Shrunk: {'; '.join(report['shrunk'])}.** Not the paper's "
-            "settings: the figures do not compare with 2017's.",
+            f"**Not the paper's settings: {'; '.join(report['shrunk'])}.** "
+            "The figures do not compare directly with 2017's.",
             "",
         ]
     if report["table"] == "table1":
@@ -264,7 +264,7 @@ def draw(report, path):
             _bars(ax, chosen, metric, several)
     title = f"ttrnn reproduce {report['table']}: ours vs 2017"
     if report["shrunk"]:
-        title += f"\n(shrunk: {'; '.join(report['shrunk'])})"
+        title += f"\n(not the paper's settings: {'; '.join(report['shrunk'])})"
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -120,7 +120,8 @@ TABLES = (
     ),
     Table(
         "hmdb51",
-        "ICML 2017: HMDB51 accuracy (official split 1, every 3rd frame)",
+        "ICML 2017: HMDB51 accuracy (fold 1 of the 2017 script's random "
+        "5-fold split, every 3rd frame)",
         ("hmdb51",),
         _VIDEO_SCRIPT,
         cost="4 runs of 100 epochs over about 3,600 clips; use a GPU",
@@ -174,7 +175,11 @@ def describe(table):
     lines = [f"{table.name:<21}{table.reproduces}"]
     for name in table.experiments:
         experiment = registry.get(name)
-        folds = f"{FOLDS} folds, " if experiment.cross_validated else ""
+        folds = ""
+        if experiment.cross_validated:
+            folds = f"{FOLDS} folds, "
+            if experiment.folds:
+                folds = f"{_fold_list(experiment.folds)} of {FOLDS}, "
         models = ", ".join(table_models(table, experiment))
         lines.append(
             f"{'':<23}{name}: {models} ({folds}{experiment.epochs} epochs)"
@@ -285,16 +290,26 @@ def _shrunk(settings):
         shrunk.append(f"models {chosen} of {', '.join(dict.fromkeys(paper))}")
     for s in settings.values():
         if s["folds"] is not None and s["folds"] != s["default_folds"]:
-            chosen = ", ".join(map(str, s["folds"]))
-            every = s["default_folds"]
-            of = (
-                f"0-{FOLDS - 1}"
-                if every == list(range(FOLDS))
-                else ", ".join(map(str, every))
-            )
-            shrunk.append(f"folds {chosen} of {of}")
+            chosen, paper = s["folds"], s["default_folds"]
+            if set(chosen) <= set(paper):  # e.g. "folds 0, 2 of 0-4"
+                of = _fold_list(paper).split(" ", 1)[1]
+                shrunk.append(f"{_fold_list(chosen)} of {of}")
+            else:  # other or more folds than the paper ran
+                shrunk.append(
+                    f"{_fold_list(chosen)} where the paper ran "
+                    f"{_fold_list(paper)}"
+                )
             break
     return shrunk
+
+
+def _fold_list(folds):
+    """ "folds 0-4", "folds 0, 2" or "fold 1"."""
+    folds = list(folds)
+    if folds == list(range(FOLDS)):
+        return f"folds 0-{FOLDS - 1}"
+    word = "fold" if len(folds) == 1 else "folds"
+    return f"{word} {', '.join(map(str, folds))}"
 
 
 # Table 1 of the ICML 2017 paper: input 57,600 = 8x20x20x18, hidden 256 =

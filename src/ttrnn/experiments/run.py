@@ -131,6 +131,7 @@ def _finish(experiment, config, found, splits, started):
     """The results: scores, weights, times, settings; written to
     `<out>/results.json` (with the plots)."""
     schedule = found.pop("rank_schedule", None)
+    schedules = found.pop("rank_schedules", None)
     label, model, state, _ = splits[-1]
     counted = _at_live_ranks(model) if schedule is not None else model
     rows = info.layer_rows(counted, config.batch_size)
@@ -166,7 +167,9 @@ def _finish(experiment, config, found, splits, started):
         "out": os.fspath(config.out),
     }
     if schedule is not None:
-        result["rank_schedule"] = schedule
+        result["rank_schedule"] = schedule  # the last split's
+    if schedules is not None and len(splits) > 1:
+        result["rank_schedules"] = schedules  # by split, e.g. "fold-0"
     if len(splits) > 1:
         result["metrics_std"] = {
             k: statistics.pstdev([s[k] for s in per_split]) for k in keys

@@ -309,6 +309,12 @@ SETTINGS = tuple(n for n in _FIELDS if n not in _DERIVED + ("model",))
 def _video(experiment, protocol, asked):
     """The video settings, filled in (`None` for other experiments)."""
     if experiment.kind != "video":
+        if asked.folds is not None:
+            raise ExperimentError(
+                f"Argument `folds`: {experiment.name} has no cross-"
+                f"validation folds; {_folded()} take it. Received: "
+                f"folds={list(asked.folds)}"
+            )
         return dict.fromkeys(_VIDEO + _PAPER_VIDEO)
     frame_shape = tuple(asked.frame_shape or experiment.frame_shape)
     modes = asked.tt_input_shape
@@ -347,6 +353,22 @@ def _video(experiment, protocol, asked):
         if paper
         else None,
     )
+
+
+def _folded():
+    """The experiments that run cross-validation folds, in words: e.g.
+    "ucf11, youtube-celebrities and hmdb51 (--protocol paper)"."""
+    named = []
+    for name in registry.names():
+        protocols = registry.get(name).protocols
+        folded = [
+            p for p in protocols if registry.resolve(name, p)[0].cross_validated
+        ]
+        if folded and len(folded) < len(protocols):
+            name += f" (--protocol {', '.join(folded)})"
+        if folded:
+            named.append(name)
+    return ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def _learning_rate(learning_rate, experiment):

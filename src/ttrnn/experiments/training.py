@@ -19,9 +19,9 @@ from ttrnn.experiments import datasets
 from ttrnn.experiments import metrics
 from ttrnn.experiments import models
 from ttrnn.experiments import parallel
+from ttrnn.experiments import rank_budget
 from ttrnn.experiments import relevance_plots
 from ttrnn.experiments import rundir
-from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.splits import video_splits
 
 # `learning_rate="sweep"`: epochs of each trial run (the candidates are
@@ -295,47 +295,11 @@ def _fit(config, found, label, build, train, validation, run_dir, **options):
         overwrite=config.overwrite,
         seed=config.seed,
         verbose=config.verbose,
-        callbacks=rank_callbacks(config, found, run_dir),
+        callbacks=rank_budget.rank_callbacks(config, found, run_dir, label),
         **options,
     )
     _record_rate(config, found, label, model)
     return model, state
-
-
-def rank_callbacks(config, found, run_dir):
-    """[RankAdaptation] for a run with a rank budget (`--rank-budget`,
-    `--compression`), else []. Its schedule goes to `found`, whence to
-    results.json: truncations after epochs 1 .. min(3, epochs - 1).
-
-    A resumed run keeps the plan it began with (in its state.json), so
-    its truncations come after the same epochs, whatever `--epochs` says
-    now, and the schedule lists those of the earlier sessions too.
-
-    Raises:
-        ExperimentError: resuming with `--epochs` that end before the
-            plan's last truncation (the budget would not be met).
-    """
-    if not config.rank_budget:
-        return []
-    from ttrnn.callbacks import RankAdaptation
-
-    stages = max(1, min(3, config.epochs - 1))
-    adapt = RankAdaptation(
-        **config.rank_budget, warmup=1, every=1, stages=stages
-    )
-    saved = checkpointing.load_state(run_dir) if config.resume else None
-    if saved and adapt.checkpoint_key in saved:
-        adapt.set_state(saved[adapt.checkpoint_key])
-        if config.epochs < adapt.end:
-            raise ExperimentError(
-                f"--epochs {config.epochs} ends before the rank schedule "
-                f"of the run being resumed in {run_dir!r}: it truncates "
-                f"after epochs {adapt.warmup} to {adapt.end} (planned when "
-                "it began; a resumed run keeps its plan). Pass --epochs "
-                f"{adapt.end} or more, or --overwrite to start again."
-            )
-    found["rank_schedule"] = adapt.schedule  # filled during fit
-    return [adapt]
 
 
 def begin_training(config):

@@ -158,7 +158,9 @@ def useful_ranks(tt_ranks, tt_input_shape, tt_output_shape):
     return tuple(ranks)
 
 
-def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
+def validate_ranks(
+    tt_ranks, tt_input_shape, tt_output_shape, clip=True, described=None
+):
     """Checks and normalises TT ranks.
 
     Args:
@@ -173,6 +175,9 @@ def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
             ranks used; a warning also says when the ranks give more
             weights than the dense matrix. When False they are kept,
             silently.
+        described: how that warning names the modes (a layer's own
+            words for a matrix it pads, e.g. a convolution's); default
+            "tt_input_shape=... and tt_output_shape=...".
 
     Returns:
         Tuple of d + 1 ints.
@@ -205,7 +210,9 @@ def validate_ranks(tt_ranks, tt_input_shape, tt_output_shape, clip=True):
                 f"Received: tt_ranks={ranks}"
             )
     if clip:
-        ranks = _clip_with_warning(tt_ranks, ranks, in_shape, out_shape)
+        ranks = _clip_with_warning(
+            tt_ranks, ranks, in_shape, out_shape, described
+        )
     return ranks
 
 
@@ -235,8 +242,10 @@ def check_rank(tt_ranks):
     return int(tt_ranks)
 
 
-def _clip_with_warning(given, ranks, in_shape, out_shape):
+def _clip_with_warning(given, ranks, in_shape, out_shape, described=None):
     """`useful_ranks`, warning about lowered ranks and weights > dense."""
+    if described is None:
+        described = f"tt_input_shape={in_shape} and tt_output_shape={out_shape}"
     clipped = useful_ranks(ranks, in_shape, out_shape)
     params = sum(
         math.prod(s) for s in core_shapes(in_shape, out_shape, clipped)
@@ -249,8 +258,7 @@ def _clip_with_warning(given, ranks, in_shape, out_shape):
         messages.append(
             f"tt_ranks={received} exceeds the largest useful rank "
             + " and ".join(f"{clipped[k]} at cut {k}" for k in cuts)
-            + f" for tt_input_shape={in_shape} and tt_output_shape="
-            f"{out_shape} (a larger rank adds weights, never "
+            + f" for {described} (a larger rank adds weights, never "
             f"expressiveness); using tt_ranks={clipped}: {params:,} core "
             "weights."
         )

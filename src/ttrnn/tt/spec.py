@@ -239,6 +239,25 @@ class TTMatrixSpec:
             return tuple(ins), (self.gates * outs[0],) + tuple(outs[1:])
         return tuple(ins), tuple(outs)
 
+    def _described(self, ins, outs):
+        """The modes in the user's words, for the rank warning: a
+        convolution's channel and filter modes, not its padded matrix."""
+        if self.kernel_modes is not None:
+            kh, kw = self.kernel_modes
+            return (
+                f"tt_input_shape={tuple(ins)}, tt_output_shape="
+                f"{tuple(outs)} and the {kh}x{kw} kernel in the kernel "
+                "layout, whose cores take the input modes, kh, kw, then "
+                "the output modes"
+            )
+        if self.spatial_mode is not None:
+            return (
+                f"tt_input_shape={tuple(ins)}, tt_output_shape="
+                f"{tuple(outs)} and the kernel's {self.spatial_mode} "
+                "positions (kh kw: the last core's input mode)"
+            )
+        return None
+
     def _ranks(self, ins, outs):
         """The ranks of the cores' TT-matrices (each matrix the same)."""
         m_ins, m_outs = self._matrix_modes(ins, outs)
@@ -268,7 +287,9 @@ class TTMatrixSpec:
                     'kernel layout, tt_layout="kernel" (or be one int). '
                     f"Received: tt_ranks={given} ({len(given)} entries)"
                 )
-            return shapes.validate_ranks(given, m_ins, m_outs)
+            return shapes.validate_ranks(
+                given, m_ins, m_outs, described=self._described(ins, outs)
+            )
         # A budget counts the weights of all matrices; a compression is
         # against the dense kernel (a table's real rows, not its padding).
         matrices = self.num_matrices
