@@ -169,7 +169,7 @@ def conv_layers():
             )
             # FactorizedConv leaves its factors and bias uninitialised
             # (torch.empty: NaNs, infinities and denormals from freed
-            # memory, whose arithmetic ran 1.5-3x slower from run to run);
+            # memory: the step time moved with them from run to run);
             # its own initialisation, N(0, 0.02) for the whole kernel.
             peer.reset_parameters()
             out[f"tltorch FactorizedConv tt r={rank}"] = peer
