@@ -104,7 +104,7 @@ def output_map(x, v, bias=None):
         y = ops.matmul(
             _batched(ops.transpose(v), batch), ops.transpose(x, (0, 2, 1))
         )
-        return y if bias is None else ops.add(y, ops.reshape(bias, (-1, 1)))
+        return y if bias is None else _add_bias(y, ops.reshape(bias, (-1, 1)))
     xp = runtime.array_ops()
 
     @ops.custom_gradient
@@ -154,12 +154,21 @@ def kernel_tt_conv(x, cores, geometry, path="chain", bias=None):
     y = ops.conv(x, kernel, **geometry.conv_args())
     if bias is None:
         return y
-    return ops.add(y, _bias_shape(bias, geometry))
+    if geometry.channels_first:
+        return _add_bias(y, ops.reshape(bias, (-1, 1, 1)))
+    return ops.add(y, bias)
 
 
-def _bias_shape(bias, geometry):
-    """`bias` shaped to broadcast over an output in `geometry`'s format."""
-    return ops.reshape(bias, (-1, 1, 1)) if geometry.channels_first else bias
+def _add_bias(y, bias):
+    """y + bias for a channels-first `y` and a bias shaped (F, 1, ...).
+
+    The bias comes first: Keras' TensorFlow `add(y, bias)` takes a bias
+    whose size matches y's last axis for a channels-last one
+    (`tf.nn.bias_add` "NHWC"), and adds it along that axis when the last
+    side equals F (Keras 3 on TensorFlow; `keras.layers.Conv2D` channels
+    first does so too).
+    """
+    return ops.add(bias, y)
 
 
 def chain_macs(modes, geometry, input_shape):
