@@ -112,7 +112,9 @@ def output_map(x, v, bias=None):
         v_t = xp.broadcast_to(xp.transpose(v), (batch, *ops.shape(v)[::-1]))
         y = xp.matmul(v_t, xp.transpose(x, (0, 2, 1)))
         if bias:
-            y = xp.add(y, xp.reshape(bias[0], (-1, 1)))
+            b = xp.reshape(bias[0], (-1, 1))
+            # torch: in place into y; keras.ops: bias first (`_add_bias`).
+            y = _add_bias(y, b) if xp is ops else xp.add(y, b)
 
         def grad(*args, upstream=None):
             if upstream is None:  # JAX and TensorFlow call grad(upstream)
