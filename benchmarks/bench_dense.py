@@ -2,6 +2,7 @@
 
 Usage: KERAS_BACKEND=torch python benchmarks/bench_dense.py [--cases ABCD]
        [--repeats 7] [--sweep] [--json out.json]
+       [--strategies auto,measure,ltr[2,2]/batch_last]
 
 Forward and forward+backward (gradients of the weights; x needs none, as
 for a first layer) of a TTDense with tt_strategy "auto" (the planner),
@@ -13,6 +14,7 @@ same input/output sizes. JAX runs under `jax.jit`, TensorFlow under
 import argparse
 import json
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -169,10 +171,11 @@ def main(argv=None):
     parser.add_argument(
         "--strategies",
         default="auto,measure,ltr,dense",
-        help="TT strategies",
+        help="TT strategies or plan names (ltr[2,2]/batch_last), commas",
     )
     args = parser.parse_args(argv)
-    strategies = args.strategies.split(",")
+    # Commas inside a plan name's brackets do not separate.
+    strategies = re.split(r",(?![^\[]*\])", args.strategies)
     rows = []
     for name in args.cases:
         ins, outs, rank, batch = CASES[name]

@@ -159,7 +159,7 @@ def conv_layers():
         # modes): rank 6 as ours, and the rank whose 1x1 - kh - kw - 1x1
         # chain costs the multiply-adds of our channels path.
         for rank in (CONV_RANKS[1], PEER_SAME_MACS_RANK):
-            out[f"tltorch FactorizedConv tt r={rank}"] = tltorch.FactorizedConv(
+            peer = tltorch.FactorizedConv(
                 256,
                 256,
                 3,
@@ -169,6 +169,12 @@ def conv_layers():
                 rank=(1, rank, rank, rank, 1),
                 implementation="factorized",
             )
+            # FactorizedConv leaves its factors and bias uninitialised
+            # (torch.empty: NaNs, infinities and denormals from freed
+            # memory: the step time moved with them from run to run);
+            # its own initialisation, N(0, 0.02) for the whole kernel.
+            peer.reset_parameters()
+            out[f"tltorch FactorizedConv tt r={rank}"] = peer
     except Exception as e:  # noqa: BLE001 - report any failure
         out["tltorch FactorizedConv"] = f"{type(e).__name__}: {e}"
     return out

@@ -8,6 +8,8 @@ from tests.helpers import to_numpy
 from ttrnn import TTConv2D
 from ttrnn import compress
 from ttrnn.testing import run_layer_test
+from ttrnn.tt.contraction import conv_kernel
+from ttrnn.tt.contraction import runtime
 
 INS, OUTS, RANKS = (2, 3), (3, 2), (1, 2, 3, 4, 3, 2, 1)  # C = F = 6
 
@@ -43,7 +45,10 @@ def _keras_conv(layer, input_shape, **kwargs):
     kwargs.pop("kernel_size", None)
     conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, **kwargs)
     conv.build(input_shape)
-    conv.set_weights([to_numpy(layer.to_dense()), to_numpy(layer.bias)])
+    weights = [to_numpy(layer.to_dense())]
+    if conv.use_bias:
+        weights.append(to_numpy(layer.bias))
+    conv.set_weights(weights)
     return conv
 
 
@@ -142,12 +147,20 @@ class TestKernelLayout:
         x = _x(shape)
         y = layer(x)
         assert layer.evaluation_path(x.shape)[0] == strategy
-        conv = _keras_conv(layer, shape, data_format=data_format, **geometry)
-        expected = to_numpy(conv(x))
+        # Conv2D without its bias, the bias added here: Keras 3's
+        # TensorFlow Conv2D adds a channels-first bias along the last axis
+        # when that side equals the filters (valid padding here: 6).
+        conv = _keras_conv(
+            layer, shape, data_format=data_format, use_bias=False, **geometry
+        )
+        axis = 1 if data_format == "channels_first" else -1
+        bias = to_numpy(layer.bias).reshape((-1, 1, 1) if axis == 1 else -1)
+        expected = to_numpy(conv(x)) + bias
         np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-4, atol=1e-5)
         g = _x(expected.shape, seed=1)
         grads, dx = _grads(layer, x, g)
         ref_grads, ref_dx = _grads(conv, x, g)
+        ref_grads.append(g.sum(tuple(a for a in range(4) if a != axis % 4)))
         np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-4)
         # The cores' gradients through the dense kernel's: d loss / d K
         # is Conv2D's kernel gradient; the cores' follow from the chain
@@ -166,6 +179,24 @@ class TestKernelLayout:
             got = float((grad * direction).sum())
             assert got == pytest.approx(expected_dir, rel=1e-3, abs=1e-3)
         np.testing.assert_allclose(grads[-1], ref_grads[-1], rtol=1e-4)
+
+    @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+    def test_without_bias_equals_keras_conv2d(self, data_format):
+        layer = _kernel(padding="same", data_format=data_format, use_bias=False)
+        shape = (2, 9, 8, 6) if data_format == "channels_last" else (2, 6, 9, 8)
+        x = _x(shape)
+        y = layer(x)
+        conv = keras.layers.Conv2D(
+            6, 3, padding="same", data_format=data_format, use_bias=False
+        )
+        conv.build(shape)
+        conv.set_weights([to_numpy(layer.to_dense())])
+        expected = to_numpy(conv(x))
+        np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-4, atol=1e-5)
+        g = _x(expected.shape, seed=1)
+        np.testing.assert_allclose(
+            _grads(layer, x, g)[1], _grads(conv, x, g)[1], rtol=1e-4, atol=1e-4
+        )
 
     def test_auto_picks_fewer_multiply_adds(self):
         small = TTConv2D(64, 3, tt_ranks=2, tt_layout="kernel")
@@ -272,6 +303,67 @@ class TestKernelLayout:
     def test_chain_strategy_needs_the_kernel_layout(self):
         with pytest.raises(ValueError, match=r"tt_strategy"):
             TTConv2D(6, 3, INS, OUTS, (1, 2, 3, 1), tt_strategy="chain")
+
+
+def _output_map_grads(x, v, bias, g):
+    """output_map(x, v, bias) and the gradients of sum(output * g) for
+    x, v and bias (NumPy)."""
+    backend = keras.backend.backend()
+    args = [keras.ops.convert_to_tensor(a) for a in (x, v, bias)]
+    if backend == "jax":
+        import jax
+
+        def loss(*args):
+            return (conv_kernel.output_map(*args) * g).sum()
+
+        grads = jax.grad(loss, argnums=(0, 1, 2))(*args)
+        y = conv_kernel.output_map(*args)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            y = conv_kernel.output_map(*args)
+            loss = tf.reduce_sum(y * g)
+        grads = tape.gradient(loss, args)
+    else:
+        for a in args:
+            a.requires_grad_(True)
+        y = conv_kernel.output_map(*args)
+        (y * keras.ops.convert_to_tensor(g)).sum().backward()
+        grads = [a.grad for a in args]
+    return to_numpy(y), [to_numpy(d) for d in grads]
+
+
+class TestOutputMap:
+    """The chain's last 1x1 step, channels first, with the hand-written
+    gradient (torch's default) and under autodiff, on every backend."""
+
+    # pixels = filters: Keras' TensorFlow `add` would take the bias for
+    # the last axis's (see `conv_kernel._add_bias`).
+    @pytest.mark.parametrize("pixels", [10, 5])
+    @pytest.mark.parametrize("explicit", [True, False])
+    def test_equals_the_product(self, explicit, pixels, monkeypatch):
+        monkeypatch.setattr(
+            runtime, "explicit_output_map_gradient", lambda: explicit
+        )
+        batch, rank, filters = 3, 4, 5
+        x = _x((batch, pixels, rank))
+        v, bias = _x((rank, filters), seed=1), _x((filters,), seed=2)
+        g = _x((batch, filters, pixels), seed=3)
+        y, (d_x, d_v, d_bias) = _output_map_grads(x, v, bias, g)
+        x64, v64, g64 = (a.astype("f8") for a in (x, v, g))
+        expected = np.einsum("bpr,rf->bfp", x64, v64) + bias[:, None]
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            d_x, np.einsum("bfp,rf->bpr", g64, v64), rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            d_v, np.einsum("bpr,bfp->rf", x64, g64), rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            d_bias, g64.sum((0, 2)), rtol=1e-5, atol=1e-5
+        )
 
 
 def _conv_model(seed=0):

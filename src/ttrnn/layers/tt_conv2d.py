@@ -212,13 +212,15 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
 
     def call(self, inputs):
         path, plan = self.evaluation_path(inputs.shape, inputs.dtype)
-        if self.tt_layout == "kernel":
-            x = kernel_tt_conv(inputs, self.cores, self._geometry, path)
+        if self.tt_layout == "kernel":  # the bias joins the last step
+            x = kernel_tt_conv(
+                inputs, self.cores, self._geometry, path, self.bias
+            )
         else:
             x = tt_conv(inputs, self.cores, self._geometry, path, plan)
-        if self.bias is not None:
-            shape = (-1, 1, 1) if self._channel_axis == 1 else (-1,)
-            x = ops.add(x, ops.reshape(self.bias, shape))
+            if self.bias is not None:
+                shape = (-1, 1, 1) if self._channel_axis == 1 else (-1,)
+                x = ops.add(x, ops.reshape(self.bias, shape))
         if self.activation is not None:
             x = self.activation(x)
         return x

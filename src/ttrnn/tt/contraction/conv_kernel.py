@@ -15,6 +15,7 @@ import math
 
 from keras import ops
 
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.conv import conv_kernel
 from ttrnn.tt.contraction.conv import conv_output_length
 
@@ -48,17 +49,15 @@ def chain_factors(cores):
     return u, h, w, v
 
 
-def chain_conv(x, cores, geometry):
-    """conv2d(x, K) for the kernel-layout TT kernel K of `cores`, by the
-    chain 1x1 - kh x 1 - 1 x kw - 1x1 (no bias), in `geometry`'s data
-    format. Zero padding and the 1x1 maps commute, so "same" padding of
-    each axis in its own step equals that of the whole kernel."""
+def chain_conv(x, cores, geometry, bias=None):
+    """conv2d(x, K) (+ `bias`) for the kernel-layout TT kernel K of
+    `cores`, by the chain 1x1 - kh x 1 - 1 x kw - 1x1, in `geometry`'s
+    data format. Zero padding and the 1x1 maps commute, so "same" padding
+    of each axis in its own step equals that of the whole kernel."""
     u, h, w, v = chain_factors(cores)
-    (sh, sw), (dh, dw) = geometry.strides, geometry.dilation_rate
-    pad = geometry.padding
-    # The steps between the 1x1s run channels last: channels first, the
-    # first 1x1 writes its output so, and the last reads it so, as
-    # batched matmuls of transposed views (no copies; oneDNN's and
+    # The steps between the 1x1s run on channels-last memory: channels
+    # first, the first 1x1 writes its output so, and the last reads it
+    # so, as batched matmuls of transposed views (no copies; oneDNN's and
     # TensorFlow's CPU convs take channels last natively).
     if geometry.channels_first:
         batch, channels, rows, cols = ops.shape(x)
@@ -67,14 +66,78 @@ def chain_conv(x, cores, geometry):
         x = ops.reshape(x, (batch, rows, cols, ops.shape(u)[1]))
     else:
         x = ops.matmul(x, u)
-    x = ops.conv(x, h, (sh, 1), pad, "channels_last", dilation_rate=(dh, 1))
-    x = ops.conv(x, w, (1, sw), pad, "channels_last", dilation_rate=(1, dw))
+    x = _spatial_steps(x, h, w, geometry)
     if not geometry.channels_first:
-        return ops.matmul(x, v)
+        x = ops.matmul(x, v)
+        return x if bias is None else ops.add(x, bias)
     batch, rows, cols, rank = ops.shape(x)
-    x = ops.transpose(ops.reshape(x, (batch, -1, rank)), (0, 2, 1))
-    y = ops.matmul(_batched(ops.transpose(v), batch), x)  # (B, F, H W)
+    y = output_map(ops.reshape(x, (batch, -1, rank)), v, bias)
     return ops.reshape(y, (batch, ops.shape(v)[1], rows, cols))
+
+
+def _spatial_steps(x, h, w, geometry):
+    """The kh x 1 and 1 x kw convs of channels-last `x` (B, H, W, r),
+    channels last out, each called in the data format that takes the
+    memory as it is (`runtime.conv_format_of_channels_last`)."""
+    (sh, sw), (dh, dw) = geometry.strides, geometry.dilation_rate
+    pad = geometry.padding
+    fmt = runtime.conv_format_of_channels_last()
+    if fmt == "channels_first":
+        x = ops.transpose(x, (0, 3, 1, 2))
+    x = ops.conv(x, h, (sh, 1), pad, fmt, dilation_rate=(dh, 1))
+    x = ops.conv(x, w, (1, sw), pad, fmt, dilation_rate=(1, dw))
+    if fmt == "channels_first":
+        x = ops.transpose(x, (0, 2, 3, 1))
+    return x
+
+
+def output_map(x, v, bias=None):
+    """The last 1x1 step, channels first: (B, F, P) = V^T x^T (+ bias
+    along F) for x (B, P, r), V (r, F).
+
+    Under autodiff, or with the hand-written gradient that writes x's
+    gradient as (B, P, r) and adds the bias in place
+    (`runtime.explicit_output_map_gradient`); the two are equal.
+    """
+    batch = ops.shape(x)[0]
+    if not runtime.explicit_output_map_gradient():
+        y = ops.matmul(
+            _batched(ops.transpose(v), batch), ops.transpose(x, (0, 2, 1))
+        )
+        return y if bias is None else _add_bias(y, ops.reshape(bias, (-1, 1)))
+    xp = runtime.array_ops()
+
+    @ops.custom_gradient
+    def run(x, v, *bias):
+        v_t = xp.broadcast_to(xp.transpose(v), (batch, *ops.shape(v)[::-1]))
+        y = xp.matmul(v_t, xp.transpose(x, (0, 2, 1)))
+        if bias:
+            b = xp.reshape(bias[0], (-1, 1))
+            # torch: in place into y; keras.ops: bias first (`_add_bias`).
+            y = _add_bias(y, b) if xp is ops else xp.add(y, b)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # JAX and TensorFlow call grad(upstream)
+                (upstream,) = args
+            # x's gradient as x is held, (B, P, F) @ (B, F, r); V's and
+            # the bias' as products with upstream (B, F, P) untransposed
+            # (torch: a transposed one, or a sum over (B, P), measured
+            # 3-5x slower at rank 6).
+            d_x = xp.matmul(xp.transpose(upstream, (0, 2, 1)), v_t)
+            d_v = xp.transpose(xp.sum(xp.matmul(upstream, x), 0))
+            if not bias:
+                return d_x, d_v
+            ones = ops.ones((ops.shape(x)[1], 1), upstream.dtype)
+            d_bias = xp.sum(xp.matmul(upstream, ones), 0)
+            return d_x, d_v, xp.reshape(d_bias, (-1,))
+
+        return y, grad
+
+    if bias is None:
+        return run(x, v)
+    # A variable read outside: torch's autograd.Function (and TensorFlow's
+    # custom gradient) take tensors only.
+    return run(x, v, ops.convert_to_tensor(bias))
 
 
 def _batched(matrix, batch):
@@ -84,12 +147,30 @@ def _batched(matrix, batch):
     return ops.broadcast_to(matrix, (batch, *ops.shape(matrix)))
 
 
-def kernel_tt_conv(x, cores, geometry, path="chain"):
-    """The kernel-layout TT conv on `path` ("chain" or "dense")."""
-    if path == "dense":
-        kernel = conv_kernel(cores, geometry.kernel_size)
-        return ops.conv(x, kernel, **geometry.conv_args())
-    return chain_conv(x, cores, geometry)
+def kernel_tt_conv(x, cores, geometry, path="chain", bias=None):
+    """The kernel-layout TT conv on `path` ("chain" or "dense"), plus
+    `bias` (F,) if given (the chain adds it in its last step)."""
+    if path != "dense":
+        return chain_conv(x, cores, geometry, bias)
+    kernel = conv_kernel(cores, geometry.kernel_size)
+    y = ops.conv(x, kernel, **geometry.conv_args())
+    if bias is None:
+        return y
+    if geometry.channels_first:
+        return _add_bias(y, ops.reshape(bias, (-1, 1, 1)))
+    return ops.add(y, bias)
+
+
+def _add_bias(y, bias):
+    """y + bias for a channels-first `y` and a bias shaped (F, 1, ...).
+
+    The bias comes first: Keras' TensorFlow `add(y, bias)` takes a bias
+    whose size matches y's last axis for a channels-last one
+    (`tf.nn.bias_add` "NHWC"), and adds it along that axis when the last
+    side equals F (Keras 3 on TensorFlow; `keras.layers.Conv2D` channels
+    first does so too).
+    """
+    return ops.add(bias, y)
 
 
 def chain_macs(modes, geometry, input_shape):

@@ -162,17 +162,32 @@ class CostModel:
     JAX gets `chunked_scale` = 1.5: XLA's CPU batched GEMMs on the small
     chunks measured 1.65x dense on case D against 1.29x for the
     "batch_last" plan, while torch and TensorFlow run it fastest.
+
+    `batched_rhs_time` prices the values of the right operands that the
+    products of batched GEMMs stream (per product (inner, cols) forward,
+    and g_p and x_p^T backward): a product of few rows reads its whole
+    operand for little work. It tells apart mirror plans, such as
+    ltr[2,2]/batch_last and rtl[2,2]/batch_last of a square TT-matrix,
+    which have the same multiply-adds, writes and batch entries but put
+    the batched step on the other side: on JAX (6 Dec 2026, case D) the
+    batched product (64, 1024) @ (1024, 512) of ltr ran 2x a plain GEMM
+    of its multiply-adds, rtl's (1024, 64) @ (64, 512) 1.14x, and rtl's
+    step 6-12 % faster. Set on JAX only, small (1e-10 s a value: values
+    from 2.5e-10 up also moved case C to a plan measured 25-60 % slower);
+    0 elsewhere, where it is not measured.
     """
 
     op_time: float = 2.0e-5
     mac_time: float = 1.8e-11
     byte_time: float = 5.0e-10
     batch_time: float = 1.0e-6
+    batched_rhs_time: float = 0.0
     chunked_scale: float = 1.0
 
     def features(self, ops_, itemsize=4, backward=True):
-        """(ops, macs, bytes, batch entries) of forward (+ backward)."""
-        n_ops = macs = nbytes = entries = 0.0
+        """(ops, macs, bytes, batch entries, batched right-operand values)
+        of forward (+ backward)."""
+        n_ops = macs = nbytes = entries = rhs = 0.0
         for op in ops_:
             if op[0] == "chunked":
                 _, chunks, mf, mb, wf, wb, ef, eb = op
@@ -193,6 +208,11 @@ class CostModel:
             nbytes += out * itemsize
             if batch > 1:
                 entries += batch
+                # Each product of a batched GEMM streams its own right
+                # operand (inner, cols) for only `rows` rows of output:
+                # forward x_p, backward g_p (for d x_p) and x_p^T (for
+                # d left).
+                rhs += batch * cols * (inner + backward * (rows + inner))
             if backward:
                 # d(right) = left^T @ g and d(left) = g @ right^T; a
                 # shared left operand gets a batch of grads then a sum.
@@ -203,7 +223,7 @@ class CostModel:
                 )
                 if batch > 1:
                     entries += 2 * batch
-        return n_ops, macs, nbytes, entries
+        return n_ops, macs, nbytes, entries, rhs
 
     def cost(self, ops_, itemsize=4, backward=True):
         total = 0.0
@@ -211,7 +231,7 @@ class CostModel:
             [op for op in ops_ if op[0] != "chunked"],
             [op for op in ops_ if op[0] == "chunked"],
         ):
-            n_ops, macs, nbytes, entries = self.features(
+            n_ops, macs, nbytes, entries, rhs = self.features(
                 group, itemsize, backward
             )
             seconds = (
@@ -219,6 +239,7 @@ class CostModel:
                 + self.mac_time * macs
                 + self.byte_time * nbytes
                 + self.batch_time * entries
+                + self.batched_rhs_time * rhs
             )
             if group and group[0][0] == "chunked":
                 seconds *= self.chunked_scale
@@ -233,7 +254,7 @@ _VERSION = [0]
 
 
 # Per-backend departures from the defaults (see `CostModel`).
-_BACKEND_DEFAULTS = {"jax": {"chunked_scale": 1.5}}
+_BACKEND_DEFAULTS = {"jax": {"chunked_scale": 1.5, "batched_rhs_time": 1e-10}}
 # Per device kind ("cpu", "gpu", "tpu"): the CPU's are the defaults. The
 # GPU constants are estimates for a current datacenter GPU (kernel
 # launches ~10 us, ~20 TFLOP/s float32 without TF32, ~2 TB/s), NOT

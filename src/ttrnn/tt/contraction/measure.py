@@ -248,8 +248,9 @@ def calibrate(cases=CALIBRATION_CASES, repeats=3, max_plans=8, install=True):
     """Fits the cost model's constants on this machine and backend.
 
     Times forward+backward of several plans per case (median of
-    `repeats` interleaved runs) and fits the four constants of
-    `CostModel` by non-negative least squares on relative error.
+    `repeats` interleaved runs) and fits the five time constants of
+    `CostModel` (all but `chunked_scale`) by non-negative least squares
+    on relative error.
 
     Args:
         cases: tuples (tt_input_shape, tt_output_shape, rank, batch).
@@ -293,7 +294,8 @@ def calibrate(cases=CALIBRATION_CASES, repeats=3, max_plans=8, install=True):
 
 
 def _nnls(a, b):
-    """Tiny non-negative least squares (active set on 4 unknowns)."""
+    """Tiny non-negative least squares (every active set of a few
+    unknowns)."""
     n = a.shape[1]
     best, best_err = np.zeros(n), np.inf
     for mask in itertools.product((0, 1), repeat=n):

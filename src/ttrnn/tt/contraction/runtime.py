@@ -3,7 +3,8 @@
 The contraction is `keras.ops` on every backend. This module holds what
 differs: which of two equivalent formulations a backend differentiates
 faster (where that was measured to matter: `transposed_first_gemm`,
-`chunked_lookup`, `conv_spatial_steps`), torch's direct calls for the
+`chunked_lookup`, `conv_spatial_steps`, `conv_format_of_channels_last`,
+`explicit_output_map_gradient`), torch's direct calls for the
 chunked kernel's few ops, and what a backend can tell about a tensor, a
 device or a distribution.
 Plan timing, which runs each backend the way it trains, is in
@@ -65,6 +66,41 @@ def conv_spatial_steps():
     return ("flat", "folded")
 
 
+def conv_format_of_channels_last():
+    """The `data_format` in which `ops.conv` takes a tensor held channels
+    last in memory without copying it: "channels_last", or on torch
+    "channels_first", the (B, C, H, W) transposed view of that memory.
+
+    Keras' torch `conv` copies a channels-last input twice (to NCHW, then
+    back to torch's channels-last memory format, which oneDNN takes
+    natively); on the view, torch convolves the memory as it is and
+    writes channels-last memory. Measured in `TTConv2D`'s kernel layout
+    (256 -> 256, 3x3, 32 x 32, batch 32, rank 97, forward + backward):
+    the two convs' three input copies and one gradient copy, 25 of 335 ms
+    a step. JAX and TensorFlow convolve channels last natively.
+    """
+    if keras.backend.backend() == "torch":
+        return "channels_first"
+    return "channels_last"
+
+
+def explicit_output_map_gradient():
+    """Whether `TTConv2D`'s kernel layout, channels first, runs its last
+    1x1 step (and bias) with a hand-written gradient
+    (`conv_kernel.output_map`) rather than autodiff.
+
+    Torch's autodiff writes the gradient of the step's input (B, P, r),
+    a transposed view of channels-last memory, as contiguous (B, r, P);
+    the conv before it then copies it into channels-last memory (8 ms of
+    a 335 ms step in the case of `conv_format_of_channels_last`), and the
+    bias, added after the product, is a pass over the output of its own
+    (14 ms). The hand-written step writes the gradient channels last and
+    adds the bias into the product's output in place. JAX and TensorFlow
+    compile the chain and fuse the bias.
+    """
+    return keras.backend.backend() == "torch"
+
+
 class _TorchArrayOps:
     """The few `keras.ops` the chunked kernels use, as direct torch calls.
 
@@ -111,6 +147,11 @@ class _TorchArrayOps:
 
     def zeros(self, shape, dtype):
         return self._torch.zeros(shape, dtype=dtype)
+
+    def add(self, x, y):
+        """x + y, in place into x (a new tensor of the caller's, of the
+        result's shape; the keras.ops version returns a new one)."""
+        return x.add_(y)
 
 
 _TORCH_OPS = []
