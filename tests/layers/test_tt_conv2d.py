@@ -168,6 +168,30 @@ class TestTTConv2D:
         assert tuple(y.shape) == layer.compute_output_shape(shape)
         assert tuple(y.shape) == conv.compute_output_shape(shape)
 
+    @pytest.mark.parametrize("strategy", ["channels", "dense"])
+    def test_channels_first_bias_when_width_equals_filters(self, strategy):
+        # Keras' TensorFlow `add(y, bias)` took a (F, 1, 1) bias for a
+        # channels-last one when y's last side was F; the reference is
+        # Conv2D channels last on the transposed input.
+        layer = TTConv2D(
+            6,
+            3,
+            INS,
+            OUTS,
+            RANKS,
+            padding="same",
+            data_format="channels_first",
+            tt_strategy=strategy,
+            bias_initializer="random_normal",
+        )
+        x = _x((2, 6, 7, 6))
+        y = to_numpy(layer(x))
+        conv = _keras_conv(layer, (2, 7, 6, 6), padding="same")
+        expected = to_numpy(conv(np.transpose(x, (0, 2, 3, 1))))
+        np.testing.assert_allclose(
+            y, np.transpose(expected, (0, 3, 1, 2)), rtol=1e-5, atol=1e-5
+        )
+
     @pytest.mark.parametrize("steps", [("folded",), ("flat", "folded")])
     @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
     @pytest.mark.parametrize(

@@ -220,7 +220,9 @@ class TTConv2D(TTKernelMixin, keras.layers.Layer):
             x = tt_conv(inputs, self.cores, self._geometry, path, plan)
             if self.bias is not None:
                 shape = (-1, 1, 1) if self._channel_axis == 1 else (-1,)
-                x = ops.add(x, ops.reshape(self.bias, shape))
+                # Bias first: Keras' TensorFlow `add(x, bias)` adds a
+                # (F, 1, 1) bias along x's last axis when that side is F.
+                x = ops.add(ops.reshape(self.bias, shape), x)
         if self.activation is not None:
             x = self.activation(x)
         return x
