@@ -4,8 +4,8 @@
 per sequence, applied before the map; one recurrent mask per gate).
 `TTInputMapMixin` runs the input-to-hidden TT map, one step at a time or
 over a whole sequence at once (`project_sequence`, in time chunks whose
-working memory stays bounded for any length; uint8 frames cast inside
-each rematerialised chunk).
+working memory stays bounded for any length; uint8 frames cast piece by
+piece in the map's first GEMM, or inside each rematerialised chunk).
 
 Dropout: `keras.layers.RNN` prepares masks outside its loop (which keeps
 the loop stateless on JAX) only for cells that subclass its private
@@ -21,6 +21,8 @@ from keras import ops
 
 from ttrnn import backends
 from ttrnn import tt
+from ttrnn.tt import contraction
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import fold_input_affine
 
 try:  # A marker for keras.layers.RNN; every method is overridden below.
@@ -90,7 +92,14 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
 class TTInputMapMixin:
     """The TT input map of a cell (needs the cell's `cores`, `input_dim`,
     `dropout`, `input_scale`, `input_offset`, `tt_strategy` and
-    `_input_bias`)."""
+    `_input_bias`).
+
+    `integer_first_gemm = False` (on a cell) maps integer frames in
+    rematerialised chunks even where the plan could read them as they
+    lie: the reference path of the tests and benchmarks.
+    """
+
+    integer_first_gemm = True
 
     def _prepare_inputs(self, inputs, dropout_mask=None):
         """Cast to the compute dtype, `x * input_scale + input_offset`,
@@ -161,13 +170,18 @@ class TTInputMapMixin:
         `input_scale` and `input_offset` are folded into the map's weights
         (`_folded_weights`), not applied to every value.
 
-        Integer inputs (uint8 video frames) are cast inside each chunk,
-        and each chunk's map is rematerialised (`keras.remat`): the
-        backward pass recomputes it from the integer chunk, so no float
-        copy of the whole sequence ever exists, in the forward pass or
-        the backward. The map's working memory is then O(chunk) for any
-        sequence length, at the price of one more forward pass of the
-        map.
+        Integer inputs (uint8 video frames) never exist as a float copy
+        of the whole sequence, in the forward pass or the backward. When
+        the plan starts with one GEMM on the frames as they lie (the
+        video TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`) and
+        no input dropout mask multiplies them, that GEMM casts them piece
+        by piece and keeps only its output (r n / m of the frames' size:
+        40 KB against 230 KB of float32 a UCF11 frame) for the backward
+        pass; the rest of the map is differentiated as usual. Otherwise
+        each time chunk is cast and mapped inside a rematerialised
+        function (`ttrnn.backends.remat_integer_chunks`): the backward
+        pass recomputes it from the integer chunk, at the price of one
+        more forward pass of the map.
 
         Returns:
             Tensor (batch, time, G * units).
@@ -180,6 +194,16 @@ class TTInputMapMixin:
         cores, bias = self._folded_weights(cores, self._input_bias(), mask)
         if not integer:
             return self._project_floats(sequences, mask, cores, bias)
+        if (
+            mask is None
+            and self.integer_first_gemm
+            and runtime.integer_first_gemm_in_pieces()
+            and self._reads_integers(sequences, cores)
+        ):
+            # The map's first GEMM casts the frames piece by piece and
+            # keeps its small output for the backward pass
+            # (`ttrnn.tt.contraction.integer`): nothing is recomputed.
+            return self.input_map(sequences, cores, bias)
         # Weights enter the rematerialised chunks as arguments (not
         # closed-over variables), which every backend's remat supports;
         # the integer frames are closed over (they need no gradient, and
@@ -195,7 +219,19 @@ class TTInputMapMixin:
             return self.input_map(self._cast_and_mask(x, drop), weights, b)
 
         return backends.remat_integer_chunks(
-            project, sequences, [*head, *cores, *tail], self.compute_dtype
+            project,
+            sequences,
+            [*head, *cores, *tail],
+            self.compute_dtype,
+            save_first_gemm=self.integer_first_gemm,
+        )
+
+    def _reads_integers(self, sequences, cores):
+        """Whether every TT-matrix of the map reads integer frames as
+        they lie (`ttrnn.tt.contraction.reads_integers`)."""
+        return all(
+            contraction.reads_integers(sequences, group, self.tt_strategy)
+            for group in self.tt_resolved_spec.core_groups(cores)
         )
 
     def _project_floats(self, sequences, mask, cores, bias):
