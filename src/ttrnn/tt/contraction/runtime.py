@@ -48,12 +48,15 @@ def integer_first_gemm_in_pieces():
     rematerialised time chunks (`ttrnn.backends.remat_integer_chunks`;
     on JAX these save the first GEMM's output, `name_first_gemm`).
 
-    Measured (paper TT-GRU map of 16 x 16 uint8 frames, forward+backward,
-    one thread, interleaved medians, load 4-6): torch, eager, 196 ms in
-    rematerialised chunks against 137 ms in pieces; JAX 219 ms recomputing
-    each chunk, 188 ms saving its first GEMM, 224 ms in pieces (the rest
-    of the map over the whole sequence runs slower than chunk by chunk);
-    TensorFlow no gain (three runs: 71 / 85, 160 / 188, 137 / 138 ms).
+    Measured (paper TT-GRU map, uint8 frames, forward+backward, one
+    thread, interleaved medians, load 4-6; benchmarks/RESULTS.md): torch,
+    eager, 196 -> 137 ms (16 x 16 frames) and 335 -> 265 ms (16 x 32)
+    from recomputed chunks to pieces, at the price of the map's states
+    living for the whole sequence; JAX 219 ms recomputing each chunk, 188
+    saving its first GEMM, 224 in pieces (16 x 16; 277 / 244 / 245 at
+    16 x 32: the rest of the map runs slower over the whole sequence than
+    chunk by chunk); TensorFlow no gain (16 x 16, chunks against pieces,
+    three runs: 71 / 85, 160 / 188, 137 / 138 ms).
     """
     return keras.backend.backend() == "torch"
 
