@@ -171,17 +171,20 @@ class TTInputMapMixin:
         (`_folded_weights`), not applied to every value.
 
         Integer inputs (uint8 video frames) never exist as a float copy
-        of the whole sequence, in the forward pass or the backward. When
-        the plan starts with one GEMM on the frames as they lie (the
-        video TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`) and
-        no input dropout mask multiplies them, that GEMM casts them piece
-        by piece and keeps only its output (r n / m of the frames' size:
-        40 KB against 230 KB of float32 a UCF11 frame) for the backward
-        pass; the rest of the map is differentiated as usual. Otherwise
-        each time chunk is cast and mapped inside a rematerialised
-        function (`ttrnn.backends.remat_integer_chunks`): the backward
-        pass recomputes it from the integer chunk, at the price of one
-        more forward pass of the map.
+        of the whole sequence, in the forward pass or the backward. They
+        are cast and mapped in rematerialised time chunks
+        (`ttrnn.backends.remat_integer_chunks`), whose backward pass
+        recomputes each chunk's map from its integer frames. Where the
+        plan starts with one GEMM on the frames as they lie (the video
+        TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`), 95 % of
+        the UCF11 map, that GEMM's output (40 KB a frame, against 230 KB
+        of float32 frames) is kept instead of recomputed: on JAX the
+        chunks save it (a checkpoint policy); on torch, without an input
+        dropout mask, the GEMM casts the frames piece by piece with its
+        own backward (`ttrnn.tt.contraction.integer`) and the rest of the
+        map is differentiated as usual
+        (`runtime.integer_first_gemm_in_pieces`). TensorFlow recomputes.
+        `integer_first_gemm = False` recomputes everywhere.
 
         Returns:
             Tensor (batch, time, G * units).
