@@ -51,12 +51,14 @@ def integer_first_gemm_in_pieces():
     Measured (paper TT-GRU map, uint8 frames, forward+backward, one
     thread, interleaved medians, load 4-6; benchmarks/RESULTS.md): torch,
     eager, 196 -> 137 ms (16 x 16 frames) and 335 -> 265 ms (16 x 32)
-    from recomputed chunks to pieces, at the price of the map's states
-    living for the whole sequence; JAX 219 ms recomputing each chunk, 188
-    saving its first GEMM, 224 in pieces (16 x 16; 277 / 244 / 245 at
-    16 x 32: the rest of the map runs slower over the whole sequence than
-    chunk by chunk); TensorFlow no gain (16 x 16, chunks against pieces,
-    three runs: 71 / 85, 160 / 188, 137 / 138 ms).
+    from recomputed chunks to pieces over the whole batch, 258 -> 181 ms
+    clip by clip (the step 449 -> 309 ms), at the price of the map's
+    states living for the whole batch (+1 GB at 8,192 frames); JAX 219
+    ms recomputing each chunk, 188 saving its first GEMM, 224 in pieces
+    (16 x 16; 277 / 244 / 245 at 16 x 32: the rest of the map runs
+    slower over the whole sequence than chunk by chunk); TensorFlow no
+    gain (16 x 16, chunks against pieces, three runs: 71 / 85, 160 /
+    188, 137 / 138 ms).
     """
     return keras.backend.backend() == "torch"
 
