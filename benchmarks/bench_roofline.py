@@ -14,15 +14,21 @@ interleaved with the others (medians):
 - cast: uint8 -> float32 of the whole batch (what the map's chunks do,
   chunk by chunk; the paper TT-GRU has no input dropout, so no mask
   multiply: the padding mask acts in the recurrence);
-- map fwd / map fwd+bwd: `cell.project_sequence` (cast inside its
-  rematerialised time chunks, then the TT map), and with the gradients
-  of the cores and bias (the backward recomputes each chunk);
+- map fwd / map fwd+bwd: `cell.project_sequence`, and with the
+  gradients of the cores and bias (of the sum of its squared outputs, a
+  loss that needs the forward): on JAX in rematerialised time chunks
+  that keep their first GEMM's output (the backward recomputes the rest
+  of each chunk's map), on torch with the first GEMM cast piece by piece
+  and nothing recomputed, on TensorFlow in rematerialised chunks each
+  recomputed whole; "chunks recomputed": the last path on every backend
+  (`integer_first_gemm = False`, the map before 6 Dec 2026, evening);
 - recurrence fwd / fwd+bwd: the layer's loop (`TTGRU.recur`) over the
   projected inputs (masked), and with the gradients of the recurrent
   kernel, the bias and the projected inputs;
 - optimiser: Adam's update of all weights;
 - step: `model.train_on_batch` (all of the above but reading, plus the
-  head, the loss and the framework).
+  head, the loss and the framework); "chunks recomputed": the same
+  model (same seed) with the map recomputing its chunks.
 
 Beside each phase: its multiply-adds and bytes, computed from the shapes
 (the map's from the contraction planner's `plan_ops`), and the time
@@ -107,8 +113,14 @@ def median_time(fn, repeats, warmup=1):
 # --- analytic costs -------------------------------------------------------
 
 
-def analytic(batch, frames, params, chunk_rows):
-    """Multiply-adds and bytes of each phase, from the shapes alone."""
+def analytic(batch, frames, params, chunk_rows, backend):
+    """Multiply-adds and bytes of each phase, from the shapes alone.
+
+    The map's backward: on JAX and torch the first GEMM's output is kept
+    (`ttrnn.tt.contraction.integer`, `runtime.name_first_gemm`) and only
+    the rest of the map is recomputed (JAX) or not at all (torch); on
+    TensorFlow, and in the "chunks recomputed" rows, each chunk's whole
+    map is recomputed."""
     from ttrnn import tt
     from ttrnn.tt.contraction import cost
 
@@ -133,6 +145,15 @@ def analytic(batch, frames, params, chunk_rows):
     per_chunk = n / chunk_rows
     map_fwd = macs * per_chunk
     map_bytes = moved * per_chunk + n * FEATURES  # + the uint8 frames
+    recomputed = map_fwd * 4 - first_dx * per_chunk
+    # Keeping the first GEMM: not recomputed (its output written and read
+    # back once); on torch the rest is not recomputed either.
+    first_fwd = first_dx * per_chunk
+    u_saved = 2 * 4 * big[1] * big[3] * big[4] * per_chunk
+    saving = {
+        "jax": (recomputed - first_fwd, map_bytes * 2 + u_saved),
+        "torch": (recomputed - map_fwd, map_bytes * 2 + u_saved),
+    }
     rec_step = UNITS * GATES * UNITS  # h @ U (z, r) and (r h) @ U_h
     u_bytes = 4 * UNITS * GATES * UNITS
     rows = {
@@ -141,10 +162,8 @@ def analytic(batch, frames, params, chunk_rows):
         "map fwd": (map_fwd, map_bytes),
         # Backward: the chunk recomputed (fwd again), then dA and dB of
         # every GEMM but the input gradient of the one on x.
-        "map fwd+bwd": (
-            map_fwd * 4 - first_dx * per_chunk,
-            map_bytes * 3,
-        ),
+        "map fwd+bwd": saving.get(backend, (recomputed, map_bytes * 3)),
+        "map fwd+bwd, chunks recomputed": (recomputed, map_bytes * 3),
         "recurrence fwd": (
             n * rec_step,
             frames * u_bytes + n * 4 * 4 * UNITS * GATES,
@@ -155,12 +174,16 @@ def analytic(batch, frames, params, chunk_rows):
         ),
         "optimiser": (0, params * 4 * 7),  # w, g, m, v read; w, m, v written
     }
-    rows["step"] = (
-        rows["map fwd+bwd"][0] + rows["recurrence fwd+bwd"][0],
-        rows["map fwd+bwd"][1]
-        + rows["recurrence fwd+bwd"][1]
-        + rows["optimiser"][1],
-    )
+    for step, map_ in (
+        ("step", "map fwd+bwd"),
+        ("step, chunks recomputed", "map fwd+bwd, chunks recomputed"),
+    ):
+        rows[step] = (
+            rows[map_][0] + rows["recurrence fwd+bwd"][0],
+            rows[map_][1]
+            + rows["recurrence fwd+bwd"][1]
+            + rows["optimiser"][1],
+        )
     return rows, plan.name
 
 
@@ -170,8 +193,11 @@ def analytic(batch, frames, params, chunk_rows):
 def compiled(fn, variables, grad_inputs=0):
     """fn(*inputs) -> tensor, as the backend compiles it; with
     `grad_inputs` > 0 (or variables), a function returning the gradients
-    of sum(fn(...)) w.r.t. `variables` and the first `grad_inputs`
-    inputs. Returns a callable of the inputs that blocks on its result."""
+    of sum(fn(...) ** 2) w.r.t. `variables` and the first `grad_inputs`
+    inputs (a loss that needs the forward's values, as training does:
+    of a plain sum XLA and Grappler prune the forward pass, and a
+    rematerialised map then runs its forward once instead of twice).
+    Returns a callable of the inputs that blocks on its result."""
     import keras
 
     backend = keras.backend.backend()
@@ -191,7 +217,9 @@ def compiled(fn, variables, grad_inputs=0):
         if differentiate:
 
             def loss(tvals, avals, *inputs):
-                return jax.numpy.sum(run(tvals, avals, *inputs))
+                return jax.numpy.sum(
+                    jax.numpy.square(run(tvals, avals, *inputs))
+                )
 
             argnums = (0,) + tuple(range(2, 2 + grad_inputs))
             jitted = jax.jit(jax.grad(loss, argnums=argnums))
@@ -215,7 +243,7 @@ def compiled(fn, variables, grad_inputs=0):
             with tf.GradientTape() as tape:
                 for x in inputs[:grad_inputs]:
                     tape.watch(x)
-                loss = tf.reduce_sum(fn(*inputs))
+                loss = tf.reduce_sum(tf.square(fn(*inputs)))
             return tape.gradient(loss, trainable + list(inputs[:grad_inputs]))
 
         return lambda *x: [t.numpy() for t in tf.nest.flatten(run(*x))]
@@ -231,7 +259,9 @@ def compiled(fn, variables, grad_inputs=0):
         out = fn(*inputs)
         if differentiate:
             return torch.autograd.grad(
-                out.sum(), trainable + inputs[:grad_inputs], allow_unused=True
+                out.square().sum(),
+                trainable + inputs[:grad_inputs],
+                allow_unused=True,
             )
         return out
 
@@ -289,6 +319,28 @@ def step_phases(args):
 
     def project(frames):
         return cell.project_sequence(frames, training=True)
+
+    def project_recomputing(frames):
+        # The reference path: each chunk's whole map recomputed.
+        cell.integer_first_gemm = False
+        try:
+            return cell.project_sequence(frames, training=True)
+        finally:
+            del cell.integer_first_gemm
+
+    # The same model whose map recomputes each chunk (same seed, weights).
+    keras.utils.set_random_seed(0)
+    model_rec, _ = models.build_recurrent(
+        experiment,
+        "tt-gru",
+        FEATURES,
+        11,
+        masking=True,
+        pixels=(128.0, settings.pixel_scale("paper")),
+    )
+    model_rec.get_layer("rnn").cell.integer_first_gemm = False
+    training.compile_model(model_rec, loss, experiment, 1e-4)
+    model_rec.train_on_batch([x, mask], y, sample_weight=weight)
 
     projected = project(x)
     h0 = ops.zeros((b, UNITS))
@@ -366,6 +418,12 @@ def step_phases(args):
         "step": lambda: model.train_on_batch(
             [x, mask], y, sample_weight=weight
         ),
+        "map fwd+bwd, chunks recomputed": (lambda f: lambda: f(x))(
+            compiled(project_recomputing, map_vars)
+        ),
+        "step, chunks recomputed": lambda: model_rec.train_on_batch(
+            [x, mask], y, sample_weight=weight
+        ),
     }
     if backend == "torch":  # eager: no compile, but no_grad for forwards
         import torch
@@ -381,7 +439,7 @@ def step_phases(args):
     loads.append(load())
     shutil.rmtree(tmp, ignore_errors=True)
     params = sum(math.prod(v.shape) for v in model.trainable_variables)
-    costs, plan = analytic(b, t, params, _chunk_rows(b))
+    costs, plan = analytic(b, t, params, _chunk_rows(b), backend)
     return {
         "backend": backend,
         "batch": b,
@@ -558,10 +616,12 @@ PHASES = (
     "cast",
     "map fwd",
     "map fwd+bwd",
+    "map fwd+bwd, chunks recomputed",
     "recurrence fwd",
     "recurrence fwd+bwd",
     "optimiser",
     "step",
+    "step, chunks recomputed",
 )
 
 
@@ -574,11 +634,11 @@ def step_table(records):
         + " |",
         "|---|---|---|" + "---|" * len(records),
     ]
-    costs = records[0]["costs"]
     for phase in PHASES:
-        macs, moved = costs[phase]
-        cells = []
+        cells, counts = [], {}
         for r in records:
+            macs, moved = r["costs"][phase]
+            counts.setdefault((macs, moved), []).append(r["backend"])
             c = r["ceilings"]
             limit = max(
                 2 * macs / (c["backend_gflops"] * 1e9),
@@ -587,8 +647,15 @@ def step_table(records):
             ms = 1e3 * r["seconds"][phase]
             share = 100 * limit / (ms / 1e3)
             cells.append(f"{ms:,.1f} ({1e3 * limit:,.1f}, {share:.0f} %)")
+        # The multiply-adds of a phase, per backend where they differ.
+        named = len(counts) > 1
+        macs_cell = " / ".join(
+            f"{m / 1e6:,.0f}" + (f" ({', '.join(b)})" if named else "")
+            for (m, _), b in counts.items()
+        )
+        moved_cell = " / ".join(f"{v / 1e6:,.0f}" for _, v in counts)
         lines.append(
-            f"| {phase} | {macs / 1e6:,.0f} | {moved / 1e6:,.0f} | "
+            f"| {phase} | {macs_cell} | {moved_cell} | "
             + " | ".join(cells)
             + " |"
         )

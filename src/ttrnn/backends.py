@@ -2,7 +2,8 @@
 
 - `remat_time_chunks`, `remat_dynamic_time_chunks`: a map over time
   chunks whose backward pass recomputes each chunk (the TT-RNN input map
-  of uint8 video frames), written for each backend's own rematerialisation;
+  of uint8 video frames; on JAX all but its first GEMM), written for each
+  backend's own rematerialisation;
   `remat_integer_chunks` picks one for integer inputs (TTDense, TT-RNNs).
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
 
@@ -10,10 +11,13 @@ The contraction's own switches (`TTConv2D`'s spatial step among them)
 are in `ttrnn.tt.contraction.runtime`.
 """
 
+import functools
 import warnings
 
 import keras
 import numpy as np
+
+from ttrnn.tt.contraction import runtime
 
 # Integer (uint8) inputs are cast and mapped inside rematerialised chunks
 # of at most this many input values (16 MiB in float32): on the UCF11
@@ -23,7 +27,7 @@ import numpy as np
 MAX_INTEGER_CHUNK_VALUES = 2**22
 
 
-def remat_integer_chunks(fn, x, args, dtype):
+def remat_integer_chunks(fn, x, args, dtype, save_first_gemm=False):
     """`fn(x, *args)` for an integer x, in rematerialised time chunks of
     at most `MAX_INTEGER_CHUNK_VALUES` input values, so no float copy of
     the whole input is ever made (forward or backward).
@@ -38,6 +42,7 @@ def remat_integer_chunks(fn, x, args, dtype):
         x: (batch, steps, features) integer tensor, features static.
         args: tensors passed to every call (weights: differentiated).
         dtype: the dtype of `fn`'s result.
+        save_first_gemm: see `remat_time_chunks`.
 
     Returns:
         (batch, steps, features of `fn`) tensor.
@@ -45,7 +50,9 @@ def remat_integer_chunks(fn, x, args, dtype):
     batch, steps, features = tuple(x.shape)
     if batch is not None and steps is not None:
         chunk = MAX_INTEGER_CHUNK_VALUES // (int(batch) * int(features))
-        return remat_time_chunks(fn, x, max(1, chunk), args)
+        return remat_time_chunks(
+            fn, x, max(1, chunk), args, save_first_gemm=save_first_gemm
+        )
     if keras.backend.backend() == "tensorflow":
         return remat_dynamic_time_chunks(
             fn, x, MAX_INTEGER_CHUNK_VALUES, int(features), dtype, args
@@ -53,7 +60,7 @@ def remat_integer_chunks(fn, x, args, dtype):
     return fn(x, *args)
 
 
-def remat_time_chunks(fn, x, chunk, args):
+def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):
     """`concatenate([fn(x[:, s : s + chunk], *args) ...], axis=1)`, each
     chunk rematerialised: the backward pass recomputes a chunk's forward
     from its slice of x, so no chunk's temporaries outlive it.
@@ -75,6 +82,13 @@ def remat_time_chunks(fn, x, chunk, args):
             needs no gradient with respect to it (integer frames).
         chunk: time steps per chunk.
         args: tensors passed to every call (weights: differentiated).
+        save_first_gemm: on JAX, each chunk keeps the output of the TT
+            sweep's first GEMM (`runtime.name_first_gemm`) for the
+            backward pass, which then recomputes only the cheap rest of
+            the chunk's map (a `jax.checkpoint` policy). The UCF11
+            TT-GRU's first GEMM is 95 % of its map's multiply-adds, and
+            its output a sixth of the float frames' size. No effect
+            elsewhere.
 
     Returns:
         (batch, steps, features) tensor.
@@ -82,6 +96,15 @@ def remat_time_chunks(fn, x, chunk, args):
     remat = (
         _tf_remat if keras.backend.backend() == "tensorflow" else keras.remat
     )
+    if keras.backend.backend() == "jax":
+        import jax
+
+        policy = None
+        if save_first_gemm:
+            policy = jax.checkpoint_policies.save_only_these_names(
+                runtime.FIRST_GEMM
+            )
+        remat = functools.partial(jax.checkpoint, policy=policy)
     steps = int(x.shape[1])
     if chunk >= steps:
         return remat(lambda *a: fn(x, *a))(*args)
@@ -89,7 +112,7 @@ def remat_time_chunks(fn, x, chunk, args):
     if keras.backend.backend() == "jax":
         import jax
 
-        body = jax.checkpoint(
+        body = remat(
             lambda start, *a: fn(
                 jax.lax.dynamic_slice_in_dim(x, start, chunk, axis=1), *a
             )

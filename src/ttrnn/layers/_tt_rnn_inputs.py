@@ -4,8 +4,8 @@
 per sequence, applied before the map; one recurrent mask per gate).
 `TTInputMapMixin` runs the input-to-hidden TT map, one step at a time or
 over a whole sequence at once (`project_sequence`, in time chunks whose
-working memory stays bounded for any length; uint8 frames cast inside
-each rematerialised chunk).
+working memory stays bounded for any length; uint8 frames cast piece by
+piece in the map's first GEMM, or inside each rematerialised chunk).
 
 Dropout: `keras.layers.RNN` prepares masks outside its loop (which keeps
 the loop stateless on JAX) only for cells that subclass its private
@@ -21,6 +21,8 @@ from keras import ops
 
 from ttrnn import backends
 from ttrnn import tt
+from ttrnn.tt import contraction
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import fold_input_affine
 
 try:  # A marker for keras.layers.RNN; every method is overridden below.
@@ -90,7 +92,14 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
 class TTInputMapMixin:
     """The TT input map of a cell (needs the cell's `cores`, `input_dim`,
     `dropout`, `input_scale`, `input_offset`, `tt_strategy` and
-    `_input_bias`)."""
+    `_input_bias`).
+
+    `integer_first_gemm = False` (on a cell) maps integer frames in
+    rematerialised chunks even where the plan could read them as they
+    lie: the reference path of the tests and benchmarks.
+    """
+
+    integer_first_gemm = True
 
     def _prepare_inputs(self, inputs, dropout_mask=None):
         """Cast to the compute dtype, `x * input_scale + input_offset`,
@@ -161,13 +170,21 @@ class TTInputMapMixin:
         `input_scale` and `input_offset` are folded into the map's weights
         (`_folded_weights`), not applied to every value.
 
-        Integer inputs (uint8 video frames) are cast inside each chunk,
-        and each chunk's map is rematerialised (`keras.remat`): the
-        backward pass recomputes it from the integer chunk, so no float
-        copy of the whole sequence ever exists, in the forward pass or
-        the backward. The map's working memory is then O(chunk) for any
-        sequence length, at the price of one more forward pass of the
-        map.
+        Integer inputs (uint8 video frames) never exist as a float copy
+        of the whole sequence, in the forward pass or the backward. They
+        are cast and mapped in rematerialised time chunks
+        (`ttrnn.backends.remat_integer_chunks`), whose backward pass
+        recomputes each chunk's map from its integer frames. Where the
+        plan starts with one GEMM on the frames as they lie (the video
+        TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`), 95 % of
+        the UCF11 map, that GEMM's output (40 KB a frame, against 230 KB
+        of float32 frames) is kept instead of recomputed: on JAX the
+        chunks save it (a checkpoint policy); on torch, without an input
+        dropout mask, the GEMM casts the frames piece by piece with its
+        own backward (`ttrnn.tt.contraction.integer`) and the rest of the
+        map is differentiated as usual
+        (`runtime.integer_first_gemm_in_pieces`). TensorFlow recomputes.
+        `integer_first_gemm = False` recomputes everywhere.
 
         Returns:
             Tensor (batch, time, G * units).
@@ -180,6 +197,14 @@ class TTInputMapMixin:
         cores, bias = self._folded_weights(cores, self._input_bias(), mask)
         if not integer:
             return self._project_floats(sequences, mask, cores, bias)
+        if (
+            mask is None
+            and None not in sequences.shape[:2]
+            and self.integer_first_gemm
+            and runtime.integer_first_gemm_in_pieces()
+            and self._reads_integers(sequences, cores)
+        ):
+            return self._project_integer_pieces(sequences, cores, bias)
         # Weights enter the rematerialised chunks as arguments (not
         # closed-over variables), which every backend's remat supports;
         # the integer frames are closed over (they need no gradient, and
@@ -195,7 +220,42 @@ class TTInputMapMixin:
             return self.input_map(self._cast_and_mask(x, drop), weights, b)
 
         return backends.remat_integer_chunks(
-            project, sequences, [*head, *cores, *tail], self.compute_dtype
+            project,
+            sequences,
+            [*head, *cores, *tail],
+            self.compute_dtype,
+            save_first_gemm=self.integer_first_gemm,
+        )
+
+    def _project_integer_pieces(self, sequences, cores, bias):
+        """`project_sequence` of integer frames whose map's first GEMM
+        casts them piece by piece and keeps its small output for the
+        backward pass (`ttrnn.tt.contraction.integer`): nothing is
+        recomputed. The map runs clip by clip over time chunks of at
+        most `backends.MAX_INTEGER_CHUNK_VALUES` input values: one clip's
+        frames lie contiguous (no copy of them is kept), and the
+        gradients of the map's states are those of one chunk at a time
+        (over the whole batch, they added 1.3 GB to a 8,192-frame torch
+        batch)."""
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        chunk = max(1, backends.MAX_INTEGER_CHUNK_VALUES // self.input_dim)
+        clips = []
+        for b in range(int(batch)):
+            parts = [
+                self.input_map(sequences[b, s : s + chunk], cores, bias)
+                for s in range(0, int(steps), chunk)
+            ]
+            clips.append(
+                parts[0] if len(parts) == 1 else ops.concatenate(parts, 0)
+            )
+        return ops.stack(clips, axis=0)
+
+    def _reads_integers(self, sequences, cores):
+        """Whether every TT-matrix of the map reads integer frames as
+        they lie (`ttrnn.tt.contraction.reads_integers`)."""
+        return all(
+            contraction.reads_integers(sequences, group, self.tt_strategy)
+            for group in self.tt_resolved_spec.core_groups(cores)
         )
 
     def _project_floats(self, sequences, mask, cores, bias):

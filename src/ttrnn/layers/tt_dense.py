@@ -9,6 +9,8 @@ from ttrnn import backends
 from ttrnn import tt
 from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import TTKernelMixin
+from ttrnn.tt import contraction
+from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import fold_input_affine
 from ttrnn.tt.shapes import check_finite
 from ttrnn.tt.spec import TTMatrixSpec
@@ -200,10 +202,19 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         )
 
     def _integer_map(self, inputs, cores, bias):
-        """The map of integer inputs, cast in rematerialised row chunks:
-        the rows are seen as one sequence (1, rows, M) and mapped as the
-        TT-RNNs' frames are (`backends.remat_integer_chunks`)."""
+        """The map of integer inputs, as the TT-RNNs' frames: the first
+        GEMM casts them piece by piece where the plan starts with one
+        (`runtime.integer_first_gemm_in_pieces`), else the rows are seen
+        as one sequence (1, rows, M) and cast in rematerialised chunks
+        (`backends.remat_integer_chunks`, saving the first GEMM's output
+        on JAX)."""
         weights = [ops.convert_to_tensor(c) for c in cores]
+        if (
+            runtime.integer_first_gemm_in_pieces()
+            and contraction.reads_integers(inputs, weights, self.tt_strategy)
+        ):
+            x = tt.matmul(inputs, weights, strategy=self.tt_strategy)
+            return x if bias is None else ops.add(x, bias)
         if bias is not None:
             weights.append(ops.convert_to_tensor(bias))
         lead = tuple(inputs.shape[:-1])
@@ -211,7 +222,7 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         rows = math.prod(lead) if static else -1
         x = ops.reshape(inputs, (1, rows, self.input_dim))
         y = backends.remat_integer_chunks(
-            self._map, x, weights, self.compute_dtype
+            self._map, x, weights, self.compute_dtype, save_first_gemm=True
         )
         # TensorFlow graphs: the unknown sizes as scalar tensors.
         lead = lead if static else tuple(ops.shape(inputs)[:-1])

@@ -10,6 +10,8 @@ by a *strategy* (`STRATEGIES`) and cached:
   `calibrate`);
 - `execute`: running a plan in `keras.ops` (sweeps over merged cores);
 - `chunked`: the two-step plan run chunk by chunk, with its own backward;
+- `integer`: a sweep's first GEMM on integer rows (uint8 frames), cast
+  piece by piece, with its own backward;
 - `kernels`: contraction steps shared by `execute` and `chunked`;
 - `runtime`: the per-backend switches and what the backend, device and
   distribution tell;
@@ -29,6 +31,7 @@ from ttrnn.tt.contraction.contract import choose_plan
 from ttrnn.tt.contraction.contract import clear_cache
 from ttrnn.tt.contraction.contract import matmul
 from ttrnn.tt.contraction.contract import planned_macs
+from ttrnn.tt.contraction.contract import reads_integers
 from ttrnn.tt.contraction.cost import CostModel
 from ttrnn.tt.contraction.cost import get_cost_model
 from ttrnn.tt.contraction.cost import set_cost_model
@@ -53,6 +56,7 @@ __all__ = [
     "measured_plan",
     "parse_plan",
     "planned_macs",
+    "reads_integers",
     "set_cost_model",
     "validate_strategy",
 ]

@@ -140,42 +140,24 @@ def clear_cache():
     _CACHE.clear()
 
 
-def matmul(x, cores, strategy="auto"):
-    """Computes x @ W for the TT-matrix W without building W (unless cheaper).
-
-    Complexity: depends on the plan; see `ttrnn.tt.contraction`. "auto" takes
-    the plan of least modelled time (multiply-adds, bytes written, ops;
-    forward and backward) for the static batch size of x, cached per
-    shape; with an unknown batch it plans for
-    `DEFAULT_PLANNING_BATCH` rows. Under a `keras.distribution` that
-    shards the batch over n devices, the batch planned for is each
-    device's: ceil(batch / n) (`ttrnn.distribution.batch_shards`).
+def reads_integers(x, cores, strategy="auto"):
+    """Whether `matmul` takes integer x (uint8 frames) without a float
+    copy of it: the plan it runs starts with one plain GEMM on x, cast
+    piece by piece (`ttrnn.tt.contraction.integer`); other plans cast x
+    whole.
 
     Args:
-        x: tensor of shape (..., prod m_k).
-        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
-        strategy: "auto" (cost model), "measure" (the fastest of the
-            best few plans, timed once per shape on this machine and
-            backend), "flops" (fewest multiply-adds over
-            every plan), "ltr" (core by core from core 0), "rtl" (from the
-            last core), "dense" (rebuild W, one GEMM), a
-            `ttrnn.tt.contraction.Plan` or its name (e.g. "ltr[2,2]/chunked").
-            All give the same result up to float rounding.
-
-    Returns:
-        Tensor of shape (..., prod n_k).
-
-    Example:
-    >>> import numpy as np
-    >>> cores = [np.ones((1, 2, 3, 2), "float32"),
-    ...          np.ones((2, 2, 3, 1), "float32")]
-    >>> y = matmul(np.ones((5, 4), "float32"), cores)
-    >>> tuple(y.shape), float(y[0, 0])
-    ((5, 9), 8.0)
+        x, cores, strategy: as in `matmul` (x's values are not read).
     """
+    plan = _plan_for(x, cores, strategy)
+    return execute.reads_integers(list(cores), plan)
+
+
+def _plan_for(x, cores, strategy):
+    """The plan `matmul` runs for x, after validating its arguments."""
     strategy = validate_strategy(strategy)
     in_shape, out_shape, ranks = cores_modes(cores)
-    num_in, num_out = math.prod(in_shape), math.prod(out_shape)
+    num_in = math.prod(in_shape)
     x_shape = tuple(x.shape)
     if x_shape[-1] is not None and int(x_shape[-1]) != num_in:
         raise ValueError(
@@ -199,7 +181,52 @@ def matmul(x, cores, strategy="auto"):
             # batch; each device runs its share, which the plan is for.
             batch = -(-batch // batch_shards())
         dtype = getattr(x, "dtype", None) or "float32"
+        if "int" in str(dtype):  # uint8 frames: planned as the cores' dtype
+            dtype = keras.backend.standardize_dtype(cores[0].dtype)
         plan = choose_plan(in_shape, out_shape, ranks, batch, strategy, dtype)
+    return plan
+
+
+def matmul(x, cores, strategy="auto"):
+    """Computes x @ W for the TT-matrix W without building W (unless cheaper).
+
+    Complexity: depends on the plan; see `ttrnn.tt.contraction`. "auto" takes
+    the plan of least modelled time (multiply-adds, bytes written, ops;
+    forward and backward) for the static batch size of x, cached per
+    shape; with an unknown batch it plans for
+    `DEFAULT_PLANNING_BATCH` rows. Under a `keras.distribution` that
+    shards the batch over n devices, the batch planned for is each
+    device's: ceil(batch / n) (`ttrnn.distribution.batch_shards`).
+
+    Args:
+        x: tensor of shape (..., prod m_k). Integer x (uint8 frames) is
+            cast to the cores' dtype; plans that start with one GEMM on x
+            as it lies cast it piece by piece instead, and do not keep a
+            float copy for the backward pass (`reads_integers`).
+        cores: list of d tensors of shape (r_k, m_k, n_k, r_{k+1}).
+        strategy: "auto" (cost model), "measure" (the fastest of the
+            best few plans, timed once per shape on this machine and
+            backend), "flops" (fewest multiply-adds over
+            every plan), "ltr" (core by core from core 0), "rtl" (from the
+            last core), "dense" (rebuild W, one GEMM), a
+            `ttrnn.tt.contraction.Plan` or its name (e.g. "ltr[2,2]/chunked").
+            All give the same result up to float rounding.
+
+    Returns:
+        Tensor of shape (..., prod n_k).
+
+    Example:
+    >>> import numpy as np
+    >>> cores = [np.ones((1, 2, 3, 2), "float32"),
+    ...          np.ones((2, 2, 3, 1), "float32")]
+    >>> y = matmul(np.ones((5, 4), "float32"), cores)
+    >>> tuple(y.shape), float(y[0, 0])
+    ((5, 9), 8.0)
+    """
+    plan = _plan_for(x, cores, strategy)
+    in_shape, out_shape, _ = cores_modes(cores)
+    num_in, num_out = math.prod(in_shape), math.prod(out_shape)
+    x_shape = tuple(x.shape)
     if len(x_shape) == 2:
         x2 = x
     else:

@@ -11,6 +11,7 @@ import math
 from keras import ops
 
 from ttrnn.tt.contraction import chunked
+from ttrnn.tt.contraction import integer
 from ttrnn.tt.contraction import kernels
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import static_shape
@@ -35,6 +36,24 @@ def _x_as_it_lies(last_core_shape):
     """
     r, m, n, _ = last_core_shape
     return r * n <= m
+
+
+def reads_integers(cores, plan):
+    """Whether `run_plan` takes integer x (uint8 frames) as it lies: the
+    plan starts with one plain GEMM on x (an "rtl"/"batch_last" sweep
+    whose last merged core shrinks x), run by `integer.matmul` without a
+    float copy of x; other plans cast x to float first.
+
+    Args:
+        cores: the d cores (or their shapes) the plan runs on.
+        plan: a `Plan` whose groups sum to d.
+    """
+    if plan.is_dense or plan.layout != "batch_last" or plan.direction != "rtl":
+        return False
+    shapes_ = [static_shape(c) for c in cores]
+    group = shapes_[len(shapes_) - plan.groups[-1] :]
+    m, n = math.prod(s[1] for s in group), math.prod(s[2] for s in group)
+    return _x_as_it_lies((group[0][0], m, n, group[-1][3]))
 
 
 def _transposed_core(core, shape):
@@ -88,7 +107,12 @@ def sweep(x2, cores, plan):
         outer = math.prod(ms[:-1])
         core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
         rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
-        if runtime.transposed_first_gemm():
+        if integer.is_integer(rows):
+            # uint8 frames: cast piece by piece, w's gradient only.
+            state = integer.matmul(rows, ops.transpose(core_m))
+            state = ops.reshape(state, (-1, outer, r * n))
+            state = ops.transpose(state, (1, 2, 0))
+        elif runtime.transposed_first_gemm():
             # (r n, m) @ (m, B M_<k) -> (r n, B, M_<k) -> (M_<k, r n, B)
             state = ops.matmul(core_m, ops.transpose(rows))
             state = ops.reshape(state, (r * n, -1, outer))
@@ -96,6 +120,7 @@ def sweep(x2, cores, plan):
         else:
             # (B M_<k, m) @ (m, r n) -> (B, M_<k, r n) -> (M_<k, r n, B)
             state = ops.matmul(rows, ops.transpose(core_m))
+            state = runtime.name_first_gemm(state)
             state = ops.reshape(state, (-1, outer, r * n))
             state = ops.transpose(state, (1, 2, 0))
         first = g - 2  # the last core is done
@@ -129,7 +154,13 @@ def sweep(x2, cores, plan):
 
 
 def run_plan(x2, cores, plan):
-    """x2 (B, M) @ W by `plan` (a `Plan` whose groups sum to d)."""
+    """x2 (B, M) @ W by `plan` (a `Plan` whose groups sum to d).
+
+    An integer x2 is cast to the cores' dtype, except by the plans that
+    read it as it lies (`reads_integers`).
+    """
+    if integer.is_integer(x2) and not reads_integers(cores, plan):
+        x2 = ops.cast(x2, cores[0].dtype)
     if plan.is_dense:
         return ops.matmul(x2, to_dense(cores))
     if plan.layout == "chunked":  # merges its groups itself

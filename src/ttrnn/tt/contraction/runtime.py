@@ -26,6 +26,44 @@ def transposed_first_gemm():
     return keras.backend.backend() == "torch"
 
 
+# The name of a sweep's first GEMM output under `jax.checkpoint`: a
+# rematerialised map of integer frames saves it instead of recomputing it
+# (`ttrnn.backends.remat_time_chunks(..., save_first_gemm=True)`).
+FIRST_GEMM = "ttrnn_first_gemm"
+
+
+def name_first_gemm(y):
+    """`y` (a sweep's first GEMM output) named for JAX's checkpoint
+    policies; itself elsewhere."""
+    if keras.backend.backend() != "jax":
+        return y
+    from jax.ad_checkpoint import checkpoint_name
+
+    return checkpoint_name(y, FIRST_GEMM)
+
+
+def integer_first_gemm_in_pieces():
+    """Whether a TT-RNN maps integer frames with `integer.matmul` (the
+    first GEMM cast piece by piece, keeping its output; the rest of the
+    map differentiated over the whole sequence) rather than in
+    rematerialised time chunks (`ttrnn.backends.remat_integer_chunks`;
+    on JAX these save the first GEMM's output, `name_first_gemm`).
+
+    Measured (paper TT-GRU map, uint8 frames, forward+backward, one
+    thread, interleaved medians, load 4-6; benchmarks/RESULTS.md): torch,
+    eager, 196 -> 137 ms (16 x 16 frames) and 335 -> 265 ms (16 x 32)
+    from recomputed chunks to pieces over the whole batch, 258 -> 181 ms
+    clip by clip (the step 449 -> 309 ms), at the price of the map's
+    states living for the whole batch (+1 GB at 8,192 frames); JAX 219
+    ms recomputing each chunk, 188 saving its first GEMM, 224 in pieces
+    (16 x 16; 277 / 244 / 245 at 16 x 32: the rest of the map runs
+    slower over the whole sequence than chunk by chunk); TensorFlow no
+    gain (16 x 16, chunks against pieces, three runs: 71 / 85, 160 /
+    188, 137 / 138 ms).
+    """
+    return keras.backend.backend() == "torch"
+
+
 def chunked_lookup():
     """Whether TT lookups (`ttrnn.tt.gather_rows`) run in chunks with
     the hand-written backward of `ttrnn.tt.contraction.chunked_rows` where

@@ -1,0 +1,165 @@
+"""y = cast(x) @ w for integer rows x (uint8 video frames), in pieces.
+
+The first step of a sweep that reads x as it lies (`execute.sweep`) is
+one GEMM over all of x; for the TT-GRU of UCF11 it is 95 % of the input
+map's multiply-adds. Fed integer frames, `matmul` below casts x one
+piece of rows at a time (never the whole x) and differentiates w only:
+its backward pass is dw = sum over pieces cast(x_p)^T @ g_p, and it keeps
+nothing but x itself (no copy) and w. So the map's first GEMM is neither
+stored as floats nor recomputed, as a rematerialised map would be.
+
+The pieces run in each backend's own loop: a `lax.scan` on JAX (one
+piece body in the compiled graph, whatever the sequence length), a
+`tf.while_loop` on TensorFlow (the row count may be unknown when the
+graph is built) and a Python loop on torch (eager).
+"""
+
+import keras
+from keras import ops
+
+from ttrnn.tt.contraction import runtime
+
+# Float values of x one piece of rows casts at a time (16 MiB in
+# float32), as `ttrnn.backends.MAX_INTEGER_CHUNK_VALUES`.
+PIECE_VALUES = 2**22
+
+
+def is_integer(x):
+    """Whether tensor `x` holds integers (e.g. uint8 frames)."""
+    return "int" in keras.backend.standardize_dtype(x.dtype)
+
+
+def matmul(x, w):
+    """cast(x) @ w for an integer x, without a float copy of x.
+
+    Args:
+        x: (rows, k) integer tensor (rows may be unknown on TensorFlow);
+            it gets no gradient.
+        w: (k, n) float tensor (not a variable), differentiated.
+
+    Returns:
+        (rows, n) tensor in w's dtype.
+    """
+    k = int(w.shape[0])
+    piece = max(1, PIECE_VALUES // k)
+    dtype = w.dtype
+
+    def forward(xp, w):
+        return ops.matmul(ops.cast(xp, dtype), w)
+
+    if runtime.transposed_first_gemm():
+
+        def weight_grad(xp, gp):
+            # (n, rows) @ (rows, k), transposed at the end: the operand
+            # order torch runs fastest (`runtime.transposed_first_gemm`).
+            return ops.matmul(ops.transpose(gp), ops.cast(xp, dtype))
+
+        def finish(total):
+            return ops.transpose(total)
+    else:
+
+        def weight_grad(xp, gp):
+            return ops.matmul(ops.transpose(ops.cast(xp, dtype)), gp)
+
+        def finish(total):
+            return total
+
+    @ops.custom_gradient
+    def run(w):
+        y = _map_pieces(lambda xp: forward(xp, w), x, piece, w)
+
+        def grad(*args, upstream=None):
+            if upstream is None:  # JAX and TensorFlow call grad(upstream)
+                (upstream,) = args
+            return finish(_sum_pieces(weight_grad, x, upstream, piece))
+
+        return y, grad
+
+    return run(w)
+
+
+def _map_pieces(f, x, piece, w):
+    """concatenate([f(x[s : s + piece]) ...]) over the rows of x."""
+    backend = keras.backend.backend()
+    rows = x.shape[0]
+    if backend == "tensorflow":
+        return _tf_map(f, x, piece, int(w.shape[1]), w.dtype)
+    rows = int(rows)
+    if rows <= piece:
+        return f(x)
+    full = rows // piece
+    if backend == "jax":
+        import jax
+
+        def body(carry, start):
+            xp = jax.lax.dynamic_slice_in_dim(x, start, piece, axis=0)
+            return carry, f(xp)
+
+        _, ys = jax.lax.scan(body, 0, jax.numpy.arange(full) * piece)
+        parts = [ops.reshape(ys, (full * piece, ys.shape[-1]))]
+    else:
+        parts = [f(x[s : s + piece]) for s in range(0, full * piece, piece)]
+    if full * piece < rows:
+        parts.append(f(x[full * piece :]))
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+
+
+def _sum_pieces(f, x, g, piece):
+    """sum of f(x[s : s + piece], g[s : s + piece]) over the rows."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tf_sum(f, x, g, piece)
+    rows = int(x.shape[0])
+    if rows <= piece:
+        return f(x, g)
+    full = rows // piece
+    if backend == "jax":
+        import jax
+
+        def body(total, start):
+            xp = jax.lax.dynamic_slice_in_dim(x, start, piece, axis=0)
+            gp = jax.lax.dynamic_slice_in_dim(g, start, piece, axis=0)
+            return total + f(xp, gp), None
+
+        first = f(x[:piece], g[:piece])
+        starts = jax.numpy.arange(1, full) * piece
+        total, _ = jax.lax.scan(body, first, starts)
+    else:
+        total = f(x[:piece], g[:piece])
+        for s in range(piece, full * piece, piece):
+            total = total + f(x[s : s + piece], g[s : s + piece])
+    if full * piece < rows:
+        total = total + f(x[full * piece :], g[full * piece :])
+    return total
+
+
+def _tf_map(f, x, piece, width, dtype):
+    import tensorflow as tf
+
+    rows = tf.shape(x)[0]
+    count = (rows + piece - 1) // piece
+    parts = tf.TensorArray(
+        dtype, size=count, infer_shape=False, element_shape=[None, width]
+    )
+
+    def body(i, parts):
+        return i + 1, parts.write(i, f(x[i * piece : (i + 1) * piece]))
+
+    _, parts = tf.while_loop(lambda i, _: i < count, body, [0, parts])
+    y = tf.cond(count > 0, parts.concat, lambda: tf.zeros([0, width], dtype))
+    return tf.ensure_shape(y, [x.shape[0], width])
+
+
+def _tf_sum(f, x, g, piece):
+    import tensorflow as tf
+
+    rows = tf.shape(x)[0]
+    count = (rows + piece - 1) // piece
+    total = tf.zeros(tf.shape(f(x[:0], g[:0])), g.dtype)
+
+    def body(i, total):
+        part = slice(i * piece, (i + 1) * piece)
+        return i + 1, total + f(x[part], g[part])
+
+    _, total = tf.while_loop(lambda i, _: i < count, body, [0, total])
+    return total
