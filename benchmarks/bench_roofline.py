@@ -288,17 +288,21 @@ def step_phases(args):
         import torch
 
         torch.set_flush_denormal(True)
-    keras.utils.set_random_seed(0)
     experiment = registry.get("ucf11").with_protocol("paper")
     b, t = args.batch, args.frames
-    model, loss = models.build_recurrent(
-        experiment,
-        "tt-gru",
-        FEATURES,
-        11,
-        masking=True,
-        pixels=(128.0, settings.pixel_scale("paper")),
-    )
+
+    def paper_model():  # seeded: two calls give the same weights
+        keras.utils.set_random_seed(0)
+        return models.build_recurrent(
+            experiment,
+            "tt-gru",
+            FEATURES,
+            11,
+            masking=True,
+            pixels=(128.0, settings.pixel_scale("paper")),
+        )
+
+    model, loss = paper_model()
     training.compile_model(model, loss, experiment, 1e-4)
     rng = np.random.default_rng(0)
     # One bucket: clips of lengths t/2..t, zero pre-padded.
@@ -329,15 +333,7 @@ def step_phases(args):
             del cell.integer_first_gemm
 
     # The same model whose map recomputes each chunk (same seed, weights).
-    keras.utils.set_random_seed(0)
-    model_rec, _ = models.build_recurrent(
-        experiment,
-        "tt-gru",
-        FEATURES,
-        11,
-        masking=True,
-        pixels=(128.0, settings.pixel_scale("paper")),
-    )
+    model_rec, _ = paper_model()
     model_rec.get_layer("rnn").cell.integer_first_gemm = False
     training.compile_model(model_rec, loss, experiment, 1e-4)
     model_rec.train_on_batch([x, mask], y, sample_weight=weight)
