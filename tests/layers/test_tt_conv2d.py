@@ -28,6 +28,16 @@ def _keras_conv(layer, input_shape, **kwargs):
     return conv
 
 
+def _channels_last_reference(layer, x, **kwargs):
+    """Conv2D channels last, with the TT layer's weights, on a
+    channels-first x transposed (and its output transposed back): Keras'
+    TensorFlow Conv2D channels first adds its bias along the width when
+    the width equals the filters, so it cannot be the reference there."""
+    x_last = np.transpose(to_numpy(x), (0, 2, 3, 1))
+    conv = _keras_conv(layer, x_last.shape, **kwargs)
+    return np.transpose(to_numpy(conv(x_last)), (0, 3, 1, 2))
+
+
 def _weight_grads(layer, x, g):
     """Gradients of sum(layer(x) * g) with respect to the weights."""
     backend = keras.backend.backend()
@@ -186,11 +196,8 @@ class TestTTConv2D:
         )
         x = _x((2, 6, 7, 6))
         y = to_numpy(layer(x))
-        conv = _keras_conv(layer, (2, 7, 6, 6), padding="same")
-        expected = to_numpy(conv(np.transpose(x, (0, 2, 3, 1))))
-        np.testing.assert_allclose(
-            y, np.transpose(expected, (0, 3, 1, 2)), rtol=1e-5, atol=1e-5
-        )
+        expected = _channels_last_reference(layer, x, padding="same")
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
     @pytest.mark.parametrize("steps", [("folded",), ("flat", "folded")])
     @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
@@ -225,10 +232,11 @@ class TestTTConv2D:
         shape = (2, 9, 8, 8) if data_format == "channels_last" else (2, 8, 9, 8)
         x = _x(shape)
         y = layer(x)
-        conv = _keras_conv(layer, shape, data_format=data_format, **geometry)
-        np.testing.assert_allclose(
-            to_numpy(y), to_numpy(conv(x)), rtol=1e-5, atol=1e-5
-        )
+        if data_format == "channels_first":  # width 8 = filters
+            expected = _channels_last_reference(layer, x, **geometry)
+        else:
+            expected = to_numpy(_keras_conv(layer, shape, **geometry)(x))
+        np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
 
     @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
     def test_spatial_steps_have_equal_gradients(self, data_format, monkeypatch):
