@@ -220,6 +220,10 @@ def child(args):
         kwargs["buckets"] = args.buckets
     if "max_batch_frames" in parameters and args.max_batch_frames is not None:
         kwargs["max_batch_frames"] = args.max_batch_frames or None
+    if args.devices:
+        from ttrnn import distribution
+
+        distribution.initialize(devices=args.devices)
     started = time.perf_counter()
     result = run.run_experiment("ucf11", args.model, **kwargs)
     wall = time.perf_counter() - started
@@ -265,6 +269,7 @@ def child(args):
         "accuracy": result["metrics"].get("accuracy"),
         "wall_seconds": wall,
         "threads": os.environ.get("TTRNN_BENCH_THREADS"),
+        "devices": args.devices,
     }
     print("RESULT " + json.dumps(record), flush=True)
     del np
@@ -317,6 +322,14 @@ def main():
         default=4,
         help="clips set to the longest 1,492 frames",
     )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="JAX: train data-parallel over N virtual CPU devices "
+        "(XLA_FLAGS=--xla_force_host_platform_device_count=N, "
+        "ttrnn experiment --devices N)",
+    )
     parser.add_argument("--src", default=None, help="another ttrnn src/")
     parser.add_argument("--label", default=None, help="name of this run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -355,6 +368,13 @@ def main():
         if args.src:
             command.append(f"--src={os.path.abspath(args.src)}")
         env = dict(os.environ, KERAS_BACKEND=backend)
+        if args.devices:
+            command.append(f"--devices={args.devices}")
+            # First: XLA stops reading its flags at a malformed one.
+            env["XLA_FLAGS"] = (
+                f"--xla_force_host_platform_device_count={args.devices} "
+                + env.get("XLA_FLAGS", "")
+            ).strip()
         started = time.perf_counter()
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
         lines = [

@@ -13,9 +13,7 @@ os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
 os.environ.setdefault(
     "XLA_FLAGS",
-    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    if THREADS == 1
-    else "",
+    "--xla_cpu_multi_thread_eigen=false" if THREADS == 1 else "",
 )
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(THREADS))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

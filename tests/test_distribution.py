@@ -40,7 +40,7 @@ def _env(devices=1):
     # One thread a process (two processes share the 2 cores of CI).
     env["XLA_FLAGS"] = (
         f"--xla_force_host_platform_device_count={devices} "
-        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        "--xla_cpu_multi_thread_eigen=false"
     )
     path = [str(ROOT / "src"), str(ROOT)]
     env["PYTHONPATH"] = os.pathsep.join(path + [env.get("PYTHONPATH", "")])
