@@ -19,6 +19,7 @@ from ttrnn.experiments import checkpointing
 from ttrnn.experiments import info
 from ttrnn.experiments import plots
 from ttrnn.experiments import registry
+from ttrnn.experiments import resumed_settings
 from ttrnn.experiments import run_summary
 from ttrnn.experiments import rundir
 from ttrnn.experiments import training
@@ -63,10 +64,14 @@ def run_experiment(name, model=None, **settings):
 
 
 def check_out(config):
-    """Checks a run's output folder before any work (`rundir.check_out`)."""
+    """Checks a run's output folder before any work (`rundir.check_out`);
+    a resumed run must keep the settings it began with
+    (`resumed_settings.check`)."""
     rundir.check_out(
         config.out, resume=config.resume, overwrite=config.overwrite
     )
+    if config.resume and not config.overwrite:
+        resumed_settings.check(config)
 
 
 def run_config(config):

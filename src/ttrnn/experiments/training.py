@@ -21,6 +21,7 @@ from ttrnn.experiments import models
 from ttrnn.experiments import parallel
 from ttrnn.experiments import rank_budget
 from ttrnn.experiments import relevance_plots
+from ttrnn.experiments import resumed_settings
 from ttrnn.experiments import rundir
 from ttrnn.experiments.splits import video_splits
 
@@ -295,7 +296,12 @@ def _fit(config, found, label, build, train, validation, run_dir, **options):
         overwrite=config.overwrite,
         seed=config.seed,
         verbose=config.verbose,
-        callbacks=rank_budget.rank_callbacks(config, found, run_dir, label),
+        callbacks=[
+            resumed_settings.SettingsRecord(
+                resumed_settings.settings_of(config)
+            ),
+            *rank_budget.rank_callbacks(config, found, run_dir, label),
+        ],
         **options,
     )
     _record_rate(config, found, label, model)
