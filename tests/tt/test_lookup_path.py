@@ -100,11 +100,26 @@ def test_auto_times_once_per_shape_on_torch_only(rng, counted_timing):
     assert len(counted_timing) == (2 if BACKEND == "torch" else 0)
 
 
+def test_compiled_backends_group_large_batches_untimed(counted_timing):
+    shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
+    path = tt.lookup_path(shapes, 256, "rtl")
+    if BACKEND == "torch":
+        assert path == "autodiff"
+        assert counted_timing == [(shapes, 256, "rtl")]
+        return
+    # Chunks of 6 rows, the middle core's slices the largest.
+    assert path == "grouped" and counted_timing == []
+    # Chunks of 2 rows, or the first core's slices larger: the default.
+    assert tt.lookup_path(shapes, 64, "rtl") == "autodiff"
+    first_larger = ((1, 5, 9, 3), (3, 6, 1, 1))
+    assert tt.lookup_path(first_larger, 256, "rtl") == "autodiff"
+
+
 def test_a_forced_path_is_never_timed(rng, counted_timing):
     cores = random_cores(rng, INS, OUTS, RANKS)
     cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
     digits = tt.row_digits(keras.ops.convert_to_tensor([1, 7, 200]), INS)
-    for path in ("chunked", "autodiff"):
+    for path in ("chunked", "autodiff", "grouped"):
         tt.gather_rows(cs, digits, path=path)
     assert counted_timing == []
     tt.gather_rows(cs, digits)
