@@ -28,6 +28,8 @@ import math
 
 from keras import ops
 
+from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
+
 # Chunks per digit of the grouping core for uniform ids: P = ceil(B /
 # (CHUNKS_PER_DIGIT m_g)) rows a chunk, at most B + m_g P chunk rows
 # (1.13 B), each chunk's GEMM P * prod_{k<g} n_k rows tall. Measured
@@ -140,15 +142,15 @@ def grouped_gather_rows(cores, digits, direction=None):
             for the other paths' signature.
 
     Returns:
-        (B, prod n_k) tensor, differentiable in the cores.
+        (B, prod n_k) tensor, differentiable in the cores. With a
+        single core, or a B unknown while tracing, the rows come from
+        the autodiff path (`gather_rows_autodiff`).
     """
     del direction
     shapes = [tuple(int(s) for s in c.shape) for c in cores]
     g = group_core(shapes)
     batch = digits[0].shape[0]
     if g is None or batch is None or int(batch) == 0:
-        from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
-
         return gather_rows_autodiff(cores, digits, "ltr")
     batch = int(batch)
     n = [s[2] for s in shapes]
