@@ -11,8 +11,9 @@ one optimizer (torch.optim.Adam over each layer's weights):
 - embedding: vocabulary 1,000,000, dim 256, a batch of 4,096 random ids,
   one step = forward + backward + Adam update, TT rank 16; TTEmbedding
   with its lookup path chosen on this CPU ("auto") and with each path
-  forced; emb-paths (not run by default): the same without the dense
-  table, ratios against TensorLy-Torch's step;
+  forced ("chunked", "autodiff", "grouped"); emb-paths (not run by
+  default): the same without the dense table, ratios against
+  TensorLy-Torch's step;
 - conv: 256 -> 256 channels, 3x3, 32x32 maps, batch 32, forward +
   backward, ranks giving at most 1/4 of the dense multiply-adds;
   conv-input-grad (not run by default): the same with the input's
@@ -91,7 +92,7 @@ def embedding_layers(dense=True):
     layer.build()
     out["ttrnn TTEmbedding"] = layer
     # Each lookup path forced: the comparison "auto" times on this CPU.
-    for path in ("chunked", "autodiff"):
+    for path in ("chunked", "autodiff", "grouped"):
         layer = TTEmbedding(VOCAB, DIM, tt_ranks=EMB_RANK, tt_lookup=path)
         layer.build()
         out[f"ttrnn TTEmbedding {path}"] = layer

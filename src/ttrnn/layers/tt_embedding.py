@@ -69,10 +69,13 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             weights (input_dim * output_dim) to core weights.
         tt_lookup: how the rows are computed (`ttrnn.tt.gather_rows`):
             "chunked" (chunks of rows with a hand-written backward pass),
-            "autodiff" (all rows at once), or "auto" (default: on torch
-            on a CPU the faster of the two, timed once per process and
-            shape, since the winner depends on the CPU; autodiff on JAX
-            and TensorFlow). Both give the same values.
+            "autodiff" (all rows at once), "grouped" (ids sorted into
+            chunks sharing one core's digit, whose products become one
+            GEMM per chunk), or "auto" (default: on torch on a CPU the
+            fastest of the three, timed once per process and shape,
+            since the winner depends on the CPU; on JAX and TensorFlow
+            "grouped" for large batches where it saves the largest
+            slices' gather, else autodiff). All give the same values.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Input shape:

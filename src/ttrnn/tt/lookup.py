@@ -15,13 +15,16 @@ one of these plans (`LookupPlan`), picked by `lookup_plan`:
   table: worth it when prod_{k<L} m_k is not much above B.
 
 Gradients reach only the gathered slices (and, through a merged table,
-the cores it came from). The chains run by one of two paths with the
+the cores it came from). The chains run by one of three paths with the
 same results (`lookup_path`): chunk by chunk with a hand-written
 backward pass (`ttrnn.tt.contraction.chunked_rows`), so no B-row tensor
-of slices or slice gradients is written, or all rows at once under
-autodiff (`keras.ops`). Which is faster depends on the CPU, so on torch
-it is timed once per machine and shape; JAX and TensorFlow use autodiff,
-which their compilers fuse.
+of slices or slice gradients is written; all rows at once under
+autodiff (`keras.ops`); or "grouped": rows sorted into chunks that
+share the digit of the core of largest slices, whose products become
+one plain GEMM per chunk against the shared slice
+(`ttrnn.tt.contraction.grouped_rows`). Which is fastest depends on the
+CPU, so on torch it is timed once per machine and shape; JAX and
+TensorFlow use autodiff, which their compilers fuse.
 """
 
 import dataclasses
@@ -36,6 +39,8 @@ from ttrnn.tt.contraction import measure
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.chunked_rows import chunked_gather_rows
 from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
+from ttrnn.tt.contraction.grouped_rows import grouped_gather_rows
+from ttrnn.tt.contraction.grouped_rows import grouping_pays
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
 
@@ -175,16 +180,19 @@ def validate_lookup_path(path, name="path"):
 
 
 def lookup_path(core_shapes, batch, direction):
-    """The path `gather_rows` takes under `path="auto"`: "chunked" or
-    "autodiff".
+    """The path `gather_rows` takes under `path="auto"`: "chunked",
+    "autodiff" or "grouped".
 
-    On torch on a CPU, the faster of the two for these cores and `batch`
+    On torch on a CPU, the fastest of the three for these cores and `batch`
     rows, timed once per process and shape (`measure.measured_lookup_path`,
     cached with the planner's plans, until
     `ttrnn.tt.contraction.clear_cache`):
-    which one wins depends on the CPU. Elsewhere, and for an unknown
-    batch or while Keras infers shapes, the backend's default
-    (`runtime.chunked_lookup`), without timing anything.
+    which one wins depends on the CPU. On JAX and TensorFlow, "grouped"
+    where it measured faster there (`grouped_rows.grouping_pays`: the
+    grouped core has the largest slices and the batch fills chunks of
+    several rows). Elsewhere, and for an unknown batch or while Keras
+    infers shapes, the backend's default (`runtime.chunked_lookup`),
+    without timing anything.
 
     Args:
         core_shapes: the (r_k, m_k, n_k, r_{k+1}) of the cores the chains
@@ -193,9 +201,16 @@ def lookup_path(core_shapes, batch, direction):
         direction: the plan's direction, "ltr" or "rtl".
 
     Returns:
-        "chunked" or "autodiff".
+        "chunked", "autodiff" or "grouped".
     """
     backend = keras.backend.backend()
+    if (
+        backend != "torch"
+        and batch is not None
+        and not runtime.in_symbolic_build()
+        and grouping_pays(core_shapes, batch)
+    ):
+        return "grouped"
     if (
         backend != "torch"
         or batch is None
@@ -225,22 +240,26 @@ def gather_rows(cores, digits, plan=None, rows=None, path="auto"):
             (the "chunked" path). None: by `path`, in chunks that fit a
             CPU's L2 cache on the chunked path.
         path: "chunked", "autodiff" (all rows at once under the backend's
-            autodiff) or "auto" (default: `lookup_path`, on torch on a
-            CPU the faster of the two timed once on this machine). Both
-            paths give the same rows and gradients, up to float rounding.
+            autodiff), "grouped" (the products of the core of largest
+            slices as one GEMM per chunk of rows sharing its digit, under
+            autodiff; needs a static B) or "auto" (default:
+            `lookup_path`, on torch on a CPU the fastest of the three
+            timed once on this machine). All paths give the same rows and
+            gradients, up to float rounding.
 
     Returns:
         Tensor of shape (B, prod n_k).
 
     Raises:
         ValueError: if `path` is not one of `LOOKUP_PATHS`, or `rows` is
-            given with `path="autodiff"`.
+            given with `path="autodiff"` or `path="grouped"`.
     """
     validate_lookup_path(path)
-    if rows is not None and path == "autodiff":
+    if rows is not None and path in ("autodiff", "grouped"):
         raise ValueError(
-            "Argument `rows` chunks the 'chunked' path; the 'autodiff' path "
-            f"runs all rows at once. Received: rows={rows!r}, path='autodiff'"
+            f"Argument `rows` chunks the 'chunked' path; the {path!r} path "
+            f"chunks rows its own way. Received: rows={rows!r}, "
+            f"path={path!r}"
         )
     in_shape, out_shape, ranks = cores_modes(cores)
     if plan is None:
@@ -255,6 +274,8 @@ def gather_rows(cores, digits, plan=None, rows=None, path="auto"):
         path = lookup_path(shapes, batch, plan.direction)
     if rows is not None or path == "chunked":
         return chunked_gather_rows(cores, digits, plan.direction, rows)
+    if path == "grouped":
+        return grouped_gather_rows(cores, digits)
     return gather_rows_autodiff(cores, digits, plan.direction)
 
 

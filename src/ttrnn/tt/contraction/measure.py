@@ -21,6 +21,7 @@ from ttrnn.tt.contraction.cost import get_cost_model
 from ttrnn.tt.contraction.cost import plan_flops
 from ttrnn.tt.contraction.cost import plan_ops
 from ttrnn.tt.contraction.cost import set_cost_model
+from ttrnn.tt.contraction.grouped_rows import grouped_gather_rows
 from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction.plan import candidate_plans
 from ttrnn.tt.shapes import validate_modes
@@ -167,8 +168,8 @@ def measured_plan(
     return chosen[min(range(len(chosen)), key=seconds.__getitem__)]
 
 
-# The two ways `ttrnn.tt.gather_rows` runs a plan's chains.
-LOOKUP_PATHS = ("chunked", "autodiff")
+# The ways `ttrnn.tt.gather_rows` runs a plan's chains.
+LOOKUP_PATHS = ("chunked", "autodiff", "grouped")
 
 
 def measured_lookup_path(core_shapes, batch, direction, repeats=9):
@@ -176,14 +177,15 @@ def measured_lookup_path(core_shapes, batch, direction, repeats=9):
 
     Times forward+backward (every core's gradient for a random upstream
     gradient)
-    of the chunked kernel (`chunked_gather_rows`) and of autodiff
-    (`gather_rows_autodiff`), interleaved, on random float32 cores of
+    of the chunked kernel (`chunked_gather_rows`), of autodiff
+    (`gather_rows_autodiff`) and of the grouped products
+    (`grouped_gather_rows`), interleaved, on random float32 cores of
     `core_shapes` and B random digits, eagerly on torch. Which one wins
     depends on the CPU: for 1,000,000 x 256 at rank 16 and 4,096 ids the
     chunked kernel took 17-18 ms against 20-22 on an Intel Xeon, but 27.1
-    against 21.7 on an AMD EPYC (Zen 4). Both compute the same rows and
-    gradients. Costs 2 * (repeats + 1) lookups (0.5 s there), median
-    times compared.
+    against 21.7 on an AMD EPYC (Zen 4). All compute the same rows and
+    gradients. Costs 3 * (repeats + 1) lookups (under a second there),
+    median times compared.
 
     Args:
         core_shapes: the (r_k, m_k, n_k, r_{k+1}) of each core (after a
@@ -193,7 +195,7 @@ def measured_lookup_path(core_shapes, batch, direction, repeats=9):
         repeats: timed runs per path (after one warm-up run).
 
     Returns:
-        "chunked" or "autodiff".
+        One of `LOOKUP_PATHS`.
     """
     import torch
 
@@ -220,6 +222,7 @@ def measured_lookup_path(core_shapes, batch, direction, repeats=9):
         fns = {
             "chunked": lambda: step(chunked_gather_rows),
             "autodiff": lambda: step(gather_rows_autodiff),
+            "grouped": lambda: step(grouped_gather_rows),
         }
         times = {k: [] for k in fns}
         for fn in fns.values():
