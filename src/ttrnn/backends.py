@@ -342,3 +342,76 @@ def torch_rnn(
     if not return_all_outputs:
         outputs = outputs[-1:]
     return prev, torch.stack(outputs, 1), states
+
+
+def torch_gru_step(weights, units, reset_after, activation, recurrent):
+    """`TTGRUCell.projected_step` as direct torch calls, or None (not
+    torch, or an activation without a torch form here).
+
+    Each `keras.ops` call on torch costs ~15-20 us of Python (argument
+    conversion, dtype resolution); Keras' form of the step makes ~22 a
+    step, whose cost the recurrence pays 256-1,492 times a batch. This
+    one makes ~11: the masked z and r matmuls as one batched GEMM that
+    adds the projected inputs (`baddbmm`), h's matmul adding its input
+    (`addmm`), and h_t = hh + z (h_{t-1} - hh) as one `lerp`.
+
+    Args:
+        weights: `TTGRUCell.step_weights`'s dict.
+        units: the cell's units.
+        reset_after: the cell's `reset_after`.
+        activation, recurrent: the cell's activations (`tanh`,
+            `sigmoid` or `keras2_hard_sigmoid` have torch forms).
+
+    Returns:
+        `step(projected, h_tm1) -> h_t`, or None.
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    from ttrnn import activations
+
+    forms = {
+        keras.activations.tanh: torch.tanh,
+        keras.activations.sigmoid: torch.sigmoid,
+        activations.keras2_hard_sigmoid: lambda x: torch.clamp(
+            x.mul(0.2).add_(0.5), 0.0, 1.0
+        ),
+    }
+    act, rec = forms.get(activation), forms.get(recurrent)
+    if act is None or rec is None:
+        return None
+    u, masks, bias = units, weights["masks"], weights["bias"]
+    kernels = weights["kernels"]
+    if masks is not None:
+        zr_kernels = torch.stack(kernels[:2])  # (2, units, units)
+        zr_masks = torch.stack(masks[:2])  # (2, batch, units)
+    if bias is not None:
+        bias_zr = bias[: 2 * u].view(2, 1, u)
+
+    def step(x, h):
+        x_zr = x[:, : 2 * u].view(-1, 2, u).transpose(0, 1)
+        if masks is None:
+            inner = torch.matmul(h, weights["kernel"])
+            pre = x_zr + inner[:, : 2 * u].view(-1, 2, u).transpose(0, 1)
+            h_h = h
+        else:
+            pre = torch.baddbmm(x_zr, h * zr_masks, zr_kernels)
+            h_h = h * masks[2]
+        if bias is not None:
+            pre = pre + bias_zr
+        zr = rec(pre)
+        z, r = zr[0], zr[1]
+        if reset_after:
+            if masks is None:
+                rec_h = inner[:, 2 * u :]
+            else:
+                rec_h = torch.matmul(h_h, kernels[2])
+            if bias is not None:
+                rec_h = rec_h + bias[2 * u :]
+            hh = act(torch.addcmul(x[:, 2 * u :], r, rec_h))
+        else:
+            hh = act(torch.addmm(x[:, 2 * u :], r * h_h, kernels[2]))
+        return torch.lerp(hh, h, z)
+
+    return step

@@ -153,3 +153,31 @@ def test_zero_output_for_mask_equals_keras_loop():
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
     for g, w in zip(grads, want_grads):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+@pytest.mark.parametrize("recurrent_dropout", [0.0, 0.3])
+@pytest.mark.parametrize("recurrent_activation", ["sigmoid", "hard_sigmoid"])
+def test_gru_step_of_other_activations_equals_keras_loop(
+    reset_after, recurrent_dropout, recurrent_activation
+):
+    # On torch: "sigmoid" has a direct torch step
+    # (`backends.torch_gru_step`), "hard_sigmoid" (Keras 3's) keeps the
+    # keras.ops step.
+    fast, reference = _pair(
+        TTGRU,
+        reset_after=reset_after,
+        recurrent_activation=recurrent_activation,
+        recurrent_dropout=recurrent_dropout,
+        bias_initializer="uniform",
+        return_sequences=True,
+    )
+    direct = fast.cell.step_weights(True)["torch_step"] is not None
+    torch = keras.backend.backend() == "torch"
+    assert direct == (torch and recurrent_activation == "sigmoid")
+    x, mask = h.sequences(), h.ragged_mask()
+    out, grads = _outputs_and_grads(fast, x, mask)
+    want, want_grads = _outputs_and_grads(reference, x, mask)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)

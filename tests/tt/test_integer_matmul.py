@@ -80,6 +80,48 @@ def test_integer_matmul_equals_float(rng, tiny_pieces, rows):
     np.testing.assert_allclose(dw, x.T.astype(float) @ g, rtol=1e-5, atol=1e-3)
 
 
+def test_integer_matmul_calls_of_other_widths(rng, tiny_pieces):
+    """Successive calls of other widths and row counts (torch casts every
+    piece into one buffer, which a call may find larger than it needs,
+    or too small), and an upstream gradient that is a transposed view."""
+    for rows, k, n in [(11, 6, 5), (3, 4, 2), (9, 12, 3), (11, 6, 5)]:
+        x = _pixels(rng, (rows, k))
+        w = rng.standard_normal((k, n))
+        g = rng.standard_normal((n, rows))
+        xt = _tensor(x, "uint8")
+        got = to_numpy(integer.matmul(xt, _tensor(w)))
+        np.testing.assert_allclose(got, x @ w, rtol=1e-5, atol=1e-3)
+        (dw,) = _weight_grads(
+            lambda x_, ws, g=g: keras.ops.sum(
+                keras.ops.transpose(integer.matmul(x_, ws[0])) * _tensor(g)
+            ),
+            xt,
+            [w],
+        )
+        want = x.T.astype(float) @ g.T
+        np.testing.assert_allclose(dw, want, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's dtypes")
+def test_integer_matmul_in_float64_after_float32(rng, tiny_pieces):
+    # The reused buffer follows the weights' dtype.
+    import torch
+
+    x = _pixels(rng, (11, 6))
+    xt = torch.from_numpy(x)
+    for dtype in (torch.float32, torch.float64, torch.float32):
+        w = torch.tensor(rng.standard_normal((6, 5)), dtype=dtype)
+        w.requires_grad_(True)
+        y = integer.matmul(xt, w)
+        assert y.dtype == dtype
+        y.square().sum().backward()
+        want = x @ w.detach().double().numpy()
+        np.testing.assert_allclose(y.detach().double(), want, rtol=1e-5)
+        np.testing.assert_allclose(
+            w.grad.double(), 2 * x.T.astype(float) @ want, rtol=1e-5
+        )
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow graphs")
 def test_integer_matmul_with_unknown_rows(rng, tiny_pieces):
     # tf.data batches of several lengths reach it with rows unknown.

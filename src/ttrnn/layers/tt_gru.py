@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from ttrnn import backends
 from ttrnn.layers._tt_rnn_cell import TTGatedCellBase
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
 from ttrnn.layers._tt_rnn_layer import cell_property
@@ -175,17 +176,28 @@ class TTGRUCell(TTGatedCellBase):
             weights["kernel"] = ops.copy(kernel[:, : 2 * u])
         if self.bias is not None and self.reset_after:
             weights["bias"] = ops.convert_to_tensor(self.bias)[1]
+        weights["torch_step"] = backends.torch_gru_step(
+            weights,
+            u,
+            self.reset_after,
+            self.activation,
+            self.recurrent_activation,
+        )
         return weights
 
     def projected_step(self, projected, states, weights, training):
         """`_recurrence` with the kernel cut once a sequence (no slicing
         per step), the gates' matmuls merged where no dropout mask
         separates them, one activation call for z and r, and
-        h_t = hh + z (h_{t-1} - hh)."""
+        h_t = hh + z (h_{t-1} - hh); on torch as direct torch calls
+        (`ttrnn.backends.torch_gru_step`)."""
         if weights is None:  # Keras' step (JAX: see `TTRNNBase`)
             return self._recurrence(projected, states, training)
         nested = isinstance(states, (list, tuple))
         h_tm1 = states[0] if nested else states
+        if weights.get("torch_step") is not None:  # direct torch calls
+            h = weights["torch_step"](projected, h_tm1)
+            return h, [h] if nested else h
         u, masks, bias = self.units, weights["masks"], weights["bias"]
         if masks is None:
             h_gates = [h_tm1] * 3
