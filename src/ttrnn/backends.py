@@ -342,3 +342,83 @@ def torch_rnn(
     if not return_all_outputs:
         outputs = outputs[-1:]
     return prev, torch.stack(outputs, 1), states
+
+
+def xla_rnn(rnn, step, weights, inputs, initial_states, mask=None, **kwargs):
+    """`rnn(lambda x, s: step(x, s, weights), inputs, initial_states,
+    mask=mask, **kwargs)` on TensorFlow, forward and backward each one
+    XLA computation (`tf.function(jit_compile=True)`, compiled once per
+    input shape).
+
+    TensorFlow's executor dispatches every op of a `tf.while_loop` step
+    one by one: the paper TT-GRU's recurrence cost ~1.35 ms a step
+    forward+backward whatever the batch, so its 1,492-frame buckets of 5
+    clips ran the recurrence at a third of the 16-clip buckets' rate a
+    frame (RESULTS.md, "TensorFlow epoch"). XLA compiles the loop into one
+    native loop. A while loop's gradient keeps per-step values in
+    TensorLists, which cannot cross from an XLA computation back into
+    TensorFlow, so the backward recomputes the (cheap) forward inside its
+    own XLA computation (a `tf.custom_gradient`) instead of reading the
+    forward's.
+
+    Args:
+        rnn: Keras' TensorFlow `rnn` loop.
+        step: `step(x_t, states, weights)` -> `(output, new_states)`.
+        weights: a nest of tensors (or None) `step` reads: they enter the
+            computation as arguments, so they get their gradients.
+        inputs, initial_states, mask, kwargs: as `rnn`'s.
+
+    Returns:
+        `rnn`'s `(last_output, outputs, states)`.
+    """
+    import tensorflow as tf
+
+    leaves = tf.nest.flatten(weights)
+    count = len(initial_states)
+    args = [inputs, *initial_states, *[w for w in leaves if w is not None]]
+    # Tensors, not variables (a stateful layer's states): a
+    # tf.custom_gradient function must not read variables.
+    args = [tf.convert_to_tensor(a) for a in args]
+
+    def run(*args):
+        rest = iter(args[1 + count :])
+        w = [None if leaf is None else next(rest) for leaf in leaves]
+        w = tf.nest.pack_sequence_as(weights, w)
+        out = rnn(
+            lambda x, s: step(x, s, w),
+            args[0],
+            list(args[1 : 1 + count]),
+            mask=mask,
+            **kwargs,
+        )
+        return tf.nest.flatten(out)
+
+    def gradients(args, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            outs = run(*args)
+        return tape.gradient(
+            outs,
+            args,
+            output_gradients=upstream,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+
+    forward = tf.function(run, jit_compile=True, autograph=False)
+    backward = tf.function(gradients, jit_compile=True, autograph=False)
+
+    @tf.custom_gradient
+    def call(*args):
+        outs = forward(*args)
+
+        def grad(*upstream):
+            upstream = [
+                tf.zeros_like(o) if u is None else u
+                for o, u in zip(outs, upstream)
+            ]
+            return backward(list(args), upstream)
+
+        return outs, grad
+
+    last, outputs, *new_states = call(*args)
+    return last, outputs, new_states

@@ -64,6 +64,23 @@ def integer_first_gemm_in_pieces():
     return keras.backend.backend() == "torch"
 
 
+def xla_recurrence():
+    """Whether a TT-RNN's recurrence runs as XLA computations
+    (`ttrnn.backends.xla_rnn`): on TensorFlow, inside a traced function
+    (a `tf.function`, as Keras' `fit` runs; eagerly each call would
+    compile anew).
+
+    TensorFlow's executor runs a `tf.while_loop` op by op: the paper
+    TT-GRU's recurrence measured ~1.35 ms a step forward+backward at
+    batch 5 and at batch 16 alike (RESULTS.md, "TensorFlow epoch").
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.executing_eagerly()
+
+
 def chunked_lookup():
     """Whether TT lookups (`ttrnn.tt.gather_rows`) run in chunks with
     the hand-written backward of `ttrnn.tt.contraction.chunked_rows` where
