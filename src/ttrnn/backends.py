@@ -55,7 +55,13 @@ def remat_integer_chunks(fn, x, args, dtype, save_first_gemm=False):
         )
     if keras.backend.backend() == "tensorflow":
         return remat_dynamic_time_chunks(
-            fn, x, MAX_INTEGER_CHUNK_VALUES, int(features), dtype, args
+            fn,
+            x,
+            MAX_INTEGER_CHUNK_VALUES,
+            int(features),
+            dtype,
+            args,
+            save_first_gemm=save_first_gemm,
         )
     return fn(x, *args)
 
@@ -87,15 +93,16 @@ def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):
             backward pass, which then recomputes only the cheap rest of
             the chunk's map (a `jax.checkpoint` policy). The UCF11
             TT-GRU's first GEMM is 95 % of its map's multiply-adds, and
-            its output a sixth of the float frames' size. No effect
-            elsewhere.
+            its output a sixth of the float frames' size. On TensorFlow
+            the same: the forward records that output and the backward
+            replays it (`runtime.first_gemm_scope`). No effect on torch.
 
     Returns:
         (batch, steps, features) tensor.
     """
-    remat = (
-        _tf_remat if keras.backend.backend() == "tensorflow" else keras.remat
-    )
+    remat = keras.remat
+    if keras.backend.backend() == "tensorflow":
+        remat = functools.partial(_tf_remat, save_first_gemm=save_first_gemm)
     if keras.backend.backend() == "jax":
         import jax
 
@@ -136,7 +143,9 @@ def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):
     return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, 1)
 
 
-def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
+def remat_dynamic_time_chunks(
+    fn, x, values, features, dtype, args, save_first_gemm=False
+):
     """`remat_time_chunks` for a time axis (or batch) unknown when the
     graph is built: TensorFlow only, where Keras feeds `fit` from a
     `tf.data` pipeline whose batches of several lengths (length buckets)
@@ -163,9 +172,9 @@ def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
     args = [tf.identity(a) for a in args]
 
     def one(start, size):
-        return _tf_recompute(lambda *a: fn(x[:, start : start + size], *a))(
-            *args
-        )
+        return _tf_recompute(
+            lambda *a: fn(x[:, start : start + size], *a), save_first_gemm
+        )(*args)
 
     rest = one(full * chunk, steps - full * chunk)
     width = rest.shape[-1]
@@ -185,29 +194,38 @@ def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
     return tf.ensure_shape(out, [x.shape[0], x.shape[1], width])
 
 
-def _tf_remat(f):
+def _tf_remat(f, save_first_gemm=False):
     """`f` with its forward recomputed in the backward pass (TensorFlow)."""
     import tensorflow as tf
 
     # Read variables into tensors first: a tf.custom_gradient function
     # that reads variables itself must also differentiate them.
-    wrapped = _tf_recompute(f)
+    wrapped = _tf_recompute(f, save_first_gemm)
     return lambda *args: wrapped(*[tf.identity(a) for a in args])
 
 
-def _tf_recompute(f):
-    """`_tf_remat` for arguments that are tensors already."""
+def _tf_recompute(f, save_first_gemm=False):
+    """`_tf_remat` for arguments that are tensors already. With
+    `save_first_gemm` the forward keeps the output of the sweep's first
+    GEMM (`runtime.first_gemm_scope`) and the backward recomputes only
+    the rest (the GEMM's weight gradient from the recast frames)."""
     import tensorflow as tf
 
     @tf.custom_gradient
     def wrapped(*args):
+        with runtime.first_gemm_scope() as saved:
+            y = f(*args)
+        if not save_first_gemm:
+            saved = None
+
         def grad(upstream):
             with tf.GradientTape() as tape:
                 tape.watch(args)
-                again = f(*args)
+                with runtime.first_gemm_scope(replay=saved):
+                    again = f(*args)
             return tape.gradient(again, args, output_gradients=upstream)
 
-        return f(*args), grad
+        return y, grad
 
     return wrapped
 

@@ -11,6 +11,8 @@ Plan timing, which runs each backend the way it trains, is in
 `measure`.
 """
 
+import contextlib
+
 import keras
 
 
@@ -40,6 +42,54 @@ def name_first_gemm(y):
     from jax.ad_checkpoint import checkpoint_name
 
     return checkpoint_name(y, FIRST_GEMM)
+
+
+# TensorFlow's rematerialised chunks that keep their first GEMM's output
+# (`first_gemm_scope`): the innermost scope's record of outputs, or the
+# outputs to replay in the backward's recomputation.
+_FIRST_GEMM_SCOPES = []
+
+
+@contextlib.contextmanager
+def first_gemm_scope(replay=None):
+    """Within it, on TensorFlow, `first_gemm` records the output of each
+    sweep's first GEMM into the list it yields (`replay=None`), or
+    returns the outputs of `replay` in turn instead of recomputing them
+    (their weight's gradient computed from the rows: a rematerialised
+    chunk's backward that keeps the GEMM's output, as JAX's checkpoint
+    policy on `name_first_gemm` does)."""
+    scope = {"record": [], "replay": None if replay is None else list(replay)}
+    _FIRST_GEMM_SCOPES.append(scope)
+    try:
+        yield scope["record"]
+    finally:
+        _FIRST_GEMM_SCOPES.pop()
+
+
+def first_gemm(rows, w):
+    """rows @ w, a sweep's first GEMM on x as it lies: named for JAX's
+    checkpoint policies (`name_first_gemm`), recorded or replayed on
+    TensorFlow within a `first_gemm_scope`."""
+    if not _FIRST_GEMM_SCOPES or keras.backend.backend() != "tensorflow":
+        return name_first_gemm(keras.ops.matmul(rows, w))
+    scope = _FIRST_GEMM_SCOPES[-1]
+    if not scope["replay"]:
+        y = keras.ops.matmul(rows, w)
+        scope["record"].append(y)
+        return y
+    import tensorflow as tf
+
+    saved = scope["replay"].pop(0)
+
+    @tf.custom_gradient
+    def replayed(w):
+        def grad(upstream):
+            # No gradient for rows: integer frames, cast (and masked).
+            return tf.matmul(rows, upstream, transpose_a=True)
+
+        return tf.identity(saved), grad
+
+    return replayed(w)
 
 
 def integer_first_gemm_in_pieces():
