@@ -55,7 +55,13 @@ def remat_integer_chunks(fn, x, args, dtype, save_first_gemm=False):
         )
     if keras.backend.backend() == "tensorflow":
         return remat_dynamic_time_chunks(
-            fn, x, MAX_INTEGER_CHUNK_VALUES, int(features), dtype, args
+            fn,
+            x,
+            MAX_INTEGER_CHUNK_VALUES,
+            int(features),
+            dtype,
+            args,
+            save_first_gemm=save_first_gemm,
         )
     return fn(x, *args)
 
@@ -87,15 +93,16 @@ def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):
             backward pass, which then recomputes only the cheap rest of
             the chunk's map (a `jax.checkpoint` policy). The UCF11
             TT-GRU's first GEMM is 95 % of its map's multiply-adds, and
-            its output a sixth of the float frames' size. No effect
-            elsewhere.
+            its output a sixth of the float frames' size. On TensorFlow
+            the same: the forward records that output and the backward
+            replays it (`runtime.first_gemm_scope`). No effect on torch.
 
     Returns:
         (batch, steps, features) tensor.
     """
-    remat = (
-        _tf_remat if keras.backend.backend() == "tensorflow" else keras.remat
-    )
+    remat = keras.remat
+    if keras.backend.backend() == "tensorflow":
+        remat = functools.partial(_tf_remat, save_first_gemm=save_first_gemm)
     if keras.backend.backend() == "jax":
         import jax
 
@@ -136,7 +143,9 @@ def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):
     return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, 1)
 
 
-def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
+def remat_dynamic_time_chunks(
+    fn, x, values, features, dtype, args, save_first_gemm=False
+):
     """`remat_time_chunks` for a time axis (or batch) unknown when the
     graph is built: TensorFlow only, where Keras feeds `fit` from a
     `tf.data` pipeline whose batches of several lengths (length buckets)
@@ -163,9 +172,9 @@ def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
     args = [tf.identity(a) for a in args]
 
     def one(start, size):
-        return _tf_recompute(lambda *a: fn(x[:, start : start + size], *a))(
-            *args
-        )
+        return _tf_recompute(
+            lambda *a: fn(x[:, start : start + size], *a), save_first_gemm
+        )(*args)
 
     rest = one(full * chunk, steps - full * chunk)
     width = rest.shape[-1]
@@ -185,29 +194,38 @@ def remat_dynamic_time_chunks(fn, x, values, features, dtype, args):
     return tf.ensure_shape(out, [x.shape[0], x.shape[1], width])
 
 
-def _tf_remat(f):
+def _tf_remat(f, save_first_gemm=False):
     """`f` with its forward recomputed in the backward pass (TensorFlow)."""
     import tensorflow as tf
 
     # Read variables into tensors first: a tf.custom_gradient function
     # that reads variables itself must also differentiate them.
-    wrapped = _tf_recompute(f)
+    wrapped = _tf_recompute(f, save_first_gemm)
     return lambda *args: wrapped(*[tf.identity(a) for a in args])
 
 
-def _tf_recompute(f):
-    """`_tf_remat` for arguments that are tensors already."""
+def _tf_recompute(f, save_first_gemm=False):
+    """`_tf_remat` for arguments that are tensors already. With
+    `save_first_gemm` the forward keeps the output of the sweep's first
+    GEMM (`runtime.first_gemm_scope`) and the backward recomputes only
+    the rest (the GEMM's weight gradient from the recast frames)."""
     import tensorflow as tf
 
     @tf.custom_gradient
     def wrapped(*args):
+        with runtime.first_gemm_scope() as saved:
+            y = f(*args)
+        if not save_first_gemm:
+            saved = None
+
         def grad(upstream):
             with tf.GradientTape() as tape:
                 tape.watch(args)
-                again = f(*args)
+                with runtime.first_gemm_scope(replay=saved):
+                    again = f(*args)
             return tape.gradient(again, args, output_gradients=upstream)
 
-        return f(*args), grad
+        return y, grad
 
     return wrapped
 
@@ -295,123 +313,3 @@ def watch_denormals(x, layer_name):
 
     x.register_hook(check)
     return x
-
-
-def torch_rnn(
-    step,
-    inputs,
-    initial_states,
-    go_backwards=False,
-    mask=None,
-    zero_output_for_mask=False,
-    return_all_outputs=True,
-):
-    """Keras' torch `rnn` loop (not unrolled) for one input tensor
-    (batch, time, features) and a list of state tensors, with the same
-    results: masked steps keep the previous output (or zeros with
-    `zero_output_for_mask`) and the previous states. It broadcasts the
-    (batch, 1) step mask instead of tiling it, and runs no extra first
-    step to learn the output's structure, as Keras' loop does.
-
-    Returns:
-        `(last_output, outputs, states)` as Keras' loop: `outputs`
-        (batch, time, units), or (batch, 1, units) without
-        `return_all_outputs`, in the order the steps ran.
-    """
-    import torch
-
-    steps = torch.unbind(inputs, 1)
-    masks = None
-    if mask is not None:
-        masks = torch.unbind(mask.to(torch.bool).unsqueeze(-1), 1)
-    order = range(len(steps))
-    if go_backwards:
-        order = reversed(order)
-    states, outputs, prev = list(initial_states), [], None
-    for t in order:
-        output, new_states = step(steps[t], states)
-        if masks is not None:
-            if prev is None or zero_output_for_mask:
-                prev = torch.zeros_like(output)
-            output = torch.where(masks[t], output, prev)
-            new_states = [
-                torch.where(masks[t], n, s) for n, s in zip(new_states, states)
-            ]
-        states, prev = list(new_states), output
-        outputs.append(output)
-    if not return_all_outputs:
-        outputs = outputs[-1:]
-    return prev, torch.stack(outputs, 1), states
-
-
-def torch_gru_step(weights, units, reset_after, activation, recurrent):
-    """`TTGRUCell.projected_step` as direct torch calls, or None (not
-    torch, or an activation without a torch form here).
-
-    Each `keras.ops` call on torch costs ~15-20 us of Python (argument
-    conversion, dtype resolution); Keras' form of the step makes ~22 a
-    step, whose cost the recurrence pays 256-1,492 times a batch. This
-    one makes ~11: the masked z and r matmuls as one batched GEMM that
-    adds the projected inputs (`baddbmm`), h's matmul adding its input
-    (`addmm`), and h_t = hh + z (h_{t-1} - hh) as one `lerp`.
-
-    Args:
-        weights: `TTGRUCell.step_weights`'s dict.
-        units: the cell's units.
-        reset_after: the cell's `reset_after`.
-        activation, recurrent: the cell's activations (`tanh`,
-            `sigmoid` or `keras2_hard_sigmoid` have torch forms).
-
-    Returns:
-        `step(projected, h_tm1) -> h_t`, or None.
-    """
-    if keras.backend.backend() != "torch":
-        return None
-    import torch
-
-    from ttrnn import activations
-
-    forms = {
-        keras.activations.tanh: torch.tanh,
-        keras.activations.sigmoid: torch.sigmoid,
-        activations.keras2_hard_sigmoid: lambda x: torch.clamp(
-            x.mul(0.2).add_(0.5), 0.0, 1.0
-        ),
-    }
-    act, rec = forms.get(activation), forms.get(recurrent)
-    if act is None or rec is None:
-        return None
-    u, masks, bias = units, weights["masks"], weights["bias"]
-    kernels = weights["kernels"]
-    if masks is not None:
-        zr_kernels = torch.stack(kernels[:2])  # (2, units, units)
-        zr_masks = torch.stack(masks[:2])  # (2, batch, units)
-    if bias is not None:
-        bias_zr = bias[: 2 * u].view(2, 1, u)
-
-    def step(x, h):
-        x_zr = x[:, : 2 * u].view(-1, 2, u).transpose(0, 1)
-        if masks is None:
-            inner = torch.matmul(h, weights["kernel"])
-            pre = x_zr + inner[:, : 2 * u].view(-1, 2, u).transpose(0, 1)
-            h_h = h
-        else:
-            pre = torch.baddbmm(x_zr, h * zr_masks, zr_kernels)
-            h_h = h * masks[2]
-        if bias is not None:
-            pre = pre + bias_zr
-        zr = rec(pre)
-        z, r = zr[0], zr[1]
-        if reset_after:
-            if masks is None:
-                rec_h = inner[:, 2 * u :]
-            else:
-                rec_h = torch.matmul(h_h, kernels[2])
-            if bias is not None:
-                rec_h = rec_h + bias[2 * u :]
-            hh = act(torch.addcmul(x[:, 2 * u :], r, rec_h))
-        else:
-            hh = act(torch.addmm(x[:, 2 * u :], r * h_h, kernels[2]))
-        return torch.lerp(hh, h, z)
-
-    return step

@@ -1,5 +1,5 @@
 """The TT-RNN layers' own loop (`direct_step`, the cells' `projected_step`,
-on torch `backends.torch_rnn`) against Keras' loop calling the cell as a
+on torch `recurrence_loops.torch_rnn`) against Keras' loop calling the cell as a
 layer (`direct_step=False`, the reference): outputs and gradients, under
 masks and recurrent dropout."""
 
@@ -162,7 +162,7 @@ def test_gru_step_of_other_activations_equals_keras_loop(
     reset_after, recurrent_dropout, recurrent_activation
 ):
     # On torch: "sigmoid" has a direct torch step
-    # (`backends.torch_gru_step`), "hard_sigmoid" (Keras 3's) keeps the
+    # (`recurrence_loops.torch_gru_step`), "hard_sigmoid" (Keras 3's) keeps the
     # keras.ops step.
     fast, reference = _pair(
         TTGRU,

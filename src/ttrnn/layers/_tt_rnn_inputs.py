@@ -183,8 +183,10 @@ class TTInputMapMixin:
         dropout mask, the GEMM casts the frames piece by piece with its
         own backward (`ttrnn.tt.contraction.integer`) and the rest of the
         map is differentiated as usual
-        (`runtime.integer_first_gemm_in_pieces`). TensorFlow recomputes.
-        `integer_first_gemm = False` recomputes everywhere.
+        (`runtime.integer_first_gemm_in_pieces`); on TensorFlow the
+        chunks record it and their backward replays it
+        (`runtime.first_gemm_scope`). `integer_first_gemm = False`
+        recomputes everywhere.
 
         Returns:
             Tensor (batch, time, G * units).

@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from ttrnn import backends
+from ttrnn import recurrence_loops
 from ttrnn.layers import _costs
 from ttrnn.layers._tt_kernel import require_built
 from ttrnn.layers._tt_rebuild import build_with_cores
@@ -19,6 +20,7 @@ from ttrnn.layers._tt_rebuild import rounded_groups
 from ttrnn.layers._tt_rebuild import save_resolved_spec
 from ttrnn.layers._tt_rebuild import with_ranks
 from ttrnn.layers._tt_rnn_cell import TTRNNCellBase
+from ttrnn.tt.contraction import runtime
 
 try:  # Keras' backend loop, which `keras.layers.RNN.inner_loop` runs.
     from keras.src.backend import rnn as _keras_backend_rnn
@@ -89,10 +91,15 @@ class TTRNNBase(keras.layers.RNN):
     # Whether the loop calls `cell.call` (True) or, as Keras' own loop,
     # the cell as a layer at every step (False: the reference path).
     direct_step = True
-    # With `direct_step` on torch: `backends.torch_rnn` (True) or Keras'
+    # With `direct_step` on torch: `recurrence_loops.torch_rnn` (True) or Keras'
     # torch loop (False), which tiles the step mask and runs a first
     # step twice.
     torch_loop = True
+    # With `direct_step` on TensorFlow, in a traced function, for a cell
+    # with `step_weights` (the GRU): the loop compiled by XLA
+    # (`recurrence_loops.xla_rnn`, True; `runtime.xla_recurrence`) or run by
+    # TensorFlow's executor op by op (False).
+    xla_loop = True
 
     def __init__(
         self, tt_input_shape=None, tt_output_shape=None, tt_ranks=None, **kwargs
@@ -197,7 +204,7 @@ class TTRNNBase(keras.layers.RNN):
         if keras.backend.backend() != "jax":
             weights = cell.step_weights(training)
 
-        def step(inputs, states):
+        def step_with(inputs, states, weights):
             if copy_states:  # as Keras: no in-place writes under autograd
                 states = [ops.copy(s) for s in states]
             output, new_states = cell.projected_step(
@@ -207,11 +214,14 @@ class TTRNNBase(keras.layers.RNN):
                 new_states = [new_states]
             return output, new_states
 
+        def step(inputs, states):
+            return step_with(inputs, states, weights)
+
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
         torch = keras.backend.backend() == "torch"
         if torch and self.torch_loop and not self.unroll:
-            return backends.torch_rnn(
+            return recurrence_loops.torch_rnn(
                 step,
                 projected,
                 initial_state,
@@ -220,10 +230,7 @@ class TTRNNBase(keras.layers.RNN):
                 zero_output_for_mask=self.zero_output_for_mask,
                 return_all_outputs=self.return_sequences,
             )
-        return _keras_backend_rnn(
-            step,
-            projected,
-            initial_state,
+        options = dict(
             go_backwards=self.go_backwards,
             mask=mask,
             unroll=self.unroll,
@@ -231,6 +238,19 @@ class TTRNNBase(keras.layers.RNN):
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+        # Only a step whose weights enter as tensors (the GRU's
+        # `step_weights`): variables read inside cannot cross into XLA.
+        xla = weights is not None and self.xla_loop and not self.unroll
+        if xla and runtime.xla_recurrence():
+            return recurrence_loops.xla_rnn(
+                _keras_backend_rnn,
+                step_with,
+                weights,
+                projected,
+                initial_state,
+                **options,
+            )
+        return _keras_backend_rnn(step, projected, initial_state, **options)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         try:

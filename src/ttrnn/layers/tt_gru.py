@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from ttrnn import backends
+from ttrnn import recurrence_loops
 from ttrnn.layers._tt_rnn_cell import TTGatedCellBase
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
 from ttrnn.layers._tt_rnn_layer import cell_property
@@ -176,7 +176,7 @@ class TTGRUCell(TTGatedCellBase):
             weights["kernel"] = ops.copy(kernel[:, : 2 * u])
         if self.bias is not None and self.reset_after:
             weights["bias"] = ops.convert_to_tensor(self.bias)[1]
-        weights["torch_step"] = backends.torch_gru_step(
+        weights["torch_step"] = recurrence_loops.torch_gru_step(
             weights,
             u,
             self.reset_after,
@@ -190,7 +190,7 @@ class TTGRUCell(TTGatedCellBase):
         per step), the gates' matmuls merged where no dropout mask
         separates them, one activation call for z and r, and
         h_t = hh + z (h_{t-1} - hh); on torch as direct torch calls
-        (`ttrnn.backends.torch_gru_step`)."""
+        (`ttrnn.recurrence_loops.torch_gru_step`)."""
         if weights is None:  # Keras' step (JAX: see `TTRNNBase`)
             return self._recurrence(projected, states, training)
         nested = isinstance(states, (list, tuple))

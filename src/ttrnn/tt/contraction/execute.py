@@ -119,8 +119,7 @@ def sweep(x2, cores, plan):
             state = ops.transpose(state, (2, 0, 1))
         else:
             # (B M_<k, m) @ (m, r n) -> (B, M_<k, r n) -> (M_<k, r n, B)
-            state = ops.matmul(rows, ops.transpose(core_m))
-            state = runtime.name_first_gemm(state)
+            state = runtime.first_gemm(rows, ops.transpose(core_m))
             state = ops.reshape(state, (-1, outer, r * n))
             state = ops.transpose(state, (1, 2, 0))
         first = g - 2  # the last core is done

@@ -11,6 +11,8 @@ Plan timing, which runs each backend the way it trains, is in
 `measure`.
 """
 
+import contextlib
+
 import keras
 
 
@@ -42,6 +44,54 @@ def name_first_gemm(y):
     return checkpoint_name(y, FIRST_GEMM)
 
 
+# TensorFlow's rematerialised chunks that keep their first GEMM's output
+# (`first_gemm_scope`): the innermost scope's record of outputs, or the
+# outputs to replay in the backward's recomputation.
+_FIRST_GEMM_SCOPES = []
+
+
+@contextlib.contextmanager
+def first_gemm_scope(replay=None):
+    """Within it, on TensorFlow, `first_gemm` records the output of each
+    sweep's first GEMM into the list it yields (`replay=None`), or
+    returns the outputs of `replay` in turn instead of recomputing them
+    (their weight's gradient computed from the rows: a rematerialised
+    chunk's backward that keeps the GEMM's output, as JAX's checkpoint
+    policy on `name_first_gemm` does)."""
+    scope = {"record": [], "replay": None if replay is None else list(replay)}
+    _FIRST_GEMM_SCOPES.append(scope)
+    try:
+        yield scope["record"]
+    finally:
+        _FIRST_GEMM_SCOPES.pop()
+
+
+def first_gemm(rows, w):
+    """rows @ w, a sweep's first GEMM on x as it lies: named for JAX's
+    checkpoint policies (`name_first_gemm`), recorded or replayed on
+    TensorFlow within a `first_gemm_scope`."""
+    if not _FIRST_GEMM_SCOPES or keras.backend.backend() != "tensorflow":
+        return name_first_gemm(keras.ops.matmul(rows, w))
+    scope = _FIRST_GEMM_SCOPES[-1]
+    if not scope["replay"]:
+        y = keras.ops.matmul(rows, w)
+        scope["record"].append(y)
+        return y
+    import tensorflow as tf
+
+    saved = scope["replay"].pop(0)
+
+    @tf.custom_gradient
+    def replayed(w):
+        def grad(upstream):
+            # No gradient for rows: integer frames, cast (and masked).
+            return tf.matmul(rows, upstream, transpose_a=True)
+
+        return tf.identity(saved), grad
+
+    return replayed(w)
+
+
 def integer_first_gemm_in_pieces():
     """Whether a TT-RNN maps integer frames with `integer.matmul` (the
     first GEMM cast piece by piece, keeping its output; the rest of the
@@ -62,6 +112,23 @@ def integer_first_gemm_in_pieces():
     188, 137 / 138 ms).
     """
     return keras.backend.backend() == "torch"
+
+
+def xla_recurrence():
+    """Whether a TT-RNN's recurrence runs as XLA computations
+    (`ttrnn.recurrence_loops.xla_rnn`): on TensorFlow, inside a traced function
+    (a `tf.function`, as Keras' `fit` runs; eagerly each call would
+    compile anew).
+
+    TensorFlow's executor runs a `tf.while_loop` op by op: the paper
+    TT-GRU's recurrence measured ~1.35 ms a step forward+backward at
+    batch 5 and at batch 16 alike (RESULTS.md, "TensorFlow epoch").
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.executing_eagerly()
 
 
 def chunked_lookup():
