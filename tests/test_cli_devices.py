@@ -37,6 +37,7 @@ def flags(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv("KERAS_DISTRIBUTION_NUM_PROCESSES", raising=False)
     monkeypatch.setattr(cli_distributed, "_usable_cores", lambda: 2)
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
     return lambda: os.environ.get("XLA_FLAGS")
 
 
@@ -79,6 +80,15 @@ def test_the_users_count_stays(flags, monkeypatch):
         _args(), [registry.get("ucf11")], "jax"
     )
     assert chosen is None and flags() == f"{COUNT}=4"
+
+
+def test_a_started_jax_keeps_its_devices(flags, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", object())
+    for args in (_args(), _args(devices=2)):
+        chosen = cli_distributed.host_devices(
+            args, [registry.get("ucf11")], "jax"
+        )
+        assert chosen is None and flags() is None
 
 
 def test_one_core_keeps_one_device(flags, monkeypatch):

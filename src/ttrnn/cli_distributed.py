@@ -13,6 +13,7 @@ on both cores"); `--devices 1` keeps one device.
 import argparse
 import os
 import re
+import sys
 
 # The models whose training step splits a batch over a CPU's cores to
 # its gain (their TT-RNN layers run the uint8 input map and the
@@ -33,6 +34,9 @@ def host_devices(args, experiments, backend):
       runs one thread (`--xla_cpu_multi_thread_eigen=false`). The caller
       distributes only if JAX then computes on the CPU.
 
+    Nothing is asked once JAX is imported (`ttrnn.cli.main` called in a
+    process that uses JAX already): the process keeps its devices.
+
     Args:
         args: the parsed arguments of `ttrnn experiment`.
         experiments: the `Experiment`s of the run.
@@ -42,8 +46,8 @@ def host_devices(args, experiments, backend):
         The device count chosen by default, or `None` (none chosen, or
         `--devices` given).
     """
-    if backend != "jax":
-        return None
+    if backend != "jax" or "jax" in sys.modules:
+        return None  # (JAX imported: its devices may have started)
     flags = os.environ.get("XLA_FLAGS", "")
     if re.search(_COUNT_FLAG + r"\b", flags):
         return None  # the user's count
