@@ -18,9 +18,9 @@ import numpy as np
 import ttrnn
 from ttrnn import backends
 
-# Time chunks of the uint8 map: 1 frame of the batch of 4 on one device,
-# 2 of a device's 2 rows on two (a `lax.scan` over 6 or 3 chunks).
-backends.MAX_INTEGER_CHUNK_VALUES = 2 * 2 * 96
+# Time chunks of the uint8 map: 2 frames of the batch of 4 (a `lax.scan`
+# over 3 chunks), on one device or each of two.
+backends.MAX_INTEGER_CHUNK_VALUES = 2 * 4 * 96
 
 
 COLLECTIVE = (

@@ -55,12 +55,14 @@ def remat_integer_chunks(
     features = int(x.shape[2])
     batch, steps = tuple(x.shape[:2])
     if batch is not None and steps is not None:
+        # Time steps a chunk from the whole batch: under `batch_sharded`
+        # each device's chunk is its share of these values (the bigger
+        # chunks of 2**22 values a device ran the step slower).
+        chunk = max(1, MAX_INTEGER_CHUNK_VALUES // (int(batch) * features))
 
         def chunks(x, *args):
-            # x's batch is one device's rows under `batch_sharded`
-            chunk = MAX_INTEGER_CHUNK_VALUES // (int(x.shape[0]) * features)
             return remat_time_chunks(
-                fn, x, max(1, chunk), args, save_first_gemm=save_first_gemm
+                fn, x, chunk, args, save_first_gemm=save_first_gemm
             )
 
         return batch_sharded(chunks, x, args, row_axes)
