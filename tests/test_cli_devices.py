@@ -1,7 +1,7 @@
 """`ttrnn experiment`'s devices: virtual CPU devices asked of XLA before
-JAX starts (`ttrnn.cli_distributed.host_devices`), one a core by default
-for the video TT-RNNs on JAX, and such a run's losses against one
-device's."""
+JAX starts (`ttrnn.cli_distributed.host_devices`): N for `--devices N`,
+one a core for the video TT-RNNs on JAX with `SPLIT_BY_DEFAULT`; a
+two-device run's losses against one device's."""
 
 import argparse
 import json
@@ -38,6 +38,7 @@ def flags(monkeypatch):
     monkeypatch.delenv("KERAS_DISTRIBUTION_NUM_PROCESSES", raising=False)
     monkeypatch.setattr(cli_distributed, "_usable_cores", lambda: 2)
     monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setattr(cli_distributed, "SPLIT_BY_DEFAULT", True)
     return lambda: os.environ.get("XLA_FLAGS")
 
 
@@ -71,7 +72,7 @@ def test_devices_option_asks_for_them(flags):
     args = _args(devices=3)
     chosen = cli_distributed.host_devices(args, [registry.get("mice")], "jax")
     assert chosen is None
-    assert flags() == f"{COUNT}=3"
+    assert flags() == f"{COUNT}=3 --xla_cpu_multi_thread_eigen=false"
 
 
 def test_the_users_count_stays(flags, monkeypatch):
@@ -89,6 +90,14 @@ def test_a_started_jax_keeps_its_devices(flags, monkeypatch):
             args, [registry.get("ucf11")], "jax"
         )
         assert chosen is None and flags() is None
+
+
+def test_no_split_unless_chosen(flags, monkeypatch):
+    monkeypatch.setattr(cli_distributed, "SPLIT_BY_DEFAULT", False)
+    chosen = cli_distributed.host_devices(
+        _args(), [registry.get("ucf11")], "jax"
+    )
+    assert chosen is None and flags() is None
 
 
 def test_one_core_keeps_one_device(flags, monkeypatch):
@@ -120,9 +129,10 @@ def _experiment(tmp, out, *extra):
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "jax", reason="the default is JAX's"
+    keras.backend.backend() != "jax", reason="several devices need JAX"
 )
-def test_default_run_splits_batches_with_one_devices_losses(tmp_path):
+def test_two_devices_without_flags_have_one_devices_losses(tmp_path):
+    """`--devices 2` asks XLA for the two CPU devices itself."""
     pytest.importorskip("av")
     from ttrnn.data.synthetic_layouts import write_hollywood2_like
 
@@ -134,14 +144,12 @@ def test_default_run_splits_batches_with_one_devices_losses(tmp_path):
         frame_shape=(16, 24),
         seed=1,
     )
-    default = _experiment(tmp_path, "default")
-    one = _experiment(tmp_path, "one", "--devices", "1")
-    cores = len(os.sched_getaffinity(0))
-    topology = default["config"]["topology"]
-    assert topology["devices"] == cores
-    if cores > 1:
-        assert topology["distribution"] == "DataParallel"
+    two = _experiment(tmp_path, "two", "--devices", "2")
+    one = _experiment(tmp_path, "one")
+    topology = two["config"]["topology"]
+    assert topology["devices"] == 2
+    assert topology["distribution"] == "DataParallel"
     assert one["config"]["topology"]["devices"] == 1
-    (losses,) = [h["loss"] for h in default["history"].values()]
+    (losses,) = [h["loss"] for h in two["history"].values()]
     (reference,) = [h["loss"] for h in one["history"].values()]
     np.testing.assert_allclose(losses, reference, rtol=1e-5)

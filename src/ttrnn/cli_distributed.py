@@ -5,9 +5,9 @@
 `ttrnn.distribution.initialize`. Imports no Keras (the CLI's start-up).
 
 `host_devices` asks XLA for virtual CPU devices before JAX starts: N for
-`--devices N`, and by default one a core for the video TT-RNNs, whose
-training step splits each batch over them (benchmarks/RESULTS.md, "JAX
-on both cores"); `--devices 1` keeps one device.
+`--devices N`, and with `SPLIT_BY_DEFAULT` one a core for the video
+TT-RNNs, whose training step splits each batch over them
+(benchmarks/RESULTS.md, "JAX on both cores"); `--devices 1` keeps one.
 """
 
 import argparse
@@ -19,6 +19,10 @@ import sys
 # its gain (their TT-RNN layers run the uint8 input map and the
 # recurrence on each device's rows: `ttrnn.backends.batch_sharded`).
 SPLIT_MODELS = ("tt-gru", "tt-lstm", "tt-rnn", "vtt-gru", "vtt-lstm")
+# Whether those models split batches over the cores without `--devices`:
+# off until the epoch is measured to gain on a quiet machine (the step
+# did, under load; the epoch, under load 4-5, did not: RESULTS.md).
+SPLIT_BY_DEFAULT = False
 _COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -26,9 +30,10 @@ def host_devices(args, experiments, backend):
     """Virtual CPU devices for `ttrnn experiment`, asked of XLA before
     JAX starts (its flags are read once, at start).
 
-    - `--devices N` (N > 1): N devices, where XLA_FLAGS does not set
-      their count already (GPUs are unaffected).
-    - Without `--devices` and without several processes, on JAX: one
+    - `--devices N` (N > 1): N devices of one thread each, where
+      XLA_FLAGS does not set their count already (GPUs are unaffected).
+    - With `SPLIT_BY_DEFAULT`, without `--devices` and without several
+      processes, on JAX: one
       device a core this process may use, when every experiment is a
       video one and every model one of `SPLIT_MODELS`; each device then
       runs one thread (`--xla_cpu_multi_thread_eigen=false`). The caller
@@ -53,7 +58,12 @@ def host_devices(args, experiments, backend):
         return None  # the user's count
     if args.devices is not None:
         if args.devices > 1:
-            _prepend_flags(f"{_COUNT_FLAG}={args.devices}")
+            _prepend_flags(
+                f"{_COUNT_FLAG}={args.devices} "
+                "--xla_cpu_multi_thread_eigen=false"
+            )
+        return None
+    if not SPLIT_BY_DEFAULT:
         return None
     several = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in several) or os.environ.get(
@@ -107,8 +117,7 @@ def add_arguments(parser, count):
         default=None,
         help="train data-parallel over N local devices a process "
         "(keras.distribution.DataParallel); every batch is split over "
-        "them. On a CPU: N virtual devices. Default: one; on a CPU with "
-        "the JAX backend, one a core for the video TT-RNNs (1: one)",
+        "them. On a CPU: N virtual devices of one thread each",
     )
     group.add_argument(
         "--coordinator",
