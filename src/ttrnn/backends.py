@@ -5,6 +5,8 @@
   of uint8 video frames; on JAX all but its first GEMM), written for each
   backend's own rematerialisation;
   `remat_integer_chunks` picks one for integer inputs (TTDense, TT-RNNs).
+- `batch_sharded`: a row-wise map or recurrence run on each device's
+  rows under a JAX distribution that splits the batch.
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
 
 The contraction's own switches (`TTConv2D`'s spatial step among them)
@@ -95,8 +97,9 @@ def batch_sharded(fn, x, args=(), row_axes=()):
     the whole batch, and it summed the recurrent kernel's gradient over
     the devices at every time step (benchmarks/RESULTS.md, "JAX on both
     cores"). Here `jax.shard_map` runs `fn` on each device's rows; the
-    gradients of replicated tensors (`args` not split, and weights `fn`
-    reads) are summed over the devices once, after the whole of `fn`.
+    gradients of replicated `args` (the weights: `fn` must take them as
+    arguments, a variable read inside it being the whole mesh's array)
+    are summed over the devices once, after the whole of `fn`.
 
     Args:
         fn: `fn(x_rows, *args_rows)` -> a pytree of tensors whose first
