@@ -5,6 +5,8 @@
   of uint8 video frames; on JAX all but its first GEMM), written for each
   backend's own rematerialisation;
   `remat_integer_chunks` picks one for integer inputs (TTDense, TT-RNNs).
+- `batch_sharded`: a row-wise map or recurrence run on each device's
+  rows under a JAX distribution that splits the batch.
 - `zero_copy_batch`: a NumPy batch handed to the backend without a copy.
 
 The contraction's own switches (`TTConv2D`'s spatial step among them)
@@ -27,7 +29,9 @@ from ttrnn.tt.contraction import runtime
 MAX_INTEGER_CHUNK_VALUES = 2**22
 
 
-def remat_integer_chunks(fn, x, args, dtype, save_first_gemm=False):
+def remat_integer_chunks(
+    fn, x, args, dtype, save_first_gemm=False, row_axes=()
+):
     """`fn(x, *args)` for an integer x, in rematerialised time chunks of
     at most `MAX_INTEGER_CHUNK_VALUES` input values, so no float copy of
     the whole input is ever made (forward or backward).
@@ -43,27 +47,112 @@ def remat_integer_chunks(fn, x, args, dtype, save_first_gemm=False):
         args: tensors passed to every call (weights: differentiated).
         dtype: the dtype of `fn`'s result.
         save_first_gemm: see `remat_time_chunks`.
+        row_axes: for each of `args`, the axis holding the batch (a
+            dropout mask's rows), or `None`: see `batch_sharded`, which
+            runs the chunks on each device's rows under a distribution.
 
     Returns:
         (batch, steps, features of `fn`) tensor.
     """
-    batch, steps, features = tuple(x.shape)
+    features = int(x.shape[2])
+    batch, steps = tuple(x.shape[:2])
     if batch is not None and steps is not None:
-        chunk = MAX_INTEGER_CHUNK_VALUES // (int(batch) * int(features))
-        return remat_time_chunks(
-            fn, x, max(1, chunk), args, save_first_gemm=save_first_gemm
-        )
+        # Time steps a chunk from the whole batch: under `batch_sharded`
+        # each device's chunk is its share of these values (the bigger
+        # chunks of 2**22 values a device ran the step slower).
+        chunk = max(1, MAX_INTEGER_CHUNK_VALUES // (int(batch) * features))
+
+        def chunks(x, *args):
+            return remat_time_chunks(
+                fn, x, chunk, args, save_first_gemm=save_first_gemm
+            )
+
+        return batch_sharded(chunks, x, args, row_axes)
     if keras.backend.backend() == "tensorflow":
         return remat_dynamic_time_chunks(
             fn,
             x,
             MAX_INTEGER_CHUNK_VALUES,
-            int(features),
+            features,
             dtype,
             args,
             save_first_gemm=save_first_gemm,
         )
     return fn(x, *args)
+
+
+def splits_batch(x):
+    """Whether `batch_sharded` splits x's rows over devices: on JAX under
+    a distribution that shards the batch over several devices, when x's
+    (static) batch is a multiple of them."""
+    shards = runtime.batch_shards()
+    batch = x.shape[0]
+    return shards > 1 and batch is not None and int(batch) % shards == 0
+
+
+def batch_sharded(fn, x, args=(), row_axes=()):
+    """`fn(x, *args)`, run by each device on its own rows of x (JAX, under
+    a `keras.distribution` that splits the batch over several devices);
+    `fn(x, *args)` itself elsewhere, or when x's batch does not split.
+
+    `fn` must treat the rows of x independently (a map applied row by
+    row, or a recurrence over each row's sequence). Under Keras'
+    `DataParallel`, XLA partitions the traced global computation itself:
+    on the TT-GRU's training step it gathered the input map's batch-last
+    states onto both devices, which then computed the rest of the map for
+    the whole batch, and it summed the recurrent kernel's gradient over
+    the devices at every time step (benchmarks/RESULTS.md, "JAX on both
+    cores"). Here `jax.shard_map` runs `fn` on each device's rows; the
+    gradients of replicated `args` (the weights: `fn` must take them as
+    arguments, a variable read inside it being the whole mesh's array)
+    are summed over the devices once, after the whole of `fn`.
+
+    Args:
+        fn: `fn(x_rows, *args_rows)` -> a pytree of tensors whose first
+            axes are the rows.
+        x: tensor whose first axis (static) is the batch.
+        args: pytrees of tensors passed on (no `None`).
+        row_axes: for each of `args`, the axis of its leaves that holds
+            the batch, split as x's rows; `None` (or a missing entry):
+            replicated.
+
+    Returns:
+        `fn(x, *args)`.
+    """
+    if not splits_batch(x):
+        return fn(x, *args)
+    import jax
+    from jax.sharding import PartitionSpec
+
+    dist = keras.distribution.distribution()
+    name = dist.batch_dim_name
+    axes = list(row_axes) + [None] * (len(args) - len(row_axes))
+    specs = [
+        PartitionSpec() if a is None else PartitionSpec(*[None] * a, name)
+        for a in axes
+    ]
+
+    def own(x, *args):
+        # Replicated tensors made per-device values at the start: their
+        # gradients are then summed over the devices once, here, rather
+        # than where each use meets a device's rows (inside the loops:
+        # at every time step of the recurrence, in every chunk).
+        args = [
+            a if axis is not None else jax.tree.map(vary, a)
+            for a, axis in zip(args, axes)
+        ]
+        return fn(x, *args)
+
+    def vary(a):
+        return jax.lax.pcast(a, name, to="varying")
+
+    run = jax.shard_map(
+        own,
+        mesh=dist.device_mesh.backend_mesh,
+        in_specs=(PartitionSpec(name), *specs),
+        out_specs=PartitionSpec(name),
+    )
+    return run(x, *args)
 
 
 def remat_time_chunks(fn, x, chunk, args, save_first_gemm=False):

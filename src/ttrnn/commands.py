@@ -10,6 +10,7 @@ import shlex
 
 from ttrnn import _select_backend
 from ttrnn import cli_data
+from ttrnn import cli_distributed
 
 
 def demo(args):
@@ -34,8 +35,11 @@ def experiment(args):
 
     names = registry.expand(args.name)
     cli_data.apply_offline(args)
+    auto = cli_distributed.host_devices(
+        args, [registry.get(name) for name in names], _select_backend.select()
+    )
     load_keras()
-    _distribute(args)
+    _distribute(args, auto)
     from ttrnn.experiments import run
 
     models = args.model
@@ -299,14 +303,18 @@ def _info_outputs(experiment):
     return counts.get(experiment.name, 1)
 
 
-def _distribute(args):
+def _distribute(args, auto=None):
     """`--devices`, `--coordinator`, `--num-processes`, `--process-id`
     (or Keras' environment variables): sets up `ttrnn.distribution`
-    before any device is used."""
+    before any device is used. `auto`: the CPU devices
+    `cli_distributed.host_devices` asked for by default, used when JAX
+    computes on the CPU."""
     asked = (args.devices, args.coordinator, args.num_processes)
     asked += (args.process_id,)
     env = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
     if all(value is None for value in asked) and not env:
+        if auto:
+            _split_over_cores(auto)
         return
     from ttrnn import distribution
 
@@ -316,6 +324,18 @@ def _distribute(args):
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
+
+
+def _split_over_cores(devices):
+    """A `DataParallel` over the `devices` virtual CPU devices, where JAX
+    computes on the CPU (not on a GPU host)."""
+    import jax
+
+    if jax.default_backend() != "cpu" or jax.local_device_count() < devices:
+        return
+    from ttrnn import distribution
+
+    distribution.initialize(devices=devices)
 
 
 def load_keras():

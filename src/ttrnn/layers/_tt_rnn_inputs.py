@@ -88,6 +88,17 @@ class TTDropoutMixin(_KerasDropoutRNNCell):
     def reset_recurrent_dropout_mask(self):
         self._recurrent_dropout_mask = None
 
+    @contextlib.contextmanager
+    def recurrent_dropout_mask_as(self, mask):
+        """Within this context the recurrent masks are `mask` (a
+        device's rows of them, `ttrnn.backends.batch_sharded`)."""
+        saved = getattr(self, "_recurrent_dropout_mask", None)
+        self._recurrent_dropout_mask = mask
+        try:
+            yield
+        finally:
+            self._recurrent_dropout_mask = saved
+
 
 class TTInputMapMixin:
     """The TT input map of a cell (needs the cell's `cores`, `input_dim`,
@@ -227,6 +238,11 @@ class TTInputMapMixin:
             [*head, *cores, *tail],
             self.compute_dtype,
             save_first_gemm=self.integer_first_gemm,
+            # a dropout mask, and the bias it makes (batch, 1, N), have
+            # a row a clip
+            row_axes=[0] * len(head)
+            + [None] * num_cores
+            + [0 if len(t.shape) == 3 else None for t in tail],
         )
 
     def _project_integer_pieces(self, sequences, cores, bias):

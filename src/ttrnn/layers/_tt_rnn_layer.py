@@ -165,12 +165,46 @@ class TTRNNBase(keras.layers.RNN):
         first_state = initial_state
         while isinstance(first_state, (list, tuple)):
             first_state = first_state[0]
-        cell.get_recurrent_dropout_mask(first_state)
+        masks = cell.get_recurrent_dropout_mask(first_state)
         projected = cell.project_sequence(sequences, training=training)
         if training:  # warns once if torch's denormals slow the backward
             projected = backends.watch_denormals(projected, self.name)
         with cell.consuming_projected_inputs():
+            return self.sharded_recur(
+                projected, initial_state, mask, masks, training
+            )
+
+    def sharded_recur(self, projected, initial_state, mask, masks, training):
+        """`recur`, on each device's rows of the batch under a JAX
+        distribution (`ttrnn.backends.batch_sharded`): the recurrent
+        weights' gradients are then summed over the devices once a
+        sequence, not at every time step. `masks`: the cell's recurrent
+        dropout masks (G, batch, units), or None."""
+        if not backends.splits_batch(projected):
             return self.recur(projected, initial_state, mask, training)
+        cell = self.cell
+        # The cell's weights enter as arguments: read inside the devices'
+        # program, the variables would be the whole mesh's arrays.
+        weights = list(cell.variables)
+        values = [ops.cast(w.value, w.dtype) for w in weights]
+        args, axes = [values, initial_state], [None, 0]
+        if mask is not None:
+            args, axes = [*args, mask], [*axes, 0]
+        if masks is not None:  # (G, batch, units)
+            args, axes = [*args, masks], [*axes, 1]
+
+        def run(rows, own_values, states, *more):
+            rows_mask = more[0] if mask is not None else None
+            own_masks = more[-1] if masks is not None else None
+            with (
+                keras.StatelessScope(
+                    state_mapping=list(zip(weights, own_values))
+                ),
+                cell.recurrent_dropout_mask_as(own_masks),
+            ):
+                return self.recur(rows, states, rows_mask, training)
+
+        return backends.batch_sharded(run, projected, args, axes)
 
     def recur(self, projected, initial_state, mask=None, training=False):
         """The recurrence over projected gate inputs (batch, time, G units)
