@@ -20,8 +20,9 @@ import sys
 # recurrence on each device's rows: `ttrnn.backends.batch_sharded`).
 SPLIT_MODELS = ("tt-gru", "tt-lstm", "tt-rnn", "vtt-gru", "vtt-lstm")
 # Whether those models split batches over the cores without `--devices`:
-# off until the full epoch is confirmed on a quiet machine (at load 1-2
-# the 48-clip epoch gained 1.16-1.28x, at load 4-5 nothing: RESULTS.md).
+# off. The 48-clip epoch gained 1.16-1.28x at load 1-2, but the full
+# 160-clip epoch on a quiet machine ran 2,393 real frames/s on two devices
+# against 2,409-2,603 on one (long clips' batches split poorly; RESULTS.md).
 SPLIT_BY_DEFAULT = False
 _COUNT_FLAG = "--xla_force_host_platform_device_count"
 
