@@ -113,6 +113,43 @@ def test_killed_run_resumes_and_finished_runs_are_reused(
         reproduce("fibonacci", **options)
 
 
+def test_killed_run_begun_with_other_settings_names_what_to_do(
+    tmp_path, tiny_fibonacci
+):
+    """A run killed under an older ttrnn whose default differed (its
+    state.json records another batch size): reproduce has no option to
+    restore it, so its error says what does, not `--batch-size`."""
+    options = dict(
+        models=["tt-gru"], epochs=2, out=tmp_path, verbose=0, plot=False
+    )
+    with interrupted_after_epoch(1):
+        with pytest.raises(SimulatedInterrupt):
+            reproduce("fibonacci", **options)
+    run_dir = tmp_path / "tt-gru"
+    state_file = run_dir / checkpointing.STATE
+    state = _json(state_file)
+    began = state["settings"]["batch_size"]
+    state["settings"]["batch_size"] = began + 3
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(TableError) as raised:
+        reproduce("fibonacci", **options)
+    message = str(raised.value)
+    assert message.startswith(
+        f"The unfinished run of fibonacci tt-gru in {str(run_dir)!r} began "
+        f"with other settings: batch_size {began} (it began with "
+        f"{began + 3}). `ttrnn reproduce` resumes a run only as it began"
+    )
+    assert f"Remove {str(run_dir)!r}" in message
+    assert (
+        "`ttrnn experiment fibonacci --model tt-gru --protocol paper "
+        f"--out {run_dir} --resume`"
+    ) in message
+    assert "--batch-size" not in message
+    # Nothing was trained or overwritten.
+    assert _json(state_file)["epochs_done"] == 1
+    assert not (run_dir / "results.json").exists()
+
+
 def test_plan_of_a_cross_validated_table_shrunk(tmp_path):
     table = reproduce_tables.get("ucf11")
     runs, shrunk, settings = reproduce_tables.plan(

@@ -165,22 +165,38 @@ def _run_or_reuse(run, data_dir, verbose, plot):
         if verbose:
             print(f"  finished earlier: {os.path.join(run.out, RESULTS)}")
         return result
+    from ttrnn.experiments import resumed_settings
     from ttrnn.experiments import run as run_module
 
     options = {} if run.fold is None else {"folds": [run.fold]}
-    return run_module.run_experiment(
-        run.experiment,
-        run.model,
-        out=run.out,
-        data_dir=data_dir,
-        epochs=run.epochs,
-        protocol=PROTOCOL,
-        resume=True,
-        seed=run.seed,
-        verbose=verbose,
-        plot=plot,
-        **options,
-    )
+    try:
+        return run_module.run_experiment(
+            run.experiment,
+            run.model,
+            out=run.out,
+            data_dir=data_dir,
+            epochs=run.epochs,
+            protocol=PROTOCOL,
+            resume=True,
+            seed=run.seed,
+            verbose=verbose,
+            plot=plot,
+            **options,
+        )
+    except resumed_settings.ChangedSettingsError as error:
+        # `reproduce` has no options to give the run its old settings
+        # back: say what does.
+        folds = "" if run.fold is None else f" --folds {run.fold}"
+        raise TableError(
+            f"The unfinished run of {run.experiment} {run.model} in "
+            f"{error.folder!r} began with other settings: "
+            f"{error.differences}. `ttrnn reproduce` resumes a run only "
+            "as it began (a newer ttrnn may have changed a default). "
+            f"Remove {run.out!r} to train it again with these settings, "
+            f"or finish it with `ttrnn experiment {run.experiment} "
+            f"--model {run.model} --protocol {PROTOCOL}{folds} --out "
+            f"{run.out} --resume` and the options that error names."
+        ) from error
 
 
 def table_rows(runs, results):

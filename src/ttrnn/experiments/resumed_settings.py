@@ -75,6 +75,20 @@ class SettingsRecord(keras.callbacks.Callback):
         del state
 
 
+class ChangedSettingsError(ExperimentError):
+    """A resumed run's settings differ from those it began with.
+
+    Attributes:
+        folder: the run's folder (its state.json).
+        differences: "name now (it began with value)" for each setting.
+    """
+
+    def __init__(self, message, folder, differences):
+        super().__init__(message)
+        self.folder = folder
+        self.differences = differences
+
+
 def check(config):
     """Refuses to resume a run with other settings than it began with.
 
@@ -82,8 +96,8 @@ def check(config):
     states written before ttrnn recorded the settings are not checked.
 
     Raises:
-        ExperimentError: naming each setting that differs, what the run
-            began with, and the options that resume it as it began.
+        ChangedSettingsError: naming each setting that differs, what the
+            run began with, and the options that resume it as it began.
     """
     now = settings_of(config)
     for folder in rundir.run_folders(config.out):
@@ -97,7 +111,12 @@ def check(config):
             if name in began and not _same(name, began[name], now[name])
         ]
         if changed:
-            raise ExperimentError(_message(folder, changed, began, now))
+            differences = _differences(changed, began, now)
+            raise ChangedSettingsError(
+                _message(folder, changed, began, differences),
+                folder,
+                differences,
+            )
 
 
 def _same(name, began, now):
@@ -109,11 +128,14 @@ def _same(name, began, now):
     return began == now
 
 
-def _message(folder, changed, began, now):
-    differences = ", ".join(
+def _differences(changed, began, now):
+    return ", ".join(
         f"{name} {_shown(now[name])} (it began with {_shown(began[name])})"
         for name in changed
     )
+
+
+def _message(folder, changed, began, differences):
     options = [n for n in changed if n not in _POSITIONAL]
     restoring = [_restoring(n, began[n]) for n in options]
     to_pass = [text for verb, text in restoring if verb == "pass"]
