@@ -175,6 +175,23 @@ def test_measured_lookup_path_times_the_backends_paths(batch):
     assert measure.measured_lookup_path(shapes, batch, "ltr", 1) in want
 
 
+def test_measured_lookup_path_stops_at_its_budget(monkeypatch):
+    calls = []
+    autodiff = measure.gather_rows_autodiff
+
+    def counted(*args):
+        calls.append(1)
+        return autodiff(*args)
+
+    monkeypatch.setattr(measure, "gather_rows_autodiff", counted)
+    monkeypatch.setattr(measure, "LOOKUP_TIMING_BUDGET", 0.0)
+    shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
+    measure.measured_lookup_path(shapes, 256, "rtl", repeats=50)
+    # Traced once (JAX, TensorFlow) or run once a round (torch): the
+    # warm-up and the minimum of rounds, not 50.
+    assert 1 <= len(calls) <= 1 + measure.MIN_LOOKUP_REPEATS
+
+
 @pytest.mark.parametrize("path", ["fast", None, 1])
 def test_path_must_be_a_known_name(rng, path):
     cores = random_cores(rng, INS, OUTS, RANKS)
