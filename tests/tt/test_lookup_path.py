@@ -84,56 +84,112 @@ def counted_timing(monkeypatch):
     contract.clear_cache()
 
 
-def test_auto_times_once_per_shape_on_torch_only(rng, counted_timing):
+def test_auto_times_once_per_shape(rng, counted_timing):
+    # Middle core's slices the largest; 64 ids: chunks of 2 rows.
     shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
     for _ in range(3):
         path = tt.lookup_path(shapes, 64, "rtl")
-    if BACKEND == "torch":
-        assert path == "autodiff"
-        assert counted_timing == [(shapes, 64, "rtl")]
-        tt.lookup_path(shapes, 65, "rtl")  # another batch: timed again
-        assert len(counted_timing) == 2
-    else:
-        # Compiled backends keep autodiff without timing anything.
-        assert path == "autodiff" and counted_timing == []
+    assert path == "autodiff"
+    assert counted_timing == [(shapes, 64, "rtl")]
+    tt.lookup_path(shapes, 65, "rtl")  # another batch: timed again
+    assert len(counted_timing) == 2
+    tt.lookup_path(shapes, 64, "ltr")  # another direction: timed again
+    assert len(counted_timing) == 3
     assert tt.lookup_path(shapes, None, "rtl") in ("chunked", "autodiff")
-    assert len(counted_timing) == (2 if BACKEND == "torch" else 0)
+    assert len(counted_timing) == 3
 
 
-def test_compiled_backends_group_large_batches_untimed(counted_timing):
+def test_compiled_backends_time_only_where_grouping_can_pay(counted_timing):
     shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
-    path = tt.lookup_path(shapes, 256, "rtl")
+    # 32 ids: one row a chunk, so grouping cannot pay.
+    path = tt.lookup_path(shapes, 32, "rtl")
     if BACKEND == "torch":
-        assert path == "autodiff"
-        assert counted_timing == [(shapes, 256, "rtl")]
+        assert counted_timing == [(shapes, 32, "rtl")]
         return
-    # Chunks of 6 rows, the middle core's slices the largest.
-    assert path == "grouped" and counted_timing == []
-    # Chunks of 2 rows, or the first core's slices larger: the default.
-    assert tt.lookup_path(shapes, 64, "rtl") == "autodiff"
+    assert path == "autodiff" and counted_timing == []
+    # A single core has nothing to group by.
+    assert tt.lookup_path(((1, 5, 2, 1),), 256, "rtl") == "autodiff"
+    assert counted_timing == []
+    # The first core's slices larger: grouping by the second still may
+    # pay (100,000 x 256 at rank 34 measured either way), so it is timed.
     first_larger = ((1, 5, 9, 3), (3, 6, 1, 1))
-    assert tt.lookup_path(first_larger, 256, "rtl") == "autodiff"
+    tt.lookup_path(first_larger, 256, "rtl")
+    assert counted_timing == [(first_larger, 256, "rtl")]
 
 
 def test_a_forced_path_is_never_timed(rng, counted_timing):
     cores = random_cores(rng, INS, OUTS, RANKS)
     cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
-    digits = tt.row_digits(keras.ops.convert_to_tensor([1, 7, 200]), INS)
+    ids = keras.ops.convert_to_tensor(rng.integers(0, 210, size=64))
+    digits = tt.row_digits(ids, INS)
     for path in ("chunked", "autodiff", "grouped"):
         tt.gather_rows(cs, digits, path=path)
     assert counted_timing == []
     tt.gather_rows(cs, digits)
-    assert len(counted_timing) == (1 if BACKEND == "torch" else 0)
+    assert len(counted_timing) == 1
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="timed on torch only")
-def test_measured_lookup_path_times_both_paths():
+def test_auto_is_timed_once_under_a_trace(rng, monkeypatch):
+    """Under `jax.jit` / `tf.function` the paths are timed eagerly, once,
+    when the trace meets the shape; later calls reuse the choice."""
+    calls = []
+    timed = measure.measured_lookup_path
+
+    def spy(core_shapes, batch, direction, repeats=9):
+        calls.append(batch)
+        return timed(core_shapes, batch, direction, repeats=1)
+
+    monkeypatch.setattr(measure, "measured_lookup_path", spy)
+    contract.clear_cache()
+    cores = random_cores(rng, INS, OUTS, RANKS)
+    cs = [keras.ops.convert_to_tensor(c, "float32") for c in cores]
+    ids = rng.integers(0, 210, size=64)
+    want = dense_from_cores(cores)[ids]
+
+    def lookup(cs_, ids_):
+        return tt.gather_rows(cs_, tt.row_digits(ids_, INS))
+
+    if BACKEND == "jax":
+        import jax
+
+        lookup = jax.jit(lookup)
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        lookup = tf.function(lookup)
+    ids_t = keras.ops.convert_to_tensor(ids, "int32")
+    for _ in range(2):
+        out = to_numpy(lookup(cs, ids_t))
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+    assert calls == [64]
+    contract.clear_cache()
+
+
+@pytest.mark.parametrize("batch", [32, 256])
+def test_measured_lookup_path_times_the_backends_paths(batch):
     shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
-    assert measure.measured_lookup_path(shapes, 32, "ltr", 1) in (
-        "chunked",
-        "autodiff",
-        "grouped",
-    )
+    want = ("chunked", "autodiff", "grouped")
+    if BACKEND != "torch":
+        want = ("autodiff", "grouped")
+    assert measure.lookup_paths_timed() == want
+    assert measure.measured_lookup_path(shapes, batch, "ltr", 1) in want
+
+
+def test_measured_lookup_path_stops_at_its_budget(monkeypatch):
+    calls = []
+    autodiff = measure.gather_rows_autodiff
+
+    def counted(*args):
+        calls.append(1)
+        return autodiff(*args)
+
+    monkeypatch.setattr(measure, "gather_rows_autodiff", counted)
+    monkeypatch.setattr(measure, "LOOKUP_TIMING_BUDGET", 0.0)
+    shapes = ((1, 5, 2, 3), (3, 6, 3, 1))
+    measure.measured_lookup_path(shapes, 256, "rtl", repeats=50)
+    # Traced once (JAX, TensorFlow) or run once a round (torch): the
+    # warm-up and the minimum of rounds, not 50.
+    assert 1 <= len(calls) <= 1 + measure.MIN_LOOKUP_REPEATS
 
 
 @pytest.mark.parametrize("path", ["fast", None, 1])

@@ -71,11 +71,11 @@ class TTEmbedding(TTKernelMixin, keras.layers.Layer):
             "chunked" (chunks of rows with a hand-written backward pass),
             "autodiff" (all rows at once), "grouped" (ids sorted into
             chunks sharing one core's digit, whose products become one
-            GEMM per chunk), or "auto" (default: on torch on a CPU the
-            fastest of the three, timed once per process and shape,
-            since the winner depends on the CPU; on JAX and TensorFlow
-            "grouped" for large batches where it saves the largest
-            slices' gather, else autodiff). All give the same values.
+            GEMM per chunk), or "auto" (default: on a CPU the fastest,
+            timed once per process and shape, since the winner depends
+            on the CPU: all three on torch, autodiff against grouped on
+            JAX and TensorFlow where chunks hold 2 rows or more).
+            All give the same values.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Input shape:

@@ -23,8 +23,8 @@ autodiff (`keras.ops`); or "grouped": rows sorted into chunks that
 share the digit of the core of largest slices, whose products become
 one plain GEMM per chunk against the shared slice
 (`ttrnn.tt.contraction.grouped_rows`). Which is fastest depends on the
-CPU, so on torch it is timed once per machine and shape; JAX and
-TensorFlow use autodiff, which their compilers fuse.
+CPU, so it is timed once per machine and shape (on JAX and TensorFlow
+autodiff, which their compilers fuse, against grouped).
 """
 
 import dataclasses
@@ -40,6 +40,7 @@ from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.chunked_rows import chunked_gather_rows
 from ttrnn.tt.contraction.chunked_rows import gather_rows_autodiff
 from ttrnn.tt.contraction.grouped_rows import grouped_gather_rows
+from ttrnn.tt.contraction.grouped_rows import grouping_can_pay
 from ttrnn.tt.contraction.grouped_rows import grouping_pays
 from ttrnn.tt.cores import cores_modes
 from ttrnn.tt.cores import leading_product
@@ -183,16 +184,19 @@ def lookup_path(core_shapes, batch, direction):
     """The path `gather_rows` takes under `path="auto"`: "chunked",
     "autodiff" or "grouped".
 
-    On torch on a CPU, the fastest of the three for these cores and `batch`
-    rows, timed once per process and shape (`measure.measured_lookup_path`,
-    cached with the planner's plans, until
-    `ttrnn.tt.contraction.clear_cache`):
-    which one wins depends on the CPU. On JAX and TensorFlow, "grouped"
-    where it measured faster there (`grouped_rows.grouping_pays`: the
-    grouped core has the largest slices and the batch fills chunks of
-    several rows). Elsewhere, and for an unknown batch or while Keras
-    infers shapes, the backend's default (`runtime.chunked_lookup`),
-    without timing anything.
+    On a CPU, the fastest for these cores and `batch` rows, timed once
+    per process and shape (`measure.measured_lookup_path`, cached with
+    the planner's plans, until `ttrnn.tt.contraction.clear_cache`):
+    which one wins depends on the CPU. torch times all three; JAX and
+    TensorFlow time autodiff (which their compilers fuse) against
+    grouped, and only where grouping can pay
+    (`grouped_rows.grouping_can_pay`: chunks of 2 rows or more), else
+    take autodiff. Under `jax.jit` and `tf.function` the timing runs
+    eagerly, outside the trace, when the trace first meets the shape.
+    On another device (not timed) JAX and TensorFlow take "grouped" by
+    the rule measured on the CPU (`grouped_rows.grouping_pays`). For an
+    unknown batch, or while Keras infers shapes, the backend's default
+    (`runtime.chunked_lookup`), without timing anything.
 
     Args:
         core_shapes: the (r_k, m_k, n_k, r_{k+1}) of the cores the chains
@@ -204,20 +208,15 @@ def lookup_path(core_shapes, batch, direction):
         "chunked", "autodiff" or "grouped".
     """
     backend = keras.backend.backend()
-    if (
-        backend != "torch"
-        and batch is not None
-        and not runtime.in_symbolic_build()
-        and grouping_pays(core_shapes, batch)
-    ):
-        return "grouped"
-    if (
-        backend != "torch"
-        or batch is None
-        or runtime.device_kind() != "cpu"
-        or runtime.in_symbolic_build()
-    ):
-        return "chunked" if runtime.chunked_lookup() else "autodiff"
+    default = "chunked" if runtime.chunked_lookup() else "autodiff"
+    if batch is None or runtime.in_symbolic_build():
+        return default
+    if runtime.device_kind() != "cpu":
+        if backend != "torch" and grouping_pays(core_shapes, batch):
+            return "grouped"
+        return default
+    if backend != "torch" and not grouping_can_pay(core_shapes, batch):
+        return default
     shapes = tuple(tuple(int(n) for n in s) for s in core_shapes)
     key = ("lookup path", shapes, int(batch), direction, backend)
     return contract.cached(

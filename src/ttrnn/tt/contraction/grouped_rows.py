@@ -50,7 +50,8 @@ def group_core(core_shapes):
     return max(range(1, len(sizes)), key=lambda k: (sizes[k], -k))
 
 
-# Rows a chunk needs before a compiling backend takes the path untimed.
+# Rows a chunk needs before a compiling backend off the CPU (where
+# nothing is timed) takes the path.
 MIN_CHUNK_ROWS = 4
 
 
@@ -59,18 +60,31 @@ def rows_per_chunk(batch, modes):
     return max(1, -(-batch // (CHUNKS_PER_DIGIT * modes)))
 
 
-def grouping_pays(core_shapes, batch):
-    """Whether JAX and TensorFlow (not timed) take the grouped path: the
-    grouping core has the largest slice (the gather it saves) and chunks
-    of at least `MIN_CHUNK_ROWS` rows.
+def grouping_can_pay(core_shapes, batch):
+    """Whether the grouped path can beat the others at all: there is a
+    core to group by and chunks hold at least 2 rows. With one row a
+    chunk its GEMMs are the per-row products of the other paths, plus
+    the sort and up to m_g unused chunks; so "auto" times it only here.
+    """
+    g = group_core(core_shapes)
+    if g is None or batch is None:
+        return False
+    return rows_per_chunk(int(batch), core_shapes[g][1]) >= 2
 
-    Measured (one thread, forward + backward compiled, load 6-8, ms,
-    autodiff -> grouped): 1,000,000 x 256 at rank 16, 4,096 ids: JAX
-    86-126 -> 41-54, TensorFlow 66-72 -> 48-52 (P = 6); 1,024 ids (P =
-    2): JAX 5.5 -> 5.4, TensorFlow 13.6 -> 14.5; 256 ids (P = 1): 1.5 ->
-    1.9 and 3.6 -> 4.6. 100,000 x 256 at rank 34 (the first two cores
-    merged, whose slices are the largest), 4,096 ids: JAX 158 -> 141,
-    TensorFlow 59 -> 69.
+
+def grouping_pays(core_shapes, batch):
+    """Whether JAX and TensorFlow take the grouped path where the paths
+    are not timed (a device other than the CPU): the grouping core has
+    the largest slice (the gather it saves) and chunks of at least
+    `MIN_CHUNK_ROWS` rows. On a CPU `ttrnn.tt.lookup_path` times it.
+
+    Measured on the project's Xeon (one thread, forward + backward
+    compiled, load 6-8, ms, autodiff -> grouped): 1,000,000 x 256 at
+    rank 16, 4,096 ids: JAX 86-126 -> 41-54, TensorFlow 66-72 -> 48-52
+    (P = 6); 1,024 ids (P = 2): JAX 5.5 -> 5.4, TensorFlow 13.6 -> 14.5;
+    256 ids (P = 1): 1.5 -> 1.9 and 3.6 -> 4.6. 100,000 x 256 at rank 34
+    (the first two cores merged, whose slices are the largest), 4,096
+    ids: JAX 158 -> 141, TensorFlow 59 -> 69.
     """
     g = group_core(core_shapes)
     if g is None or batch is None:
