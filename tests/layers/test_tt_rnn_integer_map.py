@@ -28,6 +28,7 @@ from ttrnn import TTGRU
 from ttrnn import TTDense
 from ttrnn import backends
 from ttrnn.tt.contraction import integer
+from ttrnn.tt.contraction import runtime
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 # The last core (r 2, m 6, n 3) shrinks the frames: the sweep starts with
@@ -38,11 +39,12 @@ PLAN = "rtl[1,1]/batch_last"
 @pytest.fixture(params=[False, True], ids=["whole", "small-chunks"])
 def small_chunks(request, monkeypatch):
     """Time chunks of 2 steps of 3 clips and pieces of 5 rows of 6
-    values (7 steps: 3 full chunks and a short one; 3 x 7 x 4 = 84
-    rows: 16 full pieces and a short one)."""
+    values, JAX's pieces inside a chunk too (7 steps: 3 full chunks and
+    a short one; 3 x 7 x 4 = 84 rows: 16 full pieces and a short one)."""
     if request.param:
         monkeypatch.setattr(backends, "MAX_INTEGER_CHUNK_VALUES", 6 * FEATURES)
         monkeypatch.setattr(integer, "PIECE_VALUES", 5 * 6)
+        monkeypatch.setattr(runtime, "JAX_INTEGER_PIECE_VALUES", 5 * 6)
     return request.param
 
 
@@ -246,3 +248,41 @@ def _dense_grads(layer, x):
     loss = (layer(x) ** 2).sum()
     loss.backward()
     return [to_numpy(v.value.grad) for v in layer.trainable_weights]
+
+
+@pytest.mark.skipif(backend() != "jax", reason="JAX's chunks only")
+def test_jax_casts_in_pieces_as_the_chunk_does(monkeypatch):
+    # `runtime.integer_cast_in_first_gemm`: each chunk's first GEMM casts
+    # its frames piece by piece (5 rows of 6 values); `None` casts the
+    # whole chunk first. Same outputs and gradients, and only the pieces
+    # are ever cast.
+    import jax
+
+    raw, _ = _layers(TTGRU)
+    x, mask = pixels(), _mask()
+
+    def run(piece_values):
+        monkeypatch.setattr(runtime, "JAX_INTEGER_PIECE_VALUES", piece_values)
+        out = to_numpy(raw(x, mask=mask))
+        values = [v.value for v in raw.trainable_weights]
+        frozen = [v.value for v in raw.non_trainable_variables]
+
+        def loss(values, frames):
+            out, _ = raw.stateless_call(values, frozen, frames)
+            return (out * out).sum()
+
+        # The frames an argument: traced, not cast once when tracing.
+        jaxpr = jax.make_jaxpr(jax.grad(loss))(values, x)
+        casts = {
+            tuple(eqn.outvars[0].aval.shape)
+            for eqn in _all_eqns(jaxpr.jaxpr)
+            if eqn.primitive.name == "convert_element_type"
+            and eqn.invars[0].aval.dtype == np.uint8
+        }
+        return [out, *_grads(raw, x, mask)], casts
+
+    pieces, piece_casts = run(5 * 6)
+    whole, whole_casts = run(None)
+    _check(pieces, whole, 1e-5, 1e-6)
+    assert piece_casts == {(5, 6), (84 % 5, 6)}
+    assert (3, 7, FEATURES) in whole_casts

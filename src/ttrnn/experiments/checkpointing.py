@@ -31,6 +31,7 @@ import time
 import keras
 
 from ttrnn import distribution
+from ttrnn.experiments import jax_state
 from ttrnn.experiments import parallel
 from ttrnn.experiments import random_state
 
@@ -306,6 +307,7 @@ def fit_with_checkpoints(
             validation_data=validation,
             callbacks=[
                 seeds,
+                jax_state.CommittedState(),
                 *callbacks,
                 EpochCheckpoint(run_dir, state, resumable),
             ],
@@ -362,7 +364,10 @@ def sweep_learning_rate(
             verbose=0,
             shuffle=False,
             # The draws of `fit_with_checkpoints`' first epochs.
-            callbacks=[random_state.EpochSeeds(seed, x)],
+            callbacks=[
+                random_state.EpochSeeds(seed, x),
+                jax_state.CommittedState(),
+            ],
         )
         loss = float(history.history["loss"][-1])
         losses[float(rate)] = loss if math.isfinite(loss) else math.inf

@@ -190,7 +190,9 @@ class TTInputMapMixin:
         TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`), 95 % of
         the UCF11 map, that GEMM's output (40 KB a frame, against 230 KB
         of float32 frames) is kept instead of recomputed: on JAX the
-        chunks save it (a checkpoint policy); on torch, without an input
+        chunks save it (a checkpoint policy), and without an input
+        dropout mask the GEMM casts the chunk's frames piece by piece
+        (`runtime.integer_cast_in_first_gemm`); on torch, without an input
         dropout mask, the GEMM casts the frames piece by piece with its
         own backward (`ttrnn.tt.contraction.integer`) and the rest of the
         map is differentiated as usual
@@ -226,11 +228,20 @@ class TTInputMapMixin:
         tail = [] if bias is None else [ops.convert_to_tensor(bias)]
         num_cores = len(cores)
 
+        # JAX: the first GEMM casts the chunk's frames piece by piece.
+        uncast = (
+            mask is None
+            and self.integer_first_gemm
+            and runtime.integer_cast_in_first_gemm()
+            and self._reads_integers(sequences, cores)
+        )
+
         def project(x, *args):
             drop = args[0] if head else None
             weights = list(args[len(head) : len(head) + num_cores])
             b = args[-1] if tail else None
-            return self.input_map(self._cast_and_mask(x, drop), weights, b)
+            x = x if uncast else self._cast_and_mask(x, drop)
+            return self.input_map(x, weights, b)
 
         return backends.remat_integer_chunks(
             project,

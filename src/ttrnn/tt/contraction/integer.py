@@ -9,7 +9,9 @@ nothing but x itself (no copy) and w. So the map's first GEMM is neither
 stored as floats nor recomputed, as a rematerialised map would be.
 
 The pieces run in each backend's own loop: a `lax.scan` on JAX (one
-piece body in the compiled graph, whatever the sequence length), a
+piece body in the compiled graph, whatever the sequence length; pieces
+of `runtime.JAX_INTEGER_PIECE_VALUES` inside the TT-RNNs' rematerialised
+chunks, a `jax.custom_vjp` whose backward casts each piece again), a
 `tf.while_loop` on TensorFlow (the row count may be unknown when the
 graph is built) and, on torch (eager), a `torch.autograd.Function`
 (`_torch_cast_matmul`) whose pieces are cast into one reused buffer that
@@ -59,6 +61,8 @@ def matmul(x, w):
         piece = max(1, min(PIECE_VALUES, TORCH_PIECE_VALUES) // k)
         return _torch_cast_matmul().apply(x, w, piece)
     piece = max(1, PIECE_VALUES // k)
+    if runtime.integer_cast_in_first_gemm():
+        piece = max(1, runtime.JAX_INTEGER_PIECE_VALUES // k)
     dtype = w.dtype
 
     def forward(xp, w):
@@ -81,6 +85,12 @@ def matmul(x, w):
         def finish(total):
             return total
 
+    if keras.backend.backend() == "jax":
+        # x an argument, not closed over: a rematerialised chunk's
+        # backward must not see its forward's tracer of x.
+        y = _jax_cast_matmul(piece, weight_grad, finish)(x, w)
+        return runtime.name_first_gemm(y)
+
     @ops.custom_gradient
     def run(w):
         y = _map_pieces(lambda xp: forward(xp, w), x, piece, w)
@@ -93,6 +103,28 @@ def matmul(x, w):
         return y, grad
 
     return run(w)
+
+
+def _jax_cast_matmul(piece, weight_grad, finish):
+    """cast(x) @ w as a `jax.custom_vjp` of (x, w): pieces of `piece`
+    rows in a `lax.scan`, forward and backward (dw = finish(sum over
+    pieces weight_grad(x_p, g_p)))."""
+    import jax
+
+    @jax.custom_vjp
+    def cast_matmul(x, w):
+        return _map_pieces(
+            lambda xp: ops.matmul(ops.cast(xp, w.dtype), w), x, piece, w
+        )
+
+    def forward(x, w):
+        return cast_matmul(x, w), x
+
+    def backward(x, g):
+        return None, finish(_sum_pieces(weight_grad, x, g, piece))
+
+    cast_matmul.defvjp(forward, backward)
+    return cast_matmul
 
 
 @functools.cache

@@ -92,6 +92,26 @@ def first_gemm(rows, w):
     return replayed(w)
 
 
+# On JAX, at most this many values a piece when a rematerialised chunk of
+# integer frames casts them inside its first GEMM
+# (`integer_cast_in_first_gemm`), or `None`: the chunk casts all its
+# frames at once (2**22 values, 16 MiB of float32), then one GEMM.
+JAX_INTEGER_PIECE_VALUES = 2**18
+
+
+def integer_cast_in_first_gemm():
+    """Whether JAX's rematerialised chunks of integer frames hand them to
+    `integer.matmul` uncast: pieces of `JAX_INTEGER_PIECE_VALUES`, each
+    cast and multiplied while it is in the cache, the GEMM's output
+    kept for the backward pass (`name_first_gemm`), whose weight
+    gradient casts each piece again. Otherwise the chunk casts all its
+    frames first and runs one GEMM."""
+    return (
+        keras.backend.backend() == "jax"
+        and JAX_INTEGER_PIECE_VALUES is not None
+    )
+
+
 def integer_first_gemm_in_pieces():
     """Whether a TT-RNN maps integer frames with `integer.matmul` (the
     first GEMM cast piece by piece, keeping its output; the rest of the
