@@ -70,8 +70,6 @@ def main():
     paths = [("xla rows", True), ("reference", False)]
     if os.environ.get("ROWS_NOJIT"):
         paths.append(("rows tf", "nojit"))
-    if os.environ.get("ROWS_PARALLEL"):
-        paths.append(("xla par", "parallel"))
     for path, on in paths:
         model = paper_model()
         cell = model.get_layer("rnn").cell
@@ -81,9 +79,6 @@ def main():
             def run(*a):
                 xla_row_chunks.SWITCH["on"] = bool(on)
                 xla_row_chunks.SWITCH["jit"] = on != "nojit"
-                xla_row_chunks.SWITCH["parallel"] = (
-                    2 if on == "parallel" else 1
-                )
                 try:
                     return fn(*a)
                 finally:

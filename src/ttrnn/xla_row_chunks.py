@@ -18,10 +18,11 @@ import keras
 
 from ttrnn.tt.contraction import runtime
 
-# The switch: False runs the reference path (`remat_dynamic_time_chunks`
-# or the static `remat_time_chunks`), as `layer.xla_loop = False` does
-# for the recurrence.
-SWITCH = {"on": True}
+# "on": False runs the reference path (`remat_dynamic_time_chunks` or the
+# static `remat_time_chunks`), as `layer.xla_loop = False` does for the
+# recurrence. "jit": False runs the same static chunks on TensorFlow's
+# executor instead of XLA.
+SWITCH = {"on": True, "jit": True}
 
 
 def enabled(row_axes=()):
@@ -124,7 +125,7 @@ def row_chunks(fn, x, args, rows, dtype, save_first_gemm=False):
             lambda i, _: i < count,
             body,
             [tf.constant(0), arrays],
-            parallel_iterations=SWITCH.get("parallel", 1),
+            parallel_iterations=1,
         )
         stacked = [a.stack() for a in arrays]
         y, saved = stacked[0], stacked[1:]
@@ -148,7 +149,7 @@ def row_chunks(fn, x, args, rows, dtype, save_first_gemm=False):
                 lambda i, _: i < count,
                 step,
                 [tf.constant(0), [tf.zeros_like(w) for w in weights]],
-                parallel_iterations=SWITCH.get("parallel", 1),
+                parallel_iterations=1,
             )
             return sums
 

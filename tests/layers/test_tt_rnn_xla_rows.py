@@ -150,3 +150,13 @@ def test_integer_tt_dense_rows_equal_reference(switch):
     switch(False)
     _check(got, _runner(layer, with_mask=False)(x, mask))
     assert got[0].shape == (5, 3, 6)
+
+
+def test_row_chunks_on_the_executor_equal_reference(switch, monkeypatch):
+    # `SWITCH["jit"] = False`: the same static chunks, not compiled.
+    monkeypatch.setitem(xla_row_chunks.SWITCH, "jit", False)
+    raw, _ = _layers(LAYERS[1])
+    x, mask = pixels(), _mask()
+    got = _runner(raw)(x, mask)
+    switch(False)
+    _check(got, _runner(raw)(x, mask))
