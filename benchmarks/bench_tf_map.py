@@ -13,6 +13,9 @@ medians of wall and process CPU time.
 
     TTRNN_BENCH_THREADS=2 python benchmarks/bench_tf_map.py \
         --shapes 16x64,5x1492 --repeats 3
+
+ROWS_NOJIT=1 adds a third path: the same static chunks run by
+TensorFlow's executor (`SWITCH["jit"] = False`).
 """
 
 import argparse
@@ -82,7 +85,7 @@ def main():
                 try:
                     return fn(*a)
                 finally:
-                    xla_row_chunks.SWITCH.update(on=True, jit=True)
+                    xla_row_chunks.SWITCH.update(on=False, jit=True)
 
             return tf.function(run, input_signature=specs, autograph=False)
 

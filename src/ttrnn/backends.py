@@ -38,11 +38,11 @@ def remat_integer_chunks(
     the whole input is ever made (forward or backward).
 
     On TensorFlow in a traced function, without arguments of a row a
-    clip, chunks of a static frame count compiled by XLA
-    (`ttrnn.xla_row_chunks`). Else `remat_time_chunks` when the batch
-    and time sizes are known; on TensorFlow with either unknown
-    `remat_dynamic_time_chunks`; elsewhere then (shape inference) one
-    call, no chunks.
+    clip and with `ttrnn.xla_row_chunks.SWITCH["on"]` (off by default),
+    chunks of a static frame count compiled by XLA. Else
+    `remat_time_chunks` when the batch and time sizes are known; on
+    TensorFlow with either unknown `remat_dynamic_time_chunks`;
+    elsewhere then (shape inference) one call, no chunks.
 
     Args:
         fn: `fn(x_chunk, *args)` -> (batch, chunk_steps, features) in

@@ -18,18 +18,22 @@ import keras
 
 from ttrnn.tt.contraction import runtime
 
-# "on": False runs the reference path (`remat_dynamic_time_chunks` or the
-# static `remat_time_chunks`), as `layer.xla_loop = False` does for the
-# recurrence. "jit": False runs the same static chunks on TensorFlow's
-# executor instead of XLA.
-SWITCH = {"on": True, "jit": True}
+# "on": True runs the map in these chunks; False (the default) the
+# reference path (`remat_dynamic_time_chunks` or the static
+# `remat_time_chunks`). Off by default: on the paper TT-GRU they took
+# 4-14 % less process CPU time a step, but under a load of 8-13 on the
+# 2-core machine they ran slower in wall time on 2 threads, step and
+# 48-clip epoch alike (benchmarks/RESULTS.md, "TensorFlow: the map's
+# chunks"); to be measured on a quiet machine. "jit": False runs the
+# same static chunks on TensorFlow's executor instead of XLA.
+SWITCH = {"on": False, "jit": True}
 
 
 def enabled(row_axes=()):
     """Whether `row_chunks` runs an integer map: on TensorFlow, inside a
     traced function (eagerly each call would compile anew), with no
     argument holding a row a clip (an input dropout mask: its rows follow
-    the batch, not the frames), and `SWITCH["on"]`."""
+    the batch, not the frames), when `SWITCH["on"]`."""
     if not SWITCH["on"] or keras.backend.backend() != "tensorflow":
         return False
     if any(axis is not None for axis in row_axes):

@@ -25,10 +25,11 @@ TF = backend() == "tensorflow"
 
 
 @pytest.fixture
-def switch():
-    """Sets `xla_row_chunks.SWITCH` for a call; restores it after."""
-    yield lambda on: xla_row_chunks.SWITCH.update(on=on)
-    xla_row_chunks.SWITCH["on"] = True
+def switch(monkeypatch):
+    """Sets `xla_row_chunks.SWITCH["on"]` (True to start with); restored
+    after the test."""
+    monkeypatch.setitem(xla_row_chunks.SWITCH, "on", True)
+    return lambda on: xla_row_chunks.SWITCH.update(on=on)
 
 
 def _runner(layer, dtype="uint8", with_mask=True, training=False):
@@ -123,7 +124,7 @@ def test_row_chunks_equal_reference_and_floats(
 @pytest.mark.skipif(not TF, reason="TensorFlow's traced functions")
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_row_chunks_taken_in_traced_functions_without_input_dropout(
-    dropout, monkeypatch
+    dropout, switch, monkeypatch
 ):
     calls = []
     real = xla_row_chunks.row_chunks
