@@ -19,6 +19,7 @@ import warnings
 import keras
 import numpy as np
 
+from ttrnn import xla_row_chunks
 from ttrnn.tt.contraction import runtime
 
 # Integer (uint8) inputs are cast and mapped inside rematerialised chunks
@@ -36,9 +37,12 @@ def remat_integer_chunks(
     at most `MAX_INTEGER_CHUNK_VALUES` input values, so no float copy of
     the whole input is ever made (forward or backward).
 
+    On TensorFlow in a traced function, without arguments of a row a
+    clip and with `ttrnn.xla_row_chunks.SWITCH["on"]` (off by default),
+    chunks of a static frame count compiled by XLA. Else
     `remat_time_chunks` when the batch and time sizes are known; on
-    TensorFlow with either unknown `remat_dynamic_time_chunks`; elsewhere
-    then (shape inference) one call, no chunks.
+    TensorFlow with either unknown `remat_dynamic_time_chunks`;
+    elsewhere then (shape inference) one call, no chunks.
 
     Args:
         fn: `fn(x_chunk, *args)` -> (batch, chunk_steps, features) in
@@ -56,6 +60,11 @@ def remat_integer_chunks(
     """
     features = int(x.shape[2])
     batch, steps = tuple(x.shape[:2])
+    if xla_row_chunks.enabled(row_axes):
+        rows = max(1, MAX_INTEGER_CHUNK_VALUES // features)
+        return xla_row_chunks.row_chunks(
+            fn, x, args, rows, dtype, save_first_gemm=save_first_gemm
+        )
     if batch is not None and steps is not None:
         # Time steps a chunk from the whole batch: under `batch_sharded`
         # each device's chunk is its share of these values (the bigger

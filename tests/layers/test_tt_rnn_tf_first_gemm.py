@@ -16,11 +16,20 @@ from tests.layers.test_tt_rnn_inputs import pixels
 from tests.layers.test_tt_rnn_integer_map import _layers
 from tests.layers.test_tt_rnn_integer_map import _mask
 from tests.layers.test_tt_rnn_integer_map import small_chunks  # noqa: F401
+from ttrnn import xla_row_chunks
 from ttrnn.tt.contraction import runtime
 
 pytestmark = pytest.mark.skipif(
     backend() != "tensorflow", reason="TensorFlow's rematerialisation"
 )
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["rows", "steps"])
+def row_chunks(request, monkeypatch):
+    """Traced calls in chunks of a static frame count compiled by XLA
+    (`ttrnn.xla_row_chunks`), or in chunks of whole time steps
+    (`remat_dynamic_time_chunks`)."""
+    monkeypatch.setitem(xla_row_chunks.SWITCH, "on", request.param)
 
 
 def _traced(layer, dtype):

@@ -11,6 +11,7 @@ from tests.layers import _tt_rnn_helpers as h
 from ttrnn import TTGRU
 from ttrnn import TTLSTM
 from ttrnn import TTSimpleRNN
+from ttrnn import recurrence_loops
 from ttrnn.activations import keras2_hard_sigmoid
 from ttrnn.tt.contraction import runtime
 
@@ -98,11 +99,27 @@ def test_xla_gru_reset_after_equals_executor_loop():
 
 
 @only_tf
+@pytest.mark.parametrize("recurrent_dropout", [0.0, 0.3])
 @pytest.mark.parametrize("layer_cls", [TTLSTM, TTSimpleRNN])
-def test_cells_reading_variables_stay_on_the_executor(layer_cls):
-    # Their step reads the recurrent kernel (a variable) itself, which
-    # cannot enter the XLA computation: same results as the reference.
-    _assert_same(layer_cls, recurrent_dropout=0.3, return_sequences=True)
+def test_xla_lstm_and_simple_rnn_equal_executor_loop(
+    layer_cls, recurrent_dropout, monkeypatch
+):
+    # Their `step_weights` (the recurrent kernel and dropout masks as
+    # tensors) let their loop into XLA as the GRU's.
+    calls = []
+    real = recurrence_loops.xla_rnn
+    monkeypatch.setattr(
+        recurrence_loops,
+        "xla_rnn",
+        lambda *a, **k: calls.append(1) or real(*a, **k),
+    )
+    _assert_same(
+        layer_cls,
+        recurrent_dropout=recurrent_dropout,
+        return_sequences=True,
+        go_backwards=bool(recurrent_dropout),
+    )
+    assert calls
 
 
 @only_tf

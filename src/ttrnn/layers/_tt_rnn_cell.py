@@ -254,11 +254,35 @@ class TTRNNCellBase(
 
     def step_weights(self, training):
         """The step's weights, prepared once a sequence for
-        `projected_step` (the layers' loop); None in this base class.
+        `projected_step` (the layers' loop): on TensorFlow the recurrent
+        kernel and the recurrent dropout masks (when they apply) as
+        tensors, so that the loop can run as an XLA computation taking
+        them as arguments (`ttrnn.recurrence_loops.xla_rnn`); None
+        elsewhere (`_recurrence` reads them itself).
 
         Called inside the layer's call (the dtype policy's autocast scope)
         after the dropout masks are drawn."""
-        return None
+        if keras.backend.backend() != "tensorflow":
+            return None
+        mask = getattr(self, "_recurrent_dropout_mask", None)
+        masks = None
+        if bool(training) and mask is not None:
+            masks = [mask[g] for g in range(self.num_gates)]
+        kernel = ops.convert_to_tensor(self.recurrent_kernel)
+        return {"kernel": kernel, "masks": masks}
+
+    def _step_kernel_and_inputs(self, h_tm1, weights, training):
+        """The recurrent kernel and h_tm1 per gate (`_recurrent_inputs`)
+        from `step_weights`'s result, or read from the cell (None)."""
+        if weights is None:
+            return self.recurrent_kernel, self._recurrent_inputs(
+                h_tm1, training
+            )
+        masks = weights["masks"]
+        per_gate = None
+        if masks is not None:
+            per_gate = [ops.multiply(h_tm1, m) for m in masks]
+        return weights["kernel"], per_gate
 
     def projected_step(self, projected, states, weights, training):
         """One step from projected gate inputs, with `step_weights`'s

@@ -76,11 +76,12 @@ class TTLSTMCell(TTGatedCellBase):
 
         return initializer
 
-    def _recurrence(self, projected, states, training):
+    def _recurrence(self, projected, states, training, weights=None):
         h_tm1, c_tm1 = states[0], states[1]
         u = self.units
-        kernel = self.recurrent_kernel
-        per_gate = self._recurrent_inputs(h_tm1, training)
+        kernel, per_gate = self._step_kernel_and_inputs(
+            h_tm1, weights, training
+        )
         if per_gate is None:
             rec = ops.matmul(h_tm1, kernel)
         else:
@@ -100,6 +101,10 @@ class TTLSTMCell(TTGatedCellBase):
         o = self.recurrent_activation(z_o)
         h = ops.multiply(o, self.activation(c))
         return h, [h, c]
+
+    def projected_step(self, projected, states, weights, training):
+        """`_recurrence` with `step_weights`'s kernel and masks."""
+        return self._recurrence(projected, states, training, weights)
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")

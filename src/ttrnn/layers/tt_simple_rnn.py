@@ -40,14 +40,20 @@ class TTSimpleRNNCell(TTRNNCellBase):
     num_gates = 1
     _gate_names = ("h",)
 
-    def _recurrence(self, projected, states, training):
+    def _recurrence(self, projected, states, training, weights=None):
         nested = isinstance(states, (list, tuple))
         h_tm1 = states[0] if nested else states
-        per_gate = self._recurrent_inputs(h_tm1, training)
+        kernel, per_gate = self._step_kernel_and_inputs(
+            h_tm1, weights, training
+        )
         h_in = h_tm1 if per_gate is None else per_gate[0]
-        output = ops.add(projected, ops.matmul(h_in, self.recurrent_kernel))
+        output = ops.add(projected, ops.matmul(h_in, kernel))
         output = self.activation(output)
         return output, [output] if nested else output
+
+    def projected_step(self, projected, states, weights, training):
+        """`_recurrence` with `step_weights`'s kernel and masks."""
+        return self._recurrence(projected, states, training, weights)
 
 
 @keras.saving.register_keras_serializable(package="ttrnn")
