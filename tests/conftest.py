@@ -7,6 +7,9 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The commands' JAX compile cache stays out of the user's home in tests
+# (tests/test_compile_cache.py turns it on in child processes).
+os.environ["TTRNN_COMPILE_CACHE"] = "off"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

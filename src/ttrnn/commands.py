@@ -346,6 +346,9 @@ def load_keras():
     ttrnn._import_all()
     import keras
 
+    from ttrnn import compile_cache
+
+    compile_cache.enable()
     if keras.backend.backend() == "torch":
         import torch
 
