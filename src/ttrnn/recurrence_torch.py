@@ -19,24 +19,30 @@ from ttrnn import activations
 
 
 def _forms(torch):
-    """Activation -> (forward into `out`, derivative from the output)."""
+    """Activation -> (scale, shift, in-place form, derivative from the
+    output): f(x) = form(scale * x + shift), the affine part folded into
+    the step's GEMMs and the inputs."""
 
-    def hard_sigmoid(x, out):
-        return torch.mul(x, 0.2, out=out).add_(0.5).clamp_(0.0, 1.0)
+    def sigmoid_grad(y):  # y (1 - y)
+        return torch.addcmul(y, y, y, value=-1)
 
-    def hard_sigmoid_grad(y):
-        return ((y > 0) & (y < 1)).to(y.dtype).mul_(0.2)
+    def hard_sigmoid_grad(y):  # 0.2 inside (0, 1), where y (1 - y) > 0
+        return sigmoid_grad(y).sign_().mul_(0.2)
 
     return {
         keras.activations.tanh: (
-            lambda x, out: torch.tanh(x, out=out),
-            lambda y: 1 - y * y,
+            1.0,
+            0.0,
+            torch.tanh_,
+            lambda y: torch.mul(y, y).neg_().add_(1),
         ),
-        keras.activations.sigmoid: (
-            lambda x, out: torch.sigmoid(x, out=out),
-            lambda y: y * (1 - y),
+        keras.activations.sigmoid: (1.0, 0.0, torch.sigmoid_, sigmoid_grad),
+        activations.keras2_hard_sigmoid: (
+            0.2,
+            0.5,
+            lambda y: y.clamp_(0.0, 1.0),
+            hard_sigmoid_grad,
         ),
-        activations.keras2_hard_sigmoid: (hard_sigmoid, hard_sigmoid_grad),
     }
 
 
@@ -151,13 +157,24 @@ class _LazyFunction:
 _GRUSequence = _LazyFunction()
 
 
+def _affine(x, scale, shift, bias=None):
+    """scale * (x + bias) + shift, or x itself."""
+    if bias is not None:
+        x = x + bias
+    if scale != 1.0:
+        x = x * scale
+    if shift != 0.0:
+        x = x + shift
+    return x
+
+
 def _forward(x, h0, kernel, bias, masks, steps, backwards, options):
     """The loop without autograd: (states (T + 1, B, H) from h0, z and r
     (T, 2, B, H), hh (T, B, H), and q = h-gate's recurrent term with
     `reset_after` or r * h (* mask) without), in run order."""
     import torch
 
-    u, reset_after, (act, _), (rec, _) = options
+    u, reset_after, act, rec = options
     batch, time = x.shape[0], x.shape[1]
     new = x.new_empty
     states, zr, hh, q = (
@@ -168,43 +185,46 @@ def _forward(x, h0, kernel, bias, masks, steps, backwards, options):
     )
     states[0] = h0
     per_gate = kernel.view(u, 3, u).transpose(0, 1).contiguous()
+    bias_zr = bias_h = None
     if bias is not None:
-        bias_zr, bias_h = bias[: 2 * u].view(2, 1, u), bias[2 * u :]
+        bias_zr, bias_h = bias[: 2 * u], bias[2 * u :]
+    # The inputs with the activations' affine parts (and the z and r
+    # biases) folded in, once for all steps; per step views, run order.
+    x_zr = _affine(x[:, :, : 2 * u], rec[0], rec[1], bias_zr)
+    x_zr = x_zr.view(batch, time, 2, u).permute(1, 2, 0, 3).unbind(0)
+    x_h = _affine(x[:, :, 2 * u :], act[0], act[1]).unbind(1)
+    if backwards:
+        x_zr, x_h = x_zr[::-1], x_h[::-1]
+    s_, zr_, hh_, q_ = (b.unbind(0) for b in (states, zr, hh, q))
+    z_, r_ = zr[:, 0].unbind(0), zr[:, 1].unbind(0)
+    steps_ = None if steps is None else steps.unbind(0)
+    k_zr, k_h = per_gate[:2], per_gate[2]
+    m_zr = m_h = None
+    if masks is not None:
+        m_zr, m_h = masks[:2], masks[2]
     for i in range(time):
-        t = time - 1 - i if backwards else i
-        xt, h = x[:, t], states[i]
-        x_zr = xt[:, : 2 * u].view(batch, 2, u).transpose(0, 1)
-        if masks is None and reset_after:
-            if bias is None:
-                inner = torch.mm(h, kernel)
-            else:
-                inner = torch.addmm(bias, h, kernel)
-            pre = x_zr + inner[:, : 2 * u].view(batch, 2, u).transpose(0, 1)
-            q[i] = inner[:, 2 * u :]
-        elif masks is None:
-            pre = torch.baddbmm(x_zr, h.expand(2, batch, u), per_gate[:2])
-        else:
-            pre = torch.baddbmm(x_zr, h * masks[:2], per_gate[:2])
-        if bias is not None and masks is not None:
-            pre += bias_zr
-        rec(pre, zr[i])
-        z, r = zr[i, 0], zr[i, 1]
+        h = s_[i]
+        h_zr = h.expand(2, batch, u) if m_zr is None else h * m_zr
+        torch.baddbmm(x_zr[i], h_zr, k_zr, alpha=rec[0], out=zr_[i])
+        rec[2](zr_[i])
         if reset_after:
-            if masks is not None:
-                torch.mm(h * masks[2], per_gate[2], out=q[i])
-                if bias is not None:
-                    q[i] += bias_h
-            a = torch.addcmul(xt[:, 2 * u :], r, q[i])
+            h_h = h if m_h is None else h * m_h
+            if bias_h is None:
+                torch.mm(h_h, k_h, out=q_[i])
+            else:
+                torch.addmm(bias_h, h_h, k_h, out=q_[i])
+            torch.addcmul(x_h[i], r_[i], q_[i], value=act[0], out=hh_[i])
         else:
-            torch.mul(r, h, out=q[i])
-            if masks is not None:
-                q[i] *= masks[2]
-            a = torch.addmm(xt[:, 2 * u :], q[i], per_gate[2])
-        act(a, hh[i])
-        if steps is None:
-            torch.lerp(hh[i], h, z, out=states[i + 1])
+            torch.mul(r_[i], h, out=q_[i])
+            if m_h is not None:
+                q_[i].mul_(m_h)
+            torch.addmm(x_h[i], q_[i], k_h, alpha=act[0], out=hh_[i])
+        act[2](hh_[i])
+        if steps_ is None:
+            torch.lerp(hh_[i], h, z_[i], out=s_[i + 1])
         else:
-            torch.where(steps[i], torch.lerp(hh[i], h, z), h, out=states[i + 1])
+            h_new = torch.lerp(hh_[i], h, z_[i])
+            torch.where(steps_[i], h_new, h, out=s_[i + 1])
     return states, zr, hh, q
 
 
@@ -213,66 +233,88 @@ def _backward(d_states, kernel, buffers, masks, steps, backwards, last, opts):
     import torch
 
     states, zr, hh, q = buffers
-    u, reset_after, (_, act_grad), (_, rec_grad) = opts
+    u, reset_after, act, rec = opts
     time, batch = hh.shape[0], hh.shape[1]
     h_prev, z, r = states[:-1], zr[:, 0], zr[:, 1]
+    count = 3 if reset_after else 2
     # The factors that do not depend on the state's gradient, for all
-    # steps at once; a masked step's are zero (its state is the previous
-    # one: z counts as 1 for the carry).
-    f_z = (h_prev - hh) * rec_grad(z)
-    f_h = (1 - z) * act_grad(hh)
+    # steps at once (d_z, d_r and d_q with `reset_after`, else d_z and
+    # d_h, are the step's state gradient times these); a masked step's
+    # are zero (its state is the previous one: z counts as 1 for the
+    # carry).
+    rec_grad = rec[3](zr)
+    factors = hh.new_empty((count, time, batch, u))
+    torch.sub(h_prev, hh, out=factors[0]).mul_(rec_grad[:, 0])
+    f_h = act[3](hh)
+    f_h.addcmul_(z, f_h, value=-1)  # (1 - z) act'
     z_keep = z
     if steps is not None:
-        f_z *= steps
-        f_h *= steps
+        factors[0].mul_(steps)
+        f_h.mul_(steps)
         z_keep = torch.where(steps, z, 1.0)
     if reset_after:
-        # d_z, d_r and d_q are the step's state gradient times these.
-        factors = [f_z, f_h * q * rec_grad(r), f_h * r]
+        torch.mul(f_h, q, out=factors[1]).mul_(rec_grad[:, 1])
+        torch.mul(f_h, r, out=factors[2])
     else:
-        factors = [f_z, f_h]  # d_z and d_h; d_r after a GEMM
-        g_r = h_prev * rec_grad(r)
+        factors[1] = f_h
+        g_r = rec_grad[:, 1].mul_(h_prev)  # d_r = d_rh * g_r
         if masks is not None:
-            g_r *= masks[2]
+            g_r.mul_(masks[2])
             r = r * masks[2]
     # Gate gradients, gate-major: (3, T, B, H).
     d_gates = hh.new_empty((3, time, batch, u))
-    factors = torch.stack(factors)
+    factors = factors.unbind(1)
     per_gate_t = kernel.view(u, 3, u).permute(1, 2, 0).contiguous()
+    k_t = per_gate_t[:count]
     d = states.new_empty((time + 1, batch, u))  # d[i + 1]: step i's
     d[time] = d_states[time - 1]
+    d_, d_in, zk_ = d.unbind(0), d_states.unbind(0), z_keep.unbind(0)
+    dg_ = d_gates.unbind(1)
+    through = hh.new_empty((count, batch, u))
+    through_ = through.unbind(0)
+    gates_m = [None] * count if masks is None else masks.unbind(0)
+    if reset_after:
+        factor_dst = dg_
+    else:
+        factor_dst = d_gates[::2].unbind(1)
+        dg1_, dg2_, g_r_, r_ = (
+            b.unbind(0) for b in (d_gates[1], d_gates[2], g_r, r)
+        )
+        k_h, d_rh = per_gate_t[2], hh.new_empty((batch, u))
     for i in range(time - 1, -1, -1):
-        di, out = d[i + 1], d[i]
-        if reset_after:
-            torch.mul(di, factors[:, i], out=d_gates[:, i])
-            count = 3
-        else:
-            torch.mul(di, factors[:, i], out=d_gates[::2, i])
-            d_rh = torch.mm(d_gates[2, i], per_gate_t[2])
-            torch.mul(d_rh, g_r[i], out=d_gates[1, i])
-            count = 2
-        through = torch.bmm(d_gates[:count, i], per_gate_t[:count])
-        if masks is not None:
-            through *= masks[:count]
-        torch.sum(through, 0, out=out)
-        out.addcmul_(di, z_keep[i])
+        di, out = d_[i + 1], d_[i]
+        torch.mul(di, factors[i], out=factor_dst[i])
         if not reset_after:
-            out.addcmul_(d_rh, r[i])
+            torch.mm(dg2_[i], k_h, out=d_rh)
+            torch.mul(d_rh, g_r_[i], out=dg1_[i])
+        torch.bmm(dg_[i][:count], k_t, out=through)
         if i > 0 and not last:
-            out += d_states[i - 1]
+            torch.addcmul(d_in[i - 1], di, zk_[i], out=out)
+        else:
+            torch.mul(di, zk_[i], out=out)
+        for p, m in zip(through_, gates_m):
+            if m is None:
+                out += p
+            else:
+                out.addcmul_(p, m)
+        if not reset_after:
+            out.addcmul_(d_rh, r_[i])
     # The kernel's gradient: one GEMM a gate over all steps and rows.
     rows = time * batch
-    inputs = h_prev.unsqueeze(0).expand(3, time, batch, u)
-    if masks is not None:
-        inputs = inputs * masks.unsqueeze(1)
-    if not reset_after:
-        inputs = torch.cat([inputs[:2], q.unsqueeze(0)])
     flat = d_gates.view(3, rows, u)
-    d_kernel = torch.bmm(inputs.reshape(3, rows, u).transpose(1, 2), flat)
+    d_kernel, inputs = kernel.new_empty((3, u, u)), None
+    for g in range(3):
+        if g == 2 and not reset_after:
+            inputs = q  # r * h (* mask)
+        elif masks is None:
+            inputs = h_prev
+        else:
+            inputs = torch.mul(h_prev, masks[g], out=inputs)
+        torch.mm(inputs.view(rows, u).t(), flat[g], out=d_kernel[g])
     d_kernel = d_kernel.transpose(0, 1).reshape(u, 3 * u)
     d_bias = flat.sum(1).reshape(3 * u)
     if reset_after:  # the input's h-gate gradient is d * f_h, not d_q
-        d_gates[2] = d[1:] * f_h
+        torch.mul(d[1:], f_h, out=d_gates[2])
     d_x = d_gates.permute(2, 1, 0, 3)
     if backwards:
         d_x = d_x.flip(1)
