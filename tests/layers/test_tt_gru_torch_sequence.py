@@ -57,7 +57,7 @@ def _run(layer, x, mask=None, h0=None, training=True):
 
     def loss_of(outs):
         wt = keras.ops.convert_to_tensor(w)
-        return sum((o * wt).sum() * (k + 1) for k, o in enumerate(outs))
+        return sum(keras.ops.sum(o * wt) * (k + 1) for k, o in enumerate(outs))
 
     backend = keras.backend.backend()
     if backend == "jax":
@@ -81,14 +81,14 @@ def _run(layer, x, mask=None, h0=None, training=True):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        xt = tf.constant(x)
-        sources = [*layer.trainable_weights, xt]
+        inputs = [tf.constant(x)]
         if h0 is not None:
             kwargs["initial_state"] = tf.constant(h0)
-            sources.append(kwargs["initial_state"])
+            inputs.append(kwargs["initial_state"])
+        sources = [*layer.trainable_weights, *inputs]
         with tf.GradientTape() as tape:
-            tape.watch(sources[-2:])
-            outs = layer(xt, **kwargs)
+            tape.watch(inputs)
+            outs = layer(inputs[0], **kwargs)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             loss = loss_of(outs)
         grads = tape.gradient(loss, sources)
