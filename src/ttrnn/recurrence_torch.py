@@ -125,14 +125,14 @@ def _sequence_function():
             buffers = _forward(
                 x, h0, kernel, bias, masks, steps, backwards, options
             )
-            ctx.save_for_backward(x, kernel, *buffers)
+            ctx.save_for_backward(kernel, *buffers)
             ctx.extra = (masks, steps, backwards, last, options)
             ctx.has_bias = bias is not None
             return buffers[0][1:]
 
         @staticmethod
         def backward(ctx, d_states):
-            x, kernel, *buffers = ctx.saved_tensors
+            kernel, *buffers = ctx.saved_tensors
             grads = _backward(d_states, kernel, buffers, *ctx.extra)
             d_x, d_h0, d_kernel, d_bias = grads
             if not ctx.has_bias:
