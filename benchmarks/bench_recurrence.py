@@ -6,11 +6,13 @@ weights, configured as the paper TT-GRU's recurrence (256 units,
 padding mask, training), one on the reference path (Keras' own loop,
 which calls the cell as a layer every step, `direct_step=False`), one on
 the fast path (the default); on torch also the fast step in Keras' torch
-loop (`torch_loop=False`). The input map is small (64 features) so
-that the recurrence is most of the time. Forward and forward+backward
-(gradients of every weight and of the input), each compiled as
-`bench_roofline.compiled` does (jax.jit, tf.function, eager torch),
-interleaved, medians.
+loop (`torch_loop=False`) and in the layer's step-by-step loop
+(`torch_sequence=False`: autograd records every step; the default runs
+the whole recurrence as one autograd Function). The input map is small
+(64 features) so that the recurrence is most of the time. Forward and
+forward+backward (gradients of every weight and of the input), each
+compiled as `bench_roofline.compiled` does (jax.jit, tf.function, eager
+torch), interleaved, medians.
 
     KERAS_BACKEND=torch python benchmarks/bench_recurrence.py
     KERAS_BACKEND=jax python benchmarks/bench_recurrence.py --frames 256
@@ -19,7 +21,10 @@ interleaved, medians.
 `--step`: the whole training step instead (`train_on_batch` of the
 experiment's own paper TT-GRU model, uint8 frames of 57,600 values and
 the padding mask, as `bench_roofline.py`), two models with the same
-weights, one per path, interleaved.
+weights, one per path (on torch a third, `torch_sequence=False`),
+interleaved.
+
+`--cpu`: process CPU time instead of the wall clock (a loaded machine).
 
 Threads: TTRNN_BENCH_THREADS (default 1, as the other benchmarks).
 """
@@ -77,7 +82,10 @@ def train_steps(args):
     x, mask = ops.convert_to_tensor(x_np), ops.convert_to_tensor(mask_np)
     y = ops.convert_to_tensor(rng.integers(0, 11, b).astype("int32"))
     fns, first = {}, None
-    for name, direct in (("reference", False), ("fast", True)):
+    paths = [("reference", False, True), ("fast", True, True)]
+    if keras.backend.backend() == "torch":
+        paths.append(("fast step by step", True, False))
+    for name, direct, sequence in paths:
         keras.utils.set_random_seed(0)
         model, loss = models.build_recurrent(
             experiment,
@@ -88,6 +96,7 @@ def train_steps(args):
             pixels=(128.0, settings.pixel_scale("paper")),
         )
         model.get_layer("rnn").direct_step = direct
+        model.get_layer("rnn").torch_sequence = sequence
         training.compile_model(model, loss, experiment, 1e-4)
         model.train_on_batch([x, mask], y)  # builds and compiles
         if first is None:
@@ -110,8 +119,11 @@ def main():
     parser.add_argument("--rate", type=float, default=0.25)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--step", action="store_true", help="train steps")
+    parser.add_argument("--cpu", action="store_true", help="CPU time")
     args = parser.parse_args()
     common.set_backend_threads()
+    import time
+
     import keras
     import numpy as np
     from bench_roofline import compiled
@@ -122,10 +134,11 @@ def main():
         import torch
 
         torch.set_flush_denormal(True)
+    clock = time.process_time if args.cpu else time.perf_counter
     if args.step:
         before = load()
         fns = train_steps(args)
-        seconds = common.interleaved(fns, args.repeats, warmup=1)
+        seconds = common.interleaved(fns, args.repeats, 1, clock=clock)
         print(
             json.dumps(
                 {
@@ -144,12 +157,14 @@ def main():
     lengths = rng.integers(t // 2, t + 1, b)
     mask = ops.convert_to_tensor(np.arange(t)[None] >= (t - lengths)[:, None])
     fns = {}
-    paths = [("reference", False, False), ("fast", True, True)]
+    paths = [("reference", False, False, False), ("fast", True, True, True)]
     if keras.backend.backend() == "torch":  # the step without the loop
-        paths.append(("fast step, Keras' loop", True, False))
-    for name, direct, torch_loop in paths:
+        paths.append(("fast step, Keras' loop", True, False, False))
+        paths.append(("fast step by step", True, True, False))
+    for name, direct, torch_loop, sequence in paths:
         layer = build(direct, args.units, t, b, args.rate)
         layer.torch_loop = torch_loop
+        layer.torch_sequence = sequence
         variables = {"train": layer.trainable_variables, "all": []}
 
         def run(x, layer=layer):
@@ -165,16 +180,17 @@ def main():
         for key in [k for k in fns if k.endswith("fwd")]:
             fns[key] = (lambda f: lambda: torch.no_grad()(f)())(fns[key])
     before = load()
-    seconds = common.interleaved(fns, args.repeats, warmup=1)
+    seconds = common.interleaved(fns, args.repeats, 1, clock=clock)
     record = {
         "backend": keras.backend.backend(),
         "batch": b,
         "frames": t,
         "ms": {k: round(1e3 * v, 2) for k, v in seconds.items()},
         "ms_per_step_fwd+bwd": {
-            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3) for k, _, _ in paths
+            k: round(1e3 * seconds[f"{k} fwd+bwd"] / t, 3) for k, *_ in paths
         },
         "load": [before, load()],
+        "clock": "cpu" if args.cpu else "wall",
     }
     print(json.dumps(record))
 

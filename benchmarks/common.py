@@ -88,8 +88,11 @@ def dense_macs(ins, outs, batch):
     return batch * math.prod(ins) * math.prod(outs)
 
 
-def interleaved(fns, repeats, warmup=1, seed=0, inner=None):
-    """Median seconds of each callable, runs interleaved.
+def interleaved(
+    fns, repeats, warmup=1, seed=0, inner=None, clock=time.perf_counter
+):
+    """Median seconds of each callable, runs interleaved (by `clock`:
+    wall clock, or e.g. `time.process_time` on a loaded machine).
 
     Every round runs the callables in a new (seeded) random order: in a
     fixed order the callable after the dense layer always met the caches
@@ -110,9 +113,9 @@ def interleaved(fns, repeats, warmup=1, seed=0, inner=None):
         for i in rng.permutation(len(keys)):
             k = keys[i]
             for _ in range(inner.get(k, 1)):
-                start = time.perf_counter()
+                start = clock()
                 fns[k]()
-                times[k].append(time.perf_counter() - start)
+                times[k].append(clock() - start)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

@@ -95,6 +95,10 @@ class TTRNNBase(keras.layers.RNN):
     # torch loop (False), which tiles the step mask and runs a first
     # step twice.
     torch_loop = True
+    # With `torch_loop`, for a cell whose `step_weights` give a
+    # "torch_sequence" (the GRU): the whole recurrence as one autograd
+    # Function (`recurrence_torch.gru_sequence`, True) or step by step.
+    torch_sequence = True
     # With `direct_step` on TensorFlow, in a traced function, for a cell
     # with `step_weights` (the GRU): the loop compiled by XLA
     # (`recurrence_loops.xla_rnn`, True; `runtime.xla_recurrence`) or run by
@@ -255,6 +259,17 @@ class TTRNNBase(keras.layers.RNN):
             initial_state = [initial_state]
         torch = keras.backend.backend() == "torch"
         if torch and self.torch_loop and not self.unroll:
+            sequence = isinstance(weights, dict) and self.torch_sequence
+            sequence = sequence and weights.get("torch_sequence")
+            if sequence:
+                return sequence(
+                    projected,
+                    initial_state[0],
+                    mask,
+                    self.go_backwards,
+                    self.zero_output_for_mask,
+                    self.return_sequences,
+                )
             return recurrence_loops.torch_rnn(
                 step,
                 projected,

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from ttrnn import recurrence_loops
+from ttrnn import recurrence_torch
 from ttrnn.layers._tt_rnn_cell import TTGatedCellBase
 from ttrnn.layers._tt_rnn_layer import TTRNNBase
 from ttrnn.layers._tt_rnn_layer import cell_property
@@ -177,6 +178,14 @@ class TTGRUCell(TTGatedCellBase):
         if self.bias is not None and self.reset_after:
             weights["bias"] = ops.convert_to_tensor(self.bias)[1]
         weights["torch_step"] = recurrence_loops.torch_gru_step(
+            weights,
+            u,
+            self.reset_after,
+            self.activation,
+            self.recurrent_activation,
+        )
+        weights["torch_sequence"] = recurrence_torch.gru_sequence(
+            kernel,
             weights,
             u,
             self.reset_after,
