@@ -61,14 +61,13 @@ def build(direct_step, units, frames, batch, rate):
 
 def train_steps(args):
     """{path: callable}: one `train_on_batch` of the paper model each."""
+    import common
     import keras
     import numpy as np
     from bench_roofline import FEATURES
     from keras import ops
 
-    from ttrnn.experiments import models
     from ttrnn.experiments import registry
-    from ttrnn.experiments import settings
     from ttrnn.experiments import training
 
     experiment = registry.get("ucf11").with_protocol("paper")
@@ -86,15 +85,7 @@ def train_steps(args):
     if keras.backend.backend() == "torch":
         paths.append(("fast step by step", True, False))
     for name, direct, sequence in paths:
-        keras.utils.set_random_seed(0)
-        model, loss = models.build_recurrent(
-            experiment,
-            "tt-gru",
-            FEATURES,
-            11,
-            masking=True,
-            pixels=(128.0, settings.pixel_scale("paper")),
-        )
+        model, loss = common.paper_tt_gru()
         model.get_layer("rnn").direct_step = direct
         model.get_layer("rnn").torch_sequence = sequence
         training.compile_model(model, loss, experiment, 1e-4)

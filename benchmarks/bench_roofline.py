@@ -277,9 +277,7 @@ def step_phases(args):
 
     from ttrnn import backends
     from ttrnn.data import FrameCache
-    from ttrnn.experiments import models
     from ttrnn.experiments import registry
-    from ttrnn.experiments import settings
     from ttrnn.experiments import training
 
     common.set_backend_threads()
@@ -291,16 +289,7 @@ def step_phases(args):
     experiment = registry.get("ucf11").with_protocol("paper")
     b, t = args.batch, args.frames
 
-    def paper_model():  # seeded: two calls give the same weights
-        keras.utils.set_random_seed(0)
-        return models.build_recurrent(
-            experiment,
-            "tt-gru",
-            FEATURES,
-            11,
-            masking=True,
-            pixels=(128.0, settings.pixel_scale("paper")),
-        )
+    paper_model = common.paper_tt_gru
 
     model, loss = paper_model()
     training.compile_model(model, loss, experiment, 1e-4)

@@ -37,29 +37,18 @@ def main():
     parser.add_argument("--parts", default="map,step")
     args = parser.parse_args()
     import common
-    import keras
     import numpy as np
     import tensorflow as tf
 
     from ttrnn import xla_row_chunks
-    from ttrnn.experiments import models
     from ttrnn.experiments import registry
-    from ttrnn.experiments import settings
     from ttrnn.experiments import training
 
     common.set_backend_threads()
     experiment = registry.get("ucf11").with_protocol("paper")
 
     def paper_model():
-        keras.utils.set_random_seed(0)
-        model, loss = models.build_recurrent(
-            experiment,
-            "tt-gru",
-            FEATURES,
-            11,
-            masking=True,
-            pixels=(128.0, settings.pixel_scale("paper")),
-        )
+        model, loss = common.paper_tt_gru()
         training.compile_model(model, loss, experiment, 1e-4)
         return model
 

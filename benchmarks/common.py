@@ -147,3 +147,25 @@ def machine():
         f"{platform.python_version()}, load average {load:.1f}, "
         f"malloc {MALLOC}"
     )
+
+
+def paper_tt_gru(seed=0):
+    """The UCF11 paper protocol's TT-GRU model (uint8 frames of 57,600
+    values, masking, 11 classes), seeded: `(model, loss)` uncompiled;
+    two calls give the same weights."""
+    import keras
+
+    from ttrnn.experiments import models
+    from ttrnn.experiments import registry
+    from ttrnn.experiments import settings
+
+    experiment = registry.get("ucf11").with_protocol("paper")
+    keras.utils.set_random_seed(seed)
+    return models.build_recurrent(
+        experiment,
+        "tt-gru",
+        160 * 120 * 3,
+        11,
+        masking=True,
+        pixels=(128.0, settings.pixel_scale("paper")),
+    )
