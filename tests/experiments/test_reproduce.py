@@ -79,16 +79,22 @@ def _json(path):
         return json.load(file)
 
 
-def test_killed_run_resumes_and_finished_runs_are_reused(
-    tmp_path, tiny_fibonacci
-):
+def _killed_after_one_epoch(tmp_path):
+    """fibonacci's TT-GRU run of 2 epochs, killed after the first: the
+    options of `reproduce` and the run's folder."""
     options = dict(
         models=["tt-gru"], epochs=2, out=tmp_path, verbose=0, plot=False
     )
     with interrupted_after_epoch(1):
         with pytest.raises(SimulatedInterrupt):
             reproduce("fibonacci", **options)
-    run_dir = tmp_path / "tt-gru"
+    return options, tmp_path / "tt-gru"
+
+
+def test_killed_run_resumes_and_finished_runs_are_reused(
+    tmp_path, tiny_fibonacci
+):
+    options, run_dir = _killed_after_one_epoch(tmp_path)
     assert checkpointing.load_state(run_dir)["epochs_done"] == 1
     assert not (run_dir / "results.json").exists()
     report = reproduce("fibonacci", **options)
@@ -119,13 +125,7 @@ def test_killed_run_begun_with_other_settings_names_what_to_do(
     """A run killed under an older ttrnn whose default differed (its
     state.json records another batch size): reproduce has no option to
     restore it, so its error says what does, not `--batch-size`."""
-    options = dict(
-        models=["tt-gru"], epochs=2, out=tmp_path, verbose=0, plot=False
-    )
-    with interrupted_after_epoch(1):
-        with pytest.raises(SimulatedInterrupt):
-            reproduce("fibonacci", **options)
-    run_dir = tmp_path / "tt-gru"
+    options, run_dir = _killed_after_one_epoch(tmp_path)
     state_file = run_dir / checkpointing.STATE
     state = _json(state_file)
     began = state["settings"]["batch_size"]
