@@ -119,3 +119,68 @@ def test_commit_counts_uncommitted_values():
     # tracker's); then nothing is left.
     assert jax_state.commit(model) >= 4
     assert jax_state.commit(model) == 0
+
+
+class _SlowSteps(keras.utils.PyDataset):
+    """4 batches of 2,048 rows for a 1,024 x 1,024 Dense: each step some
+    10 GFLOP, far longer than dispatching it."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng(index)
+        x = rng.standard_normal((2048, 1024)).astype("float32")
+        return x, x[:, :1]
+
+
+class _FinishedProbe(keras.callbacks.Callback):
+    """At the start of each batch after the first: whether the step
+    before it had finished (all its new weights ready: JAX)."""
+
+    def __init__(self):
+        super().__init__()
+        self.finished = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        state = getattr(self.model, "_jax_state", None)
+        if batch and state is not None:
+            values = list(state["trainable_variables"])
+            self.finished.append(all(v.is_ready() for v in values))
+
+
+def _slow_fit(callbacks):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((1024,)), keras.layers.Dense(1024), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(1e-4), "mse")
+    probe = _FinishedProbe()
+    model.fit(
+        _SlowSteps(),
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[*callbacks, probe],
+    )
+    return model, probe.finished
+
+
+def test_step_by_step_waits_for_each_step():
+    if keras.backend.backend() != "jax":
+        pytest.skip("only JAX dispatches steps ahead of their computation")
+    _, finished = _slow_fit([jax_state.StepByStep()])
+    assert finished == [True, True, True]
+    # The probe sees a step running ahead without the callback: Keras'
+    # asynchronous callbacks let its loop dispatch the next step at once.
+    _, ahead = _slow_fit([])
+    assert len(ahead) == 3 and not all(ahead)
+
+
+def test_step_by_step_leaves_training_unchanged():
+    reference, _ = _fit([])
+    waited, _ = _fit([jax_state.StepByStep()])
+    for a, b in zip(reference.variables, waited.variables):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+        )

@@ -308,6 +308,7 @@ def fit_with_checkpoints(
             callbacks=[
                 seeds,
                 jax_state.CommittedState(),
+                jax_state.StepByStep(),
                 *callbacks,
                 EpochCheckpoint(run_dir, state, resumable),
             ],
@@ -367,6 +368,7 @@ def sweep_learning_rate(
             callbacks=[
                 random_state.EpochSeeds(seed, x),
                 jax_state.CommittedState(),
+                jax_state.StepByStep(),
             ],
         )
         loss = float(history.history["loss"][-1])
