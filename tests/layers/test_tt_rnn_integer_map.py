@@ -4,7 +4,8 @@ Where the plan starts with one GEMM on the frames as they lie, a TT-RNN
 (and TTDense) keeps that GEMM's output for the backward pass instead of
 recomputing the whole map of each time chunk: on torch the GEMM casts
 the frames piece by piece (`ttrnn.tt.contraction.integer`), on JAX the
-rematerialised chunks save its output. Outputs and every gradient must
+rematerialised chunks save its output (`runtime.JAX_KEEP_FIRST_GEMM`,
+set here; off by default). Outputs and every gradient must
 equal the reference path (`integer_first_gemm = False`: each chunk
 recomputed) and the float frames, with padding masks, input dropout
 (which falls back to the reference path), and batch and time sizes that
@@ -34,6 +35,13 @@ INS, OUTS, RANKS = (4, 6), (2, 3), 2
 # The last core (r 2, m 6, n 3) shrinks the frames: the sweep starts with
 # one GEMM on them as they lie.
 PLAN = "rtl[1,1]/batch_last"
+
+
+@pytest.fixture(autouse=True)
+def keep_first_gemm(monkeypatch):
+    """The path under test on JAX too, whose default recomputes the chunk
+    (`runtime.keeps_first_gemm`): the reference path of these tests."""
+    monkeypatch.setattr(runtime, "JAX_KEEP_FIRST_GEMM", True)
 
 
 @pytest.fixture(params=[False, True], ids=["whole", "small-chunks"])

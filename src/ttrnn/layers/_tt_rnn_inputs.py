@@ -189,10 +189,12 @@ class TTInputMapMixin:
         plan starts with one GEMM on the frames as they lie (the video
         TT-RNNs' plans; `ttrnn.tt.contraction.reads_integers`), 95 % of
         the UCF11 map, that GEMM's output (40 KB a frame, against 230 KB
-        of float32 frames) is kept instead of recomputed: on JAX the
-        chunks save it (a checkpoint policy), and without an input
-        dropout mask the GEMM casts the chunk's frames piece by piece
-        (`runtime.integer_cast_in_first_gemm`); on torch, without an input
+        of float32 frames) is kept instead of recomputed: on JAX, where
+        `runtime.keeps_first_gemm` (off by default: recomputing it ran
+        faster on two cores), the chunks save it (a checkpoint policy),
+        and without an input dropout mask the GEMM casts the chunk's
+        frames piece by piece (`runtime.integer_cast_in_first_gemm`);
+        on torch, without an input
         dropout mask, the GEMM casts the frames piece by piece with its
         own backward (`ttrnn.tt.contraction.integer`) and the rest of the
         map is differentiated as usual
@@ -228,11 +230,18 @@ class TTInputMapMixin:
         tail = [] if bias is None else [ops.convert_to_tensor(bias)]
         num_cores = len(cores)
 
-        # JAX: the first GEMM casts the chunk's frames piece by piece.
+        # JAX: the first GEMM casts the chunk's frames itself (reordered,
+        # `runtime.outer_major_first_gemm`, or piece by piece).
         uncast = (
             mask is None
             and self.integer_first_gemm
-            and runtime.integer_cast_in_first_gemm()
+            and (
+                runtime.outer_major_first_gemm()
+                or (
+                    runtime.keeps_first_gemm()
+                    and runtime.integer_cast_in_first_gemm()
+                )
+            )
             and self._reads_integers(sequences, cores)
         )
 
@@ -248,7 +257,8 @@ class TTInputMapMixin:
             sequences,
             [*head, *cores, *tail],
             self.compute_dtype,
-            save_first_gemm=self.integer_first_gemm,
+            save_first_gemm=self.integer_first_gemm
+            and runtime.keeps_first_gemm(),
             # a dropout mask, and the bias it makes (batch, 1, N), have
             # a row a clip
             row_axes=[0] * len(head)

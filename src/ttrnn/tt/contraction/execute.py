@@ -107,7 +107,17 @@ def sweep(x2, cores, plan):
         outer = math.prod(ms[:-1])
         core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
         rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
-        if integer.is_integer(rows):
+        if integer.is_integer(rows) and runtime.outer_major_first_gemm():
+            # (B, M_<k, m) -> (M_<k, B, m), cast: rows of m values move
+            # whole; @ (m, r n) -> (M_<k, B, r n) -> (M_<k, r n, B).
+            rows = ops.transpose(ops.reshape(x2, (-1, outer, m)), (1, 0, 2))
+            rows = ops.cast(ops.reshape(rows, (-1, m)), core_m.dtype)
+            state = runtime.name_first_gemm(
+                ops.matmul(rows, ops.transpose(core_m))
+            )
+            state = ops.reshape(state, (outer, -1, r * n))
+            state = ops.transpose(state, (0, 2, 1))
+        elif integer.is_integer(rows):
             # uint8 frames: cast piece by piece, w's gradient only.
             state = integer.matmul(rows, ops.transpose(core_m))
             state = ops.reshape(state, (-1, outer, r * n))

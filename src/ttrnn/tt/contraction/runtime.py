@@ -28,6 +28,28 @@ def transposed_first_gemm():
     return keras.backend.backend() == "torch"
 
 
+def outer_major_first_gemm():
+    """Whether the first GEMM of an "rtl"/"batch_last" sweep on integer
+    x (uint8 frames) as it lies casts x's rows reordered outer-first,
+    (M_<k, B, m), and multiplies them at once, so that its output needs
+    only a transpose within each outer index to become the batch-last
+    state (M_<k, r n, B), instead of one transpose of the whole
+    (B, M_<k r n) output; otherwise `integer.matmul` casts x in pieces.
+    Moving x's rows of m values is a block copy, which XLA fuses with
+    the cast; the output's transpose moves single values.
+
+    On JAX unless `JAX_KEEP_FIRST_GEMM` (whose chunks keep the output of
+    `integer.matmul`). Measured (the paper TT-GRU's map of 16 x 64 uint8
+    frames, forward and backward, 2-core Xeon, load < 1, 7 Dec 2026):
+    148-151 against 170-171 ms; the 160-clip epoch 3,942-4,034 against
+    3,763-3,849 real frames/s. Float x keeps the plain GEMM: its
+    reordered copy is not free (the TT-GRU step on 16 x 16 float frames
+    took 63 against 48 ms). TensorFlow: no difference (298 against 298
+    ms).
+    """
+    return keras.backend.backend() == "jax" and not JAX_KEEP_FIRST_GEMM
+
+
 # The name of a sweep's first GEMM output under `jax.checkpoint`: a
 # rematerialised map of integer frames saves it instead of recomputing it
 # (`ttrnn.backends.remat_time_chunks(..., save_first_gemm=True)`).
@@ -92,6 +114,34 @@ def first_gemm(rows, w):
     return replayed(w)
 
 
+# On JAX, whether the rematerialised chunks of integer frames keep their
+# first GEMM's output for the backward pass (`keeps_first_gemm`).
+JAX_KEEP_FIRST_GEMM = False
+
+
+def keeps_first_gemm():
+    """Whether a TT-RNN's rematerialised chunks of integer frames keep
+    the output of their map's first GEMM for the backward pass (a JAX
+    checkpoint policy on `name_first_gemm`; TensorFlow's
+    `first_gemm_scope`) instead of recomputing the whole chunk.
+
+    On JAX only with `JAX_KEEP_FIRST_GEMM`. Measured on the 2-core Xeon
+    (the paper TT-GRU, uint8 frames, load < 1, 7 Dec 2026): its map of
+    16 x 64 frames forward and backward took 168-176 ms recomputing
+    against 194-210 keeping (chunks of 2**20-2**24 values: keeping never
+    won), and the 160-clip epoch ran 3,805-3,835 real frames/s against
+    3,437-3,585 with a peak of 1.97 against 2.19 GB
+    (`benchmarks/RESULTS.md`). Its GEMM keeps both cores busy (~290
+    GFLOP/s), so recomputing it costs less than storing, zeroing and
+    reading back its stacked outputs (40 KB a frame). One busy core
+    measured the other way (load 2-5, 6 Dec: 188 against 219 ms at 16 x
+    16): set it where a step gets one core.
+    """
+    if keras.backend.backend() == "jax":
+        return JAX_KEEP_FIRST_GEMM
+    return True
+
+
 # On JAX, at most this many values a piece when a rematerialised chunk of
 # integer frames casts them inside its first GEMM
 # (`integer_cast_in_first_gemm`), or `None`: the chunk casts all its
@@ -103,9 +153,10 @@ def integer_cast_in_first_gemm():
     """Whether JAX's rematerialised chunks of integer frames hand them to
     `integer.matmul` uncast: pieces of `JAX_INTEGER_PIECE_VALUES`, each
     cast and multiplied while it is in the cache, the GEMM's output
-    kept for the backward pass (`name_first_gemm`), whose weight
-    gradient casts each piece again. Otherwise the chunk casts all its
-    frames first and runs one GEMM."""
+    kept for the backward pass (`name_first_gemm`; the TT-RNNs only
+    where `keeps_first_gemm`), whose weight gradient casts each piece
+    again. Otherwise the chunk casts all its frames first and runs one
+    GEMM."""
     return (
         keras.backend.backend() == "jax"
         and JAX_INTEGER_PIECE_VALUES is not None
