@@ -108,6 +108,34 @@ def test_equals_reference_path_and_float_frames(layer_cls, small_chunks):
     _check(grads, _grads(ref, as_floats(x), mask))
 
 
+@pytest.mark.skipif(backend() != "jax", reason="JAX's default path")
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_jax_casts_rows_outer_first(layer_cls, small_chunks, monkeypatch):
+    # JAX's default (`runtime.JAX_KEEP_FIRST_GEMM` off): each chunk is
+    # recomputed in the backward pass, and its first GEMM casts the
+    # frames reordered outer-first (`runtime.outer_major_first_gemm`),
+    # never through `integer.matmul`'s pieces.
+    monkeypatch.setattr(runtime, "JAX_KEEP_FIRST_GEMM", False)
+    # Cast whole: a chunk's values fit in one piece (the small chunks too).
+    monkeypatch.setattr(integer, "PIECE_VALUES", 2**22)
+    calls = []
+    real = integer.matmul
+    monkeypatch.setattr(
+        integer, "matmul", lambda *a: calls.append(1) or real(*a)
+    )
+    raw, ref = _layers(layer_cls)
+    x, mask = pixels(), _mask()
+    out = to_numpy(raw(x, mask=mask))
+    grads = _grads(raw, x, mask)
+    assert not calls
+    _check([out], [to_numpy(ref(as_floats(x), mask=mask))], 1e-5, 1e-6)
+    _check(grads, _grads(ref, as_floats(x), mask))
+    # The reference path: each chunk cast first, then one plain GEMM.
+    raw.cell.integer_first_gemm = False
+    _check([out], [to_numpy(raw(x, mask=mask))], 1e-5, 1e-6)
+    _check(grads, _grads(raw, x, mask))
+
+
 @pytest.mark.parametrize("layer_cls", LAYERS)
 def test_input_dropout_falls_back(layer_cls, small_chunks, monkeypatch):
     # The mask multiplies the frames, which are then no longer integers:

@@ -56,6 +56,18 @@ def reads_integers(cores, plan):
     return _x_as_it_lies((group[0][0], m, n, group[-1][3]))
 
 
+def _outer_major(x2):
+    """Whether integer x2 is cast whole, its rows reordered outer-first
+    (`runtime.outer_major_first_gemm`): only up to one piece's values
+    (a TT-RNN's time chunk), so no float copy of a larger x is made."""
+    size = math.prod(x2.shape) if None not in x2.shape else None
+    return (
+        runtime.outer_major_first_gemm()
+        and size is not None
+        and size <= integer.PIECE_VALUES
+    )
+
+
 def _transposed_core(core, shape):
     """(r, m, n, r') -> (m r', r n): an "rtl" step's core for a GEMM."""
     return ops.reshape(ops.transpose(core, (1, 3, 0, 2)), shape)
@@ -107,7 +119,7 @@ def sweep(x2, cores, plan):
         outer = math.prod(ms[:-1])
         core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
         rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
-        if integer.is_integer(rows) and runtime.outer_major_first_gemm():
+        if integer.is_integer(rows) and _outer_major(x2):
             # (B, M_<k, m) -> (M_<k, B, m), cast: rows of m values move
             # whole; @ (m, r n) -> (M_<k, B, r n) -> (M_<k, r n, B).
             rows = ops.transpose(ops.reshape(x2, (-1, outer, m)), (1, 0, 2))
