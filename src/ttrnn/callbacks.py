@@ -1,16 +1,24 @@
-"""Keras callbacks of ttrnn: rank-adaptive training.
+"""Keras callbacks of ttrnn: rank-adaptive training, and JAX's `fit`.
 
 `RankAdaptation` moves the ranks of every TT layer of a model toward a
 target during `fit`, by `ttrnn.adapt_ranks` on a schedule; `export_adapted`
 rebuilds the trained model at its final ranks. See docs/ranks.md.
+
+`CommittedState` (one compile of the train step a batch shape) and
+`StepByStep` (each step finished before the next is dispatched) are what
+`ttrnn experiment` adds to Keras' JAX `fit`; pass them to your own `fit`
+for the same speed (docs/speed.md). Neither changes anything on other
+backends.
 """
 
 import keras
 
 from ttrnn import rank_adaptation
+from ttrnn.experiments.jax_state import CommittedState
+from ttrnn.experiments.jax_state import StepByStep
 from ttrnn.rank_adaptation import export_adapted
 
-__all__ = ["RankAdaptation", "export_adapted"]
+__all__ = ["CommittedState", "RankAdaptation", "StepByStep", "export_adapted"]
 
 
 class RankAdaptation(keras.callbacks.Callback):

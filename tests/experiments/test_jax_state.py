@@ -179,3 +179,12 @@ def test_step_by_step_waits_for_each_step():
     # asynchronous callbacks let its loop dispatch the next step at once.
     _, ahead = _slow_fit([])
     assert len(ahead) == 3 and not all(ahead)
+
+
+def test_public_in_ttrnn_callbacks():
+    # Users pass them to their own `fit` (docs/speed.md).
+    from ttrnn import callbacks
+
+    assert callbacks.StepByStep is jax_state.StepByStep
+    assert callbacks.CommittedState is jax_state.CommittedState
+    assert {"StepByStep", "CommittedState"} <= set(callbacks.__all__)
