@@ -227,12 +227,17 @@ def compiled(fn, variables, grad_inputs=0):
             jitted = jax.jit(jax.grad(loss, argnums=argnums))
         else:
             jitted = jax.jit(run)
-        # Values fetched at each call: the training step donates them.
-        return lambda *x: jax.block_until_ready(
-            jitted(
-                [v.value for v in trainable], [v.value for v in all_vars], *x
-            )
-        )
+
+        def values():
+            # Fetched at each call: the training step donates them.
+            return [v.value for v in trainable], [v.value for v in all_vars]
+
+        def call(*x):
+            return jax.block_until_ready(jitted(*values(), *x))
+
+        # The compiled program, for a look at its HLO.
+        call.lower = lambda *x: jitted.lower(*values(), *x)
+        return call
     if backend == "tensorflow":
         import tensorflow as tf
 
