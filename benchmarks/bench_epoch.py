@@ -35,6 +35,7 @@ fold 0 of the 5-fold protocol for `--epochs` epochs and reports:
     python benchmarks/bench_epoch.py                 # all three backends
     python benchmarks/bench_epoch.py --backends jax --epochs 2
     python benchmarks/bench_epoch.py --src /tmp/old/src   # another tree
+    python benchmarks/bench_epoch.py --input-precision bfloat16
 
 `--src` runs the same benchmark against another checkout of ttrnn (e.g. a
 `git worktree` of an older commit), for before/after tables. Threads per
@@ -220,6 +221,10 @@ def child(args):
         kwargs["buckets"] = args.buckets
     if "max_batch_frames" in parameters and args.max_batch_frames is not None:
         kwargs["max_batch_frames"] = args.max_batch_frames or None
+    if args.input_precision:
+        if "input_precision" not in parameters:
+            raise SystemExit("this ttrnn has no input_precision setting")
+        kwargs["input_precision"] = args.input_precision
     if args.devices:
         from ttrnn import distribution
 
@@ -330,6 +335,12 @@ def main():
         "(XLA_FLAGS=--xla_force_host_platform_device_count=N, "
         "ttrnn experiment --devices N)",
     )
+    parser.add_argument(
+        "--input-precision",
+        choices=("float32", "bfloat16"),
+        default=None,
+        help="the TT-GRU's input_precision (default: the library's)",
+    )
     parser.add_argument("--src", default=None, help="another ttrnn src/")
     parser.add_argument("--label", default=None, help="name of this run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -367,6 +378,8 @@ def main():
         ]
         if args.src:
             command.append(f"--src={os.path.abspath(args.src)}")
+        if args.input_precision:
+            command.append(f"--input-precision={args.input_precision}")
         env = dict(os.environ, KERAS_BACKEND=backend)
         if args.devices:
             command.append(f"--devices={args.devices}")

@@ -61,6 +61,13 @@ _RUN_OPTIONS = (
     ),
     ("--tt-ranks", cli_types.ranks, "e.g. 4 or 1,4,4,4,1"),
     (
+        "--input-precision",
+        cli_types.input_precision,
+        "float32 (default) or bfloat16: the TT layers' GEMM on the inputs "
+        "in bfloat16 with float32 accumulation, 4-9x faster on CPUs with "
+        "AMX or AVX512_BF16 (docs/speed.md)",
+    ),
+    (
         "--tt-input-shape",
         cli_types.shape,
         "video: TT input modes, e.g. 8,20,20,18",

@@ -95,6 +95,16 @@ def fraction(text):
     )
 
 
+def input_precision(text):
+    """'float32' or 'bfloat16' (`ttrnn.tt.contraction.precision`)."""
+    return _checked(
+        text,
+        str,
+        lambda v: v in ("float32", "bfloat16"),
+        "float32 or bfloat16",
+    )
+
+
 def folds(text):
     """'all' ([0, 1, 2, 3, 4]: all five, also where an experiment runs
     fewer by default) or fold numbers 0 to 4: '0,1' -> [0, 1]."""

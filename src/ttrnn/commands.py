@@ -64,7 +64,7 @@ def experiment(args):
 _RUN_SETTINGS = (
     "data_dir dataset epochs protocol resume overwrite batch_size "
     "learning_rate tt_ranks tt_input_shape frame_shape folds dropout "
-    "recurrent_dropout cache_dir seed verbose buckets"
+    "recurrent_dropout cache_dir seed verbose buckets input_precision"
 )
 
 

@@ -58,7 +58,9 @@ def head(experiment, outputs, name="head"):
     return layer, loss
 
 
-def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
+def build_feedforward(
+    experiment, model_name, outputs, tt_ranks=None, input_precision="float32"
+):
     """A two-layer network: TT (or dense) hidden layer, [batch
     normalisation,] then the head.
 
@@ -67,6 +69,7 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
         model_name: `"tt"` or `"dense"`.
         outputs: number of outputs of the head.
         tt_ranks: ranks overriding the experiment's, or `None`.
+        input_precision: the TT layer's `input_precision`.
 
     Returns:
         `(model, loss)`; the hidden layer is named `"hidden"`.
@@ -82,6 +85,7 @@ def build_feedforward(experiment, model_name, outputs, tt_ranks=None):
             experiment.ranks(tt_ranks, model_name),
             activation=experiment.hidden_activation,
             kernel_regularizer=_l2(experiment.tt_l2),
+            input_precision=input_precision,
             name="hidden",
         )
     else:
@@ -112,6 +116,7 @@ def build_recurrent(
     dropout=None,
     recurrent_dropout=None,
     pixels=None,
+    input_precision="float32",
 ):
     """A clip classifier: frames -> (TT-)RNN -> head, or the TT-MLP.
 
@@ -145,6 +150,8 @@ def build_recurrent(
             (`input_scale`, `input_offset`), so the float frames never
             exist whole (the TT-MLP's `TTDense` likewise, in row chunks);
             with a `Rescaling` layer for dense RNNs.
+        input_precision: the TT layers' `input_precision` ("float32" or
+            "bfloat16"); dense models have no TT map.
 
     Returns:
         `(model, loss)`; the recurrent layer is named `"rnn"` (the
@@ -172,11 +179,14 @@ def build_recurrent(
     kind = model_name.split("-")[-1]
     if model_name == "tt-mlp":
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
-        hidden = _tt_mlp(in_shape, ranks, dropout, x, mask, pixels)
+        hidden = _tt_mlp(
+            in_shape, ranks, dropout, x, mask, pixels, input_precision
+        )
     elif model_name.startswith(("tt-", "vtt-")):
         if pixels is not None:
             center, scale = pixels
             common.update(input_scale=scale, input_offset=-center * scale)
+        common.update(input_precision=input_precision)
         in_shape = tt_input_modes(experiment, input_dim, tt_input_shape)
         layer = _tt_rnn(
             kind,
@@ -222,7 +232,9 @@ def _rescaling(pixels):
     return keras.layers.Rescaling(scale, offset=-center * scale, name="pixels")
 
 
-def _tt_mlp(in_shape, ranks, dropout, x, mask, pixels=None):
+def _tt_mlp(
+    in_shape, ranks, dropout, x, mask, pixels=None, input_precision="float32"
+):
     """The TT-MLP on frames `x` (batch, time, features): the per-frame TT
     layer, then the mean over the frames `mask` keeps (all without one;
     a `Masking` layer's mask reaches the pooling through `TTDense`).
@@ -240,6 +252,7 @@ def _tt_mlp(in_shape, ranks, dropout, x, mask, pixels=None):
         ranks,
         activation=TT_MLP_ACTIVATION,
         name="frames_tt",
+        input_precision=input_precision,
         **affine,
     )(x)
     pool = keras.layers.GlobalAveragePooling1D(name="mean_over_frames")

@@ -37,6 +37,7 @@ KEPT = (
     "tt_input_shape",
     "buckets",
     "max_batch_frames",
+    "input_precision",
 )
 # Command-line options whose names are not the setting's.
 _OPTION = {"num_frames": "--frames"}

@@ -17,6 +17,7 @@ import os
 from ttrnn.experiments import registry
 from ttrnn.experiments import settings
 from ttrnn.experiments.registry import ExperimentError
+from ttrnn.tt.contraction import precision as tt_precision
 
 # `learning_rate="sweep"`: the candidates.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
@@ -145,6 +146,8 @@ class RunConfig:
             `{"target_compression": X}`: rank-adaptive training toward it
             (`ttrnn.callbacks.RankAdaptation`); results.json then records
             the truncations under "rank_schedule".
+        input_precision: "float32" (`None`) or "bfloat16": the TT layers'
+            `input_precision` (`ttrnn.TTGRU`); dense models have none.
         out: output directory; `None` for `runs/<name>-<model>`
             (`runs/<name>-tuned-<model>` in the tuned protocol).
         resume: continue a killed run from its last finished epoch.
@@ -180,6 +183,7 @@ class RunConfig:
     buckets: int = None
     max_batch_frames: object = "auto"
     rank_budget: dict = None
+    input_precision: str = None
     # How the run goes; results.json does not record these.
     out: str = None
     resume: bool = False
@@ -238,6 +242,9 @@ class RunConfig:
                 experiment.recurrent_dropout if recurrent is None else recurrent
             ),
             seed=int(asked.seed),
+            input_precision=tt_precision.validate(
+                asked.input_precision or "float32", ExperimentError
+            ),
             data_dir=_path(asked.data_dir),
             backend=_backend(),
             topology=_topology(),
@@ -283,6 +290,8 @@ class RunConfig:
             left_out.update(_PAPER_VIDEO)
         if self.rank_budget is None:
             left_out.add("rank_budget")
+        if self.input_precision in (None, "float32"):  # as before
+            left_out.add("input_precision")
         return {
             name: _jsonable(getattr(self, name))
             for name in RECORDED

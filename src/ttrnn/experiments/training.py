@@ -92,10 +92,15 @@ def run_arrays(experiment, config):
                 masking=experiment.masking,
                 dropout=config.dropout,
                 recurrent_dropout=config.recurrent_dropout,
+                input_precision=config.input_precision or "float32",
             )
         else:
             model, loss = models.build_feedforward(
-                experiment, config.model, arrays["outputs"], config.tt_ranks
+                experiment,
+                config.model,
+                arrays["outputs"],
+                config.tt_ranks,
+                input_precision=config.input_precision or "float32",
             )
         return compile_model(model, loss, experiment, rate)
 
@@ -264,6 +269,7 @@ def run_video(experiment, config):
                 masking=paper,
                 dropout=config.dropout,
                 recurrent_dropout=config.recurrent_dropout,
+                input_precision=config.input_precision or "float32",
                 pixels=(128.0, config.pixel_scale),
             )
             return compile_model(model, loss, experiment, rate)

@@ -41,6 +41,7 @@ from ttrnn.layers._tt_kernel import serialized
 from ttrnn.layers._tt_rnn_inputs import TTDropoutMixin
 from ttrnn.layers._tt_rnn_inputs import TTInputMapMixin
 from ttrnn.tt import gates
+from ttrnn.tt.contraction import precision as tt_precision
 from ttrnn.tt.shapes import check_finite
 from ttrnn.tt.shapes import check_rate
 from ttrnn.tt.spec import TTMatrixSpec
@@ -60,6 +61,7 @@ _ARGUMENTS = (
     "tt_gate_layout",
     "input_scale",
     "input_offset",
+    "input_precision",
 )
 
 
@@ -106,11 +108,14 @@ class TTRNNCellBase(
         tt_compression=None,
         input_scale=1.0,
         input_offset=0.0,
+        input_precision="float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.input_scale = check_finite(input_scale, "input_scale")
         self.input_offset = check_finite(input_offset, "input_offset")
+
+        self.input_precision = tt_precision.validate(input_precision)
         spec = TTMatrixSpec(
             tt_input_shape,
             tt_output_shape,

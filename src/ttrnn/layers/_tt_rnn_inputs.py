@@ -144,19 +144,21 @@ class TTInputMapMixin:
             bias,
             self.input_scale,
             self.input_offset,
-            lambda rows, w: self.input_map(rows, w, None),
+            # the offset's bias: a few rows, in float32
+            lambda rows, w: self.input_map(rows, w, None, "float32"),
             len(self.tt_input_shape),
             self.compute_dtype,
             dropout_mask,
         )
 
-    def input_map(self, inputs, cores=None, bias=None):
+    def input_map(self, inputs, cores=None, bias=None, precision=None):
         """x @ W + input bias: (..., M) -> (..., G * units), no dropout.
 
         `inputs` must already be in the compute dtype (see
         `_prepare_inputs`). `cores` and `bias` default to the layer's
         weights; `project_sequence` passes them in explicitly so that the
-        rematerialised chunks take them as arguments.
+        rematerialised chunks take them as arguments. `precision` of the
+        GEMM on x defaults to the cell's `input_precision`.
 
         Complexity: see `ttrnn.tt.flops` per gate group; the "shared"
         layout costs little more than one gate of the "separate" one.
@@ -164,7 +166,12 @@ class TTInputMapMixin:
         if cores is None:
             cores, bias = self.cores, self._input_bias()
         x = [
-            tt.matmul(inputs, group, strategy=self.tt_strategy)
+            tt.matmul(
+                inputs,
+                group,
+                strategy=self.tt_strategy,
+                precision=precision or self.input_precision,
+            )
             for group in self.tt_resolved_spec.core_groups(cores)
         ]
         x = x[0] if len(x) == 1 else ops.concatenate(x, axis=-1)

@@ -140,6 +140,7 @@ class TTRNNBase(keras.layers.RNN):
     tt_ranks = cell_property("tt_ranks")
     tt_gate_layout = cell_property("tt_gate_layout")
     tt_strategy = cell_property("tt_strategy")
+    input_precision = cell_property("input_precision")
     activation = cell_property("activation")
     use_bias = cell_property("use_bias")
     kernel_initializer = cell_property("kernel_initializer")

@@ -69,6 +69,13 @@ class TTGRUCell(TTGatedCellBase):
             uint8 frames) are cast, scaled and offset inside time chunks
             of the map, so no float copy of the sequence is made.
             Defaults to 0.0.
+        input_precision: "float32" (default) or "bfloat16": the
+            precision of the TT map's GEMM on the inputs (95 % of the
+            UCF11 map's multiply-adds), forward and backward: bfloat16
+            operands, float32 accumulation; uint8 frames are exact in
+            bfloat16. 4-9x faster GEMMs on CPUs with AMX or
+            AVX512_BF16 (docs/speed.md, "bfloat16 input products"); the
+            recurrence and everything else stay in the compute dtype.
         reset_after: apply the reset gate after the recurrent matmul
             (Keras 3's default) or before it (False; Keras 2 and the 2017
             paper). Defaults to True.

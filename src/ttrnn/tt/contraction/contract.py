@@ -15,6 +15,7 @@ from keras import ops
 from ttrnn.tt.contraction import cost
 from ttrnn.tt.contraction import execute
 from ttrnn.tt.contraction import measure
+from ttrnn.tt.contraction import precision as precision_
 from ttrnn.tt.contraction.plan import DEFAULT_PLANNING_BATCH
 from ttrnn.tt.contraction.plan import Plan
 from ttrnn.tt.contraction.plan import validate_strategy
@@ -187,7 +188,7 @@ def _plan_for(x, cores, strategy):
     return plan
 
 
-def matmul(x, cores, strategy="auto"):
+def matmul(x, cores, strategy="auto", precision="float32"):
     """Computes x @ W for the TT-matrix W without building W (unless cheaper).
 
     Complexity: depends on the plan; see `ttrnn.tt.contraction`. "auto" takes
@@ -211,6 +212,11 @@ def matmul(x, cores, strategy="auto"):
             last core), "dense" (rebuild W, one GEMM), a
             `ttrnn.tt.contraction.Plan` or its name (e.g. "ltr[2,2]/chunked").
             All give the same result up to float rounding.
+        precision: "float32" or "bfloat16": the precision of the GEMM
+            that reads x, forward and backward (bfloat16 operands, float32
+            accumulation; `ttrnn.tt.contraction.precision`); plans that
+            do not start with one GEMM on x then run in bfloat16
+            throughout.
 
     Returns:
         Tensor of shape (..., prod n_k).
@@ -223,6 +229,7 @@ def matmul(x, cores, strategy="auto"):
     >>> tuple(y.shape), float(y[0, 0])
     ((5, 9), 8.0)
     """
+    precision_.validate(precision)
     plan = _plan_for(x, cores, strategy)
     in_shape, out_shape, _ = cores_modes(cores)
     num_in, num_out = math.prod(in_shape), math.prod(out_shape)
@@ -231,7 +238,7 @@ def matmul(x, cores, strategy="auto"):
         x2 = x
     else:
         x2 = ops.reshape(x, (-1, num_in))
-    y = execute.run_plan(x2, list(cores), plan)
+    y = execute.run_plan(x2, list(cores), plan, precision)
     if len(x_shape) != 2:
         lead = ops.shape(x)[:-1]
         y = ops.reshape(y, (*lead, num_out))

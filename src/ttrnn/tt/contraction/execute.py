@@ -13,6 +13,7 @@ from keras import ops
 from ttrnn.tt.contraction import chunked
 from ttrnn.tt.contraction import integer
 from ttrnn.tt.contraction import kernels
+from ttrnn.tt.contraction import precision as precision_
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.cores import static_shape
 from ttrnn.tt.cores import to_dense
@@ -91,7 +92,7 @@ def _step(state, core, gemm, width, outer, inner, last):
     return _shared_matmul(core, state, state.shape[0])
 
 
-def sweep(x2, cores, plan):
+def sweep(x2, cores, plan, precision="float32"):
     """x2 (B, M) @ W along a sweep over (merged) cores, no transposes.
 
     Core-by-core from the left ("ltr") the state after step k is
@@ -107,7 +108,8 @@ def sweep(x2, cores, plan):
     tall-skinny inputs (few rows, wide x, as in the input map of a
     TT-RNN) this step, which touches all of x, sets the
     speed; which operand order differentiates faster depends on the
-    backend (`runtime.transposed_first_gemm`).
+    backend (`runtime.transposed_first_gemm`). That GEMM, forward and
+    backward, runs in `precision` (`ttrnn.tt.contraction.precision`).
     """
     shapes_ = [static_shape(c) for c in cores]
     ms = [s[1] for s in shapes_]
@@ -119,29 +121,38 @@ def sweep(x2, cores, plan):
         outer = math.prod(ms[:-1])
         core_m = ops.reshape(ops.transpose(cores[-1], (0, 2, 1, 3)), (r * n, m))
         rows = ops.reshape(x2, (-1, m))  # (B M_<k, m), no copy
-        if integer.is_integer(rows) and _outer_major(x2):
+        if precision_.is_low(precision) and precision_.takes_jax_gemm(
+            integer.is_integer(rows), _outer_major(x2)
+        ):
+            state = runtime.name_first_gemm(
+                precision_.jax_batch_last_gemm(
+                    x2, cores[-1], outer, integer.is_integer(rows)
+                )
+            )
+        elif integer.is_integer(rows) and _outer_major(x2):
             # (B, M_<k, m) -> (M_<k, B, m), cast: rows of m values move
             # whole; @ (m, r n) -> (M_<k, B, r n) -> (M_<k, r n, B).
             rows = ops.transpose(ops.reshape(x2, (-1, outer, m)), (1, 0, 2))
-            rows = ops.cast(ops.reshape(rows, (-1, m)), core_m.dtype)
+            dtype = "bfloat16" if precision_.is_low(precision) else core_m.dtype
+            rows = ops.cast(ops.reshape(rows, (-1, m)), dtype)
             state = runtime.name_first_gemm(
-                ops.matmul(rows, ops.transpose(core_m))
+                precision_.matmul(rows, ops.transpose(core_m), precision)
             )
             state = ops.reshape(state, (outer, -1, r * n))
             state = ops.transpose(state, (0, 2, 1))
         elif integer.is_integer(rows):
             # uint8 frames: cast piece by piece, w's gradient only.
-            state = integer.matmul(rows, ops.transpose(core_m))
+            state = integer.matmul(rows, ops.transpose(core_m), precision)
             state = ops.reshape(state, (-1, outer, r * n))
             state = ops.transpose(state, (1, 2, 0))
         elif runtime.transposed_first_gemm():
             # (r n, m) @ (m, B M_<k) -> (r n, B, M_<k) -> (M_<k, r n, B)
-            state = ops.matmul(core_m, ops.transpose(rows))
+            state = precision_.matmul(core_m, ops.transpose(rows), precision)
             state = ops.reshape(state, (r * n, -1, outer))
             state = ops.transpose(state, (2, 0, 1))
         else:
             # (B M_<k, m) @ (m, r n) -> (B, M_<k, r n) -> (M_<k, r n, B)
-            state = runtime.first_gemm(rows, ops.transpose(core_m))
+            state = runtime.first_gemm(rows, ops.transpose(core_m), precision)
             state = ops.reshape(state, (-1, outer, r * n))
             state = ops.transpose(state, (1, 2, 0))
         first = g - 2  # the last core is done
@@ -174,12 +185,20 @@ def sweep(x2, cores, plan):
     return ops.reshape(state, (-1, num_out))
 
 
-def run_plan(x2, cores, plan):
+def run_plan(x2, cores, plan, precision="float32"):
     """x2 (B, M) @ W by `plan` (a `Plan` whose groups sum to d).
 
     An integer x2 is cast to the cores' dtype, except by the plans that
-    read it as it lies (`reads_integers`).
+    read it as it lies (`reads_integers`). In "bfloat16" `precision`, a
+    sweep that starts with one GEMM on x runs that GEMM in bfloat16
+    (`precision`); every other plan then runs in bfloat16 throughout,
+    x and cores rounded, its output cast back to the cores' dtype.
     """
+    if precision_.is_low(precision) and not reads_integers(cores, plan):
+        dtype = cores[0].dtype
+        x2 = ops.cast(x2, "bfloat16")
+        cores = [ops.cast(c, "bfloat16") for c in cores]
+        return ops.cast(run_plan(x2, cores, plan), dtype)
     if integer.is_integer(x2) and not reads_integers(cores, plan):
         x2 = ops.cast(x2, cores[0].dtype)
     if plan.is_dense:
@@ -192,4 +211,4 @@ def run_plan(x2, cores, plan):
         group = cores[start : start + size]
         merged.append(group[0] if size == 1 else _merge(group))
         start += size
-    return sweep(x2, merged, plan)
+    return sweep(x2, merged, plan, precision)

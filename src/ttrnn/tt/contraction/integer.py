@@ -25,6 +25,7 @@ import threading
 import keras
 from keras import ops
 
+from ttrnn.tt.contraction import precision as precision_
 from ttrnn.tt.contraction import runtime
 
 # Float values of x one piece of rows casts at a time (16 MiB in
@@ -45,13 +46,17 @@ def is_integer(x):
     return "int" in keras.backend.standardize_dtype(x.dtype)
 
 
-def matmul(x, w):
+def matmul(x, w, precision="float32"):
     """cast(x) @ w for an integer x, without a float copy of x.
 
     Args:
         x: (rows, k) integer tensor (rows may be unknown on TensorFlow);
             it gets no gradient.
         w: (k, n) float tensor (not a variable), differentiated.
+        precision: of the products, forward and backward
+            (`ttrnn.tt.contraction.precision`): "bfloat16" casts the
+            pieces to bfloat16 (exact for uint8) and rounds w and the
+            gradient.
 
     Returns:
         (rows, n) tensor in w's dtype.
@@ -59,28 +64,32 @@ def matmul(x, w):
     k = int(w.shape[0])
     if keras.backend.backend() == "torch":
         piece = max(1, min(PIECE_VALUES, TORCH_PIECE_VALUES) // k)
-        return _torch_cast_matmul().apply(x, w, piece)
+        return _torch_cast_matmul().apply(x, w, piece, precision)
     piece = max(1, PIECE_VALUES // k)
     if runtime.integer_cast_in_first_gemm():
         piece = max(1, runtime.JAX_INTEGER_PIECE_VALUES // k)
-    dtype = w.dtype
+    low = precision_.is_low(precision)
+    dtype = "bfloat16" if low else w.dtype
+
+    def product(a, b):
+        return precision_.matmul(a, b, precision)
 
     def forward(xp, w):
-        return ops.matmul(ops.cast(xp, dtype), w)
+        return product(ops.cast(xp, dtype), w)
 
     if runtime.transposed_first_gemm():
 
         def weight_grad(xp, gp):
             # (n, rows) @ (rows, k), transposed at the end: the operand
             # order torch runs fastest (`runtime.transposed_first_gemm`).
-            return ops.matmul(ops.transpose(gp), ops.cast(xp, dtype))
+            return product(ops.transpose(gp), ops.cast(xp, dtype))
 
         def finish(total):
             return ops.transpose(total)
     else:
 
         def weight_grad(xp, gp):
-            return ops.matmul(ops.transpose(ops.cast(xp, dtype)), gp)
+            return product(ops.transpose(ops.cast(xp, dtype)), gp)
 
         def finish(total):
             return total
@@ -88,7 +97,7 @@ def matmul(x, w):
     if keras.backend.backend() == "jax":
         # x an argument, not closed over: a rematerialised chunk's
         # backward must not see its forward's tracer of x.
-        y = _jax_cast_matmul(piece, weight_grad, finish)(x, w)
+        y = _jax_cast_matmul(piece, forward, weight_grad, finish)(x, w)
         return runtime.name_first_gemm(y)
 
     @ops.custom_gradient
@@ -105,17 +114,15 @@ def matmul(x, w):
     return run(w)
 
 
-def _jax_cast_matmul(piece, weight_grad, finish):
+def _jax_cast_matmul(piece, piece_product, weight_grad, finish):
     """cast(x) @ w as a `jax.custom_vjp` of (x, w): pieces of `piece`
-    rows in a `lax.scan`, forward and backward (dw = finish(sum over
-    pieces weight_grad(x_p, g_p)))."""
+    rows in a `lax.scan`, forward (y_p = piece_product(x_p, w)) and
+    backward (dw = finish(sum over pieces weight_grad(x_p, g_p)))."""
     import jax
 
     @jax.custom_vjp
     def cast_matmul(x, w):
-        return _map_pieces(
-            lambda xp: ops.matmul(ops.cast(xp, w.dtype), w), x, piece, w
-        )
+        return _map_pieces(lambda xp: piece_product(xp, w), x, piece, w)
 
     def forward(x, w):
         return cast_matmul(x, w), x
@@ -140,10 +147,16 @@ def _torch_cast_matmul():
         (`runtime.transposed_first_gemm`), added up in place."""
 
         @staticmethod
-        def forward(ctx, x, w, piece):
+        def forward(ctx, x, w, piece, precision):
             ctx.save_for_backward(x, w)
             ctx.piece = piece
+            ctx.low = precision_.is_low(precision)
             y = w.new_empty((x.shape[0], w.shape[1]))
+            if ctx.low:  # bfloat16 GEMMs (oneDNN's AMX kernels)
+                w16 = w.to(torch.bfloat16)
+                for start, xp in _torch_pieces(x, piece, w16):
+                    y[start : start + xp.shape[0]] = torch.mm(xp, w16)
+                return y
             for start, xp in _torch_pieces(x, piece, w):
                 torch.mm(xp, w, out=y[start : start + xp.shape[0]])
             return y
@@ -152,9 +165,14 @@ def _torch_cast_matmul():
         def backward(ctx, g):
             x, w = ctx.saved_tensors
             total = w.new_zeros((w.shape[1], w.shape[0]))
-            for start, xp in _torch_pieces(x, ctx.piece, w):
-                total.addmm_(g[start : start + xp.shape[0]].t(), xp)
-            return None, total.t(), None
+            kind = torch.bfloat16 if ctx.low else w.dtype
+            for start, xp in _torch_pieces(x, ctx.piece, w.to(kind)):
+                gp = g[start : start + xp.shape[0]].t().to(kind)
+                if ctx.low:
+                    total += torch.mm(gp, xp)
+                else:
+                    total.addmm_(gp, xp)
+            return None, total.t(), None, None
 
     return CastMatmul
 

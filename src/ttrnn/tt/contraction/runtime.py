@@ -88,15 +88,18 @@ def first_gemm_scope(replay=None):
         _FIRST_GEMM_SCOPES.pop()
 
 
-def first_gemm(rows, w):
-    """rows @ w, a sweep's first GEMM on x as it lies: named for JAX's
-    checkpoint policies (`name_first_gemm`), recorded or replayed on
-    TensorFlow within a `first_gemm_scope`."""
+def first_gemm(rows, w, precision="float32"):
+    """rows @ w, a sweep's first GEMM on x as it lies, in `precision`
+    (`ttrnn.tt.contraction.precision`): named for JAX's checkpoint
+    policies (`name_first_gemm`), recorded or replayed on TensorFlow
+    within a `first_gemm_scope`."""
+    from ttrnn.tt.contraction import precision as precision_
+
     if not _FIRST_GEMM_SCOPES or keras.backend.backend() != "tensorflow":
-        return name_first_gemm(keras.ops.matmul(rows, w))
+        return name_first_gemm(precision_.matmul(rows, w, precision))
     scope = _FIRST_GEMM_SCOPES[-1]
     if not scope["replay"]:
-        y = keras.ops.matmul(rows, w)
+        y = precision_.matmul(rows, w, precision)
         scope["record"].append(y)
         return y
     import tensorflow as tf
@@ -107,6 +110,10 @@ def first_gemm(rows, w):
     def replayed(w):
         def grad(upstream):
             # No gradient for rows: integer frames, cast (and masked).
+            if precision_.is_low(precision):
+                return precision_.matmul(
+                    tf.transpose(rows), upstream, precision
+                )
             return tf.matmul(rows, upstream, transpose_a=True)
 
         return tf.identity(saved), grad
