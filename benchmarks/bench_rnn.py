@@ -69,15 +69,16 @@ QUICK = {
 }
 
 
-def build_models(cfg, only=None):
-    """The four models (or just `only`), keyed by name, in a fixed order."""
+def build_models(cfg, only=None, input_precision="float32"):
+    """The four models (or just `only`), keyed by name, in a fixed order;
+    the TT layers' GEMM on the inputs in `input_precision`."""
     features = math.prod(cfg["tt_input_shape"])
     units = math.prod(cfg["tt_output_shape"])
     tt_args = (cfg["tt_input_shape"], cfg["tt_output_shape"], cfg["tt_ranks"])
     rnns = {
-        "TTGRU": ttrnn.TTGRU(*tt_args),
+        "TTGRU": ttrnn.TTGRU(*tt_args, input_precision=input_precision),
         "GRU": keras.layers.GRU(units),
-        "TTLSTM": ttrnn.TTLSTM(*tt_args),
+        "TTLSTM": ttrnn.TTLSTM(*tt_args, input_precision=input_precision),
         "LSTM": keras.layers.LSTM(units),
     }
     models = {}
@@ -235,6 +236,12 @@ def main(argv=None):
     parser.add_argument(
         "--numpy", action="store_true", help="feed NumPy arrays"
     )
+    parser.add_argument(
+        "--input-precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="the TT layers' input_precision (Keras' layers: float32)",
+    )
     args = parser.parse_args(argv)
     common.set_backend_threads()
     if keras.backend.backend() == "torch":
@@ -254,7 +261,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     features = math.prod(cfg["tt_input_shape"])
     x, y = _batch(cfg, args.numpy)
-    models = build_models(cfg)
+    models = build_models(cfg, input_precision=args.input_precision)
     medians = time_steps(models, x, y, args.warmup, repeats)
 
     frames = cfg["batch"] * cfg["frames"]
@@ -268,7 +275,8 @@ def main(argv=None):
         f"batch {cfg['batch']} x {cfg['frames']} frames x {features}, "
         f"{math.prod(cfg['tt_output_shape'])} units, TT rank "
         f"{cfg['tt_ranks']} (TT-GRU map plan for {frames} frames: "
-        f"{strategy}); median of {repeats} interleaved steps; "
+        f"{strategy}; TT input_precision {args.input_precision}); median "
+        f"of {repeats} interleaved steps; "
         f"{'NumPy' if args.numpy else 'tensor'} inputs; {common.machine()}"
     )
     print(f"{'model':<8} {'input weights':>14} {'ms/step':>10} {'dense/TT':>9}")
