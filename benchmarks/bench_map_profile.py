@@ -9,6 +9,7 @@ each one writes (from the compiled HLO).
     python benchmarks/bench_map_profile.py                # 16 x 64 frames
     python benchmarks/bench_map_profile.py --keep         # keep the first GEMM
     python benchmarks/bench_map_profile.py --chunk-values 2097152
+    python benchmarks/bench_map_profile.py --input-precision bfloat16
 
 Op times are the profiler's events summed over the three calls; XLA
 runs some ops (plain `dot`s) on its thread pool, whose events then
@@ -46,6 +47,9 @@ def main():
         default=None,
         help="backends.MAX_INTEGER_CHUNK_VALUES",
     )
+    parser.add_argument(
+        "--input-precision", choices=("float32", "bfloat16"), default="float32"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
@@ -63,7 +67,7 @@ def main():
     runtime.JAX_KEEP_FIRST_GEMM = args.keep
     if args.chunk_values:
         backends.MAX_INTEGER_CHUNK_VALUES = args.chunk_values
-    model, loss = common.paper_tt_gru()
+    model, loss = common.paper_tt_gru(input_precision=args.input_precision)
     training.compile_model(
         model, loss, registry.get("ucf11").with_protocol("paper"), 1e-4
     )
@@ -91,7 +95,8 @@ def main():
     print(common.machine())
     print(
         f"map fwd+bwd, {b} x {t} uint8 frames, keep first GEMM "
-        f"{args.keep}: median {np.median(seconds) * 1e3:.1f} ms "
+        f"{args.keep}, input_precision {args.input_precision}: "
+        f"median {np.median(seconds) * 1e3:.1f} ms "
         f"(min {min(seconds) * 1e3:.1f}, {args.repeats} calls)"
     )
     folder = tempfile.mkdtemp(prefix="map-profile-")

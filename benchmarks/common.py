@@ -149,7 +149,7 @@ def machine():
     )
 
 
-def paper_tt_gru(seed=0):
+def paper_tt_gru(seed=0, input_precision="float32"):
     """The UCF11 paper protocol's TT-GRU model (uint8 frames of 57,600
     values, masking, 11 classes), seeded: `(model, loss)` uncompiled;
     two calls give the same weights."""
@@ -168,4 +168,5 @@ def paper_tt_gru(seed=0):
         11,
         masking=True,
         pixels=(128.0, settings.pixel_scale("paper")),
+        input_precision=input_precision,
     )
