@@ -17,7 +17,6 @@ import os
 from ttrnn.experiments import registry
 from ttrnn.experiments import settings
 from ttrnn.experiments.registry import ExperimentError
-from ttrnn.tt.contraction import precision as tt_precision
 
 # `learning_rate="sweep"`: the candidates.
 SWEEP_RATES = (1e-2, 1e-3, 1e-4, 1e-5)
@@ -146,8 +145,7 @@ class RunConfig:
             `{"target_compression": X}`: rank-adaptive training toward it
             (`ttrnn.callbacks.RankAdaptation`); results.json then records
             the truncations under "rank_schedule".
-        input_precision: "float32" (`None`) or "bfloat16": the TT layers'
-            `input_precision` (`ttrnn.TTGRU`); dense models have none.
+        input_precision: "float32" (None) or "bfloat16": the TT layers'.
         out: output directory; `None` for `runs/<name>-<model>`
             (`runs/<name>-tuned-<model>` in the tuned protocol).
         resume: continue a killed run from its last finished epoch.
@@ -242,10 +240,8 @@ class RunConfig:
                 experiment.recurrent_dropout if recurrent is None else recurrent
             ),
             seed=int(asked.seed),
-            input_precision=tt_precision.validate(
-                asked.input_precision or "float32", ExperimentError
-            ),
-            data_dir=_path(asked.data_dir),
+            input_precision=_input_precision(asked.input_precision),
+            data_dir=asked.data_dir and os.fspath(asked.data_dir),
             backend=_backend(),
             topology=_topology(),
             dataset=_image_dataset(experiment, asked.dataset),
@@ -313,6 +309,12 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 # What results.json records; what a caller may set.
 RECORDED = _FIELDS[: _FIELDS.index("out")]
 SETTINGS = tuple(n for n in _FIELDS if n not in _DERIVED + ("model",))
+
+
+def _input_precision(value):
+    from ttrnn.tt.contraction import precision  # Keras: after the CLI's
+
+    return precision.validate(value or "float32", ExperimentError)
 
 
 def _video(experiment, protocol, asked):
@@ -430,10 +432,6 @@ def _topology():
     from ttrnn import distribution
 
     return distribution.topology()
-
-
-def _path(path):
-    return None if path is None else os.fspath(path)
 
 
 def _listed(ranks):
