@@ -176,7 +176,6 @@ def demo_accuracy(seeds):
     import tempfile
 
     from ttrnn.experiments import demo
-    from ttrnn.experiments import run
 
     sizes = demo.FULL
     rows = {"float32": [], "bfloat16": []}
@@ -184,27 +183,16 @@ def demo_accuracy(seeds):
     with tempfile.TemporaryDirectory() as out:
         for seed in range(seeds):
             data_dir = os.path.join(out, f"data-{seed}")
-            demo._write_data(data_dir, sizes, seed, verbose=0)
+            demo.write_data(data_dir, sizes, seed, verbose=0)
             for chosen in rows:
-                result = run.run_experiment(
-                    "ucf11",
+                result = demo.train_model(
                     "tt-gru",
-                    data_dir=data_dir,
-                    out=os.path.join(out, f"{chosen}-{seed}"),
-                    epochs=sizes["epochs"],
-                    protocol="fast",
-                    num_frames=sizes["num_frames"],
-                    frame_shape=sizes["frame_shape"],
-                    batch_size=sizes["batch_size"],
-                    learning_rate=sizes["learning_rate"],
-                    folds=list(sizes["folds"]),
-                    dropout=0.0,
-                    recurrent_dropout=0.0,
+                    data_dir,
+                    os.path.join(out, f"{chosen}-{seed}"),
+                    sizes,
+                    seed,
+                    0,
                     cache_dir=os.path.join(out, "cache"),
-                    seed=seed,
-                    verbose=0,
-                    plot=False,
-                    compare_paper=False,
                     input_precision=chosen,
                 )
                 rows[chosen].append(result["metrics"]["accuracy"])

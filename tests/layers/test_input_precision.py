@@ -20,6 +20,7 @@ from tests.conftest import backend
 from tests.helpers import to_numpy
 from tests.layers.test_tt_rnn_inputs import FEATURES
 from tests.layers.test_tt_rnn_inputs import LAYERS
+from tests.layers.test_tt_rnn_inputs import _grads as _input_grads
 from tests.layers.test_tt_rnn_inputs import pixels
 from ttrnn import TTDense
 from ttrnn import backends
@@ -151,30 +152,12 @@ def _pair(layer_cls, **kwargs):
 
 
 def _grads(layer, x):
-    """Gradients of sum(output * w) w.r.t. the layer's weights."""
-    weights = np.linspace(-1, 1, layer.units).astype("float32")
-    if backend() == "jax":
-        import jax
-
-        def loss(values):
-            out, _ = layer.stateless_call(values, frozen, x)
-            return (out * weights).sum()
-
-        values = [v.value for v in layer.trainable_weights]
-        frozen = [v.value for v in layer.non_trainable_variables]
-        return [np.asarray(g) for g in jax.grad(loss)(values)]
-    if backend() == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x) * weights)
-        return [g.numpy() for g in tape.gradient(loss, layer.trainable_weights)]
-    import torch
-
-    for v in layer.trainable_weights:
-        v.value.grad = None
-    (layer(x) * torch.as_tensor(weights)).sum().backward()
-    return [to_numpy(v.value.grad) for v in layer.trainable_weights]
+    """Gradients of sum(output * w) w.r.t. the layer's weights (torch:
+    from zero, not added to an earlier call's)."""
+    if backend() == "torch":
+        for v in layer.trainable_weights:
+            v.value.grad = None
+    return _input_grads(layer, x)
 
 
 def _close(got, want, rtol):

@@ -61,13 +61,15 @@ def chunk_steps(request, monkeypatch):
 
 
 def _grads(layer, x, mask=None):
-    """Gradients of sum(output * w) with respect to the layer's weights."""
+    """Gradients of sum(output * w) with respect to the layer's weights
+    (a `mask` only where given: TTDense takes none)."""
     weights = np.linspace(-1, 1, layer.units).astype("float32")
+    kwargs = {} if mask is None else {"mask": mask}
     if backend() == "jax":
         import jax
 
         def loss(values):
-            out, _ = layer.stateless_call(values, frozen, x, mask=mask)
+            out, _ = layer.stateless_call(values, frozen, x, **kwargs)
             return (out * weights).sum()
 
         values = [v.value for v in layer.trainable_weights]
@@ -77,11 +79,11 @@ def _grads(layer, x, mask=None):
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x, mask=mask) * weights)
+            loss = tf.reduce_sum(layer(x, **kwargs) * weights)
         return [g.numpy() for g in tape.gradient(loss, layer.trainable_weights)]
     import torch
 
-    loss = (layer(x, mask=mask) * torch.as_tensor(weights)).sum()
+    loss = (layer(x, **kwargs) * torch.as_tensor(weights)).sum()
     loss.backward()
     return [to_numpy(v.value.grad) for v in layer.trainable_weights]
 

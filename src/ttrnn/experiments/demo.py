@@ -85,32 +85,19 @@ def run_demo(
     rundir.check_writable(out)
     os.makedirs(out, exist_ok=True)
     data_dir = os.path.join(out, "data")
-    clips = _write_data(data_dir, sizes, seed, verbose)
+    clips = write_data(data_dir, sizes, seed, verbose)
     rows, results, models = [], {}, {}
     for model_name in MODELS:
         if verbose:
             print(f"\n=== {model_name} ===")
-        result = run.run_experiment(
-            "ucf11",
+        result = train_model(
             model_name,
-            data_dir=data_dir,
-            out=os.path.join(out, model_name),
-            epochs=sizes["epochs"],
-            protocol="fast",
-            num_frames=sizes["num_frames"],
-            frame_shape=sizes["frame_shape"],
-            batch_size=sizes["batch_size"],
-            learning_rate=sizes["learning_rate"],
-            folds=list(sizes["folds"]),
-            dropout=0.0,
-            recurrent_dropout=0.0,
+            data_dir,
+            os.path.join(out, model_name),
+            sizes,
+            seed,
+            verbose,
             cache_dir=os.path.join(out, "cache"),
-            overwrite=True,
-            seed=seed,
-            verbose=verbose,
-            plot=False,
-            # Generated clips: the 2017 UCF11 figures do not compare.
-            compare_paper=False,
         )
         results[model_name] = result
         checkpoints = _checkpoints(os.path.join(out, model_name))
@@ -250,7 +237,36 @@ def _checkpoints(model_dir):
     return sorted(found)
 
 
-def _write_data(data_dir, sizes, seed, verbose):
+def train_model(model_name, data_dir, out, sizes, seed, verbose, **settings):
+    """One of the demo's runs (`run.run_experiment`): `model_name` on the
+    clips of `data_dir`, with `sizes` (`FULL` or `QUICK`) and any other
+    `settings` (e.g. `cache_dir`, `input_precision`); returns its
+    results."""
+    return run.run_experiment(
+        "ucf11",
+        model_name,
+        data_dir=data_dir,
+        out=out,
+        epochs=sizes["epochs"],
+        protocol="fast",
+        num_frames=sizes["num_frames"],
+        frame_shape=sizes["frame_shape"],
+        batch_size=sizes["batch_size"],
+        learning_rate=sizes["learning_rate"],
+        folds=list(sizes["folds"]),
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        overwrite=True,
+        seed=seed,
+        verbose=verbose,
+        plot=False,
+        # Generated clips: the 2017 UCF11 figures do not compare.
+        compare_paper=False,
+        **settings,
+    )
+
+
+def write_data(data_dir, sizes, seed, verbose):
     """Writes the synthetic UCF11-layout clips once; returns their count."""
     from ttrnn import data
 
