@@ -22,14 +22,16 @@ from tests.layers.test_tt_rnn_inputs import FEATURES
 from tests.layers.test_tt_rnn_inputs import LAYERS
 from tests.layers.test_tt_rnn_inputs import _grads as _input_grads
 from tests.layers.test_tt_rnn_inputs import pixels
+
+# Whole chunks, or chunks of 2 steps in pieces of 5 rows: the integer
+# pieces' path (`integer.matmul`) on every backend, where whole chunks
+# take JAX's own bfloat16 GEMM.
+from tests.layers.test_tt_rnn_integer_map import small_chunks  # noqa: F401
 from ttrnn import TTDense
-from ttrnn import backends
 from ttrnn import cli_types
 from ttrnn.experiments.registry import ExperimentError
 from ttrnn.experiments.run_config import RunConfig
-from ttrnn.tt.contraction import integer
 from ttrnn.tt.contraction import precision
-from ttrnn.tt.contraction import runtime
 
 INS, OUTS, RANKS = (4, 6), (2, 3), 2
 # The last core (r 2, m 6, n 3) shrinks the inputs: the sweep starts
@@ -118,18 +120,6 @@ def test_matmul_gradients():
     )
 
 
-@pytest.fixture(params=[False, True], ids=["whole", "small-pieces"])
-def small_pieces(request, monkeypatch):
-    """Time chunks of 2 steps of 3 clips and pieces of 5 rows of 6
-    values: the integer pieces' path (`integer.matmul`) on every backend,
-    where whole chunks take JAX's own bfloat16 GEMM."""
-    if request.param:
-        monkeypatch.setattr(backends, "MAX_INTEGER_CHUNK_VALUES", 6 * FEATURES)
-        monkeypatch.setattr(integer, "PIECE_VALUES", 5 * 6)
-        monkeypatch.setattr(runtime, "JAX_INTEGER_PIECE_VALUES", 5 * 6)
-    return request.param
-
-
 def _pair(layer_cls, **kwargs):
     """The same weights, rounded to bfloat16, in a layer with bfloat16
     input products and in a float32 one."""
@@ -169,7 +159,7 @@ def _close(got, want, rtol):
 
 @pytest.mark.parametrize("layer_cls", LAYERS)
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
-def test_tt_rnn_equals_float32(layer_cls, dtype, small_pieces):
+def test_tt_rnn_equals_float32(layer_cls, dtype, small_chunks):  # noqa: F811
     low, ref = _pair(layer_cls)
     x = _inputs(pixels(), dtype)
     # Frames exact in bfloat16 (uint8), cores rounded to it: only the

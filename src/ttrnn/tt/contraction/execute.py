@@ -133,10 +133,10 @@ def sweep(x2, cores, plan, precision="float32"):
             # (B, M_<k, m) -> (M_<k, B, m), cast: rows of m values move
             # whole; @ (m, r n) -> (M_<k, B, r n) -> (M_<k, r n, B).
             rows = ops.transpose(ops.reshape(x2, (-1, outer, m)), (1, 0, 2))
-            dtype = "bfloat16" if precision_.is_low(precision) else core_m.dtype
-            rows = ops.cast(ops.reshape(rows, (-1, m)), dtype)
+            # (float32 only: JAX's bfloat16 takes the branch above)
+            rows = ops.cast(ops.reshape(rows, (-1, m)), core_m.dtype)
             state = runtime.name_first_gemm(
-                precision_.matmul(rows, ops.transpose(core_m), precision)
+                ops.matmul(rows, ops.transpose(core_m))
             )
             state = ops.reshape(state, (outer, -1, r * n))
             state = ops.transpose(state, (0, 2, 1))
