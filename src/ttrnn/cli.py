@@ -33,6 +33,7 @@ from ttrnn import cli_reproduce
 from ttrnn import cli_types
 from ttrnn import cli_warnings
 from ttrnn import commands
+from ttrnn.experiments import interrupts
 from ttrnn.experiments.experiment import PROTOCOLS
 
 _DESCRIPTION = (
@@ -365,7 +366,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with cli_warnings.plain_warnings():
+        with interrupts.handled(), cli_warnings.plain_warnings():
             return args.func(args)
     except _select_backend.BackendError as error:
         print(f"ttrnn {args.command}: error: {error}", file=sys.stderr)

@@ -31,6 +31,7 @@ import time
 import keras
 
 from ttrnn import distribution
+from ttrnn.experiments import interrupts
 from ttrnn.experiments import jax_state
 from ttrnn.experiments import parallel
 from ttrnn.experiments import random_state
@@ -309,6 +310,7 @@ def fit_with_checkpoints(
                 seeds,
                 jax_state.CommittedState(),
                 jax_state.StepByStep(),
+                interrupts.StopOnInterrupt(),
                 *callbacks,
                 EpochCheckpoint(run_dir, state, resumable),
             ],
@@ -369,6 +371,7 @@ def sweep_learning_rate(
                 random_state.EpochSeeds(seed, x),
                 jax_state.CommittedState(),
                 jax_state.StepByStep(),
+                interrupts.StopOnInterrupt(),
             ],
         )
         loss = float(history.history["loss"][-1])
