@@ -214,6 +214,40 @@ def test_jax_gemms_take_bfloat16_operands():
     assert not any("84x6xf32" in o for o in operands), dots
 
 
+def _frame_casts(layer):
+    """The (SrcT, DstT) of every Cast from uint8 in the TensorFlow graph
+    of the layer's gradient, traced with unknown batch and time (as
+    Keras' `fit` over length buckets), its nested functions included."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, None, FEATURES), tf.uint8)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def grads(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(x)))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    graph = grads.get_concrete_function().graph.as_graph_def()
+    nodes = list(graph.node)
+    for function in graph.library.function:
+        nodes += list(function.node_def)
+    casts = [n for n in nodes if n.op == "Cast"]
+    pairs = [(n.attr["SrcT"].type, n.attr["DstT"].type) for n in casts]
+    names = {(tf.as_dtype(s).name, tf.as_dtype(d).name) for s, d in pairs}
+    return {pair for pair in names if pair[0] == "uint8"}
+
+
+@pytest.mark.skipif(backend() != "tensorflow", reason="TensorFlow graphs")
+@pytest.mark.parametrize("layer_cls", LAYERS)
+def test_tensorflow_casts_frames_to_bfloat16_at_once(layer_cls):
+    # No float32 copy of the frames in bfloat16 (the float32 layer, the
+    # control, makes one).
+    low, ref = _pair(layer_cls)
+    assert _frame_casts(low) == {("uint8", "bfloat16")}
+    assert ("uint8", "float32") in _frame_casts(ref)
+
+
 @pytest.mark.parametrize("layer_cls", [*LAYERS, TTDense])
 def test_config_and_bad_values(layer_cls):
     layer = layer_cls(INS, OUTS, RANKS, input_precision="bfloat16")
