@@ -15,6 +15,7 @@ import warnings
 import keras
 import numpy as np
 
+from ttrnn.data import npy_header
 from ttrnn.data._checks import check_frame_shape
 from ttrnn.data._checks import check_int
 from ttrnn.data.clips import SkippedClipWarning
@@ -116,8 +117,8 @@ class FrameCache:
         Raises:
             KeyError: if the clip is not in the cache (see `prepare`).
         """
-        path = self._cached_path(clip)
-        return np.load(path, mmap_mode="r")
+        # not np.load: its header parser is not thread-safe (npy_header)
+        return npy_header.memmap(self._cached_path(clip))
 
     def read_into(self, clip, out):
         """Reads a clip's first `len(out)` frames into `out`.
@@ -137,15 +138,7 @@ class FrameCache:
         """
         path = self._cached_path(clip)
         with open(path, "rb") as file:
-            version = np.lib.format.read_magic(file)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(
-                    file
-                )
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(
-                    file
-                )
+            shape, fortran, dtype = npy_header.read(file)
             if (
                 fortran
                 or dtype != np.uint8
