@@ -427,3 +427,49 @@ def test_jax_model_picks_for_the_benchmark_cases(case, plan):
         key=lambda p: model.cost(cost.plan_ops(p, ins, outs, ranks, batch)),
     )
     assert got.name == plan
+
+
+def _reads_x_as_it_lies(plan, modes):
+    ins, outs, ranks, _ = modes
+    return (
+        not plan.is_dense
+        and plan.direction == "rtl"
+        and plan.layout == "batch_last"
+        and ops_x_as_it_lies(ins, outs, ranks, plan.groups)
+    )
+
+
+@pytest.mark.parametrize("strategy", ["auto", "flops"])
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
+def test_bfloat16_on_jax_takes_a_plan_that_reads_x_as_it_lies(
+    strategy, backend
+):
+    # TTDense on uint8 frames in chunks of 72 rows. In bfloat16 only a
+    # first GEMM on x gets float32 accumulation; any other plan runs in
+    # bfloat16 throughout, which only XLA runs slowly.
+    modes = ((8, 20, 20, 18), (4, 4, 4, 4), (1, 4, 4, 4, 1), 72)
+    f32 = contract.choose_plan(*modes, strategy, "float32", backend)
+    low = contract.choose_plan(
+        *modes, strategy, "float32", backend, precision="bfloat16"
+    )
+    if backend != "jax" or _reads_x_as_it_lies(f32, modes):
+        assert low == f32
+    else:
+        assert _reads_x_as_it_lies(low, modes)
+
+
+def test_float32_choice_differs_there():
+    # The control: the case above is one where the choice changes.
+    modes = ((8, 20, 20, 18), (4, 4, 4, 4), (1, 4, 4, 4, 1), 72)
+    f32 = contract.choose_plan(*modes, "auto", "float32", "jax")
+    assert not _reads_x_as_it_lies(f32, modes)
+
+
+def test_bfloat16_without_such_a_plan_keeps_the_float32_choice():
+    # The last core (r 8, m 2, n 4) grows x at every grouping.
+    modes = ((2, 2), (4, 4), (1, 8, 1), 64)
+    f32 = contract.choose_plan(*modes, "auto", "float32", "jax")
+    low = contract.choose_plan(
+        *modes, "auto", "float32", "jax", precision="bfloat16"
+    )
+    assert low == f32

@@ -316,7 +316,9 @@ class TTInputMapMixin:
         """Whether every TT-matrix of the map reads integer frames as
         they lie (`ttrnn.tt.contraction.reads_integers`)."""
         return all(
-            contraction.reads_integers(sequences, group, self.tt_strategy)
+            contraction.reads_integers(
+                sequences, group, self.tt_strategy, self.input_precision
+            )
             for group in self.tt_resolved_spec.core_groups(cores)
         )
 

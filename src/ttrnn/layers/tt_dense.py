@@ -225,7 +225,9 @@ class TTDense(TTKernelMixin, keras.layers.Layer):
         weights = [ops.convert_to_tensor(c) for c in cores]
         if (
             runtime.integer_first_gemm_in_pieces()
-            and contraction.reads_integers(inputs, weights, self.tt_strategy)
+            and contraction.reads_integers(
+                inputs, weights, self.tt_strategy, self.input_precision
+            )
         ):
             x = tt.matmul(
                 inputs,

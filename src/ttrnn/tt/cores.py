@@ -11,8 +11,9 @@ from keras import ops
 
 
 def static_shape(core):
-    """A core's shape as a tuple of ints."""
-    return tuple(int(s) for s in core.shape)
+    """A core's shape as a tuple of ints (`core` may be its shape)."""
+    shape = core if isinstance(core, tuple) else core.shape
+    return tuple(int(s) for s in shape)
 
 
 def cores_modes(cores):

@@ -12,6 +12,7 @@ import dataclasses
 import math
 
 from ttrnn.tt.contraction import chunked
+from ttrnn.tt.contraction import execute
 from ttrnn.tt.contraction import runtime
 from ttrnn.tt.contraction.plan import candidate_plans
 
@@ -336,6 +337,7 @@ def modelled_plan(
     strategy="auto",
     dtype="float32",
     backend=None,
+    first_gemm=False,
 ):
     """The candidate plan of `strategy` with the least modelled time
     ("flops": the fewest forward multiply-adds). Not cached; see
@@ -347,8 +349,17 @@ def modelled_plan(
         strategy: a strategy other than "measure".
         dtype: compute dtype (its item size enters the byte count).
         backend: Keras backend name (default: the current one).
+        first_gemm: only plans that start with one GEMM on x as it lies
+            (`execute.reads_integers`), where there are any.
     """
     plans = candidate_plans(len(in_shape), strategy)
+    if first_gemm:
+        shapes = [
+            (ranks[k], in_shape[k], out_shape[k], ranks[k + 1])
+            for k in range(len(in_shape))
+        ]
+        reading = [p for p in plans if execute.reads_integers(shapes, p)]
+        plans = reading or plans
     if strategy == "flops":
 
         def score(p):
