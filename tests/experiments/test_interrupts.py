@@ -50,7 +50,7 @@ def test_swallowed_ctrl_c_stops_fit():
     swallow = _SwallowedCtrlC(at=3)
     with interrupts.handled():
         with pytest.raises(KeyboardInterrupt):
-            _fit([swallow, interrupts.StopOnInterrupt()])
+            _fit([swallow, checkpointing.StopOnInterrupt()])
     # Stopped at the next batch, not at the end of the run's 24 batches.
     assert swallow.batches == 3
     assert not interrupts.pressed()

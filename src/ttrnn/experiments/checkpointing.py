@@ -136,6 +136,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
         write_json(os.path.join(self.run_dir, STATE), state)
 
 
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Raises `KeyboardInterrupt` at the next batch or epoch once Ctrl-C
+    was pressed under `interrupts.handled()`, in case a library swallowed
+    the first one. Its hooks are those Keras calls on the main thread
+    (batch *begin*, epoch begin and end): Keras' asynchronous callbacks
+    stay on."""
+
+    async_safe = True
+
+    def _check(self, *args, **kwargs):
+        interrupts.raise_if_pressed()
+
+    on_epoch_begin = on_epoch_end = _check
+    on_train_batch_begin = on_test_batch_begin = _check
+
+
 class WorseEpochStopping(keras.callbacks.Callback):
     """Stops training after `patience` epochs whose monitored loss is more
     than `tolerance` above the best so far (the 2017 Reuters script).
@@ -310,7 +326,7 @@ def fit_with_checkpoints(
                 seeds,
                 jax_state.CommittedState(),
                 jax_state.StepByStep(),
-                interrupts.StopOnInterrupt(),
+                StopOnInterrupt(),
                 *callbacks,
                 EpochCheckpoint(run_dir, state, resumable),
             ],
@@ -371,7 +387,7 @@ def sweep_learning_rate(
                 random_state.EpochSeeds(seed, x),
                 jax_state.CommittedState(),
                 jax_state.StepByStep(),
-                interrupts.StopOnInterrupt(),
+                StopOnInterrupt(),
             ],
         )
         loss = float(history.history["loss"][-1])

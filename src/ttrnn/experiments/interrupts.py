@@ -9,17 +9,16 @@ validation batch) left `ttrnn experiment` training for good, about one
 Ctrl-C in six.
 
 `handled()` installs a SIGINT handler that remembers the Ctrl-C besides
-raising it, and `StopOnInterrupt`, a callback of every `fit` that
-`ttrnn experiment` runs, raises it again at the next batch or epoch
-boundary. A Ctrl-C that did get through is not raised twice: `fit` has
-left by then.
+raising it, and `checkpointing.StopOnInterrupt`, a callback of every
+`fit` that `ttrnn experiment` runs, raises it again at the next batch or
+epoch boundary. A Ctrl-C that did get through is not raised twice: `fit`
+has left by then. No Keras here: the CLI imports this module before it
+chooses the backend.
 """
 
 import contextlib
 import signal
 import threading
-
-import keras
 
 _pressed = False
 
@@ -58,19 +57,8 @@ def handled():
             _pressed = False
 
 
-class StopOnInterrupt(keras.callbacks.Callback):
-    """Raises `KeyboardInterrupt` at the next batch or epoch once Ctrl-C
-    was pressed under `handled()`, in case the first one was swallowed.
-
-    Its hooks are those Keras calls on the main thread (batch *begin*,
-    epoch begin and end), so it leaves Keras' asynchronous callbacks on.
-    """
-
-    async_safe = True
-
-    def _check(self, *args, **kwargs):
-        if _pressed:
-            raise KeyboardInterrupt
-
-    on_epoch_begin = on_epoch_end = _check
-    on_train_batch_begin = on_test_batch_begin = _check
+def raise_if_pressed():
+    """Raises `KeyboardInterrupt` if Ctrl-C was pressed under `handled()`
+    (`checkpointing.StopOnInterrupt` calls it between batches)."""
+    if _pressed:
+        raise KeyboardInterrupt
