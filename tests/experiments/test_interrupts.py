@@ -6,8 +6,9 @@ drops the `KeyboardInterrupt` that results, as the C code under
 `fit` then runs to its end.
 """
 
-import os
 import signal
+import threading
+import time
 
 import keras
 import numpy as np
@@ -29,9 +30,13 @@ class _SwallowedCtrlC(keras.callbacks.Callback):
         self.batches += 1
         if self.batches == self.at:
             try:
-                os.kill(os.getpid(), signal.SIGINT)
-                for _ in range(1000):
-                    pass
+                # To this thread: os.kill's signal may land on another
+                # thread, whose handler a loaded machine runs too late.
+                signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                deadline = time.monotonic() + 30
+                while not interrupts.pressed():
+                    assert time.monotonic() < deadline, "no SIGINT seen"
+                    time.sleep(0.001)
             except KeyboardInterrupt:
                 pass
 
