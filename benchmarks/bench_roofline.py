@@ -49,6 +49,10 @@ look-ahead thread) is given beside it.
     python benchmarks/bench_roofline.py                    # 16 x 256
     python benchmarks/bench_roofline.py --epoch --clips 200
 
+`--input-precision bfloat16` runs the epoch's TT-GRU with bfloat16 input
+products (`ttrnn experiment --input-precision`); the step's phases stay
+float32.
+
 Threads: TTRNN_BENCH_THREADS (default 1, as the other benchmarks).
 """
 
@@ -553,12 +557,19 @@ def epoch_child(args):
         seed=0,
         verbose=0,
         plot=False,
+        **(
+            {"input_precision": args.input_precision}
+            if args.input_precision
+            else {}
+        ),
     )
     last = log["epochs"][-1]
     batches = [r for r in log["batches"] if r[0] == last[0]]
     real = _real_frames(args.data_dir, result)
     return {
         "backend": backend,
+        "input_precision": args.input_precision or "float32",
+        "threads": common.THREADS,
         "train_seconds": last[2] - last[1],
         "validation_seconds": log["tests"][-1][1],
         "batches": [r[1:] for r in batches],
@@ -721,6 +732,12 @@ def main():
     parser.add_argument(
         "--no-flush", action="store_true", help="torch: denormals not flushed"
     )
+    parser.add_argument(
+        "--input-precision",
+        choices=("float32", "bfloat16"),
+        default=None,
+        help="the epoch's TT-GRU input_precision (default: the library's)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
@@ -778,7 +795,12 @@ def main():
                 "--child=epoch",
                 f"--data-dir={data_dir}",
                 f"--cache-dir={cache_dir}",
-            ],
+            ]
+            + (
+                [f"--input-precision={args.input_precision}"]
+                if args.input_precision
+                else []
+            ),
         )
         if record:
             epochs.append(record)
