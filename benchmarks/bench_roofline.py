@@ -557,11 +557,7 @@ def epoch_child(args):
         seed=0,
         verbose=0,
         plot=False,
-        **(
-            {"input_precision": args.input_precision}
-            if args.input_precision
-            else {}
-        ),
+        input_precision=args.input_precision,  # None: the library's
     )
     last = log["epochs"][-1]
     batches = [r for r in log["batches"] if r[0] == last[0]]

@@ -43,8 +43,7 @@ class _SwallowedCtrlC(keras.callbacks.Callback):
         self.batches += 1
         if self.batches == self.at:
             try:
-                # To this thread: os.kill's signal may land on another
-                # thread, whose handler a loaded machine runs too late.
+                # To this thread: os.kill's signal may land on another.
                 signal.pthread_kill(threading.get_ident(), signal.SIGINT)
                 deadline = time.monotonic() + 30
                 while not interrupts.pressed():
